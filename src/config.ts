@@ -1,0 +1,97 @@
+// Flags + environment → one typed, validated Config for `run`. Every error names its flag.
+import { isIP } from 'node:net';
+import {
+  FlagError,
+  type FlagSpec,
+  parseDurationFlag,
+  parseEnumFlag,
+  parseFlags,
+  parseIntFlag,
+} from './flags.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  nodeName: string;
+  /** Path to a kubeconfig file; undefined = in-cluster service account. */
+  kubeconfig: string | undefined;
+  agentAddress: string;
+  agentPort: number;
+  httpAddress: string;
+  httpPort: number;
+  annotationPrefix: string;
+  serviceSelector: string;
+  logLevel: LogLevel;
+  /** How long a probe may take to send its agent-send line before we answer for the node alone. */
+  readTimeoutMs: number;
+  maxConnections: number;
+  /** Server-side watch timeout we ask for; a watch still open well past it is treated as hung. */
+  watchTimeoutMs: number;
+  /** Deadline for list requests and for a watch's response headers. */
+  requestTimeoutMs: number;
+}
+
+const P = 'HAPROXY_NODE_AGENT_';
+
+export const RUN_FLAGS = [
+  { name: 'node-name', env: 'NODE_NAME', default: '', help: 'Name of the Kubernetes Node this agent answers for (required)' },
+  { name: 'kubeconfig', env: 'KUBECONFIG', default: '', help: 'Kubeconfig file; in-cluster service account when unset' },
+  { name: 'agent-address', env: `${P}AGENT_ADDRESS`, default: '0.0.0.0', help: 'Address the agent-check TCP server listens on' },
+  { name: 'agent-port', env: `${P}AGENT_PORT`, default: '9300', help: 'Port of the agent-check TCP server (HAProxy agent-port)' },
+  { name: 'http-address', env: `${P}HTTP_ADDRESS`, default: '0.0.0.0', help: 'Address of the HTTP server (/metrics /status /healthz /readyz)' },
+  { name: 'http-port', env: `${P}HTTP_PORT`, default: '9290', help: 'Port of the HTTP server' },
+  { name: 'annotation-prefix', env: `${P}ANNOTATION_PREFIX`, default: 'haproxy-node-agent.io', help: 'Prefix of the annotations read (PREFIX/weight)' },
+  { name: 'service-selector', env: `${P}SERVICE_SELECTOR`, default: '', help: 'Label selector narrowing the Services watched (empty = all)' },
+  { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  { name: 'read-timeout', env: `${P}READ_TIMEOUT`, default: '100ms', help: 'How long a probe may take to send its agent-send line' },
+  { name: 'max-connections', env: `${P}MAX_CONNECTIONS`, default: '1024', help: 'Concurrent agent connections; more are closed without a reply and counted' },
+  { name: 'watch-timeout', env: `${P}WATCH_TIMEOUT`, default: '60s', help: 'Watch length asked of the API server; a watch open 10s past it is treated as hung' },
+  { name: 'request-timeout', env: `${P}REQUEST_TIMEOUT`, default: '30s', help: 'Deadline for API list requests and watch response headers' },
+  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
+] as const satisfies readonly FlagSpec[];
+
+type RunFlagName = (typeof RUN_FLAGS)[number]['name'];
+
+/** Parsed config, or 'help' when --help was asked for. Throws FlagError on any bad value. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | 'help' {
+  const raw = parseFlags<RunFlagName>(RUN_FLAGS, argv, env);
+  if (raw.help === 'true') return 'help';
+  if (raw['node-name'] === '') throw new FlagError('node-name', 'required (or set NODE_NAME)');
+  return {
+    nodeName: dnsSubdomain('node-name', raw['node-name']),
+    kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
+    agentAddress: ipAddress('agent-address', raw['agent-address']),
+    agentPort: parseIntFlag('agent-port', raw['agent-port'], 1, 65535),
+    httpAddress: ipAddress('http-address', raw['http-address']),
+    httpPort: parseIntFlag('http-port', raw['http-port'], 0, 65535),
+    annotationPrefix: dnsSubdomain('annotation-prefix', raw['annotation-prefix']),
+    serviceSelector: labelSelector('service-selector', raw['service-selector']),
+    logLevel: parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS),
+    readTimeoutMs: parseDurationFlag('read-timeout', raw['read-timeout'], { minMs: 1, maxMs: 10_000 }),
+    maxConnections: parseIntFlag('max-connections', raw['max-connections'], 1, 1_000_000),
+    watchTimeoutMs: parseDurationFlag('watch-timeout', raw['watch-timeout'], { minMs: 1000, maxMs: 3_600_000 }),
+    requestTimeoutMs: parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 }),
+  };
+}
+
+function ipAddress(flag: string, v: string): string {
+  if (isIP(v) === 0) throw new FlagError(flag, `expected an IP address such as 0.0.0.0 or 127.0.0.1, got "${v}"`);
+  return v;
+}
+
+/** RFC 1123 subdomain: what Kubernetes allows for node names and annotation prefixes. */
+export function isDnsSubdomain(v: string): boolean {
+  return v.length > 0 && v.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(v);
+}
+
+function dnsSubdomain(flag: string, v: string): string {
+  if (!isDnsSubdomain(v)) throw new FlagError(flag, `expected a lower-case DNS name (RFC 1123), got "${v}"`);
+  return v;
+}
+
+function labelSelector(flag: string, v: string): string {
+  // The API server has the last word; this catches typos such as a stray space or quote early.
+  if (v !== '' && !/^[A-Za-z0-9_./=!,()\- ]+$/.test(v)) throw new FlagError(flag, `not a label selector: "${v}"`);
+  return v.trim();
+}

@@ -1,0 +1,109 @@
+// A tiny, table-driven flag parser. The tables (see config.ts) are the single source of truth for
+// parsing, `--help`, environment variables and the README's flags table (checked by a test).
+
+export interface FlagSpec<K extends string = string> {
+  /** Key in the parsed result and the flag name without dashes, e.g. 'agent-port'. */
+  name: K;
+  /** Environment variable with the same meaning; flags win over the environment. */
+  env?: string;
+  /** Default as the operator would type it ('' = unset). */
+  default: string;
+  /** One line for --help and the README. */
+  help: string;
+  /** A flag that takes no value (e.g. --help). */
+  boolean?: boolean;
+}
+
+/** Thrown for any bad flag or value: the message is one line that names the flag. */
+export class FlagError extends Error {
+  constructor(readonly flag: string, detail: string) {
+    super(`--${flag}: ${detail}`);
+    this.name = 'FlagError';
+  }
+}
+
+export type RawFlags<K extends string> = Record<K, string>;
+
+/** Parses argv against specs: flag, then environment, then default. Unknown flags are errors. */
+export function parseFlags<K extends string>(
+  specs: readonly FlagSpec<K>[],
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): RawFlags<K> {
+  const byName = new Map<string, FlagSpec<K>>(specs.map((s) => [s.name, s]));
+  const given = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('--') || arg === '--') {
+      throw new FlagError(arg.replace(/^-+/, '') || arg, `unexpected argument "${arg}" (flags look like --name=value)`);
+    }
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const spec = byName.get(name);
+    if (spec === undefined) throw new FlagError(name, 'unknown flag (see --help)');
+    if (given.has(name)) throw new FlagError(name, 'given more than once');
+    if (spec.boolean === true) {
+      const v = eq === -1 ? 'true' : arg.slice(eq + 1);
+      if (v !== 'true' && v !== 'false') throw new FlagError(name, `expected true or false, got "${v}"`);
+      given.set(name, v);
+      continue;
+    }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new FlagError(name, 'needs a value');
+      i++;
+    }
+    given.set(name, value);
+  }
+  const out = {} as RawFlags<K>;
+  for (const s of specs) {
+    const fromEnv = s.env === undefined ? undefined : env[s.env];
+    out[s.name] = given.get(s.name) ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : s.default);
+  }
+  return out;
+}
+
+/** `--help` text: one line per flag with its environment variable and default. */
+export function helpText(usage: string, specs: readonly FlagSpec[]): string {
+  const rows = specs.map((s) => {
+    const left = `  --${s.name}${s.boolean === true ? '' : '=VALUE'}`;
+    const env = s.env === undefined ? '' : ` [env ${s.env}]`;
+    const def = s.default === '' ? '' : ` (default ${s.default})`;
+    return `${left.padEnd(34)} ${s.help}${env}${def}`;
+  });
+  return `${usage}\n\nFlags:\n${rows.join('\n')}\n`;
+}
+
+// ---- value parsers: each names the flag on failure ----
+
+export function parseIntFlag(flag: string, v: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(v)) throw new FlagError(flag, `expected a whole number ${min}..${max}, got "${v}"`);
+  const n = Number(v);
+  if (n < min || n > max) throw new FlagError(flag, `must be ${min}..${max}, got ${v}`);
+  return n;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Durations like 100ms, 5s, 2m, 1h (or 0 = off where allowed). Returns milliseconds. */
+export function parseDurationFlag(flag: string, v: string, opts: { allowZero?: boolean; minMs?: number; maxMs?: number } = {}): number {
+  if (v === '0' && opts.allowZero === true) return 0;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(v);
+  if (m === null) throw new FlagError(flag, `expected a duration like 100ms, 5s or 2m${opts.allowZero === true ? ' (or 0 for off)' : ''}, got "${v}"`);
+  const ms = Math.round(Number(m[1]) * (UNITS[m[2] as string] as number));
+  if (ms === 0 && opts.allowZero !== true) throw new FlagError(flag, 'must be greater than 0');
+  if (opts.minMs !== undefined && ms < opts.minMs) throw new FlagError(flag, `must be at least ${opts.minMs}ms, got ${v}`);
+  if (opts.maxMs !== undefined && ms > opts.maxMs) throw new FlagError(flag, `must be at most ${opts.maxMs}ms, got ${v}`);
+  return ms;
+}
+
+export function parseEnumFlag<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new FlagError(flag, `expected one of ${allowed.join(', ')}, got "${v}"`);
+  return v as T;
+}
+
+export function parseBoolFlag(v: string): boolean {
+  return v === 'true';
+}

@@ -1,0 +1,47 @@
+// Bad flags: one line naming the flag. Parsed values: what an operator typed.
+import t from 'tap';
+import { loadConfig } from '../src/config.js';
+
+const env = { NODE_NAME: 'n1' };
+
+t.test('defaults and environment', async (t) => {
+  const c = loadConfig([], env);
+  if (c === 'help') throw new Error('unexpected help');
+  t.equal(c.nodeName, 'n1');
+  t.equal(c.agentPort, 9300);
+  t.equal(c.httpPort, 9290);
+  t.equal(c.readTimeoutMs, 100);
+  t.equal(c.annotationPrefix, 'haproxy-node-agent.io');
+  t.equal(c.kubeconfig, undefined);
+  const c2 = loadConfig(['--agent-port', '7000', '--read-timeout=250ms'], { ...env, HAPROXY_NODE_AGENT_AGENT_PORT: '8000', HAPROXY_NODE_AGENT_HTTP_PORT: '8001' });
+  if (c2 === 'help') throw new Error('unexpected help');
+  t.equal(c2.agentPort, 7000, 'flag wins over env');
+  t.equal(c2.httpPort, 8001, 'env used when no flag');
+  t.equal(c2.readTimeoutMs, 250);
+  t.equal(loadConfig(['--help'], {}), 'help');
+});
+
+t.test('each bad value is rejected with a message naming its flag', async (t) => {
+  const cases: Array<[string[], Record<string, string>, RegExp]> = [
+    [[], {}, /^--node-name: required/],
+    [['--node-name', 'Bad_Name'], {}, /^--node-name: expected a lower-case DNS name/],
+    [['--agent-port', '70000'], env, /^--agent-port: must be 1\.\.65535, got 70000$/],
+    [['--agent-port', 'x'], env, /^--agent-port: expected a whole number/],
+    [['--http-port'], env, /^--http-port: needs a value$/],
+    [['--agent-address', 'localhost'], env, /^--agent-address: expected an IP address/],
+    [['--read-timeout', '5'], env, /^--read-timeout: expected a duration like 100ms/],
+    [['--read-timeout', '20s'], env, /^--read-timeout: must be at most 10000ms/],
+    [['--log-level', 'loud'], env, /^--log-level: expected one of fatal, error/],
+    [['--annotation-prefix', 'Not A Prefix'], env, /^--annotation-prefix: expected a lower-case DNS name/],
+    [['--service-selector', 'app="x"'], env, /^--service-selector: not a label selector/],
+    [['--max-connections', '0'], env, /^--max-connections: must be 1\.\.1000000/],
+    [['--watch-timeout', '10ms'], env, /^--watch-timeout: must be at least 1000ms/],
+    [['--bogus'], env, /^--bogus: unknown flag/],
+    [['stray'], env, /^--stray: unexpected argument/],
+    [['--agent-port', '1', '--agent-port', '2'], env, /^--agent-port: given more than once/],
+    [[], { ...env, HAPROXY_NODE_AGENT_AGENT_PORT: 'nope' }, /^--agent-port: expected a whole number/],
+  ];
+  for (const [argv, e, re] of cases) {
+    t.throws(() => loadConfig(argv, e), re, argv.join(' ') || JSON.stringify(e));
+  }
+});

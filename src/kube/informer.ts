@@ -1,0 +1,184 @@
+// One resource kept in sync with client-node's informer (ListWatch): list, then watch, relist on
+// 410 Gone. ListWatch alone stops for good on any other error and keeps whole objects, so we feed
+// it a transport with deadlines and trimmed objects, and restart it with backoff when it stops.
+import { KubeConfig, ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-node';
+import { ApiError, type ApiTransport, type StreamHandle } from './transport.js';
+import type { Cached } from './views.js';
+
+export interface InformerOptions<V> {
+  /** Short name for logs and metrics, e.g. "services". */
+  resource: string;
+  /** Collection path, e.g. /api/v1/services. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  trim: (raw: unknown) => Cached<V> | undefined;
+  onUpsert: (c: Cached<V>) => void;
+  onDelete: (c: Cached<V>) => void;
+  /** After the first full list has been applied (and after every relist). */
+  onListed: () => void;
+  /** ListWatch stopped on an error; we restart it after `delayMs`. */
+  onRestart: (reason: string, err: unknown, delayMs: number) => void;
+  onEvent?: (type: string) => void;
+}
+
+export interface InformerTiming {
+  watchTimeoutMs: number;
+  /** Backoff bounds for restarts after errors. */
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  pageSize: number;
+}
+
+export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = { minBackoffMs: 250, maxBackoffMs: 30_000, pageSize: 500 };
+
+/** Grace past the server-side watch timeout before an open watch counts as hung. */
+const HUNG_GRACE_MS = 10_000;
+
+type Entry<V> = Cached<V> & { apiVersion?: string; kind?: string };
+
+/**
+ * ListWatch talks to a `Watch`; this one streams through our transport, trims each object before
+ * the cache sees it, asks the server to end watches after watchTimeout, and fails hung ones.
+ */
+class GuardedWatch<V> extends Watch {
+  constructor(
+    kc: KubeConfig,
+    private readonly transport: ApiTransport,
+    private readonly timing: InformerTiming,
+    private readonly trim: (raw: unknown) => Cached<V> | undefined,
+    private readonly beforeWatch: () => void,
+    private readonly onEvent: (type: string) => void,
+  ) {
+    super(kc);
+  }
+
+  override async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    this.beforeWatch();
+    const q = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)) });
+    for (const [k, v] of Object.entries(queryParams)) if (v !== undefined && v !== '') q.set(k, String(v));
+    let handle: StreamHandle | undefined;
+    const onLine = (line: string): void => {
+      let ev: { type?: unknown; object?: unknown };
+      try {
+        ev = JSON.parse(line) as typeof ev;
+      } catch {
+        return;
+      }
+      const type = typeof ev.type === 'string' ? ev.type : '';
+      this.onEvent(type);
+      if (type === 'ERROR') {
+        // e.g. 410 Expired: ListWatch forgets its resourceVersion; we end the stream so it relists.
+        const code = (ev.object as { code?: unknown } | undefined)?.code;
+        callback(type, ev.object);
+        handle?.abort();
+        return done(new ApiError(`watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`, typeof code === 'number' ? code : undefined));
+      }
+      if (type === 'BOOKMARK') {
+        const rv = (ev.object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+        if (typeof rv === 'string') callback(type, { metadata: { name: '', resourceVersion: rv } });
+        return;
+      }
+      const c = this.trim(ev.object);
+      if (c !== undefined) callback(type, c);
+    };
+    try {
+      handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + HUNG_GRACE_MS, onLine, (err) => done(err));
+    } catch (err) {
+      done(err);
+    }
+    // ListWatch only ever calls abort() on what we return.
+    return { abort: () => handle?.abort() } as AbortController;
+  }
+}
+
+export class ResourceInformer<V> {
+  private readonly lw: ListWatch<Entry<V>>;
+  private backoffMs: number;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private listedSinceWatch = false;
+  private stopped = false;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly transport: ApiTransport,
+    private readonly opts: InformerOptions<V>,
+    private readonly timing: InformerTiming,
+  ) {
+    this.backoffMs = timing.minBackoffMs;
+    const onEvent = (type: string): void => {
+      this.backoffMs = timing.minBackoffMs; // the server answers again: next failure starts small
+      opts.onEvent?.(type);
+    };
+    const watch = new GuardedWatch<V>(kc, transport, timing, opts.trim, () => this.beforeWatch(), onEvent);
+    this.lw = new ListWatch<Entry<V>>(opts.path, watch, () => this.list(), false, opts.labelSelector, opts.fieldSelector);
+    this.lw.on('add', (o) => opts.onUpsert(o));
+    this.lw.on('update', (o) => opts.onUpsert(o));
+    this.lw.on('delete', (o) => opts.onDelete(o));
+    this.lw.on('error', (err) => this.scheduleRestart(err));
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.lw.start();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    void this.lw.stop();
+  }
+
+  get size(): number {
+    return this.lw.list().length;
+  }
+
+  /** Paginated list through our transport, trimmed as it arrives. */
+  private async list(): Promise<KubernetesListObject<Entry<V>>> {
+    const items: Entry<V>[] = [];
+    let cont = '';
+    let resourceVersion = '';
+    do {
+      const q = new URLSearchParams({ limit: String(this.timing.pageSize) });
+      if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
+      if (this.opts.fieldSelector) q.set('fieldSelector', this.opts.fieldSelector);
+      if (cont !== '') q.set('continue', cont);
+      const page = (await this.transport.getJson(`${this.opts.path}?${q.toString()}`)) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
+      if (!Array.isArray(page.items)) throw new ApiError(`list ${this.opts.path}: response has no items`);
+      for (const raw of page.items) {
+        const c = this.opts.trim(raw);
+        if (c !== undefined) items.push(c);
+      }
+      resourceVersion = typeof page.metadata?.resourceVersion === 'string' ? page.metadata.resourceVersion : '';
+      cont = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
+    } while (cont !== '');
+    this.listedSinceWatch = true;
+    this.backoffMs = this.timing.minBackoffMs;
+    return { metadata: { resourceVersion }, items };
+  }
+
+  /** ListWatch starts its watch right after applying a list: the moment we are in sync. */
+  private beforeWatch(): void {
+    if (this.listedSinceWatch) {
+      this.listedSinceWatch = false;
+      this.opts.onListed();
+    }
+  }
+
+  private scheduleRestart(err: unknown): void {
+    if (this.stopped || this.restartTimer !== undefined) return;
+    const delay = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
+    const reason = err instanceof ApiError && err.statusCode === 0 ? 'hung' : err instanceof ApiError && err.statusCode !== undefined ? `http_${err.statusCode}` : 'error';
+    this.opts.onRestart(reason, err, delay);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) void this.lw.start();
+    }, delay);
+  }
+}

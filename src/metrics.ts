@@ -1,0 +1,121 @@
+// Every metric, named in one place. Probe-path counters are plain numbers (a probe costs one
+// increment, no label hashing) that prom-client reads at scrape time.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReplyKind } from './decide.js';
+
+export const REJECT_REASONS = ['malformed', 'too_long', 'unknown_service', 'over_capacity'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+const REPLY_KINDS: readonly ReplyKind[] = ['ready', 'drain', 'maint', 'down', 'none'];
+
+/** Incremented on the probe path; read by the collectors below. */
+export class ProbeCounters {
+  readonly replies: Record<ReplyKind, number> = { ready: 0, drain: 0, maint: 0, down: 0, none: 0 };
+  readonly rejections: Record<RejectReason, number> = { malformed: 0, too_long: 0, unknown_service: 0, over_capacity: 0 };
+  open = 0;
+}
+
+export interface Metrics {
+  registry: Registry;
+  probes: ProbeCounters;
+  invalidAnnotations: Counter<'annotation'>;
+  watchRestarts: Counter<'resource' | 'reason'>;
+  watchEvents: Counter<'resource' | 'type'>;
+}
+
+export interface MetricSources {
+  /** Seconds since the API server last answered, or undefined before any contact. */
+  secondsSinceContact(): number | undefined;
+  snapshotSizes(): Record<string, number>;
+  synced(): boolean;
+  nodeReplyKind(): ReplyKind;
+}
+
+export const METRIC_PREFIX = 'haproxy_node_agent_';
+
+export function createMetrics(src: MetricSources): Metrics {
+  const registry = new Registry();
+  const probes = new ProbeCounters();
+  collectDefaultMetrics({ register: registry });
+
+  // Counters fed from plain numbers: report the growth since the last scrape.
+  const mirrored = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
+    const seen: Record<string, number> = {};
+    new Counter({
+      name: METRIC_PREFIX + name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        for (const [k, v] of Object.entries(read())) {
+          this.inc({ [label]: k }, v - (seen[k] ?? 0));
+          seen[k] = v;
+        }
+      },
+    });
+  };
+  mirrored('probes_total', 'Agent-check probes answered, by reply kind (none = closed without a reply)', 'reply', () => probes.replies);
+  mirrored('probe_rejections_total', 'Probes whose request could not be used as asked, by reason (the node answer was sent)', 'reason', () => probes.rejections);
+
+  new Gauge({
+    name: METRIC_PREFIX + 'agent_connections',
+    help: 'Agent-check connections open now',
+    registers: [registry],
+    collect() {
+      this.set(probes.open);
+    },
+  });
+  const invalidAnnotations = new Counter({
+    name: METRIC_PREFIX + 'invalid_annotations_total',
+    help: 'Annotation values rejected (the documented default was used), counted once per change',
+    labelNames: ['annotation'] as const,
+    registers: [registry],
+  });
+  const watchRestarts = new Counter({
+    name: METRIC_PREFIX + 'watch_restarts_total',
+    help: 'List/watch restarts after an error or a hung watch, by resource and reason',
+    labelNames: ['resource', 'reason'] as const,
+    registers: [registry],
+  });
+  const watchEvents = new Counter({
+    name: METRIC_PREFIX + 'watch_events_total',
+    help: 'Watch events applied to the snapshot, by resource and type',
+    labelNames: ['resource', 'type'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'api_last_contact_seconds',
+    help: 'Seconds since the API server last answered (list, watch event or clean watch end); -1 before any contact',
+    registers: [registry],
+    collect() {
+      this.set(src.secondsSinceContact() ?? -1);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'snapshot_objects',
+    help: 'Objects held in the in-memory snapshot, by resource',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      for (const [resource, n] of Object.entries(src.snapshotSizes())) this.set({ resource }, n);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'synced',
+    help: '1 once the first full list of the Node and Services has arrived, else 0',
+    registers: [registry],
+    collect() {
+      this.set(src.synced() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'node_reply',
+    help: 'The reply given for the node alone: 1 for the current kind, 0 for the others',
+    labelNames: ['reply'] as const,
+    registers: [registry],
+    collect() {
+      const now = src.nodeReplyKind();
+      for (const k of REPLY_KINDS) this.set({ reply: k }, k === now ? 1 : 0);
+    },
+  });
+  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents };
+}

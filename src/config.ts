@@ -30,6 +30,14 @@ export interface Config {
   watchTimeoutMs: number;
   /** Deadline for list requests and for a watch's response headers. */
   requestTimeoutMs: number;
+  /** Ports Services may claim with the PREFIX/agent-port annotation. */
+  agentPortRange: { min: number; max: number };
+  /** Break-glass file: drain | maint | ready. */
+  overrideFile: string;
+  /** Ramp weights from 10% to full over this long after the node turns ready again; 0 = off. */
+  slowStartMs: number;
+  /** Drain after this long without API contact; 0 = off (keep answering the last truth forever). */
+  maxStalenessMs: number;
 }
 
 const P = 'HAPROXY_NODE_AGENT_';
@@ -38,16 +46,20 @@ export const RUN_FLAGS = [
   { name: 'node-name', env: 'NODE_NAME', default: '', help: 'Name of the Kubernetes Node this agent answers for (required)' },
   { name: 'kubeconfig', env: 'KUBECONFIG', default: '', help: 'Kubeconfig file; in-cluster service account when unset' },
   { name: 'agent-address', env: `${P}AGENT_ADDRESS`, default: '0.0.0.0', help: 'Address the agent-check TCP server listens on' },
-  { name: 'agent-port', env: `${P}AGENT_PORT`, default: '9300', help: 'Port of the agent-check TCP server (HAProxy agent-port)' },
+  { name: 'agent-port', env: `${P}AGENT_PORT`, default: '9300', help: 'Port of the agent-check TCP server (HAProxy agent-port; 0 = any free port, logged)' },
   { name: 'http-address', env: `${P}HTTP_ADDRESS`, default: '0.0.0.0', help: 'Address of the HTTP server (/metrics /status /healthz /readyz)' },
-  { name: 'http-port', env: `${P}HTTP_PORT`, default: '9290', help: 'Port of the HTTP server' },
+  { name: 'http-port', env: `${P}HTTP_PORT`, default: '9290', help: 'Port of the HTTP server (0 = any free port, logged)' },
   { name: 'annotation-prefix', env: `${P}ANNOTATION_PREFIX`, default: 'haproxy-node-agent.io', help: 'Prefix of the annotations read (PREFIX/weight)' },
   { name: 'service-selector', env: `${P}SERVICE_SELECTOR`, default: '', help: 'Label selector narrowing the Services watched (empty = all)' },
   { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
   { name: 'read-timeout', env: `${P}READ_TIMEOUT`, default: '100ms', help: 'How long a probe may take to send its agent-send line' },
   { name: 'max-connections', env: `${P}MAX_CONNECTIONS`, default: '1024', help: 'Concurrent agent connections; more are closed without a reply and counted' },
-  { name: 'watch-timeout', env: `${P}WATCH_TIMEOUT`, default: '60s', help: 'Watch length asked of the API server; a watch open 10s past it is treated as hung' },
+  { name: 'watch-timeout', env: `${P}WATCH_TIMEOUT`, default: '60s', help: 'Watch length asked of the API server; a watch open past it plus a quarter (1s..10s) is treated as hung' },
   { name: 'request-timeout', env: `${P}REQUEST_TIMEOUT`, default: '30s', help: 'Deadline for API list requests and watch response headers' },
+  { name: 'agent-port-range', env: `${P}AGENT_PORT_RANGE`, default: '9301-9399', help: 'Ports Services may claim with the PREFIX/agent-port annotation (MIN-MAX)' },
+  { name: 'override-file', env: `${P}OVERRIDE_FILE`, default: '/run/haproxy-node-agent/override', help: 'Break-glass file holding drain, maint or ready; beats everything, works without the API' },
+  { name: 'slow-start', env: `${P}SLOW_START`, default: '0', help: 'After the node turns ready again, ramp weights from 10% to full over this long (0 = off)' },
+  { name: 'max-staleness', env: `${P}MAX_STALENESS`, default: '0', help: 'Drain after this long without API contact (0 = off: keep answering the last truth)' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
@@ -62,7 +74,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     nodeName: dnsSubdomain('node-name', raw['node-name']),
     kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
     agentAddress: ipAddress('agent-address', raw['agent-address']),
-    agentPort: parseIntFlag('agent-port', raw['agent-port'], 1, 65535),
+    agentPort: parseIntFlag('agent-port', raw['agent-port'], 0, 65535),
     httpAddress: ipAddress('http-address', raw['http-address']),
     httpPort: parseIntFlag('http-port', raw['http-port'], 0, 65535),
     annotationPrefix: dnsSubdomain('annotation-prefix', raw['annotation-prefix']),
@@ -72,6 +84,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxConnections: parseIntFlag('max-connections', raw['max-connections'], 1, 1_000_000),
     watchTimeoutMs: parseDurationFlag('watch-timeout', raw['watch-timeout'], { minMs: 1000, maxMs: 3_600_000 }),
     requestTimeoutMs: parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 }),
+    agentPortRange: portRange('agent-port-range', raw['agent-port-range']),
+    overrideFile: absolutePath('override-file', raw['override-file']),
+    slowStartMs: parseDurationFlag('slow-start', raw['slow-start'], { allowZero: true, maxMs: 3_600_000 }),
+    maxStalenessMs: parseDurationFlag('max-staleness', raw['max-staleness'], { allowZero: true, minMs: 1000, maxMs: 7 * 86_400_000 }),
   };
 }
 
@@ -94,4 +110,18 @@ function labelSelector(flag: string, v: string): string {
   // The API server has the last word; this catches typos such as a stray space or quote early.
   if (v !== '' && !/^[A-Za-z0-9_./=!,()\- ]+$/.test(v)) throw new FlagError(flag, `not a label selector: "${v}"`);
   return v.trim();
+}
+
+function portRange(flag: string, v: string): { min: number; max: number } {
+  const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(v);
+  if (m === null) throw new FlagError(flag, `expected MIN-MAX such as 9301-9399, got "${v}"`);
+  const min = parseIntFlag(flag, m[1] as string, 1, 65535);
+  const max = parseIntFlag(flag, m[2] as string, 1, 65535);
+  if (min > max) throw new FlagError(flag, `MIN must not exceed MAX, got "${v}"`);
+  return { min, max };
+}
+
+function absolutePath(flag: string, v: string): string {
+  if (!v.startsWith('/')) throw new FlagError(flag, `expected an absolute path, got "${v}"`);
+  return v;
 }

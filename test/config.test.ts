@@ -25,7 +25,7 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
     [[], {}, /^--node-name: required/],
     [['--node-name', 'Bad_Name'], {}, /^--node-name: expected a lower-case DNS name/],
-    [['--agent-port', '70000'], env, /^--agent-port: must be 1\.\.65535, got 70000$/],
+    [['--agent-port', '70000'], env, /^--agent-port: must be 0\.\.65535, got 70000$/],
     [['--agent-port', 'x'], env, /^--agent-port: expected a whole number/],
     [['--http-port'], env, /^--http-port: needs a value$/],
     [['--agent-address', 'localhost'], env, /^--agent-address: expected an IP address/],

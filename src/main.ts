@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// CLI entry: pick the subcommand, parse its flags, wire, handle signals. Nothing else lives here.
+import { FlagError, helpText } from './flags.js';
+import { RUN_FLAGS, loadConfig } from './config.js';
+// The daemon and the Kubernetes client load only after flags parse: a typo fails in milliseconds.
+
+const USAGE = `Usage: haproxy-node-agent <command> [flags]
+
+Commands:
+  run     the agent daemon (default when no command is given)
+  demo    the daemon against a built-in simulated cluster, for a first look
+
+Run "haproxy-node-agent <command> --help" for the flags of each command.
+`;
+
+/** How long SIGTERM may take: in-flight probes finish, then we exit (well inside Kubernetes' 30s). */
+const STOP_DEADLINE_MS = 10_000;
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const cmd = first === undefined || first.startsWith('--') ? 'run' : first;
+  const rest = first === undefined || first.startsWith('--') ? argv : argv.slice(1);
+  switch (cmd) {
+    case 'run':
+      return runCommand(rest);
+    case 'demo':
+      return (await import('./demo.js')).runDemo(rest);
+    default:
+      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: run, demo)\n`);
+      return 2;
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  const cfg = loadConfig(argv, process.env);
+  if (cfg === 'help') {
+    process.stdout.write(helpText('Usage: haproxy-node-agent run [flags]', RUN_FLAGS));
+    return 0;
+  }
+  const { createLogger } = await import('./log.js');
+  const { startDaemon } = await import('./daemon.js');
+  const log = createLogger(cfg.logLevel);
+  const daemon = await startDaemon(cfg, log, process.env);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: sig }, `${sig}: no new probes; finishing the ones in flight`);
+      const deadline = setTimeout(() => {
+        log.error('stop deadline passed; exiting anyway');
+        resolve(1);
+      }, STOP_DEADLINE_MS);
+      deadline.unref();
+      daemon.stop().then(
+        () => {
+          clearTimeout(deadline);
+          log.info('stopped');
+          resolve(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Timers of stopped parts (e.g. a pending API request) must not keep a stopped daemon alive.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err: unknown) => {
+    if (err instanceof FlagError) {
+      process.stderr.write(`haproxy-node-agent: ${err.message}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`haproxy-node-agent: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

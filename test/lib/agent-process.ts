@@ -1,0 +1,98 @@
+// The built CLI as a child process, exactly as an operator runs it, with its JSON logs captured.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Test } from 'tap';
+import { FakeApiServer } from '../../src/fakeapi/server.js';
+
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
+const exec = promisify(execFile);
+
+export interface AgentProcess {
+  proc: ChildProcess;
+  agentPort: number;
+  httpPort: number;
+  logs: Array<Record<string, unknown>>;
+  stderr: string[];
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `node dist/main.js run` and waits for its "listening" log line. Killed at teardown. */
+export async function startAgent(t: Test, args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+  const proc = spawn(process.execPath, [CLI, 'run', '--agent-address', '127.0.0.1', '--agent-port', '0', '--http-address', '127.0.0.1', '--http-port', '0', ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  let pending = '';
+  const listening = new Promise<{ agentPort: number; httpPort: number }>((resolve, reject) => {
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          const rec = JSON.parse(line) as Record<string, unknown>;
+          logs.push(rec);
+          if (rec.msg === 'listening') {
+            resolve({ agentPort: Number(String(rec.agent).split(':').pop()), httpPort: Number(String(rec.http).split(':').pop()) });
+          }
+        } catch {
+          logs.push({ raw: line });
+        }
+      }
+    });
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (c: string) => stderr.push(c));
+    void exited.then((code) => reject(new Error(`agent exited (${code}) before listening: ${stderr.join('')}`)));
+  });
+  const ports = await listening;
+  return { proc, logs, stderr, exited, ...ports };
+}
+
+/** A fake API server on loopback with a kubeconfig for it; stopped at teardown. */
+export async function startApi(t: Test): Promise<{ api: FakeApiServer; kubeconfig: string }> {
+  const api = new FakeApiServer();
+  await api.start();
+  t.teardown(() => api.stop());
+  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'hna-test-')), 'kubeconfig');
+  api.writeKubeconfig(kubeconfig);
+  return { api, kubeconfig };
+}
+
+/** The real kubectl against the fake API server (async, so this process keeps serving). */
+export async function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
+  const { stdout } = await exec('kubectl', ['--kubeconfig', kubeconfig, ...args], { timeout: 20_000 });
+  return stdout;
+}
+
+export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+/** Reads one sample from /metrics text, e.g. metric('haproxy_node_agent_probes_total{reply="drain"}'). */
+export function metricValue(text: string, sample: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${sample} `)) return Number(line.slice(sample.length + 1));
+  }
+  return undefined;
+}
+
+export function seedCluster(api: FakeApiServer, nodeName = 'n1'): void {
+  api.create('nodes', { metadata: { name: nodeName }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  api.create('nodes', { metadata: { name: 'other' }, spec: { unschedulable: true } });
+  api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
+  api.create('services', { metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] } });
+}

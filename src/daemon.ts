@@ -1,14 +1,17 @@
-// Wires the parts of `run`: kube informers → snapshot → agent + HTTP servers, plus logs and metrics.
+// Wires the parts of `run`: kube informers + override file + clock → snapshot → agent and HTTP
+// servers, plus logs and metrics. Decisions live in decide.ts; this file only connects.
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { Snapshot, type StateObserver } from './state.js';
 import { createMetrics } from './metrics.js';
 import { AgentServer } from './agent/server.js';
+import { DedicatedPorts } from './agent/ports.js';
 import { HttpServer } from './http/server.js';
 import { ApiTransport } from './kube/transport.js';
-import { DEFAULT_TIMING, ResourceInformer } from './kube/informer.js';
+import { DEFAULT_TIMING, ResourceInformer, type InformerOptions } from './kube/informer.js';
 import { loadKubeConfig } from './kube/kubeconfig.js';
-import { nodeFromObject, serviceFromObject } from './kube/views.js';
+import { nodeFromObject, serviceFromObject, sliceFromObject } from './kube/views.js';
+import { OverrideWatcher } from './override.js';
 import { formatReply } from './reply.js';
 import { FlagError } from './flags.js';
 
@@ -18,6 +21,9 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
+/** How often the clock is consulted for slow start and staleness. */
+const TICK_MS = 1000;
+
 export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningDaemon> {
   const kc = loadKubeConfig(cfg.kubeconfig, env);
   let lastContact: number | undefined;
@@ -25,66 +31,110 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
 
   const metrics = createMetrics({
     secondsSinceContact: () => (lastContact === undefined ? undefined : (Date.now() - lastContact) / 1000),
-    snapshotSizes: () => ({ nodes: snapshot.nodeView === undefined ? 0 : 1, services: snapshot.serviceCount }),
+    snapshotSizes: () => ({ nodes: snapshot.nodeView === undefined ? 0 : 1, services: snapshot.serviceCount, endpointslices: snapshot.sliceCount }),
     synced: () => snapshot.synced,
     nodeReplyKind: () => snapshot.nodeReply.kind,
+    override: () => snapshot.overrideState,
+    stale: () => snapshot.isStale,
+    slowStartFactor: () => snapshot.rampFactor,
+    dedicatedPorts: () => ports.openPorts.length,
   });
 
   const observer: StateObserver = {
     nodeAnswerChanged(from, to, node) {
-      log.info({ node: cfg.nodeName, from: from === undefined ? null : formatReply(from).trim(), to: formatReply(to).trim(), known: node !== undefined, unschedulable: node?.unschedulable ?? null }, `node answer is now "${formatReply(to).trim() || '(no reply)'}"`);
+      const text = formatReply(to).trim() || '(no reply)';
+      log.info({ node: cfg.nodeName, from: formatReply(from).trim() || null, to: text, why: to.why, known: node !== undefined }, `node answer is now "${text}": ${to.why}`);
     },
     serviceWeightChanged(key, from, to) {
       // The first list is not a change; a summary line says how many arrived.
       if (!servicesListed) return;
       log.info({ service: key, from: from ?? null, to: to ?? null }, to === undefined ? `service ${key} removed` : `service ${key} weight ${to}%`);
     },
-    annotationProblem(key, p) {
+    annotationProblem(subject, p) {
       metrics.invalidAnnotations.inc({ annotation: p.annotation });
-      log.warn({ service: key, annotation: p.annotation, value: p.value, reason: p.reason, using: p.fallback }, `invalid annotation ${p.annotation}="${p.value}" on ${key}: ${p.reason}; using ${p.fallback}`);
+      log.warn({ subject, annotation: p.annotation, value: p.value, reason: p.reason, using: p.fallback }, `invalid annotation ${p.annotation}="${p.value}" on ${subject}: ${p.reason}; using ${p.fallback}`);
+    },
+    agentPortsChanged() {
+      if (snapshot.synced) ports.reconcile(snapshot.agentPortRequests());
     },
   };
-  const snapshot = new Snapshot(cfg.nodeName, observer);
+  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now }, observer);
+
+  const ports = new DedicatedPorts(
+    { host: cfg.agentAddress, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections, reserved: new Set([cfg.agentPort, cfg.httpPort]) },
+    snapshot,
+    metrics.probes,
+    {
+      opened: (port, key) => log.info({ port, service: key }, `dedicated agent port ${port} answers for ${key}`),
+      closed: (port, key) => log.info({ port, service: key }, `dedicated agent port ${port} for ${key} closed`),
+      refused: (port, key, reason, detail) => {
+        metrics.agentPortRefusals.inc({ reason });
+        log.warn({ port, service: key, reason, detail }, `agent port ${port} for ${key} refused (${reason}): ${detail}`);
+      },
+    },
+  );
+
+  const override = new OverrideWatcher(cfg.overrideFile, (r) => {
+    if (r.kind === 'invalid') {
+      metrics.invalidOverrides.inc();
+      log.error({ file: cfg.overrideFile, content: r.content }, `override file ${cfg.overrideFile} holds "${r.content}", not drain, maint or ready; ignored`);
+    } else {
+      log.warn({ file: cfg.overrideFile, override: r.kind === 'state' ? r.state : null }, r.kind === 'state' ? `override file says ${r.state}: it beats every other signal` : 'override file cleared');
+    }
+    snapshot.setOverride(r.kind === 'state' ? r.state : undefined);
+  });
 
   const transport = new ApiTransport(kc, cfg.requestTimeoutMs, () => {
     lastContact = Date.now();
   });
   const timing = { ...DEFAULT_TIMING, watchTimeoutMs: cfg.watchTimeoutMs };
-  const onRestart = (resource: string) => (reason: string, err: unknown, delayMs: number) => {
-    metrics.watchRestarts.inc({ resource, reason });
-    log.warn({ resource, reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `${resource} watch stopped (${reason}); restarting in ${delayMs}ms, answers keep the last known state`);
-  };
-
-  const nodeInformer = new ResourceInformer(kc, transport, {
-    resource: 'nodes',
-    path: '/api/v1/nodes',
-    fieldSelector: `metadata.name=${cfg.nodeName}`,
-    trim: nodeFromObject,
-    onUpsert: (c) => snapshot.upsertNode(c),
-    onDelete: (c) => snapshot.deleteNode(c.view.name),
-    onListed: () => {
-      if (!snapshot.synced && snapshot.nodeView === undefined) log.warn({ node: cfg.nodeName }, `node ${cfg.nodeName} not found in the cluster; answering drain`);
-      snapshot.markNodeSynced();
+  const common = <V>(resource: 'nodes' | 'services' | 'endpointslices'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent'> => ({
+    resource,
+    onRestart: (reason, err, delayMs) => {
+      metrics.watchRestarts.inc({ resource, reason });
+      log.warn({ resource, reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `${resource} watch stopped (${reason}); restarting in ${delayMs}ms, answers keep the last known state`);
     },
-    onRestart: onRestart('nodes'),
-    onEvent: (type) => metrics.watchEvents.inc({ resource: 'nodes', type }),
-  }, timing);
+    onEvent: (type) => metrics.watchEvents.inc({ resource, type }),
+  });
 
-  const serviceInformer = new ResourceInformer(kc, transport, {
-    resource: 'services',
-    path: '/api/v1/services',
-    ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
-    trim: (raw) => serviceFromObject(raw, cfg.annotationPrefix),
-    onUpsert: (c) => snapshot.upsertService(c),
-    onDelete: (c) => snapshot.deleteService(c.view.namespace, c.view.name),
-    onListed: () => {
-      if (!servicesListed) log.info({ services: snapshot.serviceCount }, `services listed: ${snapshot.serviceCount}`);
-      servicesListed = true;
-      snapshot.markServicesSynced();
-    },
-    onRestart: onRestart('services'),
-    onEvent: (type) => metrics.watchEvents.inc({ resource: 'services', type }),
-  }, timing);
+  const informers = [
+    new ResourceInformer(kc, transport, {
+      ...common('nodes'),
+      path: '/api/v1/nodes',
+      fieldSelector: `metadata.name=${cfg.nodeName}`,
+      trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
+      onUpsert: (c) => snapshot.upsertNode(c),
+      onDelete: (c) => snapshot.deleteNode(c.view.name),
+      onListed: () => {
+        if (!snapshot.synced && snapshot.nodeView === undefined) log.warn({ node: cfg.nodeName }, `node ${cfg.nodeName} not found in the cluster; answering drain`);
+        snapshot.markListed('nodes');
+      },
+    }, timing),
+    new ResourceInformer(kc, transport, {
+      ...common('services'),
+      path: '/api/v1/services',
+      ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
+      trim: (raw) => serviceFromObject(raw, cfg.annotationPrefix, cfg.agentPortRange),
+      onUpsert: (c) => snapshot.upsertService(c),
+      onDelete: (c) => snapshot.deleteService(c.view.namespace, c.view.name),
+      onListed: () => {
+        if (!servicesListed) log.info({ services: snapshot.serviceCount }, `services listed: ${snapshot.serviceCount}`);
+        servicesListed = true;
+        snapshot.markListed('services');
+        ports.reconcile(snapshot.agentPortRequests());
+      },
+    }, timing),
+    new ResourceInformer(kc, transport, {
+      ...common('endpointslices'),
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      // Only slices that belong to a Service matter (they carry this label).
+      labelSelector: 'kubernetes.io/service-name',
+      trim: sliceFromObject,
+      onUpsert: (c) => snapshot.upsertSlice(c),
+      onDelete: (c) => snapshot.deleteSlice(c),
+      onListed: () => snapshot.markListed('endpointslices'),
+    }, timing),
+  ];
 
   const agent = new AgentServer({ host: cfg.agentAddress, port: cfg.agentPort, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections }, snapshot, metrics.probes);
   const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
@@ -92,25 +142,41 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     ready: () => snapshot.synced,
     status: () => ({
       ...snapshot.status(),
-      api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000 },
+      api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
+      dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])),
     }),
   });
 
-  // Listen first: a probe before sync gets no reply (HAProxy keeps what it had), never a guess.
+  // The override file first: with the API down, a drain written there is the very first answer.
+  await override.start();
+  // Listen next: a probe before sync gets no reply (HAProxy keeps what it had), never a guess.
   const agentPort = await listenOr('agent-port', () => agent.listen());
   const httpPort = await listenOr('http-port', () => http.listen());
   log.info({ node: cfg.nodeName, agent: `${cfg.agentAddress}:${agentPort}`, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server }, 'listening');
-  nodeInformer.start();
-  serviceInformer.start();
+  for (const i of informers) i.start();
+
+  const ticker = setInterval(() => {
+    if (cfg.maxStalenessMs > 0 && lastContact !== undefined) {
+      const stale = Date.now() - lastContact > cfg.maxStalenessMs;
+      if (stale !== snapshot.isStale) {
+        if (stale) log.error({ maxStalenessMs: cfg.maxStalenessMs }, `no API contact for over ${cfg.maxStalenessMs / 1000}s (--max-staleness): answering drain until it returns`);
+        else log.warn('API contact is back: staleness drain lifted');
+      }
+      snapshot.setStale(stale);
+    }
+    snapshot.tick();
+  }, TICK_MS);
+  ticker.unref();
 
   return {
     agentPort,
     httpPort,
     async stop() {
       // Stop accepting, let in-flight probes finish, then let go of the API.
-      await agent.close();
-      nodeInformer.stop();
-      serviceInformer.stop();
+      clearInterval(ticker);
+      await Promise.all([agent.close(), ports.closeAll()]);
+      for (const i of informers) i.stop();
+      override.stop();
       await http.close();
     },
   };

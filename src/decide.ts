@@ -1,11 +1,27 @@
-// PURE decision core: what we tell HAProxy for (node, service). No I/O, no clock, no globals.
+// PURE decision core: what we tell HAProxy for (node, service). No I/O, no clock, no globals:
+// everything that varies (time-based ramps, staleness, the override file) arrives as input.
 // The README's decision table is this file in prose; test/decide.test.ts has one row per case.
+
+/** Node-level states an operator can ask for (node annotation or override file). */
+export type OperatorState = 'drain' | 'maint' | 'ready';
 
 /** What this agent knows about its own Node: only the fields decisions need. */
 export interface NodeView {
   name: string;
   /** spec.unschedulable, set by `kubectl cordon`. */
   unschedulable: boolean;
+  /** Keys of the taints that mean "this node is going away" (see DRAIN_TAINTS). */
+  drainTaints: string[];
+  /** metadata.deletionTimestamp is set. */
+  deleting: boolean;
+  /** Label node.kubernetes.io/exclude-from-external-load-balancers is present. */
+  excluded: boolean;
+  /** Ready condition: 'True' | 'False' | 'Unknown', or undefined when the node reports none. */
+  ready: string | undefined;
+  /** PREFIX/state annotation, validated; undefined when absent or invalid. */
+  state: OperatorState | undefined;
+  /** PREFIX/weight annotation on the node: scales every service, percent. */
+  weight: number;
 }
 
 /** What this agent knows about one Service. */
@@ -14,6 +30,20 @@ export interface ServiceView {
   name: string;
   /** Effective weight percentage, already validated (invalid annotations fall back upstream). */
   weight: number;
+  /** externalTrafficPolicy: Local on a NodePort/LoadBalancer Service: only local pods serve. */
+  local: boolean;
+  /** PREFIX/agent-port annotation, validated; undefined when absent or invalid. */
+  agentPort: number | undefined;
+}
+
+/** Endpoints of a Local Service, from its EndpointSlices. */
+export interface LocalEndpoints {
+  /** Ready, not terminating, on this node. */
+  ready: number;
+  /** Terminating but still serving, on this node. */
+  terminating: number;
+  /** Most ready endpoints any single node has (this node included). */
+  maxReadyPerNode: number;
 }
 
 export type ReplyKind = 'ready' | 'drain' | 'maint' | 'down' | 'none';
@@ -24,29 +54,98 @@ export interface Reply {
   weight?: number;
   /** Description for `down` replies (HAProxy shows it after `#`). */
   text?: string;
+  /** Why, for /status and logs (never sent to HAProxy). */
+  why: string;
 }
 
 export const DEFAULT_WEIGHT = 100;
 /** HAProxy caps a server's weight at 256, so larger percentages mean nothing more. */
 export const MAX_WEIGHT = 256;
+/** Taints that announce a node's removal: drain while they are present. */
+export const DRAIN_TAINTS = ['ToBeDeletedByClusterAutoscaler', 'node.kubernetes.io/unschedulable'] as const;
+/** Slow start begins at this fraction of the full weight. */
+export const SLOW_START_FLOOR = 0.1;
 
 export interface DecisionInput {
-  /** True once the first full list of the Node and of Services has arrived. */
+  /** True once the first full list of every watched resource has arrived. */
   synced: boolean;
   /** Undefined when the Node does not exist (after sync: deleted or a wrong --node-name). */
   node: NodeView | undefined;
   /** Undefined when the probe named no Service or one we do not know: answer for the node alone. */
   service: ServiceView | undefined;
+  /** For Local Services: endpoints counted from EndpointSlices (undefined = none seen). */
+  endpoints: LocalEndpoints | undefined;
+  /** Break-glass override file content, validated. */
+  override: OperatorState | undefined;
+  /** No API contact for longer than --max-staleness. */
+  stale: boolean;
+  /** Slow-start factor in (0, 1]; 1 = full weight. See slowStartFactor(). */
+  ramp: number;
 }
 
-const NONE: Reply = { kind: 'none' };
-const DRAIN: Reply = { kind: 'drain' };
+const NONE: Reply = { kind: 'none', why: 'not synced: waiting for the first full list' };
+
+/** The node-level verdict, before any Service is considered. */
+export type NodeVerdict = Reply | { kind: 'ok'; why: string };
+
+export function decideNode(input: Omit<DecisionInput, 'service' | 'endpoints'>): NodeVerdict {
+  const { node, override } = input;
+  // The break-glass file beats everything, API or not: the way to empty a node when all else is broken.
+  if (override === 'maint') return { kind: 'maint', why: 'override file: maint' };
+  if (override === 'drain') return { kind: 'drain', why: 'override file: drain' };
+  if (override === 'ready') return { kind: 'ok', why: 'override file: ready' };
+  if (node === undefined) return { kind: 'drain', why: 'node not found in the cluster' };
+  if (node.state === 'maint') return { kind: 'maint', why: 'node annotation state=maint' };
+  // Facts about the node's health beat intent: a NotReady node may have lost kube-proxy too.
+  if (node.ready !== undefined && node.ready !== 'True') return { kind: 'down', text: 'node not ready', why: `node Ready=${node.ready}` };
+  if (node.deleting) return { kind: 'drain', why: 'node is being deleted' };
+  if (node.state === 'drain') return { kind: 'drain', why: 'node annotation state=drain' };
+  if (input.stale) return { kind: 'drain', why: 'no API contact for longer than --max-staleness' };
+  // state=ready is the operator saying "keep serving although scheduling says otherwise".
+  if (node.state !== 'ready') {
+    if (node.unschedulable) return { kind: 'drain', why: 'node cordoned (spec.unschedulable)' };
+    if (node.drainTaints.length > 0) return { kind: 'drain', why: `node taint ${node.drainTaints[0]}` };
+    if (node.excluded) return { kind: 'drain', why: 'node label node.kubernetes.io/exclude-from-external-load-balancers' };
+  }
+  return { kind: 'ok', why: node.state === 'ready' ? 'node annotation state=ready' : 'node ready' };
+}
 
 export function decide(input: DecisionInput): Reply {
   // Before the first full list we know nothing true to say; no reply = HAProxy changes nothing.
-  if (!input.synced) return NONE;
-  // A Node that is not (or no longer) in the cluster must not get new traffic.
-  if (input.node === undefined) return DRAIN;
-  if (input.node.unschedulable) return DRAIN;
-  return { kind: 'ready', weight: input.service?.weight ?? DEFAULT_WEIGHT };
+  if (!input.synced && input.override === undefined) return NONE;
+  const verdict = decideNode(input);
+  if (verdict.kind === 'maint' || verdict.kind === 'down') return verdict;
+  const svc = input.service;
+  // A Local Service with no pod here black-holes traffic: down beats a node-level drain, which
+  // would still let persistent sessions through. An explicit override still wins.
+  if (svc?.local === true && input.override === undefined) {
+    const ep = input.endpoints;
+    if (ep === undefined || ep.ready === 0) {
+      if (ep !== undefined && ep.terminating > 0) return { kind: 'drain', why: 'only terminating endpoints on this node' };
+      return { kind: 'down', text: 'no local endpoints', why: 'externalTrafficPolicy Local and no ready endpoint on this node' };
+    }
+  }
+  if (verdict.kind === 'drain') return verdict;
+  if (!input.synced) return { kind: 'ready', weight: DEFAULT_WEIGHT, why: verdict.why }; // override=ready before sync
+  return { kind: 'ready', weight: effectiveWeight(input), why: verdict.why };
+}
+
+/** Service weight × node weight × local endpoint share × slow-start ramp, 0..256. */
+export function effectiveWeight(input: DecisionInput): number {
+  const base = (input.service?.weight ?? DEFAULT_WEIGHT) * ((input.node?.weight ?? DEFAULT_WEIGHT) / 100);
+  let share = 1;
+  const ep = input.endpoints;
+  if (input.service?.local === true && ep !== undefined && ep.maxReadyPerNode > 0) share = ep.ready / ep.maxReadyPerNode;
+  const w = base * share * input.ramp;
+  if (w <= 0) return 0;
+  // A node that serves must never round down to 0 (that would look like an operator's 0).
+  return Math.min(MAX_WEIGHT, Math.max(1, Math.round(w)));
+}
+
+/** Linear ramp from SLOW_START_FLOOR to 1 over durationMs after the node became ready at sinceMs. */
+export function slowStartFactor(nowMs: number, sinceMs: number | undefined, durationMs: number): number {
+  if (durationMs <= 0 || sinceMs === undefined) return 1;
+  const t = (nowMs - sinceMs) / durationMs;
+  if (t >= 1) return 1;
+  return SLOW_START_FLOOR + (1 - SLOW_START_FLOOR) * Math.max(0, t);
 }

@@ -20,6 +20,8 @@ export interface Metrics {
   invalidAnnotations: Counter<'annotation'>;
   watchRestarts: Counter<'resource' | 'reason'>;
   watchEvents: Counter<'resource' | 'type'>;
+  agentPortRefusals: Counter<'reason'>;
+  invalidOverrides: Counter;
 }
 
 export interface MetricSources {
@@ -28,6 +30,10 @@ export interface MetricSources {
   snapshotSizes(): Record<string, number>;
   synced(): boolean;
   nodeReplyKind(): ReplyKind;
+  override(): string | undefined;
+  stale(): boolean;
+  slowStartFactor(): number;
+  dedicatedPorts(): number;
 }
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
@@ -117,5 +123,50 @@ export function createMetrics(src: MetricSources): Metrics {
       for (const k of REPLY_KINDS) this.set({ reply: k }, k === now ? 1 : 0);
     },
   });
-  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents };
+  const agentPortRefusals = new Counter({
+    name: METRIC_PREFIX + 'agent_port_refusals_total',
+    help: 'Dedicated agent-port requests refused (clash with another Service, reserved port, listen failure)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'dedicated_agent_ports',
+    help: 'Dedicated agent ports open now (PREFIX/agent-port annotations)',
+    registers: [registry],
+    collect() {
+      this.set(src.dedicatedPorts());
+    },
+  });
+  const invalidOverrides = new Counter({
+    name: METRIC_PREFIX + 'invalid_override_total',
+    help: 'Override file contents that were not drain, maint or ready (ignored), once per change',
+    registers: [registry],
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'override',
+    help: 'The break-glass override file in force: 1 for its state, 0 for the others (all 0 = none)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const now = src.override();
+      for (const k of ['drain', 'maint', 'ready']) this.set({ state: k }, k === now ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'stale',
+    help: '1 while the API has been silent longer than --max-staleness (answers drain), else 0',
+    registers: [registry],
+    collect() {
+      this.set(src.stale() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'slow_start_factor',
+    help: 'Fraction of full weight being answered during slow start (1 = full)',
+    registers: [registry],
+    collect() {
+      this.set(src.slowStartFactor());
+    },
+  });
+  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides };
 }

@@ -1,14 +1,27 @@
-// The in-memory snapshot: small views updated by the kube adapters, read by the agent and HTTP
-// servers. Reply bytes are computed here on change, so answering a probe is one Map lookup.
-import { decide, type NodeView, type Reply, type ServiceView } from './decide.js';
+// The in-memory snapshot: small views updated by the kube adapters, the override file and the
+// clock, read by the agent and HTTP servers. Reply bytes are computed here on change, so answering
+// a probe is one Map lookup.
+import {
+  decide,
+  decideNode,
+  slowStartFactor,
+  type LocalEndpoints,
+  type NodeView,
+  type OperatorState,
+  type Reply,
+  type ServiceView,
+} from './decide.js';
 import { formatReply, serviceKey } from './reply.js';
-import type { AnnotationProblem, Cached } from './kube/views.js';
+import type { AnnotationProblem, Cached, SliceView } from './kube/views.js';
 
 /** Notified of every change an operator should hear about (logs, metrics). */
 export interface StateObserver {
-  nodeAnswerChanged(from: Reply | undefined, to: Reply, node: NodeView | undefined): void;
+  nodeAnswerChanged(from: Reply, to: Reply, node: NodeView | undefined): void;
   serviceWeightChanged(key: string, from: number | undefined, to: number | undefined): void;
-  annotationProblem(key: string, problem: AnnotationProblem): void;
+  /** subject: "node/NAME" or "namespace/name" of a Service. */
+  annotationProblem(subject: string, problem: AnnotationProblem): void;
+  /** Some Service's agent-port annotation changed: reconcile the dedicated listeners. */
+  agentPortsChanged(): void;
 }
 
 interface ServiceEntry {
@@ -19,25 +32,40 @@ interface ServiceEntry {
   problemsKey: string;
 }
 
+export type ResourceName = 'nodes' | 'services' | 'endpointslices';
+
+export interface SnapshotOptions {
+  nodeName: string;
+  slowStartMs: number;
+  now: () => number;
+}
+
 export class Snapshot {
   private node: NodeView | undefined;
-  private nodeSynced = false;
-  private servicesSynced = false;
+  private nodeProblemsKey = '';
+  private readonly listed = new Set<ResourceName>();
   private readonly services = new Map<string, ServiceEntry>();
+  private readonly slices = new Map<string, SliceView>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private override: OperatorState | undefined;
+  private stale = false;
+  /** When the node last turned ready after not being ready (slow start), if it did. */
+  private readySince: number | undefined;
+  private ramp = 1;
   private nodeAnswer: Reply;
   private nodeBytes: Buffer;
   /** Identical replies share one Buffer: thousands of services answer the same few lines. */
   private readonly interned = new Map<string, Buffer>();
 
   constructor(
-    readonly nodeName: string,
+    private readonly opts: SnapshotOptions,
     private readonly observer: StateObserver,
   ) {
     this.nodeAnswer = this.decideFor(undefined);
     this.nodeBytes = this.bytes(this.nodeAnswer);
   }
 
-  // ---- probe path: no allocation beyond what the caller does ----
+  // ---- probe path ----
 
   /** Bytes to write for a probe that names no Service (or one we do not know). */
   nodeReplyBytes(): Buffer {
@@ -50,31 +78,27 @@ export class Snapshot {
   }
 
   get synced(): boolean {
-    return this.nodeSynced && this.servicesSynced;
+    return this.listed.size === 3;
   }
 
-  // ---- updates from the kube adapters ----
+  // ---- updates from the adapters ----
 
-  markNodeSynced(): void {
-    if (this.nodeSynced) return;
-    this.nodeSynced = true;
-    this.recomputeAll();
-  }
-
-  markServicesSynced(): void {
-    if (this.servicesSynced) return;
-    this.servicesSynced = true;
+  markListed(resource: ResourceName): void {
+    if (this.listed.has(resource)) return;
+    this.listed.add(resource);
     this.recomputeAll();
   }
 
   upsertNode(c: Cached<NodeView>): void {
-    if (c.view.name !== this.nodeName) return;
+    if (c.view.name !== this.opts.nodeName) return;
+    this.reportProblems(`node/${c.view.name}`, c.problems, this.nodeProblemsKey);
+    this.nodeProblemsKey = problemsKey(c.problems);
     this.node = c.view;
     this.recomputeAll();
   }
 
   deleteNode(name: string): void {
-    if (name !== this.nodeName || this.node === undefined) return;
+    if (name !== this.opts.nodeName || this.node === undefined) return;
     this.node = undefined;
     this.recomputeAll();
   }
@@ -82,13 +106,11 @@ export class Snapshot {
   upsertService(c: Cached<ServiceView>): void {
     const key = serviceKey(c.view.namespace, c.view.name);
     const prev = this.services.get(key);
-    const problemsKey = c.problems.map((p) => `${p.annotation}=${p.value}`).join('\n');
-    if (problemsKey !== '' && problemsKey !== prev?.problemsKey) {
-      for (const p of c.problems) this.observer.annotationProblem(key, p);
-    }
+    this.reportProblems(key, c.problems, prev?.problemsKey ?? '');
     const reply = this.decideFor(c.view);
-    this.services.set(key, { view: c.view, reply, bytes: this.bytes(reply), problemsKey });
+    this.services.set(key, { view: c.view, reply, bytes: this.bytes(reply), problemsKey: problemsKey(c.problems) });
     if (prev?.view.weight !== c.view.weight) this.observer.serviceWeightChanged(key, prev?.view.weight, c.view.weight);
+    if (prev?.view.agentPort !== c.view.agentPort) this.observer.agentPortsChanged();
   }
 
   deleteService(namespace: string, name: string): void {
@@ -97,12 +119,58 @@ export class Snapshot {
     if (prev === undefined) return;
     this.services.delete(key);
     this.observer.serviceWeightChanged(key, prev.view.weight, undefined);
+    if (prev.view.agentPort !== undefined) this.observer.agentPortsChanged();
   }
 
-  // ---- reads for /status and metrics ----
+  upsertSlice(c: Cached<SliceView>): void {
+    const id = sliceId(c);
+    const prev = this.slices.get(id);
+    if (prev !== undefined && prev.serviceKey !== c.view.serviceKey) this.unindexSlice(id, prev.serviceKey);
+    this.slices.set(id, c.view);
+    let set = this.slicesByService.get(c.view.serviceKey);
+    if (set === undefined) this.slicesByService.set(c.view.serviceKey, (set = new Set()));
+    set.add(id);
+    this.recomputeService(c.view.serviceKey);
+  }
+
+  deleteSlice(c: Cached<SliceView>): void {
+    const id = sliceId(c);
+    const prev = this.slices.get(id);
+    if (prev === undefined) return;
+    this.slices.delete(id);
+    this.unindexSlice(id, prev.serviceKey);
+    this.recomputeService(prev.serviceKey);
+  }
+
+  setOverride(state: OperatorState | undefined): void {
+    if (state === this.override) return;
+    this.override = state;
+    this.recomputeAll();
+  }
+
+  setStale(stale: boolean): void {
+    if (stale === this.stale) return;
+    this.stale = stale;
+    this.recomputeAll();
+  }
+
+  /** Called about once a second: advances the slow-start ramp. */
+  tick(): void {
+    if (this.readySince === undefined) return;
+    const ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
+    if (ramp === this.ramp) return;
+    if (ramp >= 1) this.readySince = undefined;
+    this.recomputeAll();
+  }
+
+  // ---- reads for /status, metrics and the dedicated ports ----
 
   get serviceCount(): number {
     return this.services.size;
+  }
+
+  get sliceCount(): number {
+    return this.slices.size;
   }
 
   get nodeView(): NodeView | undefined {
@@ -113,26 +181,84 @@ export class Snapshot {
     return this.nodeAnswer;
   }
 
+  get overrideState(): OperatorState | undefined {
+    return this.override;
+  }
+
+  get isStale(): boolean {
+    return this.stale;
+  }
+
+  get rampFactor(): number {
+    return this.ramp;
+  }
+
+  /** Services asking for a dedicated agent port, as [port, key], sorted by key. */
+  agentPortRequests(): Array<[number, string]> {
+    const out: Array<[number, string]> = [];
+    for (const [key, e] of this.services) if (e.view.agentPort !== undefined) out.push([e.view.agentPort, key]);
+    return out.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  }
+
+  localEndpoints(key: string): LocalEndpoints | undefined {
+    const ids = this.slicesByService.get(key);
+    if (ids === undefined) return undefined;
+    const perNode = new Map<string, number>();
+    let ready = 0;
+    let terminating = 0;
+    for (const id of ids) {
+      const s = this.slices.get(id);
+      if (s === undefined) continue;
+      for (const [node, [r, t]] of s.perNode) {
+        perNode.set(node, (perNode.get(node) ?? 0) + r);
+        if (node === this.opts.nodeName) {
+          ready += r;
+          terminating += t;
+        }
+      }
+    }
+    let maxReadyPerNode = 0;
+    for (const n of perNode.values()) if (n > maxReadyPerNode) maxReadyPerNode = n;
+    return { ready, terminating, maxReadyPerNode };
+  }
+
   status(): StatusDocument {
     const services: StatusDocument['services'] = [];
     for (const [key, e] of this.services) {
-      services.push({ key, namespace: e.view.namespace, name: e.view.name, weight: e.view.weight, reply: formatReply(e.reply).trimEnd() });
+      services.push({
+        key,
+        weight: e.view.weight,
+        externalTrafficPolicyLocal: e.view.local,
+        ...(e.view.local ? { localEndpoints: this.localEndpoints(key) ?? null } : {}),
+        ...(e.view.agentPort === undefined ? {} : { agentPort: e.view.agentPort }),
+        reply: formatReply(e.reply).trimEnd(),
+        why: e.reply.why,
+      });
     }
     services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return {
-      node: { name: this.nodeName, known: this.node !== undefined, unschedulable: this.node?.unschedulable ?? null, reply: formatReply(this.nodeAnswer).trimEnd() },
-      synced: { node: this.nodeSynced, services: this.servicesSynced },
+      node: { name: this.opts.nodeName, known: this.node !== undefined, view: this.node ?? null, reply: formatReply(this.nodeAnswer).trimEnd(), why: this.nodeAnswer.why },
+      override: this.override ?? null,
+      stale: this.stale,
+      slowStart: { factor: this.ramp, readySince: this.readySince === undefined ? null : new Date(this.readySince).toISOString() },
+      synced: { nodes: this.listed.has('nodes'), services: this.listed.has('services'), endpointslices: this.listed.has('endpointslices') },
       services,
     };
   }
 
   // ---- internals ----
 
+  private baseInput() {
+    return { synced: this.synced, node: this.node, override: this.override, stale: this.stale, ramp: this.ramp };
+  }
+
   private decideFor(service: ServiceView | undefined): Reply {
-    return decide({ synced: this.synced, node: this.node, service });
+    const endpoints = service?.local === true ? this.localEndpoints(serviceKey(service.namespace, service.name)) : undefined;
+    return decide({ ...this.baseInput(), service, endpoints });
   }
 
   private recomputeAll(): void {
+    this.updateRamp();
     const prev = this.nodeAnswer;
     this.nodeAnswer = this.decideFor(undefined);
     this.nodeBytes = this.bytes(this.nodeAnswer);
@@ -140,7 +266,39 @@ export class Snapshot {
       e.reply = this.decideFor(e.view);
       e.bytes = this.bytes(e.reply);
     }
-    if (formatReply(prev) !== formatReply(this.nodeAnswer)) this.observer.nodeAnswerChanged(prev, this.nodeAnswer, this.node);
+    if (formatReply(prev) !== formatReply(this.nodeAnswer) || prev.why !== this.nodeAnswer.why) {
+      this.observer.nodeAnswerChanged(prev, this.nodeAnswer, this.node);
+    }
+  }
+
+  /** Slow start: note when the node-level verdict turns ready after not being ready. */
+  private updateRamp(): void {
+    const wasOk = this.nodeAnswer.kind === 'ready';
+    const verdict = this.synced ? decideNode(this.baseInput()) : undefined;
+    const isOk = verdict?.kind === 'ok';
+    // Only a transition this process saw: a restart is not a recovery.
+    if (isOk && !wasOk && this.nodeAnswer.kind !== 'none' && this.opts.slowStartMs > 0) this.readySince = this.opts.now();
+    if (!isOk) this.readySince = undefined;
+    this.ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
+  }
+
+  private recomputeService(key: string): void {
+    const e = this.services.get(key);
+    if (e === undefined || !e.view.local) return;
+    e.reply = this.decideFor(e.view);
+    e.bytes = this.bytes(e.reply);
+  }
+
+  private unindexSlice(id: string, key: string): void {
+    const set = this.slicesByService.get(key);
+    set?.delete(id);
+    if (set?.size === 0) this.slicesByService.delete(key);
+  }
+
+  private reportProblems(subject: string, problems: AnnotationProblem[], prevKey: string): void {
+    if (problems.length > 0 && problemsKey(problems) !== prevKey) {
+      for (const p of problems) this.observer.annotationProblem(subject, p);
+    }
   }
 
   private bytes(r: Reply): Buffer {
@@ -154,8 +312,27 @@ export class Snapshot {
   }
 }
 
+function problemsKey(problems: AnnotationProblem[]): string {
+  return problems.map((p) => `${p.annotation}=${p.value}`).join('\n');
+}
+
+function sliceId(c: Cached<SliceView>): string {
+  return `${c.metadata.namespace ?? ''}/${c.metadata.name}`;
+}
+
 export interface StatusDocument {
-  node: { name: string; known: boolean; unschedulable: boolean | null; reply: string };
-  synced: { node: boolean; services: boolean };
-  services: Array<{ key: string; namespace: string; name: string; weight: number; reply: string }>;
+  node: { name: string; known: boolean; view: NodeView | null; reply: string; why: string };
+  override: OperatorState | null;
+  stale: boolean;
+  slowStart: { factor: number; readySince: string | null };
+  synced: Record<ResourceName, boolean>;
+  services: Array<{
+    key: string;
+    weight: number;
+    externalTrafficPolicyLocal: boolean;
+    localEndpoints?: LocalEndpoints | null;
+    agentPort?: number;
+    reply: string;
+    why: string;
+  }>;
 }

@@ -7,16 +7,19 @@ import { Snapshot, type StateObserver } from '../src/state.js';
 import { nodeFromObject, serviceFromObject } from '../src/kube/views.js';
 import { probe } from './lib/probe.js';
 
-const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {} };
+const PREFIX = 'haproxy-node-agent.io';
+const RANGE = { min: 9301, max: 9399 };
+const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {}, agentPortsChanged() {} };
 
 async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean } = {}) {
-  const snap = new Snapshot('n1', quiet);
+  const snap = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: Date.now }, quiet);
   const counters = new ProbeCounters();
   if (opts.synced !== false) {
-    snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '1' }, spec: {} })!);
-    snap.upsertService(serviceFromObject({ metadata: { name: 'web', namespace: 'shop', annotations: { 'haproxy-node-agent.io/weight': '75' } } }, 'haproxy-node-agent.io')!);
-    snap.markNodeSynced();
-    snap.markServicesSynced();
+    snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '1' }, spec: {} }, PREFIX)!);
+    snap.upsertService(serviceFromObject({ metadata: { name: 'web', namespace: 'shop', annotations: { 'haproxy-node-agent.io/weight': '75' } } }, PREFIX, RANGE)!);
+    snap.markListed('nodes');
+    snap.markListed('services');
+    snap.markListed('endpointslices');
   }
   const server = new AgentServer({ host: '127.0.0.1', port: 0, readTimeoutMs: 100, maxConnections: opts.maxConnections ?? 100 }, snap, counters);
   const port = await server.listen();
@@ -59,7 +62,7 @@ t.test('unknown service: node answer, counted', async (t) => {
   const { port, counters, snap } = await setup(t);
   t.equal(await probe(port, { send: 'shop/nope\n' }), 'ready up 100%\n');
   t.equal(counters.rejections.unknown_service, 1);
-  snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '2' }, spec: { unschedulable: true } })!);
+  snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '2' }, spec: { unschedulable: true } }, PREFIX)!);
   t.equal(await probe(port, { send: 'shop/nope\n' }), 'drain\n', 'a cordoned node drains unknown services too');
 });
 

@@ -32,8 +32,10 @@ export interface InformerTiming {
 
 export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = { minBackoffMs: 250, maxBackoffMs: 30_000, pageSize: 500 };
 
-/** Grace past the server-side watch timeout before an open watch counts as hung. */
-const HUNG_GRACE_MS = 10_000;
+/** Grace past the server-side watch timeout before an open watch counts as hung: 1..10 s. */
+export function hungGraceMs(watchTimeoutMs: number): number {
+  return Math.min(10_000, Math.max(1000, Math.round(watchTimeoutMs / 4)));
+}
 
 type Entry<V> = Cached<V> & { apiVersion?: string; kind?: string };
 
@@ -88,7 +90,7 @@ class GuardedWatch<V> extends Watch {
       if (c !== undefined) callback(type, c);
     };
     try {
-      handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + HUNG_GRACE_MS, onLine, (err) => done(err));
+      handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs), onLine, (err) => done(err));
     } catch (err) {
       done(err);
     }

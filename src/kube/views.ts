@@ -1,6 +1,6 @@
 // Kubernetes objects (parsed JSON) → the small views decisions need. Whole objects are dropped
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
-import { DEFAULT_WEIGHT, MAX_WEIGHT, type NodeView, type ServiceView } from '../decide.js';
+import { DEFAULT_WEIGHT, DRAIN_TAINTS, MAX_WEIGHT, type NodeView, type OperatorState, type ServiceView } from '../decide.js';
 
 /** What the informer cache stores: identity for the cache, plus our view. */
 export interface Cached<V> {
@@ -37,29 +37,129 @@ function identity(o: Json): Cached<unknown>['metadata'] | undefined {
   return { name, ...(namespace === undefined ? {} : { namespace }), ...(resourceVersion === undefined ? {} : { resourceVersion }) };
 }
 
-export function nodeFromObject(raw: unknown): Cached<NodeView> | undefined {
+const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
+const OPERATOR_STATES: readonly OperatorState[] = ['drain', 'maint', 'ready'];
+
+export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<NodeView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
   if (metadata === undefined) return undefined;
-  return { metadata, view: { name: metadata.name, unschedulable: obj(o.spec).unschedulable === true }, problems: [] };
+  const md = obj(o.metadata);
+  const spec = obj(o.spec);
+  const annotations = obj(md.annotations);
+  const problems: AnnotationProblem[] = [];
+
+  const drainTaints: string[] = [];
+  if (Array.isArray(spec.taints)) {
+    for (const t of spec.taints) {
+      const key = str(obj(t).key);
+      if (key !== undefined && (DRAIN_TAINTS as readonly string[]).includes(key) && !drainTaints.includes(key)) drainTaints.push(key);
+    }
+  }
+  let ready: string | undefined;
+  const conditions = obj(o.status).conditions;
+  if (Array.isArray(conditions)) {
+    for (const c of conditions) if (str(obj(c).type) === 'Ready') ready = str(obj(c).status) ?? 'Unknown';
+  }
+
+  const stateKey = `${annotationPrefix}/state`;
+  const stateRaw = str(annotations[stateKey]);
+  let state: OperatorState | undefined;
+  if (stateRaw !== undefined) {
+    const v = stateRaw.trim().toLowerCase();
+    if ((OPERATOR_STATES as readonly string[]).includes(v)) state = v as OperatorState;
+    else problems.push({ annotation: stateKey, value: stateRaw, reason: 'expected drain, maint or ready', fallback: '(ignored)' });
+  }
+  const weightKey = `${annotationPrefix}/weight`;
+  const weight = parseWeight(str(annotations[weightKey]));
+  if (weight.error !== undefined) problems.push({ annotation: weightKey, value: String(annotations[weightKey]), reason: weight.error, fallback: String(DEFAULT_WEIGHT) });
+
+  const labels = obj(md.labels);
+  return {
+    metadata,
+    view: {
+      name: metadata.name,
+      unschedulable: spec.unschedulable === true,
+      drainTaints,
+      deleting: str(md.deletionTimestamp) !== undefined,
+      excluded: Object.hasOwn(labels, EXCLUDE_LABEL),
+      ready,
+      state,
+      weight: weight.weight,
+    },
+    problems,
+  };
 }
 
-export function serviceFromObject(raw: unknown, annotationPrefix: string): Cached<ServiceView> | undefined {
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export function serviceFromObject(raw: unknown, annotationPrefix: string, portRange: PortRange): Cached<ServiceView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
   if (metadata === undefined) return undefined;
   const annotations = obj(obj(o.metadata).annotations);
-  const key = `${annotationPrefix}/weight`;
-  const parsed = parseWeight(str(annotations[key]));
+  const spec = obj(o.spec);
   const problems: AnnotationProblem[] = [];
+
+  const weightKey = `${annotationPrefix}/weight`;
+  const parsed = parseWeight(str(annotations[weightKey]));
   if (parsed.error !== undefined) {
-    problems.push({ annotation: key, value: String(annotations[key]), reason: parsed.error, fallback: String(DEFAULT_WEIGHT) });
+    problems.push({ annotation: weightKey, value: String(annotations[weightKey]), reason: parsed.error, fallback: String(DEFAULT_WEIGHT) });
   }
+  const portKey = `${annotationPrefix}/agent-port`;
+  const portRaw = str(annotations[portKey]);
+  let agentPort: number | undefined;
+  if (portRaw !== undefined) {
+    const v = portRaw.trim();
+    const n = /^[0-9]{1,5}$/.test(v) ? Number(v) : NaN;
+    if (Number.isNaN(n)) problems.push({ annotation: portKey, value: portRaw, reason: 'not a port number', fallback: '(no dedicated port)' });
+    else if (n < portRange.min || n > portRange.max) problems.push({ annotation: portKey, value: portRaw, reason: `outside --agent-port-range ${portRange.min}-${portRange.max}`, fallback: '(no dedicated port)' });
+    else agentPort = n;
+  }
+  const type = str(spec.type);
+  const local = (type === 'NodePort' || type === 'LoadBalancer') && str(spec.externalTrafficPolicy) === 'Local';
   return {
     metadata,
-    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight },
+    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight, local, agentPort },
     problems,
   };
+}
+
+/** One EndpointSlice, reduced to endpoint counts per node. */
+export interface SliceView {
+  /** "namespace/service" this slice belongs to (label kubernetes.io/service-name). */
+  serviceKey: string;
+  /** node name → [ready, terminating-but-serving] endpoint counts. */
+  perNode: Map<string, [number, number]>;
+}
+
+export function sliceFromObject(raw: unknown): Cached<SliceView> | undefined {
+  const o = obj(raw);
+  const metadata = identity(o);
+  if (metadata === undefined) return undefined;
+  const service = str(obj(obj(o.metadata).labels)['kubernetes.io/service-name']);
+  if (service === undefined) return undefined; // not managed for a Service: nothing to count
+  const perNode = new Map<string, [number, number]>();
+  if (Array.isArray(o.endpoints)) {
+    for (const e of o.endpoints) {
+      const ep = obj(e);
+      const node = str(ep.nodeName);
+      if (node === undefined) continue;
+      const c = obj(ep.conditions);
+      // Per the API: a nil ready/serving means true, nil terminating means false.
+      const terminating = c.terminating === true;
+      const ready = c.ready !== false && !terminating;
+      const serving = c.serving !== false;
+      const counts = perNode.get(node) ?? [0, 0];
+      if (ready) counts[0]++;
+      else if (terminating && serving) counts[1]++;
+      perNode.set(node, counts);
+    }
+  }
+  return { metadata, view: { serviceKey: `${metadata.namespace ?? 'default'}/${service}`, perNode }, problems: [] };
 }
 
 /**

@@ -1,0 +1,95 @@
+// Dedicated agent ports: a Service annotated PREFIX/agent-port gets its own listener that answers
+// for it alone, for edges that cannot use agent-send. The first owner of a port keeps it; clashes
+// and reserved ports are refused, logged once and counted.
+import { AgentServer, type AnswerSource } from './server.js';
+import type { ProbeCounters } from '../metrics.js';
+
+export type PortRefusal = 'clash' | 'reserved' | 'listen_failed';
+
+export interface PortEvents {
+  opened(port: number, key: string): void;
+  closed(port: number, key: string): void;
+  refused(port: number, key: string, reason: PortRefusal, detail: string): void;
+}
+
+interface Listener {
+  key: string;
+  server: AgentServer;
+  open: boolean;
+}
+
+export class DedicatedPorts {
+  private readonly listeners = new Map<number, Listener>();
+  /** "port key reason" already reported, so a refusal is logged once, not on every reconcile. */
+  private reported = new Set<string>();
+
+  constructor(
+    private readonly opts: { host: string; readTimeoutMs: number; maxConnections: number; reserved: ReadonlySet<number> },
+    private readonly answers: AnswerSource,
+    private readonly counters: ProbeCounters,
+    private readonly events: PortEvents,
+  ) {}
+
+  get openPorts(): Array<[number, string]> {
+    return [...this.listeners].filter(([, l]) => l.open).map(([p, l]) => [p, l.key]);
+  }
+
+  /** Bring listeners in line with the requests ([port, service key], in a stable order). */
+  reconcile(requests: ReadonlyArray<[number, string]>): void {
+    const wanted = new Map<number, string>();
+    const reported = new Set<string>();
+    const refuse = (port: number, key: string, reason: PortRefusal, detail: string): void => {
+      const id = `${port} ${key} ${reason}`;
+      reported.add(id);
+      if (!this.reported.has(id)) this.events.refused(port, key, reason, detail);
+    };
+    const stillRequested = new Set(requests.map(([p, k]) => `${p} ${k}`));
+    for (const [port, key] of requests) {
+      if (this.opts.reserved.has(port)) {
+        refuse(port, key, 'reserved', 'the agent or HTTP port');
+        continue;
+      }
+      const owner = this.listeners.get(port)?.key ?? wanted.get(port);
+      // The current owner keeps the port as long as it still asks for it.
+      if (owner !== undefined && owner !== key && stillRequested.has(`${port} ${owner}`)) {
+        refuse(port, key, 'clash', `already serves ${owner}`);
+        continue;
+      }
+      wanted.set(port, key);
+    }
+    for (const [port, l] of this.listeners) {
+      if (wanted.get(port) === l.key) continue;
+      this.listeners.delete(port);
+      void l.server.close();
+      if (l.open) this.events.closed(port, l.key);
+    }
+    for (const [port, key] of wanted) {
+      if (this.listeners.has(port)) continue;
+      const server = new AgentServer({ host: this.opts.host, port, readTimeoutMs: this.opts.readTimeoutMs, maxConnections: this.opts.maxConnections, fixedServiceKey: key }, this.answers, this.counters);
+      const l: Listener = { key, server, open: false };
+      this.listeners.set(port, l);
+      server.listen().then(
+        () => {
+          if (this.listeners.get(port) !== l) return void server.close();
+          l.open = true;
+          this.events.opened(port, key);
+        },
+        (err: unknown) => {
+          if (this.listeners.get(port) === l) this.listeners.delete(port);
+          const id = `${port} ${key} listen_failed`;
+          this.reported.add(id);
+          this.events.refused(port, key, 'listen_failed', err instanceof Error ? err.message : String(err));
+        },
+      );
+    }
+    // Keep listen failures reported until the request goes away.
+    for (const id of this.reported) if (id.endsWith('listen_failed') && stillRequested.has(id.split(' ').slice(0, 2).join(' '))) reported.add(id);
+    this.reported = reported;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.listeners.values()];
+    this.listeners.clear();
+    await Promise.all(all.map((l) => l.server.close()));
+  }
+}

@@ -70,7 +70,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const raw = parseFlags<RunFlagName>(RUN_FLAGS, argv, env);
   if (raw.help === 'true') return 'help';
   if (raw['node-name'] === '') throw new FlagError('node-name', 'required (or set NODE_NAME)');
-  return {
+  const cfg: Config = {
     nodeName: dnsSubdomain('node-name', raw['node-name']),
     kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
     agentAddress: ipAddress('agent-address', raw['agent-address']),
@@ -89,6 +89,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     slowStartMs: parseDurationFlag('slow-start', raw['slow-start'], { allowZero: true, maxMs: 3_600_000 }),
     maxStalenessMs: parseDurationFlag('max-staleness', raw['max-staleness'], { allowZero: true, minMs: 1000, maxMs: 7 * 86_400_000 }),
   };
+  // A healthy but quiet watch proves contact only when it ends (every --watch-timeout), so a
+  // shorter staleness limit would drain healthy nodes of quiet clusters.
+  if (cfg.maxStalenessMs > 0 && cfg.maxStalenessMs < 2 * cfg.watchTimeoutMs) {
+    throw new FlagError('max-staleness', `must be 0 or at least twice --watch-timeout (${(2 * cfg.watchTimeoutMs) / 1000}s), got ${raw['max-staleness']}`);
+  }
+  return cfg;
 }
 
 function ipAddress(flag: string, v: string): string {

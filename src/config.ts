@@ -1,5 +1,6 @@
 // Flags + environment → one typed, validated Config for `run`. Every error names its flag.
 import { isIP } from 'node:net';
+import { parsePolicy, type Policy } from './policy.js';
 import {
   FlagError,
   type FlagSpec,
@@ -38,6 +39,13 @@ export interface Config {
   slowStartMs: number;
   /** Drain after this long without API contact; 0 = off (keep answering the last truth forever). */
   maxStalenessMs: number;
+  /** Which node signals drain, go down, cut weight or are ignored. */
+  policy: Policy;
+  /** At most this fraction of Ready nodes drain on automatic signals at once (1 = guard off). */
+  maxDrainFraction: number;
+  /** Post Kubernetes Events on our Node when the answer changes class. */
+  events: boolean;
+  eventsNamespace: string;
 }
 
 const P = 'HAPROXY_NODE_AGENT_';
@@ -60,6 +68,10 @@ export const RUN_FLAGS = [
   { name: 'override-file', env: `${P}OVERRIDE_FILE`, default: '/run/haproxy-node-agent/override', help: 'Break-glass file holding drain, maint or ready; beats everything, works without the API' },
   { name: 'slow-start', env: `${P}SLOW_START`, default: '0', help: 'After the node turns ready again, ramp weights from 10% to full over this long (0 = off)' },
   { name: 'max-staleness', env: `${P}MAX_STALENESS`, default: '0', help: 'Drain after this long without API contact (0 = off: keep answering the last truth)' },
+  { name: 'signal-policy', env: `${P}SIGNAL_POLICY`, default: '', help: 'Override what node signals do: SIGNAL=drain|down|ignore|N%,... (see the decision table)' },
+  { name: 'max-drain-fraction', env: `${P}MAX_DRAIN_FRACTION`, default: '0.5', help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)' },
+  { name: 'events', env: `${P}EVENTS`, default: 'true', help: 'Post Kubernetes Events on the Node when its answer changes class (true/false)' },
+  { name: 'events-namespace', env: `${P}EVENTS_NAMESPACE`, default: 'default', help: 'Namespace for those Events (Node events conventionally live in default)' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
@@ -88,6 +100,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     overrideFile: absolutePath('override-file', raw['override-file']),
     slowStartMs: parseDurationFlag('slow-start', raw['slow-start'], { allowZero: true, maxMs: 3_600_000 }),
     maxStalenessMs: parseDurationFlag('max-staleness', raw['max-staleness'], { allowZero: true, minMs: 1000, maxMs: 7 * 86_400_000 }),
+    policy: signalPolicy('signal-policy', raw['signal-policy']),
+    maxDrainFraction: fraction('max-drain-fraction', raw['max-drain-fraction']),
+    events: boolValue('events', raw.events),
+    eventsNamespace: dnsLabel('events-namespace', raw['events-namespace']),
   };
   // A healthy but quiet watch proves contact only when it ends (every --watch-timeout), so a
   // shorter staleness limit would drain healthy nodes of quiet clusters.
@@ -129,5 +145,30 @@ function portRange(flag: string, v: string): { min: number; max: number } {
 
 function absolutePath(flag: string, v: string): string {
   if (!v.startsWith('/')) throw new FlagError(flag, `expected an absolute path, got "${v}"`);
+  return v;
+}
+
+function signalPolicy(flag: string, v: string): Policy {
+  try {
+    return parsePolicy(v);
+  } catch (err) {
+    throw new FlagError(flag, err instanceof Error ? err.message : String(err));
+  }
+}
+
+function fraction(flag: string, v: string): number {
+  const n = /^[0-9]*\.?[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!(n > 0 && n <= 1)) throw new FlagError(flag, `expected a fraction greater than 0 and at most 1, got "${v}"`);
+  return n;
+}
+
+function boolValue(flag: string, v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new FlagError(flag, `expected true or false, got "${v}"`);
+}
+
+function dnsLabel(flag: string, v: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
   return v;
 }

@@ -14,6 +14,7 @@ import { nodeFromObject, serviceFromObject, sliceFromObject } from './kube/views
 import { OverrideWatcher } from './override.js';
 import { formatReply } from './reply.js';
 import { FlagError } from './flags.js';
+import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -31,19 +32,41 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
 
   const metrics = createMetrics({
     secondsSinceContact: () => (lastContact === undefined ? undefined : (Date.now() - lastContact) / 1000),
-    snapshotSizes: () => ({ nodes: snapshot.nodeView === undefined ? 0 : 1, services: snapshot.serviceCount, endpointslices: snapshot.sliceCount }),
+    snapshotSizes: () => ({ nodes: snapshot.nodeCount, services: snapshot.serviceCount, endpointslices: snapshot.sliceCount }),
     synced: () => snapshot.synced,
     nodeReplyKind: () => snapshot.nodeReply.kind,
     override: () => snapshot.overrideState,
     stale: () => snapshot.isStale,
     slowStartFactor: () => snapshot.rampFactor,
     dedicatedPorts: () => ports.openPorts.length,
+    guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
   });
+  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, () => {
+    lastContact = Date.now();
+  });
+  const events = new NodeEventRecorder(transport, cfg.nodeName, cfg.eventsNamespace, {
+    posted: (reason) => metrics.events.inc({ reason, result: 'posted' }),
+    dropped: (reason) => metrics.events.inc({ reason, result: 'dropped' }),
+    failed: (reason, err) => {
+      metrics.events.inc({ reason, result: 'failed' });
+      log.warn({ reason, err: err instanceof Error ? err.message : String(err) }, `could not post Event ${reason} on node ${cfg.nodeName}`);
+    },
+  });
+  let lastClass: AnswerClass = 'none';
 
   const observer: StateObserver = {
     nodeAnswerChanged(from, to, node) {
       const text = formatReply(to).trim() || '(no reply)';
       log.info({ node: cfg.nodeName, from: formatReply(from).trim() || null, to: text, why: to.why, known: node !== undefined }, `node answer is now "${text}": ${to.why}`);
+      const cls: AnswerClass = snapshot.isHeld && to.kind === 'ready' ? 'held' : to.kind;
+      if (cls !== lastClass && cls !== 'none' && cfg.events && snapshot.synced) events.record(cls, text, to.why);
+      lastClass = cls;
+    },
+    guardChanged(from, to) {
+      if (!snapshot.synced && !to.engaged) return;
+      const fields = { readyNodes: to.readyNodes, budget: to.budget, draining: [...to.explicit, ...to.draining], held: to.held };
+      if (to.engaged) log.warn(fields, `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${cfg.maxDrainFraction})`);
+      else if (from.engaged) log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
     },
     serviceWeightChanged(key, from, to) {
       // The first list is not a change; a summary line says how many arrived.
@@ -58,7 +81,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       if (snapshot.synced) ports.reconcile(snapshot.agentPortRequests());
     },
   };
-  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now }, observer);
+  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction }, observer);
 
   const ports = new DedicatedPorts(
     { host: cfg.agentAddress, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections, reserved: new Set([cfg.agentPort, cfg.httpPort]) },
@@ -84,9 +107,6 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     snapshot.setOverride(r.kind === 'state' ? r.state : undefined);
   });
 
-  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, () => {
-    lastContact = Date.now();
-  });
   const timing = { ...DEFAULT_TIMING, watchTimeoutMs: cfg.watchTimeoutMs };
   const common = <V>(resource: 'nodes' | 'services' | 'endpointslices'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent'> => ({
     resource,
@@ -100,8 +120,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   const informers = [
     new ResourceInformer(kc, transport, {
       ...common('nodes'),
+      // All Nodes, as small views: the mass-drain guard compares this node with the others.
       path: '/api/v1/nodes',
-      fieldSelector: `metadata.name=${cfg.nodeName}`,
       trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
       onUpsert: (c) => snapshot.upsertNode(c),
       onDelete: (c) => snapshot.deleteNode(c.view.name),

@@ -1,23 +1,22 @@
 // PURE decision core: what we tell HAProxy for (node, service). No I/O, no clock, no globals:
 // everything that varies (time-based ramps, staleness, the override file) arrives as input.
 // The README's decision table is this file in prose; test/decide.test.ts has one row per case.
+import { DOWN_TEXT, SIGNALS, SIGNAL_NAMES, type Policy, type SignalAction, type SignalName } from './policy.js';
 
 /** Node-level states an operator can ask for (node annotation or override file). */
 export type OperatorState = 'drain' | 'maint' | 'ready';
 
-/** What this agent knows about its own Node: only the fields decisions need. */
+/** A node signal that is present, and when it appeared if the API says (epoch ms). */
+export interface NodeSignal {
+  name: SignalName;
+  since?: number;
+}
+
+/** What this agent knows about a Node: only the fields decisions need. */
 export interface NodeView {
   name: string;
-  /** spec.unschedulable, set by `kubectl cordon`. */
-  unschedulable: boolean;
-  /** Keys of the taints that mean "this node is going away" (see DRAIN_TAINTS). */
-  drainTaints: string[];
-  /** metadata.deletionTimestamp is set. */
-  deleting: boolean;
-  /** Label node.kubernetes.io/exclude-from-external-load-balancers is present. */
-  excluded: boolean;
-  /** Ready condition: 'True' | 'False' | 'Unknown', or undefined when the node reports none. */
-  ready: string | undefined;
+  /** Signals present on the node now (cordon, taints, deletion, label, NotReady), see policy.ts. */
+  signals: NodeSignal[];
   /** PREFIX/state annotation, validated; undefined when absent or invalid. */
   state: OperatorState | undefined;
   /** PREFIX/weight annotation on the node: scales every service, percent. */
@@ -61,8 +60,6 @@ export interface Reply {
 export const DEFAULT_WEIGHT = 100;
 /** HAProxy caps a server's weight at 256, so larger percentages mean nothing more. */
 export const MAX_WEIGHT = 256;
-/** Taints that announce a node's removal: drain while they are present. */
-export const DRAIN_TAINTS = ['ToBeDeletedByClusterAutoscaler', 'node.kubernetes.io/unschedulable'] as const;
 /** Slow start begins at this fraction of the full weight. */
 export const SLOW_START_FLOOR = 0.1;
 
@@ -81,33 +78,63 @@ export interface DecisionInput {
   stale: boolean;
   /** Slow-start factor in (0, 1]; 1 = full weight. See slowStartFactor(). */
   ramp: number;
+  /** Which signals do what (policy.ts). */
+  policy: Policy;
+  /** The mass-drain guard keeps this node serving although a signal says drain (guard.ts). */
+  held: boolean;
 }
 
 const NONE: Reply = { kind: 'none', why: 'not synced: waiting for the first full list' };
 
 /** The node-level verdict, before any Service is considered. */
-export type NodeVerdict = Reply | { kind: 'ok'; why: string };
+export type NodeVerdict = Reply | { kind: 'ok'; why: string; factor: number };
 
-export function decideNode(input: Omit<DecisionInput, 'service' | 'endpoints'>): NodeVerdict {
+type NodeInput = Omit<DecisionInput, 'service' | 'endpoints'>;
+
+/** Signals that act on this node under the policy, in SIGNAL_NAMES order (deterministic). */
+export function activeSignals(node: NodeView, policy: Policy): Array<{ signal: NodeSignal; action: SignalAction }> {
+  const out: Array<{ signal: NodeSignal; action: SignalAction }> = [];
+  for (const name of SIGNAL_NAMES) {
+    const signal = node.signals.find((s) => s.name === name);
+    if (signal === undefined) continue;
+    const action = policy[name];
+    if (action.kind === 'ignore') continue;
+    // state=ready is the operator saying "keep serving although scheduling says otherwise";
+    // it silences drains and weight cuts, but not deletion and never a down (health facts).
+    if (node.state === 'ready' && action.kind !== 'down' && name !== 'deletion') continue;
+    out.push({ signal, action });
+  }
+  return out;
+}
+
+export function decideNode(input: NodeInput): NodeVerdict {
   const { node, override } = input;
   // The break-glass file beats everything, API or not: the way to empty a node when all else is broken.
   if (override === 'maint') return { kind: 'maint', why: 'override file: maint' };
   if (override === 'drain') return { kind: 'drain', why: 'override file: drain' };
-  if (override === 'ready') return { kind: 'ok', why: 'override file: ready' };
+  if (override === 'ready') return { kind: 'ok', why: 'override file: ready', factor: 1 };
   if (node === undefined) return { kind: 'drain', why: 'node not found in the cluster' };
   if (node.state === 'maint') return { kind: 'maint', why: 'node annotation state=maint' };
+  const active = activeSignals(node, input.policy);
   // Facts about the node's health beat intent: a NotReady node may have lost kube-proxy too.
-  if (node.ready !== undefined && node.ready !== 'True') return { kind: 'down', text: 'node not ready', why: `node Ready=${node.ready}` };
-  if (node.deleting) return { kind: 'drain', why: 'node is being deleted' };
+  const down = active.find((a) => a.action.kind === 'down');
+  if (down !== undefined) return { kind: 'down', text: DOWN_TEXT[down.signal.name], why: `signal ${down.signal.name}: ${SIGNALS[down.signal.name]}` };
   if (node.state === 'drain') return { kind: 'drain', why: 'node annotation state=drain' };
   if (input.stale) return { kind: 'drain', why: 'no API contact for longer than --max-staleness' };
-  // state=ready is the operator saying "keep serving although scheduling says otherwise".
-  if (node.state !== 'ready') {
-    if (node.unschedulable) return { kind: 'drain', why: 'node cordoned (spec.unschedulable)' };
-    if (node.drainTaints.length > 0) return { kind: 'drain', why: `node taint ${node.drainTaints[0]}` };
-    if (node.excluded) return { kind: 'drain', why: 'node label node.kubernetes.io/exclude-from-external-load-balancers' };
+  const drain = active.find((a) => a.action.kind === 'drain');
+  let why = node.state === 'ready' ? 'node annotation state=ready' : 'node ready';
+  if (drain !== undefined) {
+    if (!input.held) return { kind: 'drain', why: `signal ${drain.signal.name}: ${SIGNALS[drain.signal.name]}` };
+    why = `signal ${drain.signal.name} held by the mass-drain guard (--max-drain-fraction)`;
   }
-  return { kind: 'ok', why: node.state === 'ready' ? 'node annotation state=ready' : 'node ready' };
+  let factor = 1;
+  for (const a of active) {
+    if (a.action.kind === 'weight') {
+      factor = Math.min(factor, a.action.percent / 100);
+      why = `signal ${a.signal.name}: weight ${a.action.percent}%`;
+    }
+  }
+  return { kind: 'ok', why, factor };
 }
 
 export function decide(input: DecisionInput): Reply {
@@ -127,16 +154,16 @@ export function decide(input: DecisionInput): Reply {
   }
   if (verdict.kind === 'drain') return verdict;
   if (!input.synced) return { kind: 'ready', weight: DEFAULT_WEIGHT, why: verdict.why }; // override=ready before sync
-  return { kind: 'ready', weight: effectiveWeight(input), why: verdict.why };
+  return { kind: 'ready', weight: effectiveWeight(input, 'factor' in verdict ? verdict.factor : 1), why: verdict.why };
 }
 
-/** Service weight × node weight × local endpoint share × slow-start ramp, 0..256. */
-export function effectiveWeight(input: DecisionInput): number {
+/** Service weight × node weight × signal factor × local endpoint share × slow-start ramp, 0..256. */
+export function effectiveWeight(input: DecisionInput, factor = 1): number {
   const base = (input.service?.weight ?? DEFAULT_WEIGHT) * ((input.node?.weight ?? DEFAULT_WEIGHT) / 100);
   let share = 1;
   const ep = input.endpoints;
   if (input.service?.local === true && ep !== undefined && ep.maxReadyPerNode > 0) share = ep.ready / ep.maxReadyPerNode;
-  const w = base * share * input.ramp;
+  const w = base * factor * share * input.ramp;
   if (w <= 0) return 0;
   // A node that serves must never round down to 0 (that would look like an operator's 0).
   return Math.min(MAX_WEIGHT, Math.max(1, Math.round(w)));

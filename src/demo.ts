@@ -4,10 +4,15 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from './fakeapi/server.js';
-import { type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from './flags.js';
-import { LOG_LEVELS, type Config } from './config.js';
+import { FlagError, type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from './flags.js';
+import { LOG_LEVELS, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startDaemon } from './daemon.js';
+import { findHaproxy, HaproxyStartError } from './haproxy/process.js';
+import { startDemoEdge, OTHER_NODE, type DemoEdge } from './haproxy/demo-edge.js';
+
+/** Short, so a cordon shows at the edge while you watch; production setups use 1-2 s. */
+const DEMO_AGENT_INTER_MS = 200;
 
 export const DEMO_FLAGS = [
   { name: 'node-name', default: 'demo-node', help: 'Name of the simulated Node the agent answers for' },
@@ -16,22 +21,38 @@ export const DEMO_FLAGS = [
   { name: 'api-port', default: '0', help: 'Port of the simulated API server (0 = any free port)' },
   { name: 'kubeconfig-out', default: join(tmpdir(), 'haproxy-node-agent-demo', 'kubeconfig'), help: 'Where to write the kubeconfig for kubectl' },
   { name: 'log-level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  // Boolean with an empty default: absent = auto (on when haproxy is installed), --haproxy / --haproxy=false force it.
+  { name: 'haproxy', default: '', help: 'Also run HAProxy wired to the agent and print its server states live (default: on when haproxy is installed)', boolean: true },
+  { name: 'haproxy-port', default: '8080', help: 'Port of the HAProxy frontend on 127.0.0.1 (with --haproxy)' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
 type DemoFlag = (typeof DEMO_FLAGS)[number]['name'];
 
+/** The demo Services: what a newcomer can annotate (and what the demo's HAProxy fronts). */
+export const DEMO_SERVICES = [
+  { namespace: 'shop', name: 'web', nodePort: 30080, annotations: {} },
+  { namespace: 'shop', name: 'api', nodePort: 30081, annotations: { 'haproxy-node-agent.io/weight': '50' } },
+  { namespace: 'blog', name: 'www', nodePort: 30082, annotations: { 'haproxy-node-agent.io/weight': 'lots' } },
+] as const;
+
 /** The demo cluster: what a newcomer can cordon and annotate. */
 export function seedDemoCluster(api: FakeApiServer, nodeName: string): void {
   api.create('nodes', { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName } }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  const svc = (namespace: string, name: string, nodePort: number, annotations: Record<string, string> = {}) =>
+  for (const { namespace, name, nodePort, annotations } of DEMO_SERVICES) {
     api.create('services', {
-      metadata: { namespace, name, annotations },
+      metadata: { namespace, name, annotations: { ...annotations } },
       spec: { type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }] },
     });
-  svc('shop', 'web', 30080);
-  svc('shop', 'api', 30081, { 'haproxy-node-agent.io/weight': '50' });
-  svc('blog', 'www', 30082, { 'haproxy-node-agent.io/weight': 'lots' });
+  }
+}
+
+/** --haproxy: '' = auto. Returns the binary to run, or undefined for none. */
+function haproxyWanted(flag: string): string | undefined {
+  if (flag === 'false') return undefined;
+  const bin = findHaproxy(process.env);
+  if (bin === undefined && flag === 'true') throw new FlagError('haproxy', 'haproxy not found on PATH or in /usr/sbin (apt-get install haproxy)');
+  return bin;
 }
 
 export async function runDemo(argv: string[]): Promise<number> {
@@ -46,6 +67,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   const logLevel = parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS);
   const nodeName = raw['node-name'];
   const kubeconfig = raw['kubeconfig-out'];
+  const haproxyPort = parseIntFlag('haproxy-port', raw['haproxy-port'], 1, 65535);
+  const haproxyBin = haproxyWanted(raw.haproxy);
 
   const api = new FakeApiServer({ port: apiPort });
   await api.start();
@@ -53,27 +76,36 @@ export async function runDemo(argv: string[]): Promise<number> {
   mkdirSync(join(kubeconfig, '..'), { recursive: true });
   api.writeKubeconfig(kubeconfig);
 
-  const cfg: Config = {
-    nodeName,
-    kubeconfig,
-    agentAddress: '127.0.0.1',
-    agentPort,
-    httpAddress: '127.0.0.1',
-    httpPort,
-    annotationPrefix: 'haproxy-node-agent.io',
-    serviceSelector: '',
-    logLevel,
-    readTimeoutMs: 100,
-    maxConnections: 1024,
-    watchTimeoutMs: 60_000,
-    requestTimeoutMs: 10_000,
-    agentPortRange: { min: 9301, max: 9399 },
-    overrideFile: join(kubeconfig, '..', 'override'),
-    slowStartMs: 0,
-    maxStalenessMs: 0,
-  };
+  // The demo runs `run` with its defaults, only pointed at the simulated cluster on loopback.
+  const cfg = loadConfig(
+    ['--node-name', nodeName, '--kubeconfig', kubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort),
+      '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(kubeconfig, '..', 'override')],
+    {},
+  );
+  if (cfg === 'help') return 0;
   const log = createLogger(logLevel);
   const daemon = await startDaemon(cfg, log, process.env);
+  let edge: DemoEdge | undefined;
+  if (haproxyBin !== undefined) {
+    try {
+      edge = await startDemoEdge({
+        bin: haproxyBin,
+        port: haproxyPort,
+        agentPort: daemon.agentPort,
+        agentInterMs: DEMO_AGENT_INTER_MS,
+        nodeName,
+        services: DEMO_SERVICES,
+        print: (line) => process.stdout.write(`${line}\n`),
+      });
+    } catch (err) {
+      await daemon.stop();
+      await api.stop();
+      if (err instanceof HaproxyStartError && /cannot bind/i.test(err.output)) throw new FlagError('haproxy-port', `HAProxy cannot listen on 127.0.0.1:${haproxyPort} (in use?); pick another or --haproxy=false`);
+      throw err;
+    }
+  }
+  const edgeText = edge !== undefined ? edgeBanner(edge, haproxyPort, nodeName)
+    : raw.haproxy === 'false' ? '' : 'HAProxy not found (apt-get install haproxy): running without the edge.\n\n';
   process.stdout.write(`
 haproxy-node-agent demo: a simulated cluster at ${api.url} with node "${nodeName}" and Services
 shop/web (weight unset = 100), shop/api (weight 50), blog/www (invalid weight "lots" = 100, counted).
@@ -87,13 +119,28 @@ shop/web (weight unset = 100), shop/api (weight 50), blog/www (invalid weight "l
   Look inside:          curl -s 127.0.0.1:${daemon.httpPort}/status
                         curl -s 127.0.0.1:${daemon.httpPort}/metrics | grep haproxy_node_agent_
 
-Ctrl-C stops it.
+${edgeText}Ctrl-C stops it.
 `);
   return new Promise<number>((resolve) => {
     const stop = (): void => {
-      void daemon.stop().then(() => api.stop()).then(() => resolve(0));
+      void (edge?.stop() ?? Promise.resolve())
+        .then(() => daemon.stop())
+        .then(() => api.stop())
+        .then(() => resolve(0));
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+}
+
+function edgeBanner(edge: DemoEdge, port: number, nodeName: string): string {
+  const first = edge.routes[0];
+  const curls = edge.routes.map((r) => `curl -s 127.0.0.1:${port}${r.path}`).join('\n                        ');
+  return `  The edge:             HAProxy (pid ${edge.haproxy.pid}) on 127.0.0.1:${port}, agent-check every ${DEMO_AGENT_INTER_MS}ms to the agent
+                        ${curls}
+                        # answered by ${first?.backend ?? 'web'}@${nodeName} or ${first?.backend ?? 'web'}@${OTHER_NODE} (${OTHER_NODE}: no agent-check, the rest of the cluster)
+                        echo 'show stat' | socat - ${edge.haproxy.statsSocket}
+  Below, one line per HAProxy server change: watch cordon and annotate reach the edge.
+
+`;
 }

@@ -22,6 +22,7 @@ export interface Metrics {
   watchEvents: Counter<'resource' | 'type'>;
   agentPortRefusals: Counter<'reason'>;
   invalidOverrides: Counter;
+  events: Counter<'reason' | 'result'>;
 }
 
 export interface MetricSources {
@@ -34,6 +35,7 @@ export interface MetricSources {
   stale(): boolean;
   slowStartFactor(): number;
   dedicatedPorts(): number;
+  guard(): { held: number; draining: number; selfHeld: boolean };
 }
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
@@ -168,5 +170,30 @@ export function createMetrics(src: MetricSources): Metrics {
       this.set(src.slowStartFactor());
     },
   });
-  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides };
+  new Gauge({
+    name: METRIC_PREFIX + 'guard_nodes',
+    help: 'Mass-drain guard, cluster-wide: nodes draining on automatic signals and nodes held back (answered ready)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const g = src.guard();
+      this.set({ state: 'draining' }, g.draining);
+      this.set({ state: 'held' }, g.held);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'guard_self_held',
+    help: '1 while the mass-drain guard keeps this node serving although a signal says drain',
+    registers: [registry],
+    collect() {
+      this.set(src.guard().selfHeld ? 1 : 0);
+    },
+  });
+  const events = new Counter({
+    name: METRIC_PREFIX + 'events_total',
+    help: 'Kubernetes Events about this node, by reason and result (posted, failed, dropped by the rate limit)',
+    labelNames: ['reason', 'result'] as const,
+    registers: [registry],
+  });
+  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events };
 }

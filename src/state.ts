@@ -12,6 +12,8 @@ import {
   type ServiceView,
 } from './decide.js';
 import { formatReply, serviceKey } from './reply.js';
+import { computeGuard, type GuardResult } from './guard.js';
+import type { Policy } from './policy.js';
 import type { AnnotationProblem, Cached, SliceView } from './kube/views.js';
 
 /** Notified of every change an operator should hear about (logs, metrics). */
@@ -22,6 +24,8 @@ export interface StateObserver {
   annotationProblem(subject: string, problem: AnnotationProblem): void;
   /** Some Service's agent-port annotation changed: reconcile the dedicated listeners. */
   agentPortsChanged(): void;
+  /** The mass-drain guard's verdict changed (engaged, released, or other nodes held). */
+  guardChanged(from: GuardResult, to: GuardResult): void;
 }
 
 interface ServiceEntry {
@@ -38,10 +42,18 @@ export interface SnapshotOptions {
   nodeName: string;
   slowStartMs: number;
   now: () => number;
+  policy: Policy;
+  maxDrainFraction: number;
 }
+
+const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
 
 export class Snapshot {
   private node: NodeView | undefined;
+  /** Every Node, as small views: the mass-drain guard needs the whole cluster's picture. */
+  private readonly nodes = new Map<string, NodeView>();
+  private guard: GuardResult = NO_GUARD;
+  private held = false;
   private nodeProblemsKey = '';
   private readonly listed = new Set<ResourceName>();
   private readonly services = new Map<string, ServiceEntry>();
@@ -86,21 +98,36 @@ export class Snapshot {
   markListed(resource: ResourceName): void {
     if (this.listed.has(resource)) return;
     this.listed.add(resource);
-    this.recomputeAll();
+    if (resource === 'nodes') this.nodesChanged(true);
+    else this.recomputeAll();
   }
 
   upsertNode(c: Cached<NodeView>): void {
-    if (c.view.name !== this.opts.nodeName) return;
-    this.reportProblems(`node/${c.view.name}`, c.problems, this.nodeProblemsKey);
-    this.nodeProblemsKey = problemsKey(c.problems);
-    this.node = c.view;
-    this.recomputeAll();
+    this.nodes.set(c.view.name, c.view);
+    if (c.view.name === this.opts.nodeName) {
+      this.reportProblems(`node/${c.view.name}`, c.problems, this.nodeProblemsKey);
+      this.nodeProblemsKey = problemsKey(c.problems);
+      this.node = c.view;
+    }
+    this.nodesChanged(c.view.name === this.opts.nodeName);
   }
 
   deleteNode(name: string): void {
-    if (name !== this.opts.nodeName || this.node === undefined) return;
-    this.node = undefined;
-    this.recomputeAll();
+    if (!this.nodes.delete(name)) return;
+    if (name === this.opts.nodeName) this.node = undefined;
+    this.nodesChanged(name === this.opts.nodeName);
+  }
+
+  /** Re-run the guard; recompute our replies only when our node or our held status changed. */
+  private nodesChanged(self: boolean): void {
+    const prev = this.guard;
+    this.guard = this.listed.has('nodes') ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction) : NO_GUARD;
+    const held = this.guard.held.includes(this.opts.nodeName);
+    if (!sameGuard(prev, this.guard)) this.observer.guardChanged(prev, this.guard);
+    if (self || held !== this.held) {
+      this.held = held;
+      this.recomputeAll();
+    }
   }
 
   upsertService(c: Cached<ServiceView>): void {
@@ -164,6 +191,18 @@ export class Snapshot {
   }
 
   // ---- reads for /status, metrics and the dedicated ports ----
+
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  get guardResult(): GuardResult {
+    return this.guard;
+  }
+
+  get isHeld(): boolean {
+    return this.held;
+  }
 
   get serviceCount(): number {
     return this.services.size;
@@ -239,6 +278,7 @@ export class Snapshot {
     return {
       node: { name: this.opts.nodeName, known: this.node !== undefined, view: this.node ?? null, reply: formatReply(this.nodeAnswer).trimEnd(), why: this.nodeAnswer.why },
       override: this.override ?? null,
+      guard: { maxDrainFraction: this.opts.maxDrainFraction, selfHeld: this.held, ...this.guard },
       stale: this.stale,
       slowStart: { factor: this.ramp, readySince: this.readySince === undefined ? null : new Date(this.readySince).toISOString() },
       synced: { nodes: this.listed.has('nodes'), services: this.listed.has('services'), endpointslices: this.listed.has('endpointslices') },
@@ -249,7 +289,7 @@ export class Snapshot {
   // ---- internals ----
 
   private baseInput() {
-    return { synced: this.synced, node: this.node, override: this.override, stale: this.stale, ramp: this.ramp };
+    return { synced: this.synced, node: this.node, override: this.override, stale: this.stale, ramp: this.ramp, policy: this.opts.policy, held: this.held };
   }
 
   private decideFor(service: ServiceView | undefined): Reply {
@@ -312,6 +352,10 @@ export class Snapshot {
   }
 }
 
+function sameGuard(a: GuardResult, b: GuardResult): boolean {
+  return a.budget === b.budget && a.held.join() === b.held.join() && a.draining.join() === b.draining.join() && a.explicit.join() === b.explicit.join();
+}
+
 function problemsKey(problems: AnnotationProblem[]): string {
   return problems.map((p) => `${p.annotation}=${p.value}`).join('\n');
 }
@@ -323,6 +367,7 @@ function sliceId(c: Cached<SliceView>): string {
 export interface StatusDocument {
   node: { name: string; known: boolean; view: NodeView | null; reply: string; why: string };
   override: OperatorState | null;
+  guard: GuardResult & { maxDrainFraction: number; selfHeld: boolean };
   stale: boolean;
   slowStart: { factor: number; readySince: string | null };
   synced: Record<ResourceName, boolean>;

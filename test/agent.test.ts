@@ -6,13 +6,14 @@ import { ProbeCounters } from '../src/metrics.js';
 import { Snapshot, type StateObserver } from '../src/state.js';
 import { nodeFromObject, serviceFromObject } from '../src/kube/views.js';
 import { probe } from './lib/probe.js';
+import { DEFAULT_POLICY } from '../src/policy.js';
 
 const PREFIX = 'haproxy-node-agent.io';
 const RANGE = { min: 9301, max: 9399 };
-const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {}, agentPortsChanged() {} };
+const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {}, agentPortsChanged() {}, guardChanged() {} };
 
 async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean } = {}) {
-  const snap = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: Date.now }, quiet);
+  const snap = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 }, quiet);
   const counters = new ProbeCounters();
   if (opts.synced !== false) {
     snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '1' }, spec: {} }, PREFIX)!);

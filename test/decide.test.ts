@@ -2,11 +2,16 @@
 import t from 'tap';
 import { decide, effectiveWeight, slowStartFactor, type DecisionInput, type NodeView, type ServiceView } from '../src/decide.js';
 import { formatReply } from '../src/reply.js';
+import { DEFAULT_POLICY, parsePolicy, type SignalName } from '../src/policy.js';
 
-const healthy: NodeView = { name: 'n1', unschedulable: false, drainTaints: [], deleting: false, excluded: false, ready: 'True', state: undefined, weight: 100 };
-const node = (p: Partial<NodeView> = {}): NodeView => ({ ...healthy, ...p });
+const healthy: NodeView = { name: 'n1', signals: [], state: undefined, weight: 100 };
+/** A node with these signals present (cordon, taints, …) and other fields overridden. */
+const node = (p: Partial<NodeView> & { with?: SignalName[] } = {}): NodeView => {
+  const { with: sig = [], ...rest } = p;
+  return { ...healthy, signals: sig.map((name) => ({ name })), ...rest };
+};
 const svc = (p: Partial<ServiceView> = {}): ServiceView => ({ namespace: 'shop', name: 'web', weight: 100, local: false, agentPort: undefined, ...p });
-const base: DecisionInput = { synced: true, node: healthy, service: undefined, endpoints: undefined, override: undefined, stale: false, ramp: 1 };
+const base: DecisionInput = { synced: true, node: healthy, service: undefined, endpoints: undefined, override: undefined, stale: false, ramp: 1, policy: DEFAULT_POLICY, held: false };
 const row = (p: Partial<DecisionInput>): DecisionInput => ({ ...base, ...p });
 const local = svc({ local: true });
 
@@ -23,29 +28,43 @@ const rows: Array<[string, DecisionInput, string]> = [
   ['node weight 50 scales the service weight 80', row({ node: node({ weight: 50 }), service: svc({ weight: 80 }) }), 'ready up 40%\n'],
   ['node weight 200 × service 200 caps at 256', row({ node: node({ weight: 200 }), service: svc({ weight: 200 }) }), 'ready up 256%\n'],
   ['node weight 0: every service at 0', row({ node: node({ weight: 0 }), service: svc() }), 'ready up 0%\n'],
-  ['Ready condition absent: treated as ready', row({ node: node({ ready: undefined }) }), 'ready up 100%\n'],
+  ['no Ready condition at all: treated as ready', row({ node: node({}) }), 'ready up 100%\n'],
   // node going away
   ['node absent after sync: drain', row({ node: undefined, service: svc() }), 'drain\n'],
-  ['cordoned: drain', row({ node: node({ unschedulable: true }), service: svc({ weight: 25 }) }), 'drain\n'],
-  ['taint ToBeDeletedByClusterAutoscaler: drain', row({ node: node({ drainTaints: ['ToBeDeletedByClusterAutoscaler'] }) }), 'drain\n'],
-  ['taint node.kubernetes.io/unschedulable: drain', row({ node: node({ drainTaints: ['node.kubernetes.io/unschedulable'] }) }), 'drain\n'],
-  ['deletionTimestamp: drain', row({ node: node({ deleting: true }) }), 'drain\n'],
-  ['exclude-from-external-load-balancers label: drain', row({ node: node({ excluded: true }) }), 'drain\n'],
+  ['cordoned: drain', row({ node: node({ with: ['cordon'] }), service: svc({ weight: 25 }) }), 'drain\n'],
+  ['taint ToBeDeletedByClusterAutoscaler: drain', row({ node: node({ with: ['autoscaler-to-be-deleted'] }) }), 'drain\n'],
+  ['taint node.kubernetes.io/unschedulable: drain', row({ node: node({ with: ['unschedulable-taint'] }) }), 'drain\n'],
+  ['deletionTimestamp: drain', row({ node: node({ with: ['deletion'] }) }), 'drain\n'],
+  ['exclude-from-external-load-balancers label: drain', row({ node: node({ with: ['exclude-label'] }) }), 'drain\n'],
   ['state annotation drain: drain', row({ node: node({ state: 'drain' }) }), 'drain\n'],
   ['state annotation maint: maint', row({ node: node({ state: 'maint' }) }), 'maint\n'],
-  ['state annotation ready keeps a cordoned node serving', row({ node: node({ state: 'ready', unschedulable: true, excluded: true, drainTaints: ['node.kubernetes.io/unschedulable'] }), service: svc({ weight: 30 }) }), 'ready up 30%\n'],
-  ['state annotation ready does not hide deletion', row({ node: node({ state: 'ready', deleting: true }) }), 'drain\n'],
-  ['Ready=False: down', row({ node: node({ ready: 'False' }) }), 'down #node not ready\n'],
-  ['Ready=Unknown: down', row({ node: node({ ready: 'Unknown' }), service: svc() }), 'down #node not ready\n'],
-  ['NotReady beats cordon', row({ node: node({ ready: 'False', unschedulable: true }) }), 'down #node not ready\n'],
-  ['NotReady beats state annotation ready', row({ node: node({ ready: 'False', state: 'ready' }) }), 'down #node not ready\n'],
-  ['state annotation maint beats NotReady', row({ node: node({ ready: 'False', state: 'maint' }) }), 'maint\n'],
+  ['state annotation ready keeps a cordoned node serving', row({ node: node({ state: 'ready', with: ['cordon', 'exclude-label', 'unschedulable-taint', 'autoscaler-to-be-deleted'] }), service: svc({ weight: 30 }) }), 'ready up 30%\n'],
+  ['state annotation ready does not hide deletion', row({ node: node({ state: 'ready', with: ['deletion'] }) }), 'drain\n'],
+  ['Ready=False: down', row({ node: node({ with: ['not-ready'] }) }), 'down #node not ready\n'],
+  ['Ready=Unknown: down', row({ node: node({ with: ['not-ready'] }), service: svc() }), 'down #node not ready\n'],
+  ['NotReady beats cordon', row({ node: node({ with: ['not-ready', 'cordon'] }) }), 'down #node not ready\n'],
+  ['NotReady beats state annotation ready', row({ node: node({ with: ['not-ready'], state: 'ready' }) }), 'down #node not ready\n'],
+  ['state annotation maint beats NotReady', row({ node: node({ with: ['not-ready'], state: 'maint' }) }), 'maint\n'],
+  // signal policy (defaults, then --signal-policy rows)
+  ['karpenter disrupted taint: drain', row({ node: node({ with: ['karpenter-disrupted'] }) }), 'drain\n'],
+  ['GKE impending termination taint: drain', row({ node: node({ with: ['gke-impending-termination'] }) }), 'drain\n'],
+  ['out-of-service taint: down', row({ node: node({ with: ['out-of-service'] }) }), 'down #node out of service\n'],
+  ['autoscaler deletion candidate: weight 50%', row({ node: node({ with: ['autoscaler-deletion-candidate'] }), service: svc({ weight: 80 }) }), 'ready up 40%\n'],
+  ['policy cordon=ignore: a cordoned node serves', row({ node: node({ with: ['cordon'] }), policy: parsePolicy('cordon=ignore') }), 'ready up 100%\n'],
+  ['policy cordon=25%: a cordoned node sheds load', row({ node: node({ with: ['cordon'] }), policy: parsePolicy('cordon=25%') }), 'ready up 25%\n'],
+  ['policy not-ready=drain', row({ node: node({ with: ['not-ready'] }), policy: parsePolicy('not-ready=drain') }), 'drain\n'],
+  ['policy exclude-label=down', row({ node: node({ with: ['exclude-label'] }), policy: parsePolicy('exclude-label=down') }), 'down #node excluded from load balancers\n'],
+  // mass-drain guard
+  ['guard holds a cordoned node: ready', row({ node: node({ with: ['cordon'] }), service: svc({ weight: 70 }), held: true }), 'ready up 70%\n'],
+  ['guard never holds a down', row({ node: node({ with: ['not-ready'] }), held: true }), 'down #node not ready\n'],
+  ['guard never holds explicit state=drain', row({ node: node({ state: 'drain', with: ['cordon'] }), held: true }), 'drain\n'],
+  ['guard never holds the override file', row({ override: 'drain', held: true }), 'drain\n'],
   // staleness
   ['stale (past --max-staleness): drain', row({ stale: true, service: svc() }), 'drain\n'],
   // override file
   ['override drain beats a healthy node', row({ override: 'drain', service: svc() }), 'drain\n'],
   ['override maint', row({ override: 'maint' }), 'maint\n'],
-  ['override ready beats cordon and NotReady', row({ override: 'ready', node: node({ unschedulable: true, ready: 'False' }), service: svc({ weight: 60 }) }), 'ready up 60%\n'],
+  ['override ready beats cordon and NotReady', row({ override: 'ready', node: node({ with: ['cordon', 'not-ready'] }), service: svc({ weight: 60 }) }), 'ready up 60%\n'],
   ['override ready with the node unknown', row({ override: 'ready', node: undefined }), 'ready up 100%\n'],
   ['override drain beats a Local service with no endpoints', row({ override: 'drain', service: local }), 'drain\n'],
   // externalTrafficPolicy: Local
@@ -56,8 +75,8 @@ const rows: Array<[string, DecisionInput, string]> = [
   ['Local, most here: full weight', row({ service: local, endpoints: { ready: 4, terminating: 1, maxReadyPerNode: 4 } }), 'ready up 100%\n'],
   ['Local, 1 of 3, weight 50: 17%', row({ service: svc({ local: true, weight: 50 }), endpoints: { ready: 1, terminating: 0, maxReadyPerNode: 3 } }), 'ready up 17%\n'],
   ['Local, 1 of 300: rounds up to 1%, never 0', row({ service: local, endpoints: { ready: 1, terminating: 0, maxReadyPerNode: 300 } }), 'ready up 1%\n'],
-  ['Local with no endpoints beats a cordon drain', row({ service: local, node: node({ unschedulable: true }) }), 'down #no local endpoints\n'],
-  ['Local with endpoints on a cordoned node: drain', row({ service: local, node: node({ unschedulable: true }), endpoints: { ready: 2, terminating: 0, maxReadyPerNode: 2 } }), 'drain\n'],
+  ['Local with no endpoints beats a cordon drain', row({ service: local, node: node({ with: ['cordon'] }) }), 'down #no local endpoints\n'],
+  ['Local with endpoints on a cordoned node: drain', row({ service: local, node: node({ with: ['cordon'] }), endpoints: { ready: 2, terminating: 0, maxReadyPerNode: 2 } }), 'drain\n'],
   ['Cluster policy ignores endpoints', row({ service: svc(), endpoints: { ready: 0, terminating: 0, maxReadyPerNode: 5 } }), 'ready up 100%\n'],
   // slow start
   ['slow start at 10%', row({ service: svc(), ramp: 0.1 }), 'ready up 10%\n'],

@@ -38,28 +38,39 @@ export class ApiTransport {
   }
 
   /** GET a JSON document, failing after the request timeout. */
-  async getJson(pathAndQuery: string): Promise<unknown> {
+  getJson(pathAndQuery: string): Promise<unknown> {
+    return this.request('GET', pathAndQuery, undefined);
+  }
+
+  /** POST a JSON document (e.g. an Event), failing after the request timeout. */
+  postJson(pathAndQuery: string, body: unknown): Promise<unknown> {
+    return this.request('POST', pathAndQuery, JSON.stringify(body));
+  }
+
+  private async request(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
+    opts.method = method;
+    if (body !== undefined) opts.headers = { ...opts.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { ...opts, signal: AbortSignal.timeout(this.requestTimeoutMs) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => reject(new ApiError(`GET ${url.pathname}: ${e.message}`)));
+        res.on('error', (e) => reject(new ApiError(`${method} ${url.pathname}: ${e.message}`)));
         res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
+          const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) return reject(new ApiError(`GET ${url.pathname}: HTTP ${status} ${statusMessage(body)}`, status));
+          if (status < 200 || status >= 300) return reject(new ApiError(`${method} ${url.pathname}: HTTP ${status} ${statusMessage(text)}`, status));
           try {
-            const doc: unknown = JSON.parse(body);
+            const doc: unknown = JSON.parse(text);
             this.onContact();
             resolve(doc);
           } catch {
-            reject(new ApiError(`GET ${url.pathname}: response is not JSON`));
+            reject(new ApiError(`${method} ${url.pathname}: response is not JSON`));
           }
         });
       });
-      req.on('error', (e) => reject(new ApiError(`GET ${url.pathname}: ${e.name === 'AbortError' || e.name === 'TimeoutError' ? `no answer within ${this.requestTimeoutMs}ms` : e.message}`)));
-      req.end();
+      req.on('error', (e) => reject(new ApiError(`${method} ${url.pathname}: ${e.name === 'AbortError' || e.name === 'TimeoutError' ? `no answer within ${this.requestTimeoutMs}ms` : e.message}`)));
+      req.end(body);
     });
   }
 

@@ -1,6 +1,7 @@
 // Kubernetes objects (parsed JSON) → the small views decisions need. Whole objects are dropped
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
-import { DEFAULT_WEIGHT, DRAIN_TAINTS, MAX_WEIGHT, type NodeView, type OperatorState, type ServiceView } from '../decide.js';
+import { DEFAULT_WEIGHT, MAX_WEIGHT, type NodeSignal, type NodeView, type OperatorState, type ServiceView } from '../decide.js';
+import { TAINT_SIGNALS, type SignalName } from '../policy.js';
 
 /** What the informer cache stores: identity for the cache, plus our view. */
 export interface Cached<V> {
@@ -40,6 +41,29 @@ function identity(o: Json): Cached<unknown>['metadata'] | undefined {
 const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
 const OPERATOR_STATES: readonly OperatorState[] = ['drain', 'maint', 'ready'];
 
+/** An RFC 3339 time, or the unix seconds the cluster autoscaler puts in its taint value. */
+function epochMs(v: unknown): number | undefined {
+  if (typeof v !== 'string' || v === '') return undefined;
+  if (/^[0-9]{9,11}$/.test(v)) return Number(v) * 1000;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** metadata.managedFields: the time of the entry that owns the field path (identical for every reader). */
+function fieldSetAt(managedFields: unknown, ...path: string[]): number | undefined {
+  if (!Array.isArray(managedFields)) return undefined;
+  let latest: number | undefined;
+  for (const entry of managedFields) {
+    const e = obj(entry);
+    let f: unknown = e.fieldsV1;
+    for (const p of path) f = obj(f)[p];
+    if (f === undefined) continue;
+    const t = epochMs(e.time);
+    if (t !== undefined && (latest === undefined || t > latest)) latest = t;
+  }
+  return latest;
+}
+
 export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<NodeView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
@@ -48,18 +72,38 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
   const spec = obj(o.spec);
   const annotations = obj(md.annotations);
   const problems: AnnotationProblem[] = [];
+  const signals: NodeSignal[] = [];
+  const add = (name: SignalName, since?: number): void => {
+    const prev = signals.find((s) => s.name === name);
+    if (prev === undefined) signals.push(since === undefined ? { name } : { name, since });
+    else if (since !== undefined && (prev.since === undefined || since < prev.since)) prev.since = since;
+  };
 
-  const drainTaints: string[] = [];
+  let unschedulableSince: number | undefined;
   if (Array.isArray(spec.taints)) {
     for (const t of spec.taints) {
-      const key = str(obj(t).key);
-      if (key !== undefined && (DRAIN_TAINTS as readonly string[]).includes(key) && !drainTaints.includes(key)) drainTaints.push(key);
+      const taint = obj(t);
+      const key = str(taint.key);
+      const signal = key === undefined ? undefined : TAINT_SIGNALS[key];
+      if (signal === undefined) continue;
+      // The autoscaler's taint value is the unix time it decided; timeAdded is the API's own.
+      const since = epochMs(taint.timeAdded) ?? (signal.startsWith('autoscaler') ? epochMs(taint.value) : undefined);
+      add(signal, since);
+      if (signal === 'unschedulable-taint') unschedulableSince = since;
     }
   }
-  let ready: string | undefined;
+  // When was it cordoned: the unschedulable taint's timeAdded if set, else the time server-side
+  // field management recorded for whoever set spec.unschedulable (kubectl cordon, drain tools).
+  if (spec.unschedulable === true) add('cordon', unschedulableSince ?? fieldSetAt(md.managedFields, 'f:spec', 'f:unschedulable'));
+  const deletion = str(md.deletionTimestamp);
+  if (deletion !== undefined) add('deletion', epochMs(deletion));
+  if (Object.hasOwn(obj(md.labels), EXCLUDE_LABEL)) add('exclude-label');
   const conditions = obj(o.status).conditions;
   if (Array.isArray(conditions)) {
-    for (const c of conditions) if (str(obj(c).type) === 'Ready') ready = str(obj(c).status) ?? 'Unknown';
+    for (const c of conditions) {
+      const cond = obj(c);
+      if (str(cond.type) === 'Ready' && str(cond.status) !== 'True') add('not-ready', epochMs(cond.lastTransitionTime));
+    }
   }
 
   const stateKey = `${annotationPrefix}/state`;
@@ -74,21 +118,7 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
   const weight = parseWeight(str(annotations[weightKey]));
   if (weight.error !== undefined) problems.push({ annotation: weightKey, value: String(annotations[weightKey]), reason: weight.error, fallback: String(DEFAULT_WEIGHT) });
 
-  const labels = obj(md.labels);
-  return {
-    metadata,
-    view: {
-      name: metadata.name,
-      unschedulable: spec.unschedulable === true,
-      drainTaints,
-      deleting: str(md.deletionTimestamp) !== undefined,
-      excluded: Object.hasOwn(labels, EXCLUDE_LABEL),
-      ready,
-      state,
-      weight: weight.weight,
-    },
-    problems,
-  };
+  return { metadata, view: { name: metadata.name, signals, state, weight: weight.weight }, problems };
 }
 
 export interface PortRange {

@@ -23,7 +23,9 @@ export interface AgentProcess {
 
 /** Starts `node dist/main.js run` and waits for its "listening" log line. Killed at teardown. */
 export async function startAgent(t: Test, args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
-  const proc = spawn(process.execPath, [CLI, 'run', '--agent-address', '127.0.0.1', '--agent-port', '0', '--http-address', '127.0.0.1', '--http-port', '0', ...args], {
+  // Loopback and any free port, unless the caller names its own (a restarted agent keeps its port).
+  const defaults = [['--agent-address', '127.0.0.1'], ['--agent-port', '0'], ['--http-address', '127.0.0.1'], ['--http-port', '0']].filter(([flag]) => !args.includes(flag as string)).flat();
+  const proc = spawn(process.execPath, [CLI, 'run', ...defaults, ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -92,7 +94,7 @@ export function metricValue(text: string, sample: string): number | undefined {
 
 export function seedCluster(api: FakeApiServer, nodeName = 'n1'): void {
   api.create('nodes', { metadata: { name: nodeName }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  api.create('nodes', { metadata: { name: 'other' }, spec: { unschedulable: true } });
+  api.create('nodes', { metadata: { name: 'other' }, spec: {} });
   api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
   api.create('services', { metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] } });
 }

@@ -68,7 +68,7 @@ export const RUN_FLAGS = [
   { name: 'override-file', env: `${P}OVERRIDE_FILE`, default: '/run/haproxy-node-agent/override', help: 'Break-glass file holding drain, maint or ready; beats everything, works without the API' },
   { name: 'slow-start', env: `${P}SLOW_START`, default: '0', help: 'After the node turns ready again, ramp weights from 10% to full over this long (0 = off)' },
   { name: 'max-staleness', env: `${P}MAX_STALENESS`, default: '0', help: 'Drain after this long without API contact (0 = off: keep answering the last truth)' },
-  { name: 'signal-policy', env: `${P}SIGNAL_POLICY`, default: '', help: 'Override what node signals do: SIGNAL=drain|down|ignore|N%,... (see the decision table)' },
+  { name: 'signal-policy', env: `${P}SIGNAL_POLICY`, default: '', help: 'Override what node signals do: SIGNAL=ACTION,... with ACTION drain, down, ignore or N% (see the decision table)' },
   { name: 'max-drain-fraction', env: `${P}MAX_DRAIN_FRACTION`, default: '0.5', help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)' },
   { name: 'events', env: `${P}EVENTS`, default: 'true', help: 'Post Kubernetes Events on the Node when its answer changes class (true/false)' },
   { name: 'events-namespace', env: `${P}EVENTS_NAMESPACE`, default: 'default', help: 'Namespace for those Events (Node events conventionally live in default)' },

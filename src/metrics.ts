@@ -109,7 +109,7 @@ export function createMetrics(src: MetricSources): Metrics {
   });
   new Gauge({
     name: METRIC_PREFIX + 'synced',
-    help: '1 once the first full list of the Node and Services has arrived, else 0',
+    help: '1 once the first full list of Nodes, Services and EndpointSlices has arrived, else 0',
     registers: [registry],
     collect() {
       this.set(src.synced() ? 1 : 0);

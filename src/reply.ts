@@ -3,7 +3,7 @@
 // and every reply ends in `\n` or HAProxy ignores it.
 import type { Reply } from './decide.js';
 
-export function formatReply(r: Reply): string {
+export function formatReply(r: Omit<Reply, 'why'>): string {
   switch (r.kind) {
     case 'ready':
       return `ready up ${r.weight ?? 100}%\n`;

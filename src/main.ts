@@ -9,6 +9,7 @@ const USAGE = `Usage: haproxy-node-agent <command> [flags]
 Commands:
   run     the agent daemon (default when no command is given)
   demo    the daemon against a built-in simulated cluster, for a first look
+  render  HAProxy configuration for the Services that opt in: stable hashed node subsets, agent-checks
 
 Run "haproxy-node-agent <command> --help" for the flags of each command.
 `;
@@ -29,8 +30,10 @@ async function main(argv: string[]): Promise<number> {
       return runCommand(rest);
     case 'demo':
       return (await import('./demo.js')).runDemo(rest);
+    case 'render':
+      return (await import('./render/cli.js')).runRender(rest);
     default:
-      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: run, demo)\n`);
+      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: run, demo, render)\n`);
       return 2;
   }
 }

@@ -1,0 +1,117 @@
+// Where cluster state comes from: a snapshot file (offline use, tests) or one list each of Nodes
+// and Services per kubeconfig context (no watch). Both give the same ClusterSnapshot[].
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { loadYaml } from '@kubernetes/client-node';
+import { FlagError } from '../flags.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { ApiTransport } from '../kube/transport.js';
+import type { ClusterSnapshot } from './model.js';
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */
+function objectList(v: unknown, what: string): unknown[] {
+  if (Array.isArray(v)) return v;
+  if (isObj(v) && Array.isArray(v.items)) return v.items;
+  if (v === undefined || v === null) return [];
+  throw new Error(`${what} must be a list of objects or a List with items`);
+}
+
+/**
+ * Parses a snapshot: `{clusters: [{name, nodes, services}]}` in JSON or YAML, where nodes and
+ * services are Kubernetes objects (or List objects as kubectl prints them).
+ */
+export function parseSnapshot(text: string): ClusterSnapshot[] {
+  const doc: unknown = loadYaml<unknown>(text); // YAML is a superset of JSON
+  if (!isObj(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0) throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
+  const names = new Set<string>();
+  return doc.clusters.map((c, i) => {
+    if (!isObj(c) || typeof c.name !== 'string' || c.name === '') throw new Error(`clusters[${i}] needs a non-empty name`);
+    if (names.has(c.name)) throw new Error(`cluster name "${c.name}" appears twice`);
+    names.add(c.name);
+    return { name: c.name, nodes: objectList(c.nodes, `clusters[${i}].nodes`), services: objectList(c.services, `clusters[${i}].services`) };
+  });
+}
+
+export function readSnapshotFile(path: string): ClusterSnapshot[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FlagError('snapshot', `cannot read "${path}": ${(err as Error).message}`);
+  }
+  try {
+    return parseSnapshot(text);
+  } catch (err) {
+    throw new FlagError('snapshot', `"${path}": ${firstLine(err)}`);
+  }
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] as string;
+}
+
+/** One `--context` entry: CONTEXT, or ALIAS=CONTEXT to give the cluster a shorter name in the output. */
+export interface ContextChoice {
+  cluster: string;
+  context: string | undefined;
+}
+
+export function parseContexts(v: string): ContextChoice[] {
+  if (v.trim() === '') return [{ cluster: '', context: undefined }];
+  const out = v.split(',').map((entry) => {
+    const e = entry.trim();
+    const eq = e.indexOf('=');
+    const cluster = eq === -1 ? e : e.slice(0, eq).trim();
+    const context = eq === -1 ? e : e.slice(eq + 1).trim();
+    if (cluster === '' || context === '') throw new FlagError('context', `empty entry in "${v}" (expected CONTEXT or ALIAS=CONTEXT, comma-separated)`);
+    return { cluster, context };
+  });
+  const seen = new Set<string>();
+  for (const c of out) {
+    if (seen.has(c.cluster)) throw new FlagError('context', `cluster "${c.cluster}" given twice`);
+    seen.add(c.cluster);
+  }
+  return out;
+}
+
+/** Like kubectl: --kubeconfig, else $KUBECONFIG (first file), else ~/.kube/config, else in-cluster. */
+export function kubeconfigPath(flag: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag !== '') return flag;
+  const first = (env.KUBECONFIG ?? '').split(':').find((p) => p !== '');
+  if (first !== undefined) return first;
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+  return existsSync(home) ? home : undefined;
+}
+
+/** Lists Nodes and Services once in each context, all contexts at once. */
+export async function readClusters(path: string | undefined, choices: readonly ContextChoice[], env: NodeJS.ProcessEnv, requestTimeoutMs: number): Promise<ClusterSnapshot[]> {
+  return Promise.all(
+    choices.map(async (choice) => {
+      const kc = loadKubeConfig(path, env);
+      if (choice.context !== undefined) {
+        if (kc.getContextObject(choice.context) === null) {
+          throw new FlagError('context', `no context "${choice.context}" in ${path ?? 'the in-cluster config'} (have: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+        }
+        kc.setCurrentContext(choice.context);
+        const cluster = kc.getCurrentCluster();
+        if (cluster === null) throw new FlagError('context', `context "${choice.context}" names no known cluster`);
+        if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
+          throw new FlagError('context', `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`);
+        }
+      }
+      const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
+      const api = new ApiTransport(kc, requestTimeoutMs, () => {});
+      const [nodes, services] = await Promise.all([api.getJson('/api/v1/nodes'), api.getJson('/api/v1/services')]).catch((err: unknown) => {
+        throw new Error(`context ${name}: ${firstLine(err)}`);
+      });
+      return { name, nodes: objectList(nodes, 'NodeList'), services: objectList(services, 'ServiceList') };
+    }),
+  );
+}

@@ -1,0 +1,225 @@
+// deploy/ renders with the real kubectl's kustomize, and what it renders is the deployment we promise:
+// read-only RBAC on exactly three resources, and a DaemonSet that keeps answering HAProxy.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { RUN_FLAGS } from '../src/config.js';
+import {
+  dumpYaml,
+  loadAllYaml,
+  type KubernetesObject,
+  type V1ClusterRole,
+  type V1ClusterRoleBinding,
+  type V1Container,
+  type V1DaemonSet,
+  type V1Namespace,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+
+const run = promisify(execFile);
+const deployDir = join(import.meta.dirname, '..', 'deploy');
+const AGENT_PORT = 9300;
+const HTTP_PORT = 9290;
+
+async function render(): Promise<{ text: string; objects: KubernetesObject[] } | undefined> {
+  try {
+    const { stdout } = await run('kubectl', ['kustomize', deployDir], { timeout: 10_000 });
+    return { text: stdout, objects: loadAllYaml(stdout) as KubernetesObject[] };
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT' && process.env.CI === undefined) return undefined;
+    throw err;
+  }
+}
+
+const rendered = await render();
+if (rendered === undefined) {
+  t.comment('kubectl not found on PATH: skipping the deploy/ checks (CI must have it)');
+  t.pass('skipped: no kubectl');
+} else {
+  const { text, objects } = rendered;
+  const one = <T extends KubernetesObject>(kind: string): T => {
+    const found = objects.filter((o) => o.kind === kind);
+    if (found.length !== 1) throw new Error(`expected exactly one ${kind}, got ${found.length}`);
+    return found[0] as T;
+  };
+
+  t.test('renders exactly the expected objects, every field a real API field', async (t) => {
+    t.same(
+      objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort(),
+      [
+        'ClusterRole/haproxy-node-agent',
+        'ClusterRoleBinding/haproxy-node-agent',
+        'DaemonSet/haproxy-node-agent',
+        'Namespace/haproxy-node-agent',
+        'ServiceAccount/haproxy-node-agent',
+      ],
+    );
+    // loadAllYaml deserializes into the typed models and silently drops unknown fields, so a typo
+    // (readOnlyRootFileSystem, preStop.slep) would vanish. Compare the keys on both sides.
+    const keys = (yaml: string): Set<string> => {
+      const s = new Set<string>();
+      for (const line of yaml.split('\n')) {
+        const m = /^\s*(?:- )*([A-Za-z_$][\w.\/-]*):(?:\s|$)/.exec(line);
+        if (m) s.add(m[1]!);
+      }
+      return s;
+    };
+    const known = keys(objects.map((o) => dumpYaml(o)).join('\n---\n'));
+    const unknown = [...keys(text)].filter((k) => !known.has(k));
+    t.same(unknown, [], 'no field unknown to the Kubernetes API models');
+  });
+
+  t.test('RBAC: get/list/watch on nodes, services, endpointslices, create on events, and nothing else', async (t) => {
+    const role = one<V1ClusterRole>('ClusterRole');
+    const rules = (role.rules ?? []).map((r) => ({
+      apiGroups: [...(r.apiGroups ?? [])].sort(),
+      resources: [...(r.resources ?? [])].sort(),
+      verbs: [...r.verbs].sort(),
+      resourceNames: r.resourceNames ?? [],
+      nonResourceURLs: r.nonResourceURLs ?? [],
+    }));
+    t.same(rules, [
+      { apiGroups: [''], resources: ['nodes', 'services'], verbs: ['get', 'list', 'watch'], resourceNames: [], nonResourceURLs: [] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'], resourceNames: [], nonResourceURLs: [] },
+      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'], resourceNames: [], nonResourceURLs: [] },
+    ]);
+    t.equal(role.aggregationRule, undefined, 'no aggregation (it could pull in other rules)');
+    t.equal(objects.filter((o) => o.kind === 'Role' || o.kind === 'RoleBinding').length, 0, 'no namespaced grants either');
+
+    const sa = one<V1ServiceAccount>('ServiceAccount');
+    const binding = one<V1ClusterRoleBinding>('ClusterRoleBinding');
+    t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name });
+    t.same(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata?.name, namespace: sa.metadata?.namespace }]);
+    const ns = one<V1Namespace>('Namespace');
+    t.equal(sa.metadata?.namespace, ns.metadata?.name, 'ServiceAccount lives in the rendered Namespace');
+  });
+
+  t.test('DaemonSet: placement, identity, rollout', async (t) => {
+    const ds = one<V1DaemonSet>('DaemonSet');
+    const sa = one<V1ServiceAccount>('ServiceAccount');
+    const pod = ds.spec?.template.spec;
+    if (pod === undefined) throw new Error('no pod spec');
+    t.equal(ds.metadata?.namespace, sa.metadata?.namespace);
+    t.equal(pod.serviceAccountName, sa.metadata?.name, 'runs as the bound ServiceAccount');
+    t.equal(pod.hostNetwork, true, 'hostNetwork: HAProxy probes the node address');
+    t.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet');
+    t.equal(pod.priorityClassName, 'system-node-critical');
+    t.ok(
+      (pod.tolerations ?? []).some((x) => x.operator === 'Exists' && x.key === undefined && x.effect === undefined),
+      'a catch-all toleration (operator Exists, no key, no effect): runs on cordoned and tainted nodes, never evicted by NoExecute',
+    );
+    t.same(ds.spec?.selector.matchLabels, { 'app.kubernetes.io/name': 'haproxy-node-agent' });
+    t.match(ds.spec?.template.metadata?.labels ?? {}, ds.spec?.selector.matchLabels ?? { missing: 'selector' }, 'template labels match the selector');
+
+    const strategy = ds.spec?.updateStrategy;
+    t.equal(strategy?.type, 'RollingUpdate');
+    t.equal(strategy?.rollingUpdate?.maxUnavailable, 1, 'one node at a time');
+    t.equal(strategy?.rollingUpdate?.maxSurge, 0, 'maxSurge 0: two pods cannot bind the same host ports');
+    t.ok((ds.spec?.minReadySeconds ?? 0) >= 5, 'minReadySeconds: a new agent answers for a while before the next node rolls');
+
+    const ann = ds.spec?.template.metadata?.annotations ?? {};
+    t.same(
+      { scrape: ann['prometheus.io/scrape'], port: ann['prometheus.io/port'], path: ann['prometheus.io/path'] },
+      { scrape: 'true', port: String(HTTP_PORT), path: '/metrics' },
+      'Prometheus scrape hints point at the HTTP port',
+    );
+  });
+
+  t.test('DaemonSet: container, probes, shutdown, resources', async (t) => {
+    const ds = one<V1DaemonSet>('DaemonSet');
+    const pod = ds.spec?.template.spec;
+    if (pod === undefined) throw new Error('no pod spec');
+    t.equal(pod.containers.length, 1);
+    t.equal(pod.initContainers, undefined, 'no init containers');
+    const c = pod.containers[0] as V1Container;
+    t.match(c.image, /^haproxy-node-agent:\d+\.\d+\.\d+$/, 'image tag pinned by kustomize images:');
+    t.equal(c.command, undefined, 'the image ENTRYPOINT runs the CLI');
+    t.equal(c.args?.[0], 'run');
+    t.ok(c.args?.includes(`--agent-port=${AGENT_PORT}`) && c.args?.includes(`--http-port=${HTTP_PORT}`), 'ports passed as flags match the ports below');
+
+    // Every flag and variable given is one the CLI reads (a typo would stop the daemon, or be ignored).
+    const flagNames = new Set<string>(RUN_FLAGS.map((f) => f.name));
+    const envNames = new Set<string>(['NODE_OPTIONS']);
+    for (const f of RUN_FLAGS) if ('env' in f) envNames.add(f.env);
+    t.same((c.args ?? []).slice(1).filter((a) => !flagNames.has(/^--([a-z-]+)/.exec(a)?.[1] ?? '')), [], 'args are known flags');
+    t.same((c.env ?? []).map((e) => e.name).filter((n) => !envNames.has(n)), [], 'env names are ones the CLI reads');
+
+    const nodeName = c.env?.find((e) => e.name === 'NODE_NAME');
+    t.same(nodeName?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName', 'NODE_NAME from the downward API');
+    t.equal(nodeName?.value, undefined);
+    t.equal(c.env?.find((e) => e.name === 'HAPROXY_NODE_AGENT_EVENTS'), undefined, 'Events on (the default): the ClusterRole grants create');
+    t.equal(c.env?.find((e) => e.name === 'KUBECONFIG'), undefined, 'in-cluster service account, no kubeconfig');
+
+    t.same(
+      (c.ports ?? []).map((p) => ({ name: p.name, containerPort: p.containerPort, hostPort: p.hostPort, protocol: p.protocol })),
+      [
+        { name: 'agent', containerPort: AGENT_PORT, hostPort: AGENT_PORT, protocol: 'TCP' },
+        { name: 'http', containerPort: HTTP_PORT, hostPort: HTTP_PORT, protocol: 'TCP' },
+      ],
+    );
+
+    t.same(
+      { path: c.readinessProbe?.httpGet?.path, port: c.readinessProbe?.httpGet?.port },
+      { path: '/readyz', port: HTTP_PORT },
+      'readiness: /readyz on the HTTP port',
+    );
+    t.same(
+      { path: c.livenessProbe?.httpGet?.path, port: c.livenessProbe?.httpGet?.port },
+      { path: '/healthz', port: HTTP_PORT },
+      'liveness: /healthz on the HTTP port (never depends on the API server)',
+    );
+    const live = c.livenessProbe;
+    t.ok((live?.periodSeconds ?? 10) * (live?.failureThreshold ?? 3) >= 20, 'liveness tolerates a few slow seconds before a restart');
+
+    // preStop pause without a shell, and a grace period that covers it plus the daemon's 10 s stop deadline.
+    const pause = c.lifecycle?.preStop?.sleep?.seconds;
+    t.equal(c.lifecycle?.preStop?.exec, undefined, 'no exec preStop: the distroless image has no shell or sleep');
+    t.ok(pause !== undefined && pause >= 3 && pause <= 15, `preStop sleep ${pause}s: long enough for HAProxy to hear the last answer`);
+    t.ok((pod.terminationGracePeriodSeconds ?? 30) >= (pause ?? 0) + 10, 'grace >= preStop + the 10 s stop deadline');
+
+    const req = c.resources?.requests ?? {};
+    const lim = c.resources?.limits ?? {};
+    t.same({ cpu: req.cpu, memory: req.memory }, { cpu: '20m', memory: '128Mi' }, 'requests: measured idle use');
+    t.same(lim, { memory: '256Mi' }, 'memory limit only: no CPU limit, so no CFS throttling on the probe path');
+    const heap = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    const heapMb = Number(/--max-old-space-size=(\d+)/.exec(heap)?.[1] ?? NaN);
+    t.ok(heapMb > 0 && heapMb <= 256 * 0.75, `V8 heap cap (${heapMb} MB) well below the 256Mi limit`);
+  });
+
+  t.test('DaemonSet: security context and volumes', async (t) => {
+    const ds = one<V1DaemonSet>('DaemonSet');
+    const pod = ds.spec?.template.spec;
+    if (pod === undefined) throw new Error('no pod spec');
+    const c = pod.containers[0] as V1Container;
+    t.equal(pod.securityContext?.runAsNonRoot, true);
+    t.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+    t.equal(pod.hostPID, undefined, 'no host PID namespace');
+    t.equal(pod.hostIPC, undefined, 'no host IPC namespace');
+    const sc = c.securityContext;
+    t.equal(sc?.runAsNonRoot, true, 'container: runAsNonRoot');
+    t.equal(sc?.runAsUser, 65532, 'container: the image user (distroless nonroot)');
+    t.equal(sc?.runAsGroup, 65532);
+    t.equal(sc?.readOnlyRootFilesystem, true, 'container: readOnlyRootFilesystem');
+    t.equal(sc?.allowPrivilegeEscalation, false, 'container: allowPrivilegeEscalation false');
+    t.equal(sc?.privileged, undefined, 'container: not privileged');
+    t.same(sc?.capabilities, { drop: ['ALL'] }, 'container: drop ALL capabilities, add none');
+    t.equal(sc?.seccompProfile?.type, 'RuntimeDefault', 'container: seccomp RuntimeDefault');
+
+    // The only host path: the break-glass override directory, read-only inside the pod.
+    const hostPaths = (pod.volumes ?? []).filter((v) => v.hostPath !== undefined);
+    t.same(
+      hostPaths.map((v) => ({ name: v.name, path: v.hostPath?.path, type: v.hostPath?.type })),
+      [{ name: 'override', path: '/run/haproxy-node-agent', type: 'DirectoryOrCreate' }],
+    );
+    const mounts = Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.mountPath, { name: m.name, readOnly: m.readOnly ?? false }]));
+    const overrideDir = dirname(RUN_FLAGS.find((f) => f.name === 'override-file')?.default ?? '/nowhere/x');
+    t.equal(overrideDir, '/run/haproxy-node-agent', '--override-file default directory');
+    t.same(mounts[overrideDir], { name: 'override', readOnly: true }, 'override directory mounted read-only where --override-file looks');
+    const writable = Object.entries(mounts).filter(([, m]) => !m.readOnly).map(([p]) => p);
+    t.same(writable, ['/tmp'], 'the only writable path is /tmp');
+    const tmp = (pod.volumes ?? []).find((v) => v.name === mounts['/tmp']?.name);
+    t.ok(tmp?.emptyDir !== undefined && tmp.emptyDir.sizeLimit !== undefined, '/tmp is a size-limited emptyDir');
+  });
+}

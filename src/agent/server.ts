@@ -1,9 +1,12 @@
 // The agent-check TCP server: read at most one line (with a deadline), look the answer up in
-// memory, write it, close. Nothing on this path awaits I/O or allocates more than it must.
+// memory, write it, close. Nothing on this path awaits I/O or allocates more than it must:
+// per connection one small state object and no closures (the listeners are shared functions),
+// no per-socket timer (deadlines live in two ordered lists per server, each with one timer), and
+// a line that names a known Service is answered with one Map lookup before any parsing.
 import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { parseRequestLine } from '../reply.js';
 import type { ProbeCounters, RejectReason } from '../metrics.js';
-import type { ReplyKind } from '../decide.js';
 
 /** Longest agent-send line accepted: "namespace/name" is at most 127 bytes. */
 export const MAX_LINE_BYTES = 256;
@@ -25,17 +28,90 @@ export interface AgentServerOptions {
   fixedServiceKey?: string;
 }
 
-const EMPTY = Buffer.alloc(0);
+/** One connection: its state, and its place in the server's deadline lists. */
+class Conn {
+  answered = false;
+  buffered: Buffer | undefined = undefined;
+  deadline = 0;
+  list: Deadlines | undefined = undefined;
+  prev: Conn | undefined = undefined;
+  next: Conn | undefined = undefined;
+
+  constructor(
+    readonly server: AgentServer,
+    readonly socket: Socket,
+  ) {}
+}
+
+/**
+ * Connections ordered by deadline (every entry gets the same delay, so appending keeps the order),
+ * with one timer for the earliest. Adding and removing are O(1) and never touch a timer once one
+ * is armed; the timer re-arms itself for the new head when it fires early.
+ */
+class Deadlines {
+  private head: Conn | undefined;
+  private tail: Conn | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly delayMs: number,
+    private readonly expire: (c: Conn) => void,
+  ) {}
+
+  add(c: Conn, now: number): void {
+    c.deadline = now + this.delayMs;
+    c.list = this;
+    c.prev = this.tail;
+    c.next = undefined;
+    if (this.tail === undefined) this.head = c;
+    else this.tail.next = c;
+    this.tail = c;
+    if (this.timer === undefined) this.arm(this.delayMs);
+  }
+
+  remove(c: Conn): void {
+    if (c.prev === undefined) this.head = c.next;
+    else c.prev.next = c.next;
+    if (c.next === undefined) this.tail = c.prev;
+    else c.next.prev = c.prev;
+    c.prev = c.next = c.list = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(ms)));
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    let c = this.head;
+    while (c !== undefined && c.deadline <= now) {
+      this.remove(c);
+      this.expire(c);
+      c = this.head;
+    }
+    if (this.head !== undefined) this.arm(this.head.deadline - now);
+  };
+}
+
+const kConn = Symbol('agentConn');
+type AgentSocket = Socket & { [kConn]: Conn };
 
 export class AgentServer {
   private readonly server: Server;
+  /** Connections still waiting for their line: answered for the node at the read deadline. */
+  private readonly reading: Deadlines;
+  /** Answered connections whose client has not closed yet: dropped LINGER_MS after the answer. */
+  private readonly lingering: Deadlines;
 
   constructor(
     private readonly opts: AgentServerOptions,
     private readonly answers: AnswerSource,
     private readonly counters: ProbeCounters,
   ) {
-    this.server = createServer({ noDelay: true }, (s) => this.onConnection(s));
+    this.reading = new Deadlines(opts.readTimeoutMs, (c) => this.readTimedOut(c));
+    this.lingering = new Deadlines(LINGER_MS, (c) => c.socket.destroy());
+    this.server = createServer({ noDelay: true }, (s) => this.onConnection(s as AgentSocket));
     // Node closes connections beyond maxConnections at accept time; count them.
     this.server.maxConnections = opts.maxConnections;
     this.server.on('drop', () => {
@@ -59,65 +135,102 @@ export class AgentServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private onConnection(socket: Socket): void {
+  private onConnection(socket: AgentSocket): void {
     this.counters.open++;
-    let answered = false;
-    let buffered: Buffer | undefined;
-
-    const answer = (bytes: Buffer, kind: ReplyKind): void => {
-      answered = true;
-      this.counters.replies[kind]++;
-      socket.setTimeout(LINGER_MS);
-      socket.removeListener('data', onData);
-      // Keep reading (and dropping) whatever else arrives, so the close is a FIN, not a reset
-      // that could make the client discard our reply.
-      socket.resume();
-      socket.end(bytes.length === 0 ? EMPTY : bytes);
-    };
-
-    const answerLine = (line: string): void => {
-      const req = this.opts.fixedServiceKey !== undefined ? { kind: 'service' as const, key: this.opts.fixedServiceKey } : parseRequestLine(line);
-      if (req.kind === 'service') {
-        const bytes = this.answers.serviceReplyBytes(req.key);
-        if (bytes !== undefined) return answer(bytes, kindOf(bytes));
-        this.reject('unknown_service');
-      } else if (req.kind === 'malformed') {
-        this.reject('malformed');
-      }
-      const node = this.answers.nodeReplyBytes();
-      answer(node, kindOf(node));
-    };
-
-    const onData = (chunk: Buffer): void => {
-      const data = buffered === undefined ? chunk : Buffer.concat([buffered, chunk]);
-      const nl = data.indexOf(10);
-      if (nl !== -1 && nl <= MAX_LINE_BYTES) return answerLine(data.toString('latin1', 0, nl));
-      if (data.length > MAX_LINE_BYTES) {
-        this.reject('too_long');
-        const node = this.answers.nodeReplyBytes();
-        return answer(node, kindOf(node));
-      }
-      buffered = data;
-    };
-
+    const c = new Conn(this, socket);
+    socket[kConn] = c;
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    if (this.opts.fixedServiceKey !== undefined) {
+      // A dedicated port answers at once; whatever the client sends is read and dropped.
+      socket.on('data', onData);
+      this.answerLine(c, '');
+      return;
+    }
     socket.on('data', onData);
-    socket.setTimeout(this.opts.fixedServiceKey !== undefined ? 0 : this.opts.readTimeoutMs);
-    if (this.opts.fixedServiceKey !== undefined) answerLine('');
-    socket.on('timeout', () => {
-      if (answered) return void socket.destroy();
-      // No agent-send line in time (HAProxy without agent-send sends nothing): answer for the node.
-      // A partial line that never ended is a bad request.
-      if (buffered !== undefined) this.reject('malformed');
-      answerLine('');
-    });
-    socket.on('end', () => {
-      // Client half-closed without a newline: use what it sent as the line.
-      if (!answered) answerLine(buffered === undefined ? '' : buffered.toString('latin1'));
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      this.counters.open--;
-    });
+    socket.on('end', onEnd);
+    // The read deadline counts from the connection, not from the last byte: a client trickling
+    // one byte at a time gets the node answer on time like one that sends nothing.
+    this.reading.add(c, performance.now());
+  }
+
+  /** A chunk while reading the line. */
+  received(c: Conn, chunk: Buffer): void {
+    const data = c.buffered === undefined ? chunk : Buffer.concat([c.buffered, chunk]);
+    const nl = data.indexOf(10);
+    if (nl !== -1 && nl <= MAX_LINE_BYTES) return this.answerLine(c, data.toString('latin1', 0, nl));
+    if (data.length > MAX_LINE_BYTES) {
+      this.reject('too_long');
+      return this.answer(c, this.answers.nodeReplyBytes());
+    }
+    c.buffered = data;
+  }
+
+  /** Client half-closed without a newline: use what it sent as the line. */
+  ended(c: Conn): void {
+    if (!c.answered) this.answerLine(c, c.buffered === undefined ? '' : c.buffered.toString('latin1'));
+  }
+
+  private readTimedOut(c: Conn): void {
+    // No agent-send line in time (HAProxy without agent-send sends nothing): answer for the node.
+    // A partial line that never ended is a bad request.
+    if (c.buffered !== undefined) this.reject('malformed');
+    this.answerLine(c, '');
+  }
+
+  private answerLine(c: Conn, line: string): void {
+    const fixed = this.opts.fixedServiceKey;
+    if (fixed === undefined) {
+      // Fast path: the line is exactly the key of a known Service (keys are valid by construction).
+      const known = line === '' ? undefined : this.answers.serviceReplyBytes(line);
+      if (known !== undefined) return this.answer(c, known);
+    }
+    const req = fixed !== undefined ? { kind: 'service' as const, key: fixed } : parseRequestLine(line);
+    if (req.kind === 'service') {
+      const bytes = this.answers.serviceReplyBytes(req.key);
+      if (bytes !== undefined) return this.answer(c, bytes);
+      this.reject('unknown_service');
+    } else if (req.kind === 'malformed') {
+      this.reject('malformed');
+    }
+    this.answer(c, this.answers.nodeReplyBytes());
+  }
+
+  private answer(c: Conn, bytes: Buffer): void {
+    c.answered = true;
+    c.buffered = undefined;
+    this.countReply(bytes);
+    const now = performance.now();
+    if (c.list !== undefined) c.list.remove(c);
+    // Keep reading (and dropping) whatever else arrives, so the close is a FIN, not a reset that
+    // could make the client discard our reply; but not for longer than LINGER_MS.
+    this.lingering.add(c, now);
+    if (bytes.length === 0) c.socket.end();
+    else c.socket.end(bytes);
+  }
+
+  /** The reply kind from its first byte: r(eady) d(rain|own) m(aint), or none for the empty reply. */
+  private countReply(bytes: Buffer): void {
+    const r = this.counters.replies;
+    switch (bytes[0]) {
+      case 114:
+        r.ready++;
+        return;
+      case 109:
+        r.maint++;
+        return;
+      case 100:
+        if (bytes[1] === 114) r.drain++;
+        else r.down++;
+        return;
+      default:
+        r.none++;
+    }
+  }
+
+  closed(c: Conn): void {
+    this.counters.open--;
+    if (c.list !== undefined) c.list.remove(c);
   }
 
   private reject(reason: RejectReason): void {
@@ -125,16 +238,23 @@ export class AgentServer {
   }
 }
 
-/** The reply kind from its first byte: r(eady) d(rain|own) m(aint), or none for the empty reply. */
-function kindOf(bytes: Buffer): ReplyKind {
-  switch (bytes[0]) {
-    case 114:
-      return 'ready';
-    case 109:
-      return 'maint';
-    case 100:
-      return bytes[1] === 114 ? 'drain' : 'down';
-    default:
-      return 'none';
-  }
+// Shared listeners: `this` is the socket, its state hangs off one symbol-keyed property.
+function onData(this: AgentSocket, chunk: Buffer): void {
+  const c = this[kConn];
+  if (!c.answered) c.server.received(c, chunk);
 }
+
+function onEnd(this: AgentSocket): void {
+  const c = this[kConn];
+  c.server.ended(c);
+}
+
+function onError(this: AgentSocket): void {
+  this.destroy();
+}
+
+function onClose(this: AgentSocket): void {
+  const c = this[kConn];
+  c.server.closed(c);
+}
+

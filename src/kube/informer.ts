@@ -43,14 +43,23 @@ type Entry<V> = Cached<V> & { apiVersion?: string; kind?: string };
  * ListWatch talks to a `Watch`; this one streams through our transport, trims each object before
  * the cache sees it, asks the server to end watches after watchTimeout, and fails hung ones.
  */
+interface WatchHooks {
+  /** A watch is starting; true when it follows a fresh list. */
+  beforeWatch(): boolean;
+  onEvent(type: string): void;
+  /** 410 Gone on a watch that started from a fresh list with nothing in between: how long to wait. */
+  goneAfterList(err: ApiError): number;
+  /** A watch outlived its deadline: it will be replaced by a relist. */
+  hung(err: ApiError): void;
+}
+
 class GuardedWatch<V> extends Watch {
   constructor(
     kc: KubeConfig,
     private readonly transport: ApiTransport,
     private readonly timing: InformerTiming,
     private readonly trim: (raw: unknown) => Cached<V> | undefined,
-    private readonly beforeWatch: () => void,
-    private readonly onEvent: (type: string) => void,
+    private readonly hooks: WatchHooks,
   ) {
     super(kc);
   }
@@ -61,7 +70,23 @@ class GuardedWatch<V> extends Watch {
     callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
     done: (err: unknown) => void,
   ): Promise<AbortController> {
-    this.beforeWatch();
+    const fresh = this.hooks.beforeWatch();
+    let events = 0;
+    // ListWatch relists at once after a 410. If the watch from a list we just made is already
+    // Gone, relisting at once would spin (hundreds of lists a second): wait, with backoff.
+    const finish = (err: unknown): void => {
+      if (err instanceof ApiError && err.statusCode === 410 && fresh && events === 0) {
+        setTimeout(() => done(err), this.hooks.goneAfterList(err));
+        return;
+      }
+      // A hung watch may hang again from the same resourceVersion (e.g. a proxy that buffers
+      // streams): report it, then answer like a 410 so ListWatch relists rather than resumes.
+      if (err instanceof ApiError && err.statusCode === 0) {
+        this.hooks.hung(err);
+        return done(new ApiError(err.message, 410));
+      }
+      done(err);
+    };
     const q = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)) });
     for (const [k, v] of Object.entries(queryParams)) if (v !== undefined && v !== '') q.set(k, String(v));
     let handle: StreamHandle | undefined;
@@ -73,14 +98,15 @@ class GuardedWatch<V> extends Watch {
         return;
       }
       const type = typeof ev.type === 'string' ? ev.type : '';
-      this.onEvent(type);
+      this.hooks.onEvent(type);
       if (type === 'ERROR') {
         // e.g. 410 Expired: ListWatch forgets its resourceVersion; we end the stream so it relists.
         const code = (ev.object as { code?: unknown } | undefined)?.code;
         callback(type, ev.object);
         handle?.abort();
-        return done(new ApiError(`watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`, typeof code === 'number' ? code : undefined));
+        return finish(new ApiError(`watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`, typeof code === 'number' ? code : undefined));
       }
+      events++;
       if (type === 'BOOKMARK') {
         const rv = (ev.object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
         if (typeof rv === 'string') callback(type, { metadata: { name: '', resourceVersion: rv } });
@@ -90,9 +116,9 @@ class GuardedWatch<V> extends Watch {
       if (c !== undefined) callback(type, c);
     };
     try {
-      handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs), onLine, (err) => done(err));
+      handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs), onLine, finish);
     } catch (err) {
-      done(err);
+      finish(err);
     }
     // ListWatch only ever calls abort() on what we return.
     return { abort: () => handle?.abort() } as AbortController;
@@ -114,10 +140,20 @@ export class ResourceInformer<V> {
   ) {
     this.backoffMs = timing.minBackoffMs;
     const onEvent = (type: string): void => {
-      this.backoffMs = timing.minBackoffMs; // the server answers again: next failure starts small
+      // The server streams real events again: the next failure starts with a short wait.
+      if (type !== 'ERROR') this.backoffMs = timing.minBackoffMs;
       opts.onEvent?.(type);
     };
-    const watch = new GuardedWatch<V>(kc, transport, timing, opts.trim, () => this.beforeWatch(), onEvent);
+    const watch = new GuardedWatch<V>(kc, transport, timing, opts.trim, {
+      beforeWatch: () => this.beforeWatch(),
+      onEvent,
+      goneAfterList: (err) => {
+        const delay = this.nextDelay();
+        opts.onRestart('gone_after_list', err, delay);
+        return delay;
+      },
+      hung: (err) => opts.onRestart('hung', err, 0),
+    });
     this.lw = new ListWatch<Entry<V>>(opts.path, watch, () => this.list(), false, opts.labelSelector, opts.fieldSelector);
     this.lw.on('add', (o) => opts.onUpsert(o));
     this.lw.on('update', (o) => opts.onUpsert(o));
@@ -160,22 +196,27 @@ export class ResourceInformer<V> {
       cont = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
     } while (cont !== '');
     this.listedSinceWatch = true;
-    this.backoffMs = this.timing.minBackoffMs;
     return { metadata: { resourceVersion }, items };
   }
 
   /** ListWatch starts its watch right after applying a list: the moment we are in sync. */
-  private beforeWatch(): void {
-    if (this.listedSinceWatch) {
-      this.listedSinceWatch = false;
-      this.opts.onListed();
-    }
+  private beforeWatch(): boolean {
+    if (!this.listedSinceWatch) return false;
+    this.listedSinceWatch = false;
+    this.opts.onListed();
+    return true;
+  }
+
+  /** Jittered exponential backoff: half the current step plus up to another half. */
+  private nextDelay(): number {
+    const delay = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
+    this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
+    return delay;
   }
 
   private scheduleRestart(err: unknown): void {
     if (this.stopped || this.restartTimer !== undefined) return;
-    const delay = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
-    this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
+    const delay = this.nextDelay();
     const reason = err instanceof ApiError && err.statusCode === 0 ? 'hung' : err instanceof ApiError && err.statusCode !== undefined ? `http_${err.statusCode}` : 'error';
     this.opts.onRestart(reason, err, delay);
     this.restartTimer = setTimeout(() => {

@@ -59,6 +59,8 @@ export class Snapshot {
   private readonly services = new Map<string, ServiceEntry>();
   private readonly slices = new Map<string, SliceView>();
   private readonly slicesByService = new Map<string, Set<string>>();
+  /** Local endpoint counts per Service, dropped when one of its slices changes. */
+  private readonly endpointsCache = new Map<string, LocalEndpoints | undefined>();
   private override: OperatorState | undefined;
   private stale = false;
   /** When the node last turned ready after not being ready (slow start), if it did. */
@@ -98,12 +100,20 @@ export class Snapshot {
   markListed(resource: ResourceName): void {
     if (this.listed.has(resource)) return;
     this.listed.add(resource);
-    if (resource === 'nodes') this.nodesChanged(true);
-    else this.recomputeAll();
+    if (resource === 'nodes') this.nodesChanged(false);
+    // Until every resource is listed all answers are "no reply" (or the override): one
+    // recompute when the last list lands, not one per list.
+    if (this.synced) this.recomputeAll();
   }
 
   upsertNode(c: Cached<NodeView>): void {
+    const prev = this.nodes.get(c.view.name);
     this.nodes.set(c.view.name, c.view);
+    // Most Node updates (status heartbeats, images, conditions we ignore) change nothing we read.
+    if (prev !== undefined && sameNodeView(prev, c.view) && (c.view.name !== this.opts.nodeName || problemsKey(c.problems) === this.nodeProblemsKey)) {
+      if (c.view.name === this.opts.nodeName) this.node = c.view;
+      return;
+    }
     if (c.view.name === this.opts.nodeName) {
       this.reportProblems(`node/${c.view.name}`, c.problems, this.nodeProblemsKey);
       this.nodeProblemsKey = problemsKey(c.problems);
@@ -157,6 +167,8 @@ export class Snapshot {
     let set = this.slicesByService.get(c.view.serviceKey);
     if (set === undefined) this.slicesByService.set(c.view.serviceKey, (set = new Set()));
     set.add(id);
+    this.endpointsCache.delete(c.view.serviceKey);
+    if (prev !== undefined) this.endpointsCache.delete(prev.serviceKey);
     this.recomputeService(c.view.serviceKey);
   }
 
@@ -166,6 +178,7 @@ export class Snapshot {
     if (prev === undefined) return;
     this.slices.delete(id);
     this.unindexSlice(id, prev.serviceKey);
+    this.endpointsCache.delete(prev.serviceKey);
     this.recomputeService(prev.serviceKey);
   }
 
@@ -240,6 +253,13 @@ export class Snapshot {
   }
 
   localEndpoints(key: string): LocalEndpoints | undefined {
+    if (this.endpointsCache.has(key)) return this.endpointsCache.get(key);
+    const counted = this.countEndpoints(key);
+    this.endpointsCache.set(key, counted);
+    return counted;
+  }
+
+  private countEndpoints(key: string): LocalEndpoints | undefined {
     const ids = this.slicesByService.get(key);
     if (ids === undefined) return undefined;
     const perNode = new Map<string, number>();
@@ -350,6 +370,11 @@ export class Snapshot {
     }
     return b;
   }
+}
+
+function sameNodeView(a: NodeView, b: NodeView): boolean {
+  if (a.state !== b.state || a.weight !== b.weight || a.signals.length !== b.signals.length) return false;
+  return a.signals.every((s, i) => s.name === b.signals[i]?.name && s.since === b.signals[i]?.since);
 }
 
 function sameGuard(a: GuardResult, b: GuardResult): boolean {

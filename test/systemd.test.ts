@@ -159,7 +159,7 @@ t.test('env file: every variable is one the CLI reads; the agent port needs no c
   const port = Number(vars.get('HAPROXY_NODE_AGENT_AGENT_PORT')?.value ?? RUN_FLAGS.find((f) => f.name === 'agent-port')?.default);
   t.ok(port >= 1024, `agent port ${port} >= 1024: works with CapabilityBoundingSet= empty`);
   // The unit's own Environment= lines name real variables too (KUBECONFIG, NODE_OPTIONS, ...).
-  const unitVars = (service.get('Environment') ?? []).map((e) => e.split('=')[0]!);
+  const unitVars = (service.get('Environment') ?? []).map((e) => e.replace(/^"/, '').split('=')[0]!);
   t.same(unitVars.filter((k) => !known.has(k)), [], 'the unit sets only variables the CLI or Node reads');
   t.ok(unitVars.includes('KUBECONFIG'), 'KUBECONFIG points at the credential');
   t.match(last('LoadCredential') ?? '', /^kubeconfig:\//, 'kubeconfig passed as a credential');

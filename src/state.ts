@@ -322,9 +322,20 @@ export class Snapshot {
     const prev = this.nodeAnswer;
     this.nodeAnswer = this.decideFor(undefined);
     this.nodeBytes = this.bytes(this.nodeAnswer);
-    for (const e of this.services.values()) {
-      e.reply = this.decideFor(e.view);
-      e.bytes = this.bytes(e.reply);
+    // A Service's answer depends only on its weight (and, for Local ones, its endpoint counts):
+    // decide and format once per distinct input, not once per Service.
+    const memo = new Map<string, { reply: Reply; bytes: Buffer }>();
+    for (const [key, e] of this.services) {
+      const ep = e.view.local ? this.localEndpoints(key) : undefined;
+      const k = ep === undefined ? `${e.view.weight}${e.view.local ? ' L' : ''}` : `${e.view.weight} ${ep.ready} ${ep.terminating} ${ep.maxReadyPerNode}`;
+      let hit = memo.get(k);
+      if (hit === undefined) {
+        const reply = this.decideFor(e.view);
+        hit = { reply, bytes: this.bytes(reply) };
+        memo.set(k, hit);
+      }
+      e.reply = hit.reply;
+      e.bytes = hit.bytes;
     }
     if (formatReply(prev) !== formatReply(this.nodeAnswer) || prev.why !== this.nodeAnswer.why) {
       this.observer.nodeAnswerChanged(prev, this.nodeAnswer, this.node);

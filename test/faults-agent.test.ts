@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { probe } from './lib/probe.js';
 import { httpGet, metricValue, seedCluster, startAgent, startApi, type AgentProcess } from './lib/agent-process.js';
 import { parseRequestLine } from '../src/reply.js';
+import { mulberry32 } from './lib/prng.js';
 
 const WEB = 'shop/web\n';
 const API = 'shop/api\n';
@@ -231,18 +232,6 @@ t.test('1 MB without a newline, many at once: node answer, bounded memory', asyn
   t.same(r.wrong, []);
   t.ok(r.max < PROMPT_MS);
 });
-
-/** mulberry32: a tiny seeded PRNG, so every run sends the same cases. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the agent must answer for these bytes (the README's rules, with parseRequestLine as the spec). */
 function expectedReply(bytes: Buffer, halfClose: boolean): { reply: string; reason?: 'malformed' | 'too_long' | 'unknown_service' } {

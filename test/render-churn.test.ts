@@ -7,21 +7,10 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import { pickNodes, type Candidate } from '../src/render/hash.js';
+import { mulberry32 as prng } from './lib/prng.js';
 
 const CLUSTERS = 200;
 const K = 6;
-
-/** mulberry32: a tiny seeded PRNG, enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const h32Memo = new Map<string, number>();
 function h32(s: string): number {

@@ -39,7 +39,8 @@ export async function probeUntil(port: number, send: string | undefined, check: 
   const deadline = Date.now() + ms;
   let last = '';
   for (;;) {
-    last = await probe(port, send === undefined ? {} : { send });
+    // A listener that is still opening (a dedicated port after its annotation) refuses: retry.
+    last = await probe(port, send === undefined ? {} : { send }).catch((e: Error) => e.message);
     if (check(last) || Date.now() > deadline) return last;
     await new Promise((r) => setTimeout(r, 20));
   }

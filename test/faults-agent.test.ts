@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { probe } from './lib/probe.js';
-import { httpGet, metricValue, seedCluster, startAgent, startApi, type AgentProcess } from './lib/agent-process.js';
+import { httpGet, metricValue, startSyncedAgent, type AgentProcess } from './lib/agent-process.js';
 import { parseRequestLine } from '../src/reply.js';
 import { mulberry32 } from './lib/prng.js';
 
@@ -39,14 +39,7 @@ async function metrics(agent: AgentProcess): Promise<string> {
 }
 
 async function seeded(t: Test, args: string[] = []): Promise<AgentProcess> {
-  const { api, kubeconfig } = await startApi(t);
-  seedCluster(api);
-  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, ...args]);
-  for (let i = 0; (await probe(agent.agentPort, { send: WEB })) === ''; i++) {
-    if (i > 500) throw new Error('agent never synced');
-    await sleep(10);
-  }
-  return agent;
+  return (await startSyncedAgent(t, args)).agent;
 }
 
 /** Normal probes in a loop until stopped: every answer checked, latencies kept. */

@@ -4,7 +4,7 @@
 // to recover (the change made during the fault first seen by a probe) is reported.
 import t, { type Test } from 'tap';
 import { probe } from './lib/probe.js';
-import { httpGet, metricValue, seedCluster, startAgent, startApi, type AgentProcess } from './lib/agent-process.js';
+import { httpGet, metricValue, startSyncedAgent, type AgentProcess } from './lib/agent-process.js';
 import type { FakeApiServer } from '../src/fakeapi/server.js';
 
 const WEB = 'shop/web\n';
@@ -79,13 +79,7 @@ class Truth {
 }
 
 async function setup(t: Test, args: string[] = []): Promise<{ api: FakeApiServer; agent: AgentProcess; truth: Truth }> {
-  const { api, kubeconfig } = await startApi(t);
-  seedCluster(api);
-  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, ...args]);
-  for (let i = 0; (await probe(agent.agentPort, { send: WEB })) === ''; i++) {
-    if (i > 500) throw new Error('agent never synced');
-    await sleep(10);
-  }
+  const { api, agent } = await startSyncedAgent(t, args);
   const truth = new Truth(agent.agentPort, 'ready up 100%\n');
   t.teardown(() => truth.stop());
   return { api, agent, truth };

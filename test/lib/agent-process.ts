@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Test } from 'tap';
 import { FakeApiServer } from '../../src/fakeapi/server.js';
+import { probeUntil } from './probe.js';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 const exec = promisify(execFile);
@@ -97,4 +98,14 @@ export function seedCluster(api: FakeApiServer, nodeName = 'n1'): void {
   api.create('nodes', { metadata: { name: 'other' }, spec: {} });
   api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
   api.create('services', { metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] } });
+}
+
+/** A seeded fake API and an agent for node n1 that has synced (answers the probe with a reply). */
+export async function startSyncedAgent(t: Test, args: string[] = []): Promise<{ api: FakeApiServer; kubeconfig: string; agent: AgentProcess }> {
+  const { api, kubeconfig } = await startApi(t);
+  seedCluster(api);
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, ...args]);
+  const first = await probeUntil(agent.agentPort, 'shop/web\n', (r) => r !== '' && !r.startsWith('connect '), 5000);
+  if (first === '' || first.startsWith('connect ')) throw new Error(`agent never synced: ${first}`);
+  return { api, kubeconfig, agent };
 }

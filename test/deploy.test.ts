@@ -24,7 +24,7 @@ const HTTP_PORT = 9290;
 
 async function render(): Promise<{ text: string; objects: KubernetesObject[] } | undefined> {
   try {
-    const { stdout } = await run('kubectl', ['kustomize', deployDir], { timeout: 10_000 });
+    const { stdout } = await run('kubectl', ['kustomize', deployDir], { timeout: 60_000 });
     return { text: stdout, objects: loadAllYaml(stdout) as KubernetesObject[] };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -203,9 +203,11 @@ t.test('runtime stage copies exactly dist/, package.json and production node_mod
   // `npm pack` ships package.json, README/LICENSE and `files` (dist/). The image must carry all of it
   // but the docs: anything npm would ship outside dist/ would be missing from the image.
   t.same(pkg.files, ['dist/'], 'package.json "files" is dist/ only');
-  const packed = JSON.parse(
-    execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }),
-  ) as Array<{ files: Array<{ path: string }> }>;
+  // Async with a generous deadline: npm itself takes seconds to start on a loaded 2-core machine.
+  const packedJson = await new Promise<string>((resolve, reject) =>
+    execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8', timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  const packed = JSON.parse(packedJson) as Array<{ files: Array<{ path: string }> }>;
   const outside = packed[0]!.files.map((f) => f.path).filter((p) => p !== 'package.json' && !p.startsWith('dist/') && !/^(README|LICENSE|LICENCE)(\.|$)/i.test(p));
   t.same(outside, [], 'npm pack ships nothing the image lacks');
 });
@@ -337,7 +339,7 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
       execFile(
         '/usr/bin/env',
         argv(args),
-        { cwd: app, timeout: 10_000 },
+        { cwd: app, timeout: 30_000 },
         (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
       );
     });

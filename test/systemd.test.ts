@@ -83,7 +83,7 @@ t.test('systemd-analyze verify accepts the unit without a single warning', async
   writeFileSync(join(dir, UNIT), checked);
 
   const { stdout, stderr } = await run(analyze, ['verify', '--man=no', join(dir, UNIT)], {
-    timeout: 10_000,
+    timeout: 60_000,
     env: { ...process.env, SYSTEMD_LOG_LEVEL: 'info', SYSTEMD_LOG_COLOR: '0' },
   }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
     t.fail(`systemd-analyze verify failed: ${err.stderr ?? err.message}`);
@@ -96,7 +96,7 @@ t.test('systemd-analyze verify accepts the unit without a single warning', async
 
   // The exposure score (0 = locked down, 10 = none) from systemd's own hardening review, when this
   // systemd can compute it offline (systemd >= 250).
-  const sec = await run(analyze, ['security', '--offline=yes', '--no-pager', join(dir, UNIT)], { timeout: 10_000 }).catch(
+  const sec = await run(analyze, ['security', '--offline=yes', '--no-pager', join(dir, UNIT)], { timeout: 60_000 }).catch(
     (err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }),
   );
   const score = /Overall exposure level for .*: (\d+(?:\.\d+)?)/.exec(sec.stdout)?.[1];

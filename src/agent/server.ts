@@ -101,6 +101,16 @@ export class AgentServer {
   private readonly server: Server;
   /** Connections still waiting for their line: answered for the node at the read deadline. */
   private readonly reading: Deadlines;
+  /**
+   * Connections past their read deadline, answered for the node in the next check phase. The
+   * deadline timer runs in the timers phase, before the poll phase reads what arrived meanwhile:
+   * after a loop stall the agent-send line may already sit in the socket, unread. Deferring to
+   * setImmediate lets one poll phase that starts after the deadline deliver it first, so only a
+   * line that truly arrived after the deadline is answered for the node.
+   */
+  private expired: Conn[] = [];
+  private expiring: Conn[] = [];
+  private expiryScheduled = false;
   /** Answered connections whose client has not closed yet: dropped LINGER_MS after the answer. */
   private readonly lingering: Deadlines;
 
@@ -172,11 +182,29 @@ export class AgentServer {
   }
 
   private readTimedOut(c: Conn): void {
-    // No agent-send line in time (HAProxy without agent-send sends nothing): answer for the node.
-    // A partial line that never ended is a bad request.
-    if (c.buffered !== undefined) this.reject('malformed');
-    this.answerLine(c, '');
+    this.expired.push(c);
+    if (!this.expiryScheduled) {
+      this.expiryScheduled = true;
+      setImmediate(this.answerExpired);
+    }
   }
+
+  private readonly answerExpired = (): void => {
+    this.expiryScheduled = false;
+    // Swap the two arrays: no allocation, and expiries queued while answering wait for their own turn.
+    const batch = this.expired;
+    this.expired = this.expiring;
+    this.expiring = batch;
+    for (let i = 0; i < batch.length; i++) {
+      const c = batch[i] as Conn;
+      if (c.answered || c.socket.destroyed) continue;
+      // No agent-send line in time (HAProxy without agent-send sends nothing): answer for the node.
+      // A partial line that never ended is a bad request.
+      if (c.buffered !== undefined) this.reject('malformed');
+      this.answerLine(c, '');
+    }
+    batch.length = 0;
+  };
 
   private answerLine(c: Conn, line: string): void {
     const fixed = this.opts.fixedServiceKey;

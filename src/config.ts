@@ -1,6 +1,7 @@
 // Flags + environment → one typed, validated Config for `run`. Every error names its flag.
 import { isIP } from 'node:net';
 import { parsePolicy, type Policy } from './policy.js';
+import { STATUS_DETAILS, type StatusDetail } from './http/status-body.js';
 import {
   FlagError,
   type FlagSpec,
@@ -21,6 +22,8 @@ export interface Config {
   agentPort: number;
   httpAddress: string;
   httpPort: number;
+  /** Who sees /status's per-Service list: clients on this node, everybody, nobody. */
+  statusDetail: StatusDetail;
   annotationPrefix: string;
   serviceSelector: string;
   logLevel: LogLevel;
@@ -57,6 +60,7 @@ export const RUN_FLAGS = [
   { name: 'agent-port', env: `${P}AGENT_PORT`, default: '9300', help: 'Port of the agent-check TCP server (HAProxy agent-port; 0 = any free port, logged)' },
   { name: 'http-address', env: `${P}HTTP_ADDRESS`, default: '0.0.0.0', help: 'Address of the HTTP server (/metrics /status /healthz /readyz)' },
   { name: 'http-port', env: `${P}HTTP_PORT`, default: '9290', help: 'Port of the HTTP server (0 = any free port, logged)' },
+  { name: 'status-detail', env: `${P}STATUS_DETAIL`, default: 'loopback', help: `Who sees /status's per-Service list: ${STATUS_DETAILS.join(', ')} (loopback = clients on this node)` },
   { name: 'annotation-prefix', env: `${P}ANNOTATION_PREFIX`, default: 'haproxy-node-agent.io', help: 'Prefix of the annotations read (PREFIX/weight)' },
   { name: 'service-selector', env: `${P}SERVICE_SELECTOR`, default: '', help: 'Label selector narrowing the Services watched (empty = all)' },
   { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
@@ -89,6 +93,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     agentPort: parseIntFlag('agent-port', raw['agent-port'], 0, 65535),
     httpAddress: ipAddress('http-address', raw['http-address']),
     httpPort: parseIntFlag('http-port', raw['http-port'], 0, 65535),
+    statusDetail: parseEnumFlag('status-detail', raw['status-detail'], STATUS_DETAILS),
     annotationPrefix: dnsSubdomain('annotation-prefix', raw['annotation-prefix']),
     serviceSelector: labelSelector('service-selector', raw['service-selector']),
     logLevel: parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS),

@@ -160,12 +160,15 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
     registry: metrics.registry,
     ready: () => snapshot.synced,
-    status: () => ({
-      ...snapshot.status(),
-      api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
-      dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])),
-    }),
-  });
+    status: {
+      version: () => snapshot.version,
+      document: () => snapshot.status(),
+      live: (detail) => ({
+        api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
+        ...(detail ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) } : {}),
+      }),
+    },
+  }, cfg.statusDetail);
 
   // The override file first: with the API down, a drain written there is the very first answer.
   await override.start();

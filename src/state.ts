@@ -70,6 +70,8 @@ export class Snapshot {
   private nodeBytes: Buffer;
   /** Identical replies share one Buffer: thousands of services answer the same few lines. */
   private readonly interned = new Map<string, Buffer>();
+  /** Bumped on every change status() could show: /status is serialized once per version. */
+  version = 0;
 
   constructor(
     private readonly opts: SnapshotOptions,
@@ -100,6 +102,7 @@ export class Snapshot {
   markListed(resource: ResourceName): void {
     if (this.listed.has(resource)) return;
     this.listed.add(resource);
+    this.version++;
     if (resource === 'nodes') this.nodesChanged(false);
     // Until every resource is listed all answers are "no reply" (or the override): one
     // recompute when the last list lands, not one per list.
@@ -130,6 +133,7 @@ export class Snapshot {
 
   /** Re-run the guard; recompute our replies only when our node or our held status changed. */
   private nodesChanged(self: boolean): void {
+    this.version++;
     const prev = this.guard;
     this.guard = this.listed.has('nodes') ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction) : NO_GUARD;
     const held = this.guard.held.includes(this.opts.nodeName);
@@ -143,6 +147,7 @@ export class Snapshot {
   upsertService(c: Cached<ServiceView>): void {
     const key = serviceKey(c.view.namespace, c.view.name);
     const prev = this.services.get(key);
+    this.version++;
     this.reportProblems(key, c.problems, prev?.problemsKey ?? '');
     const reply = this.decideFor(c.view);
     this.services.set(key, { view: c.view, reply, bytes: this.bytes(reply), problemsKey: problemsKey(c.problems) });
@@ -155,6 +160,7 @@ export class Snapshot {
     const prev = this.services.get(key);
     if (prev === undefined) return;
     this.services.delete(key);
+    this.version++;
     this.observer.serviceWeightChanged(key, prev.view.weight, undefined);
     if (prev.view.agentPort !== undefined) this.observer.agentPortsChanged();
   }
@@ -318,6 +324,7 @@ export class Snapshot {
   }
 
   private recomputeAll(): void {
+    this.version++;
     this.updateRamp();
     const prev = this.nodeAnswer;
     this.nodeAnswer = this.decideFor(undefined);
@@ -356,6 +363,7 @@ export class Snapshot {
   private recomputeService(key: string): void {
     const e = this.services.get(key);
     if (e === undefined || !e.view.local) return;
+    this.version++;
     e.reply = this.decideFor(e.view);
     e.bytes = this.bytes(e.reply);
   }

@@ -148,6 +148,11 @@ if (rendered === undefined) {
 
     const nodeName = c.env?.find((e) => e.name === 'NODE_NAME');
     t.same(nodeName?.valueFrom?.fieldRef?.fieldPath, 'spec.nodeName', 'NODE_NAME from the downward API');
+    for (const name of ['HAPROXY_NODE_AGENT_AGENT_ADDRESS', 'HAPROXY_NODE_AGENT_HTTP_ADDRESS']) {
+      t.same(c.env?.find((e) => e.name === name)?.valueFrom?.fieldRef?.fieldPath, 'status.hostIP', `${name} is the node's own IP, not every address`);
+    }
+    t.notOk(c.args?.some((a) => /^--(agent|http)-address/.test(a)), 'no address flag overrides the node IP');
+    t.equal(c.env?.find((e) => e.name === 'HAPROXY_NODE_AGENT_STATUS_DETAIL'), undefined, '/status detail for clients on the node only (the default)');
     t.equal(nodeName?.value, undefined);
     t.equal(c.env?.find((e) => e.name === 'HAPROXY_NODE_AGENT_EVENTS'), undefined, 'Events on (the default): the ClusterRole grants create');
     t.equal(c.env?.find((e) => e.name === 'KUBECONFIG'), undefined, 'in-cluster service account, no kubeconfig');

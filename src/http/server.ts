@@ -1,25 +1,50 @@
 // /healthz /readyz /metrics /status on node:http, on its own port so scrapes never queue behind probes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
+import { isLocalPeer } from './peer.js';
+import { StatusBody, type StatusDetail, type StatusSource } from './status-body.js';
 
 export interface HttpSources {
   registry: Registry;
   ready(): boolean;
-  status(): unknown;
+  status: StatusSource;
 }
+
+/** Open connections from other hosts; more are closed at once, so neighbours cannot lock out the
+ * kubelet's probes or a local curl (connections from this node are not counted here). */
+export const MAX_REMOTE_HTTP_CONNECTIONS = 32;
+/** Hard cap on all open HTTP connections (file descriptors and memory). */
+export const MAX_HTTP_CONNECTIONS = 256;
 
 export class HttpServer {
   private readonly server: Server;
+  private readonly statusBody: StatusBody;
+  private remoteConnections = 0;
 
   constructor(
     private readonly host: string,
     private readonly port: number,
     private readonly src: HttpSources,
+    private readonly statusDetail: StatusDetail = 'loopback',
   ) {
-    this.server = createServer((req, res) => {
+    this.statusBody = new StatusBody(src.status, statusDetail);
+    // Slowloris: a request must arrive whole within 5 s (checked every second, not every 30 s).
+    this.server = createServer({ headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `internal error: ${String(err)}\n`));
     });
     this.server.keepAliveTimeout = 5000;
+    // A client that stops reading a response is dropped after 30 s of silence.
+    this.server.timeout = 30_000;
+    this.server.maxConnections = MAX_HTTP_CONNECTIONS;
+    this.server.on('connection', (s: Socket) => this.admit(s));
+  }
+
+  private admit(s: Socket): void {
+    if (isLocalPeer(s.remoteAddress, s.localAddress)) return;
+    if (this.remoteConnections >= MAX_REMOTE_HTTP_CONNECTIONS) return void s.destroy();
+    this.remoteConnections++;
+    s.once('close', () => this.remoteConnections--);
   }
 
   listen(): Promise<number> {
@@ -51,10 +76,18 @@ export class HttpServer {
       case '/metrics':
         return send(res, 200, this.src.registry.contentType, await this.src.registry.metrics());
       case '/status':
-        return send(res, 200, 'application/json', `${JSON.stringify(this.src.status(), null, 2)}\n`);
+        return this.sendStatus(req, res);
       default:
         return send(res, 404, 'text/plain', 'not found: try /healthz /readyz /metrics /status\n');
     }
+  }
+
+  private sendStatus(req: IncomingMessage, res: ServerResponse): void {
+    const detail = this.statusDetail === 'all' || (this.statusDetail === 'loopback' && isLocalPeer(req.socket.remoteAddress, req.socket.localAddress));
+    const [head, tail] = this.statusBody.render(detail);
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': head.length + tail.length });
+    res.write(head);
+    res.end(tail);
   }
 }
 

@@ -13,6 +13,7 @@ t.test('defaults and environment', async (t) => {
   t.equal(c.readTimeoutMs, 100);
   t.equal(c.annotationPrefix, 'haproxy-node-agent.io');
   t.equal(c.kubeconfig, undefined);
+  t.equal(c.statusDetail, 'loopback', '/status detail for clients on the node only by default');
   const c2 = loadConfig(['--agent-port', '7000', '--read-timeout=250ms'], { ...env, HAPROXY_NODE_AGENT_AGENT_PORT: '8000', HAPROXY_NODE_AGENT_HTTP_PORT: '8001' });
   if (c2 === 'help') throw new Error('unexpected help');
   t.equal(c2.agentPort, 7000, 'flag wins over env');
@@ -32,6 +33,7 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
     [['--read-timeout', '5'], env, /^--read-timeout: expected a duration like 100ms/],
     [['--read-timeout', '20s'], env, /^--read-timeout: must be at most 10000ms/],
     [['--log-level', 'loud'], env, /^--log-level: expected one of fatal, error/],
+    [['--status-detail', 'some'], env, /^--status-detail: expected one of loopback, all, none, got "some"$/],
     [['--annotation-prefix', 'Not A Prefix'], env, /^--annotation-prefix: expected a lower-case DNS name/],
     [['--service-selector', 'app="x"'], env, /^--service-selector: not a label selector/],
     [['--max-connections', '0'], env, /^--max-connections: must be 1\.\.1000000/],

@@ -15,6 +15,7 @@ import { OverrideWatcher } from './override.js';
 import { formatReply } from './reply.js';
 import { FlagError } from './flags.js';
 import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
+import { VERSION } from './version.js';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -162,7 +163,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     ready: () => snapshot.synced,
     status: {
       version: () => snapshot.version,
-      document: () => snapshot.status(),
+      // The release first: what an operator checks during a rollout.
+      document: () => ({ version: VERSION, ...snapshot.status() }),
       live: (detail) => ({
         api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
         ...(detail ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) } : {}),

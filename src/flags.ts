@@ -65,15 +65,35 @@ export function parseFlags<K extends string>(
   return out;
 }
 
-/** `--help` text: one line per flag with its environment variable and default. */
+/** Widest --help line: readable in an 80-100 column terminal and in a pasted bug report. */
+export const HELP_WIDTH = 100;
+const HELP_INDENT = 35;
+
+/** `--help` text: each flag with its environment variable and default, wrapped to HELP_WIDTH. */
 export function helpText(usage: string, specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
     const left = `  --${s.name}${s.boolean === true ? '' : '=VALUE'}`;
-    const env = s.env === undefined ? '' : ` [env ${s.env}]`;
-    const def = s.default === '' ? '' : ` (default ${s.default})`;
-    return `${left.padEnd(34)} ${s.help}${env}${def}`;
+    // "[env X]" and "(default X)" stay whole so a wrapped line never splits them.
+    const words = [...s.help.split(' '), ...(s.env === undefined ? [] : [`[env ${s.env}]`]), ...(s.default === '' ? [] : [`(default ${s.default})`])];
+    const lines = wrap(words, HELP_WIDTH - HELP_INDENT);
+    const first = left.length < HELP_INDENT ? `${left.padEnd(HELP_INDENT - 1)} ${lines.shift() ?? ''}` : left;
+    return [first, ...lines.map((l) => `${' '.repeat(HELP_INDENT)}${l}`)].join('\n');
   });
   return `${usage}\n\nFlags:\n${rows.join('\n')}\n`;
+}
+
+/** Greedy word wrap; a single word longer than the width stays whole on its own line. */
+function wrap(words: readonly string[], width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of words) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') out.push(line);
+  return out;
 }
 
 // ---- value parsers: each names the flag on failure ----

@@ -12,7 +12,10 @@ Commands:
   render  HAProxy configuration for the Services that opt in: stable hashed node subsets, agent-checks
 
 Run "haproxy-node-agent <command> --help" for the flags of each command.
+Every command also takes --version.
 `;
+
+const COMMANDS = ['run', 'demo', 'render'] as const;
 
 /** How long SIGTERM may take: in-flight probes finish, then we exit (well inside Kubernetes' 30s). */
 const STOP_DEADLINE_MS = 10_000;
@@ -25,6 +28,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = first === undefined || first.startsWith('--') ? 'run' : first;
   const rest = first === undefined || first.startsWith('--') ? argv : argv.slice(1);
+  // Answered here, before any subcommand parses its flags, so every command (and any new one) has it.
+  if ((COMMANDS as readonly string[]).includes(cmd) && rest.includes('--version')) {
+    process.stdout.write((await import('./version.js')).versionLine());
+    return 0;
+  }
   switch (cmd) {
     case 'run':
       return runCommand(rest);
@@ -33,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
     case 'render':
       return (await import('./render/cli.js')).runRender(rest);
     default:
-      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: run, demo, render)\n`);
+      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: ${COMMANDS.join(', ')})\n`);
       return 2;
   }
 }

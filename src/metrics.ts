@@ -2,6 +2,7 @@
 // increment, no label hashing) that prom-client reads at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplyKind } from './decide.js';
+import { VERSION } from './version.js';
 
 export const REJECT_REASONS = ['malformed', 'too_long', 'unknown_service', 'over_capacity'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
@@ -195,5 +196,12 @@ export function createMetrics(src: MetricSources): Metrics {
     labelNames: ['reason', 'result'] as const,
     registers: [registry],
   });
+  // Constant 1: the labels say which build answers, so a rollout can be watched node by node.
+  new Gauge({
+    name: METRIC_PREFIX + 'build_info',
+    help: 'Always 1; the labels name the release and the Node.js runtime of this agent',
+    labelNames: ['version', 'node_version'] as const,
+    registers: [registry],
+  }).set({ version: VERSION, node_version: process.version }, 1);
   return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events };
 }

@@ -9,7 +9,7 @@ const USAGE = `Usage: haproxy-node-agent <command> [flags]
 Commands:
   run     the agent daemon (default when no command is given)
   demo    the daemon against a built-in simulated cluster, for a first look
-  render  HAProxy configuration for the Services that opt in: stable hashed node subsets, agent-checks
+  render  HAProxy configuration for the Services that opt in (hashed node subsets, agent-checks)
 
 Run "haproxy-node-agent <command> --help" for the flags of each command.
 Every command also takes --version.

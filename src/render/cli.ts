@@ -7,7 +7,8 @@ import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './haproxy.js';
 import { buildModel, type ClusterSnapshot } from './model.js';
-import { kubeconfigPath, parseContexts, readClusters, readSnapshotFile } from './source.js';
+// source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster
+// or snapshot is really read: --help, --print-template and bad flags answer at once.
 import { Template, TemplateError } from './template.js';
 
 export const RENDER_FLAGS = [
@@ -84,6 +85,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (raw.snapshot !== '' && (raw.kubeconfig !== '' || raw.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
   }
+  const { kubeconfigPath, parseContexts, readClusters, readSnapshotFile } = await import('./source.js');
   const contexts = parseContexts(raw.context);
   const template = raw.template === '' ? undefined : loadTemplate(raw.template);
   const previous = raw.diff === '' ? undefined : readPrevious(raw.diff);

@@ -1,0 +1,68 @@
+// What every subcommand owes an operator before it does any work: --version, help that fits a
+// terminal, and no Kubernetes client loaded for answers that need no cluster.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { CLI, startSyncedAgent, httpGet } from './lib/agent-process.js';
+
+const exec = promisify(execFile);
+const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+const COMMANDS = ['run', 'demo', 'render'];
+
+async function cli(args: string[], nodeArgs: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [...nodeArgs, CLI, ...args], { timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+t.test('--version answers on every subcommand, with or without other flags', async (t) => {
+  for (const args of [['--version'], ...COMMANDS.map((c) => [c, '--version']), ['run', '--node-name', 'x', '--version'], ['render', '--snapshot', '/nonexistent', '--version']]) {
+    const r = await cli(args);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
+    t.equal(r.stdout, `haproxy-node-agent ${pkg.version} (node ${process.version})\n`, `${args.join(' ')}: the release and runtime`);
+  }
+});
+
+t.test('every --help line fits in 100 columns', async (t) => {
+  for (const args of [['--help'], ...COMMANDS.map((c) => [c, '--help'])]) {
+    const r = await cli(args);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
+    const long = r.stdout.split('\n').filter((l) => l.length > 100);
+    t.same(long, [], `${args.join(' ')}: no line over 100 columns`);
+    t.match(r.stdout, /--help/, `${args.join(' ')}: still lists its flags`);
+  }
+});
+
+t.test('render --print-template and --help do not load the Kubernetes client', async (t) => {
+  // A module hook records every module Node resolves, so the test sees what the CLI really loads.
+  const dir = mkdtempSync(join(tmpdir(), 'hna-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const seen = join(dir, 'seen.txt');
+  writeFileSync(join(dir, 'hooks.mjs'), `import { appendFileSync } from 'node:fs';
+export async function resolve(spec, ctx, next) { appendFileSync(${JSON.stringify(seen)}, spec + '\\n'); return next(spec, ctx); }\n`);
+  writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`);
+  for (const args of [['render', '--print-template'], ['render', '--help']]) {
+    writeFileSync(seen, '');
+    const r = await cli(args, ['--import', pathToFileURL(join(dir, 'register.mjs')).href]);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
+    const loaded = readFileSync(seen, 'utf8');
+    t.match(loaded, /render\/cli\.js/, 'the hook saw the CLI load');
+    t.notMatch(loaded, /@kubernetes\/client-node/, `${args.join(' ')}: client-node never loaded`);
+  }
+});
+
+t.test('/status and /metrics name the running version', async (t) => {
+  const { agent } = await startSyncedAgent(t);
+  const status = JSON.parse((await httpGet(agent.httpPort, '/status')).body) as { version?: string };
+  t.equal(status.version, pkg.version, '/status has the version');
+  const metrics = (await httpGet(agent.httpPort, '/metrics')).body;
+  t.match(metrics, `haproxy_node_agent_build_info{version="${pkg.version}",node_version="${process.version}"} 1`, 'build_info metric');
+});

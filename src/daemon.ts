@@ -98,8 +98,13 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     },
   );
 
+  let overrideSeen = false; // "cleared" only after something was there: no WARN at every start
   const override = new OverrideWatcher(cfg.overrideFile, (r) => {
-    if (r.kind === 'invalid') {
+    const wasSeen = overrideSeen;
+    overrideSeen = r.kind !== 'none';
+    if (r.kind === 'none' && !wasSeen) {
+      // missing or empty from the start: nothing to say
+    } else if (r.kind === 'invalid') {
       metrics.invalidOverrides.inc();
       log.error({ file: cfg.overrideFile, content: r.content }, `override file ${cfg.overrideFile} holds "${r.content}", not drain, maint or ready; ignored`);
     } else {

@@ -1,6 +1,6 @@
 // `demo`: a simulated cluster (the wire-level fake API server on loopback) with one Node and a few
 // annotated Services, and the real daemon watching it over HTTP. kubectl works against it.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from './fakeapi/server.js';
@@ -19,7 +19,7 @@ export const DEMO_FLAGS = [
   { name: 'agent-port', default: '9300', help: 'Agent-check TCP port (on 127.0.0.1)' },
   { name: 'http-port', default: '9290', help: 'HTTP port for /metrics /status /healthz /readyz (on 127.0.0.1)' },
   { name: 'api-port', default: '0', help: 'Port of the simulated API server (0 = any free port)' },
-  { name: 'kubeconfig-out', default: join(tmpdir(), 'haproxy-node-agent-demo', 'kubeconfig'), help: 'Where to write the kubeconfig for kubectl' },
+  { name: 'kubeconfig-out', default: '', help: 'Where to write the kubeconfig for kubectl, once every port listens (default: a new directory per run, printed at start)' },
   { name: 'log-level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
   // Boolean with an empty default: absent = auto (on when haproxy is installed), --haproxy / --haproxy=false force it.
   { name: 'haproxy', default: '', help: 'Also run HAProxy wired to the agent and print its server states live (default: on when haproxy is installed)', boolean: true },
@@ -31,20 +31,41 @@ type DemoFlag = (typeof DEMO_FLAGS)[number]['name'];
 
 /** The demo Services: what a newcomer can annotate (and what the demo's HAProxy fronts). */
 export const DEMO_SERVICES = [
-  { namespace: 'shop', name: 'web', nodePort: 30080, annotations: {} },
-  { namespace: 'shop', name: 'api', nodePort: 30081, annotations: { 'haproxy-node-agent.io/weight': '50' } },
-  { namespace: 'blog', name: 'www', nodePort: 30082, annotations: { 'haproxy-node-agent.io/weight': 'lots' } },
+  { namespace: 'shop', name: 'web', nodePort: 30080, clusterIP: '10.96.0.10', annotations: {} },
+  { namespace: 'shop', name: 'api', nodePort: 30081, clusterIP: '10.96.0.11', annotations: { 'haproxy-node-agent.io/weight': '50' } },
+  { namespace: 'blog', name: 'www', nodePort: 30082, clusterIP: '10.96.0.12', annotations: { 'haproxy-node-agent.io/weight': 'lots' } },
 ] as const;
 
 /** The demo cluster: what a newcomer can cordon and annotate. */
 export function seedDemoCluster(api: FakeApiServer, nodeName: string): void {
-  api.create('nodes', { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName } }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  for (const { namespace, name, nodePort, annotations } of DEMO_SERVICES) {
+  // Shaped like a kubelet-registered Node: an InternalIP (so `render` has an address to write), the
+  // kubelet version and capacity `kubectl get nodes` and `kubectl describe node` print.
+  api.create('nodes', {
+    metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/worker': '' } },
+    spec: {},
+    status: {
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now(), lastTransitionTime: now() }],
+      addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: nodeName }],
+      capacity: { cpu: '2', memory: '4Gi', pods: '110' },
+      allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
+      nodeInfo: { kubeletVersion: 'v1.32.0', kubeProxyVersion: 'v1.32.0', osImage: 'simulated by haproxy-node-agent demo', kernelVersion: '', containerRuntimeVersion: 'none://', operatingSystem: 'linux', architecture: 'amd64', machineID: '', systemUUID: '', bootID: '' },
+    },
+  });
+  api.create('leases', {
+    metadata: { namespace: 'kube-node-lease', name: nodeName },
+    spec: { holderIdentity: nodeName, leaseDurationSeconds: 40, renewTime: now().replace('Z', '.000000Z') },
+  });
+  for (const { namespace, name, nodePort, clusterIP, annotations } of DEMO_SERVICES) {
     api.create('services', {
-      metadata: { namespace, name, annotations: { ...annotations } },
-      spec: { type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }] },
+      // expose + host + path: `render` against the demo writes a backend per Service, routed like the demo's edge.
+      metadata: { namespace, name, annotations: { 'haproxy-node-agent.io/expose': 'true', 'haproxy-node-agent.io/host': 'demo.localhost', 'haproxy-node-agent.io/path': `/${namespace}/${name}`, ...annotations } },
+      spec: { type: 'NodePort', clusterIP, clusterIPs: [clusterIP], externalTrafficPolicy: 'Cluster', ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }] },
     });
   }
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
 /** --haproxy: '' = auto. Returns the binary to run, or undefined for none. */
@@ -66,25 +87,54 @@ export async function runDemo(argv: string[]): Promise<number> {
   const apiPort = parseIntFlag('api-port', raw['api-port'], 0, 65535);
   const logLevel = parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS);
   const nodeName = raw['node-name'];
-  const kubeconfig = raw['kubeconfig-out'];
   const haproxyPort = parseIntFlag('haproxy-port', raw['haproxy-port'], 1, 65535);
   const haproxyBin = haproxyWanted(raw.haproxy);
+  // Everything this run writes lives in its own directory, so a second demo never touches the first's.
+  const runDir = mkdtempSync(join(tmpdir(), 'haproxy-node-agent-demo-'));
+  const kubeconfig = raw['kubeconfig-out'] === '' ? join(runDir, 'kubeconfig') : raw['kubeconfig-out'];
+  try {
+    return await demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kubeconfig, haproxyPort, haproxyBin, runDir });
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
 
+interface DemoArgs {
+  raw: Record<DemoFlag, string>;
+  agentPort: number;
+  httpPort: number;
+  apiPort: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+  nodeName: string;
+  kubeconfig: string;
+  haproxyPort: number;
+  haproxyBin: string | undefined;
+  runDir: string;
+}
+
+async function demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kubeconfig, haproxyPort, haproxyBin, runDir }: DemoArgs): Promise<number> {
   const api = new FakeApiServer({ port: apiPort });
   await api.start();
   seedDemoCluster(api, nodeName);
-  mkdirSync(join(kubeconfig, '..'), { recursive: true });
-  api.writeKubeconfig(kubeconfig);
+  // The daemon reads a private kubeconfig; the one for kubectl is written only once every port listens.
+  const daemonKubeconfig = join(runDir, 'daemon.kubeconfig');
+  api.writeKubeconfig(daemonKubeconfig);
 
   // The demo runs `run` with its defaults, only pointed at the simulated cluster on loopback.
   const cfg = loadConfig(
-    ['--node-name', nodeName, '--kubeconfig', kubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort),
-      '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(kubeconfig, '..', 'override')],
+    ['--node-name', nodeName, '--kubeconfig', daemonKubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort),
+      '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(runDir, 'override')],
     {},
   );
   if (cfg === 'help') return 0;
   const log = createLogger(logLevel);
-  const daemon = await startDaemon(cfg, log, process.env);
+  let daemon: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    daemon = await startDaemon(cfg, log, process.env);
+  } catch (err) {
+    await api.stop();
+    throw err;
+  }
   let edge: DemoEdge | undefined;
   if (haproxyBin !== undefined) {
     try {
@@ -104,6 +154,8 @@ export async function runDemo(argv: string[]): Promise<number> {
       throw err;
     }
   }
+  mkdirSync(join(kubeconfig, '..'), { recursive: true });
+  api.writeKubeconfig(kubeconfig);
   const edgeText = edge !== undefined ? edgeBanner(edge, haproxyPort, nodeName)
     : raw.haproxy === 'false' ? '' : 'HAProxy not found (apt-get install haproxy): running without the edge.\n\n';
   process.stdout.write(`

@@ -8,6 +8,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { ObjectStore, StoredObject, WriteOptions } from './store.js';
 import type { Faults, KubeObject } from './types.js';
 import { WatchStream, matchesFilter, type WatchFilter } from './watch.js';
+import { hasPrinter, toTable, wantsTable } from './table.js';
 
 export interface HandlerContext {
   readonly store: ObjectStore;
@@ -115,6 +116,7 @@ export class ResourceHandlers {
     const rv = cont?.rv ?? this.store.resourceVersion;
 
     const items: string[] = [];
+    const objects: StoredObject[] = [];
     let lastKey: string | undefined;
     let more = false;
     let remaining = 0;
@@ -127,12 +129,17 @@ export class ResourceHandlers {
         continue;
       }
       items.push(o.json);
+      objects.push(o);
       lastKey = o.key;
     }
     const metadata: Record<string, unknown> = { resourceVersion: String(rv) };
     if (more && lastKey !== undefined) {
       metadata.continue = encodeContinue({ rv, start: lastKey });
       if (filter.labels.length === 0 && filter.fields.length === 0) metadata.remainingItemCount = remaining;
+    }
+    if (wantsTable(ex.req.headers.accept) && hasPrinter(info.resource)) {
+      ex.json(200, toTable(info.resource, objects.map((o) => o.obj), metadata as { resourceVersion: string }));
+      return;
     }
     const head = JSON.stringify({ kind: info.listKind, apiVersion: info.apiVersion, metadata });
     // Splice the pre-serialized items in rather than re-encoding every object.
@@ -142,6 +149,7 @@ export class ResourceHandlers {
   get(ex: Exchange, info: ResourceInfo, namespace: string | undefined, name: string): void {
     const o = this.store.get(info.resource, namespace, name);
     if (!o) throw errors.notFound(info.resource, name, info.group);
+    if (wantsTable(ex.req.headers.accept) && hasPrinter(info.resource)) return ex.json(200, toTable(info.resource, [o.obj], { resourceVersion: String(o.rv) }));
     ex.json(200, o.json);
   }
 

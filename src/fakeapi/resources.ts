@@ -101,6 +101,36 @@ export const RESOURCES: Readonly<Record<Resource, ResourceInfo>> = {
     ],
     strategicLists: META_LISTS,
   },
+  // Served so `kubectl describe node` can list the pods on a node; the demo keeps none.
+  pods: {
+    resource: 'pods',
+    group: '',
+    version: 'v1',
+    apiVersion: 'v1',
+    kind: 'Pod',
+    listKind: 'PodList',
+    singularName: 'pod',
+    namespaced: true,
+    shortNames: ['po'],
+    verbs: ALL_VERBS,
+    fieldLabels: [...COMMON_FIELDS, 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+    strategicLists: { ...META_LISTS, 'spec.containers': { mergeKey: 'name' } },
+  },
+  // The kubelet's heartbeat lease in kube-node-lease, which `kubectl describe node` shows.
+  leases: {
+    resource: 'leases',
+    group: 'coordination.k8s.io',
+    version: 'v1',
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    listKind: 'LeaseList',
+    singularName: 'lease',
+    namespaced: true,
+    shortNames: [],
+    verbs: ALL_VERBS,
+    fieldLabels: COMMON_FIELDS,
+    strategicLists: META_LISTS,
+  },
 };
 
 export const RESOURCE_NAMES = Object.keys(RESOURCES) as Resource[];

@@ -8,6 +8,8 @@ export type Route =
   | { readonly kind: 'apiGroup'; readonly group: string }
   | { readonly kind: 'resourceList'; readonly groupVersion: string }
   | { readonly kind: 'namespace'; readonly name: string | undefined }
+  /** Core v1 Events: a read-only view of the stored events.k8s.io ones (corev1events.ts). */
+  | { readonly kind: 'coreEvents'; readonly namespace: string | undefined; readonly name: string | undefined }
   | {
       readonly kind: 'resource';
       readonly info: ResourceInfo;
@@ -56,6 +58,8 @@ export function route(path: string): Route | undefined {
   if (a === 'namespaces' && c === undefined) {
     return group === '' ? { kind: 'namespace', name: b } : undefined;
   }
+  if (group === '' && a === 'namespaces' && b !== undefined && c === 'events' && extra.length === 0) return { kind: 'coreEvents', namespace: b, name: d };
+  if (group === '' && a === 'events' && c === undefined) return { kind: 'coreEvents', namespace: undefined, name: b };
   if (a === 'namespaces' && b !== undefined && c !== undefined) {
     const info = lookupResource(group, version, c);
     if (!info?.namespaced || extra.length > 0) return undefined;

@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
 import { ApiError, failureStatus } from './errors.js';
+import { serveCoreEvents } from './corev1events.js';
 import { Exchange } from './exchange.js';
 import { ResourceHandlers, patchObject } from './handlers.js';
 import { writeKubeconfig, type KubeconfigOptions } from './kubeconfig.js';
@@ -225,6 +226,7 @@ export class FakeApiServer {
 
   private async dispatch(ex: Exchange, r: Route | undefined, isWatch: boolean): Promise<void> {
     if (!r) throw new ApiError(404, 'the server could not find the requested resource', 'NotFound');
+    if (r.kind === 'coreEvents') return serveCoreEvents(ex, this.store, r.namespace, r.name);
     if (r.kind !== 'resource') {
       if (ex.method !== 'GET') throw methodNotAllowed(ex);
       ex.json(200, this.readOnlyDocument(r));
@@ -253,7 +255,7 @@ export class FakeApiServer {
   }
 
   /** Discovery documents and synthesized namespaces. */
-  private readOnlyDocument(r: Exclude<Route, { kind: 'resource' }>): object {
+  private readOnlyDocument(r: Exclude<Route, { kind: 'resource' | 'coreEvents' }>): object {
     const notFound = (): ApiError => new ApiError(404, 'the server could not find the requested resource', 'NotFound');
     switch (r.kind) {
       case 'version':

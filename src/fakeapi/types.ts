@@ -1,5 +1,5 @@
 /** Resources the fake API server knows about (plural names, as in URLs). */
-export type Resource = 'nodes' | 'services' | 'endpointslices' | 'events';
+export type Resource = 'nodes' | 'services' | 'endpointslices' | 'events' | 'pods' | 'leases';
 
 export interface ObjectMeta {
   name: string;

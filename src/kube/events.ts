@@ -53,7 +53,8 @@ export class NodeEventRecorder {
       action: 'AgentCheckAnswer',
       reason,
       type: cls === 'ready' ? 'Normal' : 'Warning',
-      regarding: { apiVersion: 'v1', kind: 'Node', name: this.nodeName },
+      // uid = the node's name, as the kubelet does: `kubectl describe node` asks for exactly that.
+      regarding: { apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: this.nodeName },
       note: `edge HAProxy told "${reply}": ${why}`.slice(0, 1024),
     };
     this.transport.postJson(`/apis/events.k8s.io/v1/namespaces/${this.namespace}/events`, event).then(

@@ -33,6 +33,8 @@ export interface ServiceView {
   local: boolean;
   /** PREFIX/agent-port annotation, validated; undefined when absent or invalid. */
   agentPort: number | undefined;
+  /** Where the weight came from, for /status (set only when the annotation exists). */
+  weightNote?: string;
 }
 
 /** Endpoints of a Local Service, from its EndpointSlices. */

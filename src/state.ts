@@ -297,7 +297,7 @@ export class Snapshot {
         ...(e.view.local ? { localEndpoints: this.localEndpoints(key) ?? null } : {}),
         ...(e.view.agentPort === undefined ? {} : { agentPort: e.view.agentPort }),
         reply: formatReply(e.reply).trimEnd(),
-        why: e.reply.why,
+        why: e.view.weightNote === undefined ? e.reply.why : `${e.reply.why}; ${e.view.weightNote}`,
       });
     }
     services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -23,7 +23,7 @@ async function cli(args: string[], nodeArgs: string[] = []): Promise<{ code: num
   }
 }
 
-t.test('--version answers on every subcommand, with or without other flags', async (t) => {
+t.test('--version answers on every subcommand, with or without other flags', { timeout: 300_000 }, async (t) => {
   for (const args of [['--version'], ...COMMANDS.map((c) => [c, '--version']), ['run', '--node-name', 'x', '--version'], ['render', '--snapshot', '/nonexistent', '--version']]) {
     const r = await cli(args);
     t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
@@ -31,7 +31,7 @@ t.test('--version answers on every subcommand, with or without other flags', asy
   }
 });
 
-t.test('every --help line fits in 100 columns', async (t) => {
+t.test('every --help line fits in 100 columns', { timeout: 300_000 }, async (t) => {
   for (const args of [['--help'], ...COMMANDS.map((c) => [c, '--help'])]) {
     const r = await cli(args);
     t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
@@ -41,7 +41,7 @@ t.test('every --help line fits in 100 columns', async (t) => {
   }
 });
 
-t.test('render --print-template and --help do not load the Kubernetes client', async (t) => {
+t.test('render --print-template and --help do not load the Kubernetes client', { timeout: 300_000 }, async (t) => {
   // A module hook records every module Node resolves, so the test sees what the CLI really loads.
   const dir = mkdtempSync(join(tmpdir(), 'hna-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,10 +59,23 @@ export async function resolve(spec, ctx, next) { appendFileSync(${JSON.stringify
   }
 });
 
-t.test('/status and /metrics name the running version', async (t) => {
-  const { agent } = await startSyncedAgent(t);
-  const status = JSON.parse((await httpGet(agent.httpPort, '/status')).body) as { version?: string };
+t.test('/status and /metrics name the running version; /status says where each weight came from', { timeout: 300_000 }, async (t) => {
+  const { api, agent } = await startSyncedAgent(t);
+  const hostile = `lots\n${'x'.repeat(200)}`;
+  api.create('services', { metadata: { namespace: 'blog', name: 'www', annotations: { 'haproxy-node-agent.io/weight': hostile } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30082 }] } });
+  type Status = { version?: string; services: Array<{ key: string; why: string }> };
+  let status: Status;
+  const deadline = Date.now() + 20_000;
+  do {
+    status = JSON.parse((await httpGet(agent.httpPort, '/status')).body) as Status;
+    if (status.services.some((s) => s.key === 'blog/www')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  } while (Date.now() < deadline);
   t.equal(status.version, pkg.version, '/status has the version');
+  const why = (key: string): string | undefined => status.services.find((s) => s.key === key)?.why;
+  t.equal(why('shop/api'), 'node ready; weight 50 from annotation', 'an annotated weight says so');
+  t.equal(why('shop/web'), 'node ready', 'no annotation, no note');
+  t.equal(why('blog/www'), `invalid weight 'lots?${'x'.repeat(27)}…', using 100`.replace(/^/, 'node ready; '), 'an invalid weight is shown, cut short and without control characters');
   const metrics = (await httpGet(agent.httpPort, '/metrics')).body;
   t.match(metrics, `haproxy_node_agent_build_info{version="${pkg.version}",node_version="${process.version}"} 1`, 'build_info metric');
 });

@@ -153,7 +153,7 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   const local = (type === 'NodePort' || type === 'LoadBalancer') && str(spec.externalTrafficPolicy) === 'Local';
   return {
     metadata,
-    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight, local, agentPort },
+    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight, local, agentPort, ...weightNote(annotations[weightKey], parsed) },
     problems,
   };
 }
@@ -190,6 +190,19 @@ export function sliceFromObject(raw: unknown): Cached<SliceView> | undefined {
     }
   }
   return { metadata, view: { serviceKey: `${metadata.namespace ?? 'default'}/${service}`, perNode }, problems: [] };
+}
+
+/** "weight 50 from annotation" or "invalid weight 'lots', using 100"; nothing without the annotation. */
+function weightNote(raw: unknown, parsed: { weight: number; error?: string }): { weightNote?: string } {
+  if (raw === undefined) return {};
+  if (parsed.error === undefined) return { weightNote: `weight ${parsed.weight} from annotation` };
+  return { weightNote: `invalid weight ${shortQuote(String(raw))}, using ${parsed.weight}` };
+}
+
+/** A hostile value, safe to show: at most 32 characters, control characters as "?". */
+function shortQuote(v: string): string {
+  const clean = v.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
+  return `'${clean.length > 32 ? `${clean.slice(0, 32)}…` : clean}'`;
 }
 
 /**

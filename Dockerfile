@@ -29,6 +29,15 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 # runs as uid/gid 65532 by default and we say so again with a numeric USER, so Kubernetes'
 # runAsNonRoot can verify it without a passwd lookup.
 FROM gcr.io/distroless/nodejs20-debian12:nonroot
+# OCI labels: `npm run release -- X.Y.Z` keeps the version in step with package.json and deploy/.
+# Build with --build-arg REVISION=$(git rev-parse HEAD) to record the commit.
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="haproxy-node-agent" \
+      org.opencontainers.image.description="HAProxy agent-check daemon that steers edge traffic to Kubernetes nodes from live cluster state" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="gcr.io/distroless/nodejs20-debian12:nonroot"
 WORKDIR /app
 ENV NODE_ENV=production
 # package.json at run time: its "type": "module" tells Node that dist/*.js are ES modules (without

@@ -235,7 +235,7 @@ t.test('discovery and errors over HTTP', async (t) => {
   t.match((await call(api, 'GET', '/version')).body, { gitVersion: /^v1\.32/ });
   t.match((await call(api, 'GET', '/api')).body, { kind: 'APIVersions', versions: ['v1'] });
   const groups = (await call(api, 'GET', '/apis')).body.groups.map((g: { name: string }) => g.name);
-  t.same(groups.sort(), ['discovery.k8s.io', 'events.k8s.io']);
+  t.same(groups.sort(), ['coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io']);
   const core = (await call(api, 'GET', '/api/v1')).body;
   t.match(core.resources.find((r: { name: string }) => r.name === 'nodes'), { namespaced: false, kind: 'Node', shortNames: ['no'] });
   t.match(core.resources.find((r: { name: string }) => r.name === 'services'), { namespaced: true, shortNames: ['svc'], verbs: Array });

@@ -15,7 +15,7 @@ const COMMANDS = ['run', 'demo', 'render'];
 
 async function cli(args: string[], nodeArgs: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [...nodeArgs, CLI, ...args], { timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+    const { stdout, stderr } = await exec(process.execPath, [...nodeArgs, CLI, ...args], { timeout: 120_000, env: { PATH: process.env.PATH ?? '' } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };

@@ -32,7 +32,7 @@ async function startDemo(t: Test, agentPort: number, httpPort: number): Promise<
   proc.stderr.on('data', (c: string) => (out += c));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   // Generous: the demo loads the Kubernetes client; CI machines are busy.
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const m = /export KUBECONFIG=(\S+)/.exec(out);
     if (m !== null) return { proc, kubeconfig: m[1] as string, httpPort, output: () => out, exited };

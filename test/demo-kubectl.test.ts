@@ -94,6 +94,9 @@ t.test('two demos at once; kubectl sees a real-looking cluster; render writes se
   t.same(header(events), ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], 'kubectl events: its columns');
   t.match(events, /HAProxyReady\s+Node\/demo-node/, 'kubectl events: the ready Event');
   t.match(events, /HAProxyDrain\s+Node\/demo-node/, 'kubectl events: the drain Event');
+  const got = await kubectl(a.kubeconfig, 'get', 'events');
+  t.same(header(got), ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], 'kubectl get events: the columns of a real cluster');
+  t.match(got, /Warning\s+HAProxyDrain\s+node\/demo-node\s+edge HAProxy told "drain"/, 'kubectl get events: the drain Event');
   await kubectl(a.kubeconfig, 'uncordon', 'demo-node');
 
   // render against the demo: the node has an address, the Services opt in.

@@ -88,7 +88,26 @@ function externalIp(o: KubeObject): string {
   return ips.length > 0 ? ips.join(',') : '<none>';
 }
 
+function eventAge(o: KubeObject, now: number): string {
+  const at = Date.parse(str(o.deprecatedLastTimestamp) ?? str(o.eventTime) ?? o.metadata.creationTimestamp ?? '');
+  return Number.isNaN(at) ? '<unknown>' : humanAge(now - at);
+}
+
 const PRINTERS: Partial<Record<Resource, Printer>> = {
+  // `kubectl get events` (events.k8s.io here): the apiserver's event columns.
+  events: {
+    columns: [
+      { name: 'Last Seen', type: 'string', description: 'Time when last Event occurred', priority: 0 },
+      { name: 'Type', type: 'string', description: 'Type of this event (Normal, Warning), new types could be added in the future.', priority: 0 },
+      { name: 'Reason', type: 'string', description: 'Why the action was taken.', priority: 0 },
+      { name: 'Object', type: 'string', description: 'The object that this event is about.', priority: 0 },
+      { name: 'Message', type: 'string', description: 'A human-readable description of the status of this operation.', priority: 0 },
+    ],
+    row: (o, now) => {
+      const r = obj(o.regarding);
+      return [eventAge(o, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(r.kind) ?? '').toLowerCase()}/${str(r.name) ?? ''}`, str(o.note) ?? ''];
+    },
+  },
   nodes: {
     columns: [
       NAME,

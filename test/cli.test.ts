@@ -26,7 +26,7 @@ async function cli(args: string[], nodeArgs: string[] = []): Promise<{ code: num
 t.test('--version answers on every subcommand, with or without other flags', { timeout: 300_000 }, async (t) => {
   for (const args of [['--version'], ...COMMANDS.map((c) => [c, '--version']), ['run', '--node-name', 'x', '--version'], ['render', '--snapshot', '/nonexistent', '--version']]) {
     const r = await cli(args);
-    t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0 ${r.stderr}`);
     t.equal(r.stdout, `haproxy-node-agent ${pkg.version} (node ${process.version})\n`, `${args.join(' ')}: the release and runtime`);
   }
 });
@@ -34,7 +34,7 @@ t.test('--version answers on every subcommand, with or without other flags', { t
 t.test('every --help line fits in 100 columns', { timeout: 300_000 }, async (t) => {
   for (const args of [['--help'], ...COMMANDS.map((c) => [c, '--help'])]) {
     const r = await cli(args);
-    t.equal(r.code, 0, `${args.join(' ')}: exit 0`);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0 ${r.stderr}`);
     const long = r.stdout.split('\n').filter((l) => l.length > 100);
     t.same(long, [], `${args.join(' ')}: no line over 100 columns`);
     t.match(r.stdout, /--help/, `${args.join(' ')}: still lists its flags`);

@@ -10,7 +10,7 @@ import { freePort, requireHaproxy } from '../lib/haproxy.js';
 
 const bin = requireHaproxy(t);
 if (bin !== undefined) {
-  t.test('demo --haproxy: live lines per server change, traffic moves, Ctrl-C stops HAProxy', async (t) => {
+  t.test('demo --haproxy: live lines per server change, traffic moves, Ctrl-C stops HAProxy', { timeout: 600_000 }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'hna-demo-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const kubeconfig = join(dir, 'kubeconfig');
@@ -40,7 +40,7 @@ if (bin !== undefined) {
     const get = async (path: string): Promise<string> => (await (await fetch(`http://127.0.0.1:${edgePort}${path}`)).text()).trim();
 
     // Generous: the demo loads the Kubernetes client and starts four servers; CI machines are busy.
-    const pid = Number((await waitOut(/HAProxy \(pid (\d+)\)/, 30_000))[1]);
+    const pid = Number((await waitOut(/HAProxy \(pid (\d+)\)/, 120_000))[1]);
     t.ok(pid > 0, `HAProxy started (pid ${pid})`);
     t.match(out, `curl -s 127.0.0.1:${edgePort}/shop/web/`, 'the banner says how to send traffic');
     await waitOut(/haproxy {2}api@demo-node: UP weight 50\n/);

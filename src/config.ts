@@ -49,6 +49,13 @@ export interface Config {
   /** Post Kubernetes Events on our Node when the answer changes class. */
   events: boolean;
   eventsNamespace: string;
+  /** Data-plane health URL polled (kube-proxy's /healthz); undefined = off. */
+  proxyHealthzUrl: URL | undefined;
+  proxyHealthzIntervalMs: number;
+  /** Consecutive failed polls before the node answers down (hysteresis, src/dataplane/tracker.ts). */
+  proxyHealthzFailures: number;
+  /** Consecutive 2xx polls before it serves again. */
+  proxyHealthzSuccesses: number;
 }
 
 const P = 'HAPROXY_NODE_AGENT_';
@@ -76,6 +83,10 @@ export const RUN_FLAGS = [
   { name: 'max-drain-fraction', env: `${P}MAX_DRAIN_FRACTION`, default: '0.5', help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)' },
   { name: 'events', env: `${P}EVENTS`, default: 'true', help: 'Post Kubernetes Events on the Node when its answer changes class (true/false)' },
   { name: 'events-namespace', env: `${P}EVENTS_NAMESPACE`, default: 'default', help: 'Namespace for those Events (Node events conventionally live in default)' },
+  { name: 'proxy-healthz-url', env: `${P}PROXY_HEALTHZ_URL`, default: 'http://127.0.0.1:10256/healthz', help: "Data-plane health URL (kube-proxy's health port): failing means down #kube-proxy unhealthy (empty or off = off)" },
+  { name: 'proxy-healthz-interval', env: `${P}PROXY_HEALTHZ_INTERVAL`, default: '1s', help: 'How often that URL is polled; each poll times out after 80% of it' },
+  { name: 'proxy-healthz-failures', env: `${P}PROXY_HEALTHZ_FAILURES`, default: '3', help: 'Consecutive failed polls (non-2xx, timeout, refused once it has answered) before the node answers down' },
+  { name: 'proxy-healthz-successes', env: `${P}PROXY_HEALTHZ_SUCCESSES`, default: '2', help: 'Consecutive 2xx polls before an unhealthy node serves again' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
@@ -109,6 +120,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     maxDrainFraction: fraction('max-drain-fraction', raw['max-drain-fraction']),
     events: boolValue('events', raw.events),
     eventsNamespace: dnsLabel('events-namespace', raw['events-namespace']),
+    proxyHealthzUrl: httpUrl('proxy-healthz-url', raw['proxy-healthz-url']),
+    proxyHealthzIntervalMs: parseDurationFlag('proxy-healthz-interval', raw['proxy-healthz-interval'], { minMs: 100, maxMs: 60_000 }),
+    proxyHealthzFailures: parseIntFlag('proxy-healthz-failures', raw['proxy-healthz-failures'], 1, 100),
+    proxyHealthzSuccesses: parseIntFlag('proxy-healthz-successes', raw['proxy-healthz-successes'], 1, 100),
   };
   // A healthy but quiet watch proves contact only when it ends (every --watch-timeout), so a
   // shorter staleness limit would drain healthy nodes of quiet clusters.
@@ -176,4 +191,19 @@ function boolValue(flag: string, v: string): boolean {
 function dnsLabel(flag: string, v: string): string {
   if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
   return v;
+}
+
+/** '' or 'off' = off ('off' because an empty environment variable means "unset"); else a plain http:// URL. */
+function httpUrl(flag: string, v: string): URL | undefined {
+  if (v.trim() === '' || v === 'off') return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new FlagError(flag, `expected an http:// URL such as http://127.0.0.1:10256/healthz (or empty for off), got "${v}"`);
+  }
+  // kube-proxy's health port speaks no TLS; node:http is all the poller uses.
+  if (u.protocol !== 'http:') throw new FlagError(flag, `only http:// URLs are supported, got "${v}"`);
+  if (u.username !== '' || u.password !== '') throw new FlagError(flag, `credentials in the URL are not supported, got "${v}"`);
+  return u;
 }

@@ -16,6 +16,7 @@ import { formatReply } from './reply.js';
 import { FlagError } from './flags.js';
 import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
 import { VERSION } from './version.js';
+import { DataplaneMonitor } from './dataplane/monitor.js';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -41,6 +42,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     slowStartFactor: () => snapshot.rampFactor,
     dedicatedPorts: () => ports.openPorts.length,
     guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
+    dataplane: () => dataplane.state,
   });
   const transport = new ApiTransport(kc, cfg.requestTimeoutMs, () => {
     lastContact = Date.now();
@@ -83,6 +85,18 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     },
   };
   const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction }, observer);
+
+  const dataplane = new DataplaneMonitor(
+    { url: cfg.proxyHealthzUrl, intervalMs: cfg.proxyHealthzIntervalMs, failures: cfg.proxyHealthzFailures, successes: cfg.proxyHealthzSuccesses },
+    log,
+    {
+      setUnhealthy: (since) => snapshot.setProxyUnhealthy(since),
+      polled: (result) => metrics.dataplanePolls.inc({ result }),
+      event: (healthy, note) => {
+        if (cfg.events) events.recordDataplane(healthy, note);
+      },
+    },
+  );
 
   const ports = new DedicatedPorts(
     { host: cfg.agentAddress, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections, reserved: new Set([cfg.agentPort, cfg.httpPort]) },
@@ -173,6 +187,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       live: (detail) => ({
         api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
         ...(detail ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) } : {}),
+        // Node-level like `api`, and it changes every poll: live, never part of the cached document.
+        dataplane: dataplane.status(),
       }),
     },
   }, cfg.statusDetail);
@@ -184,6 +200,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   const httpPort = await listenOr('http-port', () => http.listen());
   log.info({ node: cfg.nodeName, agent: `${cfg.agentAddress}:${agentPort}`, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server }, 'listening');
   for (const i of informers) i.start();
+  dataplane.start();
 
   const ticker = setInterval(() => {
     if (cfg.maxStalenessMs > 0 && lastContact !== undefined) {
@@ -204,6 +221,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     async stop() {
       // Stop accepting, let in-flight probes finish, then let go of the API.
       clearInterval(ticker);
+      dataplane.stop();
       await Promise.all([agent.close(), ports.closeAll()]);
       for (const i of informers) i.stop();
       override.stop();

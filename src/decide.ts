@@ -104,6 +104,9 @@ export function activeSignals(node: NodeView, policy: Policy): Array<{ signal: N
     // state=ready is the operator saying "keep serving although scheduling says otherwise";
     // it silences drains and weight cuts, but not deletion and never a down (health facts).
     if (node.state === 'ready' && action.kind !== 'down' && name !== 'deletion') continue;
+    // kube-proxy >= 1.28 (KEP-3836) also fails /healthz while the Node is being deleted or carries
+    // ToBeDeletedByClusterAutoscaler: that 503 is those signals again, and their own rows decide.
+    if (name === 'proxy-unhealthy' && node.signals.some((s) => s.name === 'deletion' || s.name === 'autoscaler-to-be-deleted')) continue;
     out.push({ signal, action });
   }
   return out;

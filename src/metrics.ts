@@ -24,6 +24,7 @@ export interface Metrics {
   agentPortRefusals: Counter<'reason'>;
   invalidOverrides: Counter;
   events: Counter<'reason' | 'result'>;
+  dataplanePolls: Counter<'result'>;
 }
 
 export interface MetricSources {
@@ -37,6 +38,8 @@ export interface MetricSources {
   slowStartFactor(): number;
   dedicatedPorts(): number;
   guard(): { held: number; draining: number; selfHeld: boolean };
+  /** Data-plane health (src/dataplane/); absent or 'off' when not polled. */
+  dataplane?(): 'healthy' | 'unhealthy' | 'unknown' | 'off';
 }
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
@@ -203,5 +206,20 @@ export function createMetrics(src: MetricSources): Metrics {
     labelNames: ['version', 'node_version'] as const,
     registers: [registry],
   }).set({ version: VERSION, node_version: process.version }, 1);
-  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events };
+  new Gauge({
+    name: METRIC_PREFIX + 'dataplane_healthy',
+    help: "kube-proxy's health port (--proxy-healthz-url): 1 healthy, 0 unhealthy (answers down), -1 unknown (never reached) or off",
+    registers: [registry],
+    collect() {
+      const s = src.dataplane?.() ?? 'off';
+      this.set(s === 'healthy' ? 1 : s === 'unhealthy' ? 0 : -1);
+    },
+  });
+  const dataplanePolls = new Counter({
+    name: METRIC_PREFIX + 'dataplane_polls_total',
+    help: 'Polls of --proxy-healthz-url, by result (2xx, non_2xx, timeout, error)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls };
 }

@@ -13,6 +13,7 @@ export const SIGNALS = {
   deletion: 'metadata.deletionTimestamp',
   'exclude-label': 'label node.kubernetes.io/exclude-from-external-load-balancers',
   'not-ready': 'condition Ready False or Unknown',
+  'proxy-unhealthy': 'kube-proxy health port (--proxy-healthz-url) failing',
 } as const;
 
 export type SignalName = keyof typeof SIGNALS;
@@ -45,6 +46,8 @@ export const DEFAULT_POLICY: Policy = {
   'exclude-label': { kind: 'drain' },
   // kube-proxy on a NotReady node may be gone too: stop all traffic, not just new sessions.
   'not-ready': { kind: 'down' },
+  // Rules stale or missing on this node: new and existing connections alike go nowhere.
+  'proxy-unhealthy': { kind: 'down' },
 };
 
 /** What `down` replies say after '#', per signal. */
@@ -59,6 +62,7 @@ export const DOWN_TEXT: Readonly<Record<SignalName, string>> = {
   deletion: 'node being deleted',
   'exclude-label': 'node excluded from load balancers',
   'not-ready': 'node not ready',
+  'proxy-unhealthy': 'kube-proxy unhealthy',
 };
 
 export function formatAction(a: SignalAction): string {

@@ -63,6 +63,8 @@ export class Snapshot {
   private readonly endpointsCache = new Map<string, LocalEndpoints | undefined>();
   private override: OperatorState | undefined;
   private stale = false;
+  /** Since when kube-proxy's health port has said unhealthy (src/dataplane/), if it does. */
+  private proxyUnhealthySince: number | undefined;
   /** When the node last turned ready after not being ready (slow start), if it did. */
   private readySince: number | undefined;
   private ramp = 1;
@@ -200,6 +202,13 @@ export class Snapshot {
     this.recomputeAll();
   }
 
+  /** Data-plane verdict from the health poller: called on transitions only, never per poll. */
+  setProxyUnhealthy(since: number | undefined): void {
+    if (since === this.proxyUnhealthySince) return;
+    this.proxyUnhealthySince = since;
+    this.recomputeAll();
+  }
+
   /** Called about once a second: advances the slow-start ramp. */
   tick(): void {
     if (this.readySince === undefined) return;
@@ -315,7 +324,16 @@ export class Snapshot {
   // ---- internals ----
 
   private baseInput() {
-    return { synced: this.synced, node: this.node, override: this.override, stale: this.stale, ramp: this.ramp, policy: this.opts.policy, held: this.held };
+    return { synced: this.synced, node: this.decisionNode(), override: this.override, stale: this.stale, ramp: this.ramp, policy: this.opts.policy, held: this.held };
+  }
+
+  /**
+   * Our Node as the API says, plus the local-only proxy-unhealthy signal. Kept out of `nodes`: other
+   * agents cannot see it, and the guard must compute the same answer on every node.
+   */
+  private decisionNode(): NodeView | undefined {
+    if (this.node === undefined || this.proxyUnhealthySince === undefined) return this.node;
+    return { ...this.node, signals: [...this.node.signals, { name: 'proxy-unhealthy', since: this.proxyUnhealthySince }] };
   }
 
   private decideFor(service: ServiceView | undefined): Reply {

@@ -47,8 +47,33 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
     [['stray'], env, /^--stray: unexpected argument/],
     [['--agent-port', '1', '--agent-port', '2'], env, /^--agent-port: given more than once/],
     [[], { ...env, HAPROXY_NODE_AGENT_AGENT_PORT: 'nope' }, /^--agent-port: expected a whole number/],
+    [['--proxy-healthz-url', '127.0.0.1:10256/healthz'], env, /^--proxy-healthz-url: (expected an http:\/\/ URL|only http:\/\/ URLs)/],
+    [['--proxy-healthz-url', 'not a url'], env, /^--proxy-healthz-url: expected an http:\/\/ URL/],
+    [['--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'], env, /^--proxy-healthz-url: only http:\/\/ URLs are supported/],
+    [['--proxy-healthz-url', 'http://127.0.0.1:99999/healthz'], env, /^--proxy-healthz-url: expected an http:\/\/ URL/],
+    [['--proxy-healthz-url', 'http://u:p@127.0.0.1:10256/'], env, /^--proxy-healthz-url: credentials/],
+    [[], { ...env, HAPROXY_NODE_AGENT_PROXY_HEALTHZ_URL: 'ftp://x/' }, /^--proxy-healthz-url: only http:\/\/ URLs/],
+    [['--proxy-healthz-interval', '10ms'], env, /^--proxy-healthz-interval: must be at least 100ms/],
+    [['--proxy-healthz-interval', '0'], env, /^--proxy-healthz-interval: expected a duration/],
+    [['--proxy-healthz-failures', '0'], env, /^--proxy-healthz-failures: must be 1\.\.100/],
+    [['--proxy-healthz-successes', 'two'], env, /^--proxy-healthz-successes: expected a whole number/],
   ];
   for (const [argv, e, re] of cases) {
     t.throws(() => loadConfig(argv, e), re, argv.join(' ') || JSON.stringify(e));
   }
+});
+
+t.test('data-plane health polling: on by default at kube-proxy\'s port, empty or off turns it off', async (t) => {
+  const c = loadConfig([], env);
+  if (c === 'help') throw new Error('unexpected help');
+  t.equal(c.proxyHealthzUrl?.href, 'http://127.0.0.1:10256/healthz');
+  t.equal(c.proxyHealthzIntervalMs, 1000);
+  t.equal(c.proxyHealthzFailures, 3);
+  t.equal(c.proxyHealthzSuccesses, 2);
+  const off = loadConfig(['--proxy-healthz-url='], env);
+  t.equal(off === 'help' ? 'help' : off.proxyHealthzUrl, undefined, '--proxy-healthz-url= (empty)');
+  const offEnv = loadConfig([], { ...env, HAPROXY_NODE_AGENT_PROXY_HEALTHZ_URL: 'off' });
+  t.equal(offEnv === 'help' ? 'help' : offEnv.proxyHealthzUrl, undefined, 'off in the environment (an empty variable means unset)');
+  const cilium = loadConfig(['--proxy-healthz-url', 'http://10.0.0.5:10256/healthz', '--proxy-healthz-interval', '500ms'], env);
+  t.equal(cilium === 'help' ? 'help' : cilium.proxyHealthzUrl?.href, 'http://10.0.0.5:10256/healthz');
 });

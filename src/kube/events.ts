@@ -15,6 +15,9 @@ export const EVENT_REASONS: Readonly<Record<Exclude<AnswerClass, 'none'>, string
   held: 'HAProxyDrainHeld',
 };
 
+/** Reasons of the data-plane Events (kube-proxy's health port turned unhealthy or healthy). */
+export const DATAPLANE_REASONS = { healthy: 'KubeProxyHealthy', unhealthy: 'KubeProxyUnhealthy' } as const;
+
 /** Burst of events allowed, and one more token per this many ms. */
 export const EVENT_BURST = 5;
 export const EVENT_REFILL_MS = 60_000;
@@ -40,7 +43,15 @@ export class NodeEventRecorder {
   }
 
   record(cls: Exclude<AnswerClass, 'none'>, reply: string, why: string): void {
-    const reason = EVENT_REASONS[cls];
+    this.post(EVENT_REASONS[cls], cls === 'ready' ? 'Normal' : 'Warning', 'AgentCheckAnswer', `edge HAProxy told "${reply}": ${why}`);
+  }
+
+  /** kube-proxy's health port changed state (src/dataplane/): one Event per transition. */
+  recordDataplane(healthy: boolean, note: string): void {
+    this.post(healthy ? DATAPLANE_REASONS.healthy : DATAPLANE_REASONS.unhealthy, healthy ? 'Normal' : 'Warning', 'DataplaneHealth', note);
+  }
+
+  private post(reason: string, type: 'Normal' | 'Warning', action: string, note: string): void {
     if (!this.take()) return this.outcome.dropped(reason);
     const t = new Date(this.now());
     const event = {
@@ -50,12 +61,12 @@ export class NodeEventRecorder {
       eventTime: t.toISOString().replace('Z', '000Z'), // MicroTime
       reportingController: 'haproxy-node-agent.io/agent',
       reportingInstance: `haproxy-node-agent-${this.nodeName}`.slice(0, 128),
-      action: 'AgentCheckAnswer',
+      action,
       reason,
-      type: cls === 'ready' ? 'Normal' : 'Warning',
+      type,
       // uid = the node's name, as the kubelet does: `kubectl describe node` asks for exactly that.
       regarding: { apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: this.nodeName },
-      note: `edge HAProxy told "${reply}": ${why}`.slice(0, 1024),
+      note: note.slice(0, 1024),
     };
     this.transport.postJson(`/apis/events.k8s.io/v1/namespaces/${this.namespace}/events`, event).then(
       () => this.outcome.posted(reason),

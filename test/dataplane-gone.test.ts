@@ -1,6 +1,6 @@
 // Data-plane health reached, then hanging, closing or gone: down; and what still wins over it.
 import t from 'tap';
-import { probe, probeUntil } from './lib/probe.js';
+import { probeUntil } from './lib/probe.js';
 import { DEADLINE_MS, DOWN, WEB, agentWith, dataplane, until } from './lib/dataplane.js';
 import { StandInHealthz } from './lib/healthz.js';
 import { CLI } from './lib/agent-process.js';

@@ -97,6 +97,8 @@ export class Edge {
     readonly haproxy: HaproxyProcess,
     readonly frontendPort: number,
     agents: Map<NodeName, AgentProcess>,
+    /** Extra flags per node's agent, kept for restarts. */
+    private readonly agentArgs: EdgeOptions['agentArgs'] = {},
   ) {
     for (const [n, a] of agents) this.agents.set(n, a);
   }
@@ -212,7 +214,7 @@ export class Edge {
   /** Starts the node's agent again on the same agent port (HAProxy's config names that port). */
   async restartAgent(node: NodeName): Promise<AgentProcess> {
     const port = this.agent(node).agentPort;
-    const a = await spawnAgent(this.t, node, this.kubeconfig, ['--agent-port', String(port)]);
+    const a = await spawnAgent(this.t, node, this.kubeconfig, ['--agent-port', String(port), ...(this.agentArgs?.[node] ?? [])]);
     this.agents.set(node, a);
     return a;
   }
@@ -276,11 +278,16 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startEdge(t: Test, haproxyBin: string): Promise<Edge> {
+export interface EdgeOptions {
+  /** Extra flags for a node's agent (e.g. --proxy-healthz-url). */
+  agentArgs?: Partial<Record<NodeName, string[]>>;
+}
+
+export async function startEdge(t: Test, haproxyBin: string, opts: EdgeOptions = {}): Promise<Edge> {
   const { api, kubeconfig } = await startApi(t);
   seed(api);
   const agents = new Map<NodeName, AgentProcess>();
-  await Promise.all(NODES.map(async (n) => agents.set(n, await spawnAgent(t, n, kubeconfig))));
+  await Promise.all(NODES.map(async (n) => agents.set(n, await spawnAgent(t, n, kubeconfig, opts.agentArgs?.[n] ?? []))));
 
   const whoamis: WhoamiServer[] = [];
   t.teardown(() => Promise.all(whoamis.map((w) => w.close())));
@@ -314,7 +321,7 @@ export async function startEdge(t: Test, haproxyBin: string): Promise<Edge> {
           }),
       });
       t.teardown(() => haproxy.stop());
-      return new Edge(t, api, kubeconfig, haproxy, port, agents);
+      return new Edge(t, api, kubeconfig, haproxy, port, agents, opts.agentArgs);
     } catch (err) {
       // Someone took the port between our probe and HAProxy's bind: pick another.
       if (attempt < 5 && err instanceof HaproxyStartError && /cannot bind|already in use/i.test(err.output)) continue;

@@ -93,8 +93,8 @@ export class DataplaneMonitor {
     }
     const fields = { url, from: tr.from, to: tr.to, cause: tr.cause };
     if (tr.to === 'unhealthy') {
-      this.log.error(fields, `data-plane health ${url} is unhealthy after ${tr.cause}: answering down #kube-proxy unhealthy (unless the policy, an operator state or the override file says otherwise)`);
-      this.sinks.event(false, `kube-proxy health ${url} failing (${tr.cause}): the edge is told down for every Service on this node`);
+      this.log.error(fields, `data-plane health ${url} is unhealthy after ${tr.cause}: signal proxy-unhealthy on (down #kube-proxy unhealthy unless the policy, an operator state or the override file says otherwise)`);
+      this.sinks.event(false, `kube-proxy health ${url} failing (${tr.cause}): signal proxy-unhealthy on for this node`);
       this.sinks.setUnhealthy(tr.at);
       return;
     }

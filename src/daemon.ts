@@ -17,6 +17,8 @@ import { FlagError } from './flags.js';
 import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
 import { VERSION } from './version.js';
 import { DataplaneMonitor } from './dataplane/monitor.js';
+import { ApiHealth, describe } from './kube/api-health.js';
+import { collectAfterFirstSync } from './gc.js';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -41,11 +43,22 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     stale: () => snapshot.isStale,
     slowStartFactor: () => snapshot.rampFactor,
     dedicatedPorts: () => ports.openPorts.length,
+    api: () => ({ up: Object.fromEntries([...health.entries()].map(([r, h]) => [r, h.state === 'ok'])), errors: health.errors }),
     guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
     dataplane: () => dataplane.state,
   });
-  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, () => {
+  // One line per change of how the API server treats us, not one per retry.
+  const health = new ApiHealth(['nodes', 'services', 'endpointslices'], ({ resource, from, to, health: h }) => {
+    if (to === 'ok') {
+      if (from !== 'connecting') log.info({ resource, from }, `API server answers for ${resource} again`);
+      return;
+    }
+    const effect = snapshot.synced ? 'answers keep the last known state' : 'no answers yet (never synced)';
+    log.error({ resource, apiState: to, err: h.lastError, ...(h.detail === null ? {} : { detail: h.detail }) }, `API server ${describe(to)} for ${resource}: ${h.detail ?? h.lastError ?? ''}; ${effect}`);
+  });
+  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, (resource) => {
     lastContact = Date.now();
+    health.ok(resource);
   });
   const events = new NodeEventRecorder(transport, cfg.nodeName, cfg.eventsNamespace, {
     posted: (reason) => metrics.events.inc({ reason, result: 'posted' }),
@@ -132,7 +145,9 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     resource,
     onRestart: (reason, err, delayMs) => {
       metrics.watchRestarts.inc({ resource, reason });
-      log.warn({ resource, reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `${resource} watch stopped (${reason}); restarting in ${delayMs}ms, answers keep the last known state`);
+      if (reason !== 'hung' && reason !== 'gone_after_list') health.failed(resource, err);
+      // The health transition above is the operator's line; each retry is only worth debug.
+      log.debug({ resource, reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `${resource} watch stopped (${reason}); restarting in ${delayMs}ms`);
     },
     onEvent: (type) => metrics.watchEvents.inc({ resource, type }),
   });
@@ -180,12 +195,14 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
     registry: metrics.registry,
     ready: () => snapshot.synced,
+    notReadyReason: () => health.notReadyReason(snapshot.synced),
     status: {
       version: () => snapshot.version,
       // The release first: what an operator checks during a rollout.
       document: () => ({ version: VERSION, ...snapshot.status() }),
       live: (detail) => ({
-        api: { lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
+        // API health changes without a new snapshot version: a live field.
+        api: { ...health.status(), lastContactSecondsAgo: lastContact === undefined ? null : (Date.now() - lastContact) / 1000, maxStalenessSeconds: cfg.maxStalenessMs / 1000 || null },
         ...(detail ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) } : {}),
         // Node-level like `api`, and it changes every poll: live, never part of the cached document.
         dataplane: dataplane.status(),
@@ -198,9 +215,10 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   // Listen next: a probe before sync gets no reply (HAProxy keeps what it had), never a guess.
   const agentPort = await listenOr('agent-port', () => agent.listen());
   const httpPort = await listenOr('http-port', () => http.listen());
-  log.info({ node: cfg.nodeName, agent: `${cfg.agentAddress}:${agentPort}`, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server }, 'listening');
+  log.info({ node: cfg.nodeName, agent: `${cfg.agentAddress}:${agentPort}`, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, credentials: transport.credentials.describe() }, 'listening');
   for (const i of informers) i.start();
   dataplane.start();
+  collectAfterFirstSync(() => snapshot.synced, log);
 
   const ticker = setInterval(() => {
     if (cfg.maxStalenessMs > 0 && lastContact !== undefined) {
@@ -211,6 +229,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       }
       snapshot.setStale(stale);
     }
+    // A rotated token (or CA, certificate) cuts a restart backoff short: used within a second.
+    if (transport.credentials.filesChanged()) for (const i of informers) i.retryNow();
     snapshot.tick();
   }, TICK_MS);
   ticker.unref();

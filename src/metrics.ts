@@ -40,6 +40,8 @@ export interface MetricSources {
   guard(): { held: number; draining: number; selfHeld: boolean };
   /** Data-plane health (src/dataplane/); absent or 'off' when not polled. */
   dataplane?(): 'healthy' | 'unhealthy' | 'unknown' | 'off';
+  /** Per resource: does the API server answer; failures by "resource\0code" (api-health.ts). */
+  api?(): { up: Record<string, boolean>; errors: ReadonlyMap<string, number> };
 }
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
@@ -220,6 +222,29 @@ export function createMetrics(src: MetricSources): Metrics {
     help: 'Polls of --proxy-healthz-url, by result (2xx, non_2xx, timeout, error)',
     labelNames: ['result'] as const,
     registers: [registry],
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'api_up',
+    help: '1 while the API server answers list/watch for the resource, 0 while it fails (or before its first answer)',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      for (const [resource, up] of Object.entries(src.api?.().up ?? {})) this.set({ resource }, up ? 1 : 0);
+    },
+  });
+  const apiErrorsSeen = new Map<string, number>();
+  new Counter({
+    name: METRIC_PREFIX + 'api_errors_total',
+    help: 'Failed list/watch requests by resource and code (HTTP status, tls, credentials or unreachable)',
+    labelNames: ['resource', 'code'] as const,
+    registers: [registry],
+    collect() {
+      for (const [key, n] of src.api?.().errors ?? []) {
+        const [resource = '', code = ''] = key.split('\0');
+        this.inc({ resource, code }, n - (apiErrorsSeen.get(key) ?? 0));
+        apiErrorsSeen.set(key, n);
+      }
+    },
   });
   return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls };
 }

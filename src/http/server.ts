@@ -8,6 +8,8 @@ import { StatusBody, type StatusDetail, type StatusSource } from './status-body.
 export interface HttpSources {
   registry: Registry;
   ready(): boolean;
+  /** Why /readyz says 503, or null for 200; when absent, ready() decides. */
+  notReadyReason?(): string | null;
   status: StatusSource;
 }
 
@@ -71,8 +73,10 @@ export class HttpServer {
     switch (path) {
       case '/healthz':
         return send(res, 200, 'text/plain', 'ok\n');
-      case '/readyz':
-        return this.src.ready() ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', 'not ready: waiting for the first full list of the Node and Services\n');
+      case '/readyz': {
+        const why = this.src.notReadyReason !== undefined ? this.src.notReadyReason() : this.src.ready() ? null : 'waiting for the first full list of the Node and Services';
+        return why === null ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', `not ready: ${why}\n`);
+      }
       case '/metrics':
         return send(res, 200, this.src.registry.contentType, await this.src.registry.metrics());
       case '/status':

@@ -1,7 +1,8 @@
-// One resource kept in sync with client-node's informer (ListWatch): list, then watch, relist on
-// 410 Gone. ListWatch alone stops for good on any other error and keeps whole objects, so we feed
-// it a transport with deadlines and trimmed objects, and restart it with backoff when it stops.
-import { KubeConfig, ListWatch, Watch, type KubernetesListObject } from '@kubernetes/client-node';
+// One resource kept in sync with a ListWatch (listwatch.ts, client-node's behaviour): list, then
+// watch, relist on 410 Gone. ListWatch alone stops for good on any other error and keeps whole
+// objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
+import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
+import type { KubeAccess } from './kubeconfig.js';
 import { ApiError, type ApiTransport, type StreamHandle } from './transport.js';
 import type { Cached } from './views.js';
 
@@ -55,7 +56,7 @@ interface WatchHooks {
 
 class GuardedWatch<V> extends Watch {
   constructor(
-    kc: KubeConfig,
+    kc: KubeAccess,
     private readonly transport: ApiTransport,
     private readonly timing: InformerTiming,
     private readonly trim: (raw: unknown) => Cached<V> | undefined,
@@ -133,7 +134,7 @@ export class ResourceInformer<V> {
   private stopped = false;
 
   constructor(
-    kc: KubeConfig,
+    kc: KubeAccess,
     private readonly transport: ApiTransport,
     private readonly opts: InformerOptions<V>,
     private readonly timing: InformerTiming,
@@ -212,6 +213,14 @@ export class ResourceInformer<V> {
     const delay = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
     this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
     return delay;
+  }
+
+  /** Credentials changed (e.g. a rotated token file): a restart waiting out its backoff goes now. */
+  retryNow(): void {
+    if (this.stopped || this.restartTimer === undefined) return;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
+    void this.lw.start();
   }
 
   private scheduleRestart(err: unknown): void {

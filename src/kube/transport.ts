@@ -1,19 +1,44 @@
-// HTTP(S) to the API server with deadlines we own. client-node's KubeConfig supplies auth and TLS
-// (tokens, client certs, exec plugins, in-cluster service account); node:http does the rest, so a
-// list or a watch can never hang without us noticing.
+// HTTP(S) to the API server with deadlines we own. Credentials (credentials.ts) supply auth and
+// TLS; node:http does the rest, so a list or a watch can never hang without us noticing. A 401
+// re-reads the token file (or re-runs the exec plugin) and retries at once, once.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CredentialError, Credentials } from './credentials.js';
+import type { KubeAccess } from './kubeconfig.js';
 
-/** An API failure; statusCode mirrors what client-node's informer looks at (410 = relist). */
+/** What kind of failure: the API health state (api-health.ts) is derived from it. */
+export type FailureKind = 'http' | 'unreachable' | 'tls' | 'credentials';
+
+/** An API failure; statusCode mirrors what the informer looks at (410 = relist, 0 = hung). */
 export class ApiError extends Error {
   constructor(
     message: string,
     readonly statusCode?: number,
+    readonly kind: FailureKind = statusCode === undefined || statusCode === 0 ? 'unreachable' : 'http',
+    /** The Status message the API server sent (e.g. the RBAC reason of a 403), if any. */
+    readonly detail = '',
   ) {
     super(message);
     this.name = 'ApiError';
   }
+}
+
+/** TLS verification and handshake failures, as node reports them (OpenSSL's verify codes). */
+export function isTlsFailure(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return /^(ERR_TLS_|ERR_SSL_|EPROTO$)|CERT|UNABLE_TO_|SELF_SIGNED|HOSTNAME_MISMATCH/.test(code);
+}
+
+/** The resource a request is about: the last path segment (nodes, services, events ...). */
+export function resourceOf(pathAndQuery: string): string {
+  const path = pathAndQuery.split('?')[0] ?? '';
+  return path.split('/').filter((p) => p !== '').pop() ?? '';
+}
+
+function networkError(what: string, e: NodeJS.ErrnoException, timeoutMs: number): ApiError {
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return new ApiError(`${what}: no answer within ${timeoutMs}ms`);
+  if (isTlsFailure(e)) return new ApiError(`${what}: TLS: ${e.message}`, undefined, 'tls', e.code ?? '');
+  return new ApiError(`${what}: ${e.message}`);
 }
 
 export interface StreamHandle {
@@ -21,19 +46,31 @@ export interface StreamHandle {
 }
 
 export class ApiTransport {
+  readonly credentials: Credentials;
+  private readonly server: string;
+
   constructor(
-    private readonly kc: KubeConfig,
+    kc: KubeAccess,
     private readonly requestTimeoutMs: number,
-    /** Called whenever the API server answers successfully: feeds the staleness metric. */
-    private readonly onContact: () => void,
-  ) {}
+    /** Called whenever the API server answers successfully, with the resource: feeds staleness and health. */
+    private readonly onContact: (resource: string) => void,
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (cluster === null) throw new ApiError('kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.credentials = new Credentials(cluster, kc.getCurrentUser());
+  }
 
   private async prepare(pathAndQuery: string): Promise<{ url: URL; opts: https.RequestOptions; mod: typeof http | typeof https }> {
-    const cluster = this.kc.getCurrentCluster();
-    if (cluster === null) throw new ApiError('kubeconfig has no current cluster');
-    const url = new URL(cluster.server.replace(/\/+$/, '') + pathAndQuery);
-    const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
-    await this.kc.applyToHTTPSOptions(opts);
+    const url = new URL(this.server + pathAndQuery);
+    let prepared;
+    try {
+      prepared = await this.credentials.prepare();
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      throw new ApiError(`${url.pathname}: ${msg}`, undefined, err instanceof CredentialError ? 'credentials' : 'tls');
+    }
+    const opts: https.RequestOptions = { method: 'GET', headers: prepared.headers, agent: prepared.agent };
     return { url, opts, mod: url.protocol === 'https:' ? https : http };
   }
 
@@ -48,7 +85,17 @@ export class ApiTransport {
   }
 
   private async request(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
+    try {
+      return await this.requestOnce(method, pathAndQuery, body);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.statusCode === 401 && this.credentials.refreshAfterUnauthorized())) throw err;
+      return this.requestOnce(method, pathAndQuery, body);
+    }
+  }
+
+  private async requestOnce(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
+    const resource = resourceOf(pathAndQuery);
     opts.method = method;
     if (body !== undefined) opts.headers = { ...opts.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
     return new Promise((resolve, reject) => {
@@ -59,17 +106,20 @@ export class ApiTransport {
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) return reject(new ApiError(`${method} ${url.pathname}: HTTP ${status} ${statusMessage(text)}`, status));
+          if (status < 200 || status >= 300) {
+            const detail = statusMessage(text);
+            return reject(new ApiError(`${method} ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail));
+          }
           try {
             const doc: unknown = JSON.parse(text);
-            this.onContact();
+            this.onContact(resource);
             resolve(doc);
           } catch {
             reject(new ApiError(`${method} ${url.pathname}: response is not JSON`));
           }
         });
       });
-      req.on('error', (e) => reject(new ApiError(`${method} ${url.pathname}: ${e.name === 'AbortError' || e.name === 'TimeoutError' ? `no answer within ${this.requestTimeoutMs}ms` : e.message}`)));
+      req.on('error', (e) => reject(networkError(`${method} ${url.pathname}`, e, this.requestTimeoutMs)));
       req.end(body);
     });
   }
@@ -80,7 +130,35 @@ export class ApiTransport {
    * headers take longer than the request timeout or it stays open past maxOpenMs (a hung watch).
    */
   async stream(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void): Promise<StreamHandle> {
+    let current: StreamHandle | undefined;
+    let aborted = false;
+    let retried = false;
+    const done = (err: ApiError | null): void => {
+      if (err?.statusCode === 401 && !retried && this.credentials.refreshAfterUnauthorized()) {
+        retried = true; // new credentials: once, at once
+        this.streamOnce(pathAndQuery, maxOpenMs, onLine, done).then(
+          (h) => {
+            current = h;
+            if (aborted) h.abort();
+          },
+          (e: unknown) => onDone(e instanceof ApiError ? e : new ApiError(String(e))),
+        );
+        return;
+      }
+      onDone(err);
+    };
+    current = await this.streamOnce(pathAndQuery, maxOpenMs, onLine, done);
+    return {
+      abort: () => {
+        aborted = true;
+        current?.abort();
+      },
+    };
+  }
+
+  private async streamOnce(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void): Promise<StreamHandle> {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
+    const resource = resourceOf(pathAndQuery);
     const controller = new AbortController();
     let finished = false;
     const finish = (err: ApiError | null): void => {
@@ -97,10 +175,20 @@ export class ApiTransport {
       clearTimeout(headerTimer);
       const status = res.statusCode ?? 0;
       if (status !== 200) {
-        res.resume();
-        return finish(new ApiError(`watch ${url.pathname}: HTTP ${status}`, status));
+        // Keep the Status message (e.g. the RBAC reason of a 403): it is what the operator needs.
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          if ((size += c.length) <= 65_536) chunks.push(c);
+        });
+        res.on('error', () => finish(new ApiError(`watch ${url.pathname}: HTTP ${status}`, status)));
+        res.on('end', () => {
+          const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
+          finish(new ApiError(`watch ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail));
+        });
+        return;
       }
-      this.onContact();
+      this.onContact(resource);
       res.setEncoding('utf8');
       let pending = '';
       res.on('data', (chunk: string) => {
@@ -111,7 +199,7 @@ export class ApiTransport {
           const line = pending.slice(0, nl);
           pending = pending.slice(nl + 1);
           if (line.trim() !== '') {
-            this.onContact();
+            this.onContact(resource);
             onLine(line);
           }
           if (finished) return;
@@ -119,7 +207,7 @@ export class ApiTransport {
       });
       res.on('end', () => {
         if (!res.complete) return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`));
-        this.onContact();
+        this.onContact(resource);
         finish(null);
       });
       res.on('error', (e) => finish(new ApiError(`watch ${url.pathname}: ${e.message}`)));
@@ -127,7 +215,7 @@ export class ApiTransport {
         if (!res.complete) finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`));
       });
     });
-    req.on('error', (e) => finish(new ApiError(`watch ${url.pathname}: ${e.message}`)));
+    req.on('error', (e) => finish(networkError(`watch ${url.pathname}`, e, this.requestTimeoutMs)));
     req.end();
     return {
       abort: () => {

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { loadYaml } from '@kubernetes/client-node';
+import yaml from 'js-yaml';
 import { FlagError } from '../flags.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
@@ -28,7 +28,7 @@ function objectList(v: unknown, what: string): unknown[] {
  * services are Kubernetes objects (or List objects as kubectl prints them).
  */
 export function parseSnapshot(text: string): ClusterSnapshot[] {
-  const doc: unknown = loadYaml<unknown>(text); // YAML is a superset of JSON
+  const doc: unknown = yaml.load(text); // YAML is a superset of JSON
   if (!isObj(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0) throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
   const names = new Set<string>();
   return doc.clusters.map((c, i) => {

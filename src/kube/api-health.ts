@@ -14,6 +14,11 @@ export interface ResourceHealth {
   detail: string | null;
 }
 
+interface Tracked extends ResourceHealth {
+  /** Connections cut in a row without an answer in between. */
+  drops: number;
+}
+
 /** A state change worth one log line. */
 export interface Transition {
   resource: string;
@@ -41,7 +46,7 @@ export function classify(err: unknown): { state: ApiState; code: string; detail:
 }
 
 export class ApiHealth {
-  private readonly resources = new Map<string, ResourceHealth>();
+  private readonly resources = new Map<string, Tracked>();
   readonly errors = new Map<string, number>(); // "resource\0code" -> count
 
   constructor(
@@ -50,20 +55,25 @@ export class ApiHealth {
     private readonly now: () => number = Date.now,
   ) {
     const t = now();
-    for (const r of resources) this.resources.set(r, { state: 'connecting', since: t, lastError: null, detail: null });
+    for (const r of resources) this.resources.set(r, { state: 'connecting', since: t, lastError: null, detail: null, drops: 0 });
   }
 
   /** The API server answered a request about this resource. Cheap when nothing changes. */
   ok(resource: string): void {
     const h = this.resources.get(resource);
-    if (h === undefined || h.state === 'ok') return;
-    this.set(resource, h, 'ok', null, null);
+    if (h === undefined) return;
+    h.drops = 0;
+    if (h.state !== 'ok') this.set(resource, h, 'ok', null, null);
   }
 
-  /** A request about this resource failed. A 410 is routine (relist), not a failure. */
+  /**
+   * A request about this resource failed. A 410 is routine (relist), and so is one cut connection
+   * (an API server restart, a load balancer's idle timeout): the retry decides. Two in a row are not.
+   */
   failed(resource: string, err: unknown): void {
     const h = this.resources.get(resource);
     if (h === undefined || (err instanceof ApiError && err.statusCode === 410)) return;
+    if (err instanceof ApiError && err.kind === 'dropped' && ++h.drops < 2) return;
     const c = classify(err);
     const key = `${resource}\0${c.code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
@@ -76,13 +86,13 @@ export class ApiHealth {
     this.set(resource, h, c.state, message, c.detail);
   }
 
-  private set(resource: string, h: ResourceHealth, to: ApiState, lastError: string | null, detail: string | null): void {
+  private set(resource: string, h: Tracked, to: ApiState, lastError: string | null, detail: string | null): void {
     const from = h.state;
     h.state = to;
     h.since = this.now();
     if (lastError !== null) h.lastError = lastError;
     h.detail = detail;
-    this.onTransition({ resource, from, to, health: { ...h } });
+    this.onTransition({ resource, from, to, health: { state: h.state, since: h.since, lastError: h.lastError, detail: h.detail } });
   }
 
   get(resource: string): ResourceHealth | undefined {

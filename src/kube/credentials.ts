@@ -59,9 +59,12 @@ export class Credentials {
   private readonly certFile: WatchedFile | undefined;
   private readonly keyFile: WatchedFile | undefined;
   private exec: ExecAuth | undefined;
+  /** Inline (base64) material, decoded once: the same Buffer keeps the same agent. */
+  private readonly caData: Buffer | undefined;
+  private readonly certData: Buffer | undefined;
+  private readonly keyData: Buffer | undefined;
   private agent: http.Agent | undefined;
   private agentKey: unknown[] = [];
-  private lastToken = '';
 
   constructor(
     private readonly cluster: ClusterInfo,
@@ -72,6 +75,9 @@ export class Credentials {
     this.certFile = user.certFile === undefined ? undefined : new WatchedFile(user.certFile);
     this.keyFile = user.keyFile === undefined ? undefined : new WatchedFile(user.keyFile);
     if (user.exec !== undefined) this.exec = new ExecAuth();
+    this.caData = b64(cluster.caData);
+    this.certData = b64(user.certData);
+    this.keyData = b64(user.keyData);
     // Unreadable files are a configuration error at start, named, like kubectl's.
     for (const [what, f] of [['token file', this.tokenFile], ['certificate-authority', this.caFile], ['client-certificate', this.certFile], ['client-key', this.keyFile]] as const) {
       if (f === undefined) continue;
@@ -99,8 +105,8 @@ export class Credentials {
   async prepare(): Promise<Prepared> {
     const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
     const u = this.user;
-    let cert: Buffer | string | undefined = this.certFile?.read() ?? b64(u.certData);
-    let key: Buffer | string | undefined = this.keyFile?.read() ?? b64(u.keyData);
+    let cert: Buffer | string | undefined = this.certFile?.read() ?? this.certData;
+    let key: Buffer | string | undefined = this.keyFile?.read() ?? this.keyData;
     if (this.tokenFile !== undefined) {
       let token: string;
       try {
@@ -108,7 +114,6 @@ export class Credentials {
       } catch (err) {
         throw new CredentialError(`cannot read token file ${this.tokenFile.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
-      this.lastToken = token;
       if (token !== '') headers.Authorization = `Bearer ${token}`;
     } else if (u.token !== undefined) {
       headers.Authorization = `Bearer ${u.token}`;
@@ -131,20 +136,19 @@ export class Credentials {
     if (u.asUid !== undefined) headers['Impersonate-Uid'] = u.asUid;
     // node:http sends an array as repeated headers, as the API server expects for groups.
     if (u.asGroups !== undefined && u.asGroups.length > 0) headers['Impersonate-Group'] = u.asGroups;
-    const ca = this.caFile?.read() ?? b64(this.cluster.caData);
+    const ca = this.caFile?.read() ?? this.caData;
     return { headers, agent: this.agentFor(ca, cert, key) };
   }
 
   /**
-   * After a 401: re-read the token file or re-run the plugin. True when the next request will carry
-   * different credentials, so one immediate retry is worth it.
+   * After a 401 to a request sent with `usedAuthorization`: re-read the token file or re-run the
+   * plugin. True when the next request will carry other credentials, so one retry at once is worth it.
    */
-  refreshAfterUnauthorized(): boolean {
+  refreshAfterUnauthorized(usedAuthorization: unknown): boolean {
     if (this.tokenFile !== undefined) {
-      const before = this.lastToken;
       this.tokenFile.invalidate();
       try {
-        return this.tokenFile.read().toString('utf8').trim() !== before;
+        return `Bearer ${this.tokenFile.read().toString('utf8').trim()}` !== usedAuthorization;
       } catch {
         return false;
       }
@@ -165,7 +169,7 @@ export class Credentials {
   private agentFor(ca: Buffer | undefined, cert: Buffer | string | undefined, key: Buffer | string | undefined): http.Agent {
     const k = [ca, cert, key];
     if (this.agent !== undefined && k.every((v, i) => v === this.agentKey[i])) return this.agent;
-    this.agent?.destroy();
+    // The old agent is not destroyed: watches opened through it run on until they end.
     this.agentKey = k;
     if (this.cluster.server.startsWith('http://')) {
       this.agent = new http.Agent();

@@ -7,7 +7,7 @@ import { CredentialError, Credentials } from './credentials.js';
 import type { KubeAccess } from './kubeconfig.js';
 
 /** What kind of failure: the API health state (api-health.ts) is derived from it. */
-export type FailureKind = 'http' | 'unreachable' | 'tls' | 'credentials';
+export type FailureKind = 'http' | 'unreachable' | 'tls' | 'credentials' | 'dropped';
 
 /** An API failure; statusCode mirrors what the informer looks at (410 = relist, 0 = hung). */
 export class ApiError extends Error {
@@ -21,6 +21,9 @@ export class ApiError extends Error {
     super(message);
     this.name = 'ApiError';
   }
+
+  /** The Authorization header the refused request carried (compared after a 401, never logged). */
+  sentAuthorization?: unknown;
 }
 
 /** TLS verification and handshake failures, as node reports them (OpenSSL's verify codes). */
@@ -38,6 +41,8 @@ export function resourceOf(pathAndQuery: string): string {
 function networkError(what: string, e: NodeJS.ErrnoException, timeoutMs: number): ApiError {
   if (e.name === 'AbortError' || e.name === 'TimeoutError') return new ApiError(`${what}: no answer within ${timeoutMs}ms`);
   if (isTlsFailure(e)) return new ApiError(`${what}: TLS: ${e.message}`, undefined, 'tls', e.code ?? '');
+  // Connected, then cut before an answer (a restarting API server, a load balancer): maybe routine.
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return new ApiError(`${what}: ${e.message}`, undefined, 'dropped');
   return new ApiError(`${what}: ${e.message}`);
 }
 
@@ -61,7 +66,7 @@ export class ApiTransport {
     this.credentials = new Credentials(cluster, kc.getCurrentUser());
   }
 
-  private async prepare(pathAndQuery: string): Promise<{ url: URL; opts: https.RequestOptions; mod: typeof http | typeof https }> {
+  private async prepare(pathAndQuery: string): Promise<{ url: URL; opts: { method: string; headers: http.OutgoingHttpHeaders; agent: http.Agent }; mod: typeof http | typeof https }> {
     const url = new URL(this.server + pathAndQuery);
     let prepared;
     try {
@@ -70,7 +75,7 @@ export class ApiTransport {
       const msg = err instanceof Error ? err.message : String(err);
       throw new ApiError(`${url.pathname}: ${msg}`, undefined, err instanceof CredentialError ? 'credentials' : 'tls');
     }
-    const opts: https.RequestOptions = { method: 'GET', headers: prepared.headers, agent: prepared.agent };
+    const opts = { method: 'GET', headers: prepared.headers, agent: prepared.agent };
     return { url, opts, mod: url.protocol === 'https:' ? https : http };
   }
 
@@ -88,7 +93,7 @@ export class ApiTransport {
     try {
       return await this.requestOnce(method, pathAndQuery, body);
     } catch (err) {
-      if (!(err instanceof ApiError && err.statusCode === 401 && this.credentials.refreshAfterUnauthorized())) throw err;
+      if (!(err instanceof ApiError && err.statusCode === 401 && this.credentials.refreshAfterUnauthorized(err.sentAuthorization))) throw err;
       return this.requestOnce(method, pathAndQuery, body);
     }
   }
@@ -102,13 +107,13 @@ export class ApiTransport {
       const req = mod.request(url, { ...opts, signal: AbortSignal.timeout(this.requestTimeoutMs) }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => reject(new ApiError(`${method} ${url.pathname}: ${e.message}`)));
+        res.on('error', (e) => reject(new ApiError(`${method} ${url.pathname}: ${e.message}`, undefined, 'dropped')));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
             const detail = statusMessage(text);
-            return reject(new ApiError(`${method} ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail));
+            return reject(Object.assign(new ApiError(`${method} ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), { sentAuthorization: opts.headers.Authorization }));
           }
           try {
             const doc: unknown = JSON.parse(text);
@@ -134,7 +139,7 @@ export class ApiTransport {
     let aborted = false;
     let retried = false;
     const done = (err: ApiError | null): void => {
-      if (err?.statusCode === 401 && !retried && this.credentials.refreshAfterUnauthorized()) {
+      if (err?.statusCode === 401 && !retried && this.credentials.refreshAfterUnauthorized(err.sentAuthorization)) {
         retried = true; // new credentials: once, at once
         this.streamOnce(pathAndQuery, maxOpenMs, onLine, done).then(
           (h) => {
@@ -184,7 +189,7 @@ export class ApiTransport {
         res.on('error', () => finish(new ApiError(`watch ${url.pathname}: HTTP ${status}`, status)));
         res.on('end', () => {
           const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
-          finish(new ApiError(`watch ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail));
+          finish(Object.assign(new ApiError(`watch ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), { sentAuthorization: opts.headers.Authorization }));
         });
         return;
       }
@@ -206,13 +211,13 @@ export class ApiTransport {
         }
       });
       res.on('end', () => {
-        if (!res.complete) return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`));
+        if (!res.complete) return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
         this.onContact(resource);
         finish(null);
       });
-      res.on('error', (e) => finish(new ApiError(`watch ${url.pathname}: ${e.message}`)));
+      res.on('error', (e) => finish(new ApiError(`watch ${url.pathname}: ${e.message}`, undefined, 'dropped')));
       res.on('close', () => {
-        if (!res.complete) finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`));
+        if (!res.complete) finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
       });
     });
     req.on('error', (e) => finish(networkError(`watch ${url.pathname}`, e, this.requestTimeoutMs)));

@@ -23,10 +23,12 @@ export interface AgentProcess {
 }
 
 /** Starts `node dist/main.js run` and waits for its "listening" log line. Killed at teardown. */
-export async function startAgent(t: Test, args: string[], env: Record<string, string> = {}): Promise<AgentProcess> {
+export async function startAgent(t: Test, args: string[], env: Record<string, string> = {}, wrap: string[] = []): Promise<AgentProcess> {
   // Loopback and any free port, unless the caller names its own (a restarted agent keeps its port).
   const defaults = [['--agent-address', '127.0.0.1'], ['--agent-port', '0'], ['--http-address', '127.0.0.1'], ['--http-port', '0']].filter(([flag]) => !args.includes(flag as string)).flat();
-  const proc = spawn(process.execPath, [CLI, 'run', ...defaults, ...args], {
+  // wrap: a command the agent runs under (e.g. unshare), given node and its arguments last.
+  const argv = [...wrap, process.execPath, CLI, 'run', ...defaults, ...args];
+  const proc = spawn(argv[0] as string, argv.slice(1), {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -149,6 +149,8 @@ async function startDaemon(kubeconfig: string, logLevel: string, extra: string[]
   const spawnedAtMs = nowMs();
   const proc = spawnServer(
     [...nodeFlags, cli, 'run', '--node-name', 'n1', '--kubeconfig', kubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort), '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(dir, 'override'), '--max-connections', '8192', ...extra],
+    // As deployed (DaemonSet, systemd unit): glibc hands freed list pages back to the kernel.
+    { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' },
   );
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';

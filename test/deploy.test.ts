@@ -141,7 +141,7 @@ if (rendered === undefined) {
 
     // Every flag and variable given is one the CLI reads (a typo would stop the daemon, or be ignored).
     const flagNames = new Set<string>(RUN_FLAGS.map((f) => f.name));
-    const envNames = new Set<string>(['NODE_OPTIONS']);
+    const envNames = new Set<string>(['NODE_OPTIONS', 'GLIBC_TUNABLES']);
     for (const f of RUN_FLAGS) if ('env' in f) envNames.add(f.env);
     t.same((c.args ?? []).slice(1).filter((a) => !flagNames.has(/^--([a-z-]+)/.exec(a)?.[1] ?? '')), [], 'args are known flags');
     t.same((c.env ?? []).map((e) => e.name).filter((n) => !envNames.has(n)), [], 'env names are ones the CLI reads');
@@ -186,11 +186,12 @@ if (rendered === undefined) {
 
     const req = c.resources?.requests ?? {};
     const lim = c.resources?.limits ?? {};
-    t.same({ cpu: req.cpu, memory: req.memory }, { cpu: '20m', memory: '128Mi' }, 'requests: measured idle use');
-    t.same(lim, { memory: '256Mi' }, 'memory limit only: no CPU limit, so no CFS throttling on the probe path');
+    t.same({ cpu: req.cpu, memory: req.memory }, { cpu: '20m', memory: '64Mi' }, 'requests: measured idle use');
+    t.same(lim, { memory: '192Mi' }, 'memory limit only: no CPU limit, so no CFS throttling on the probe path');
     const heap = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
     const heapMb = Number(/--max-old-space-size=(\d+)/.exec(heap)?.[1] ?? NaN);
-    t.ok(heapMb > 0 && heapMb <= 256 * 0.75, `V8 heap cap (${heapMb} MB) well below the 256Mi limit`);
+    t.ok(heapMb > 0 && heapMb <= 192 * 0.75, `V8 heap cap (${heapMb} MB) well below the 192Mi limit`);
+    t.equal(c.env?.find((e) => e.name === 'GLIBC_TUNABLES')?.value, 'glibc.malloc.mmap_threshold=131072', 'glibc returns freed list pages to the kernel');
   });
 
   t.test('DaemonSet: security context and volumes', async (t) => {

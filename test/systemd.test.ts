@@ -145,7 +145,7 @@ t.test('the override-file directory is the RuntimeDirectory, kept across restart
 });
 
 t.test('env file: every variable is one the CLI reads; the agent port needs no capability', async (t) => {
-  const known = new Set<string>(['NODE_OPTIONS']);
+  const known = new Set<string>(['NODE_OPTIONS', 'GLIBC_TUNABLES']);
   for (const f of RUN_FLAGS) if ('env' in f) known.add(f.env);
   const envText = readFileSync(envPath, 'utf8');
   const vars = new Map<string, { value: string; active: boolean }>();

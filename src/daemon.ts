@@ -7,7 +7,7 @@ import { createMetrics } from './metrics.js';
 import { AgentServer } from './agent/server.js';
 import { DedicatedPorts } from './agent/ports.js';
 import { HttpServer } from './http/server.js';
-import { ApiTransport } from './kube/transport.js';
+import { ApiTransport, MAX_OBJECT_BYTES } from './kube/transport.js';
 import { DEFAULT_TIMING, ResourceInformer, type InformerOptions } from './kube/informer.js';
 import { loadKubeConfig } from './kube/kubeconfig.js';
 import { nodeFromObject, serviceFromObject, sliceFromObject } from './kube/views.js';
@@ -19,6 +19,7 @@ import { VERSION } from './version.js';
 import { DataplaneMonitor } from './dataplane/monitor.js';
 import { ApiHealth, describe } from './kube/api-health.js';
 import { collectAfterFirstSync } from './gc.js';
+import { guardProcess } from './process-guards.js';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -47,6 +48,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
     dataplane: () => dataplane.state,
   });
+  const unguard = guardProcess(log, () => metrics.unhandledRejections.inc());
   // One line per change of how the API server treats us, not one per retry.
   const health = new ApiHealth(['nodes', 'services', 'endpointslices'], ({ resource, from, to, health: h }) => {
     if (to === 'ok') {
@@ -91,7 +93,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     },
     annotationProblem(subject, p) {
       metrics.invalidAnnotations.inc({ annotation: p.annotation });
-      log.warn({ subject, annotation: p.annotation, value: p.value, reason: p.reason, using: p.fallback }, `invalid annotation ${p.annotation}="${p.value}" on ${subject}: ${p.reason}; using ${p.fallback}`);
+      // Once per change, the value cut to its first bytes and escaped (views.ts keeps no more).
+      log.warn({ subject, annotation: p.annotation, value: p.value, bytes: p.length, reason: p.reason, using: p.fallback }, `invalid annotation ${p.annotation}="${p.value}" on ${subject}: ${p.reason}; using ${p.fallback}`);
     },
     agentPortsChanged() {
       if (snapshot.synced) ports.reconcile(snapshot.agentPortRequests());
@@ -138,10 +141,13 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       log.warn({ file: cfg.overrideFile, override: r.kind === 'state' ? r.state : null }, r.kind === 'state' ? `override file says ${r.state}: it beats every other signal` : 'override file cleared');
     }
     snapshot.setOverride(r.kind === 'state' ? r.state : undefined);
+  }, (reason, detail) => {
+    metrics.overrideErrors.inc({ reason });
+    log.error({ file: cfg.overrideFile, reason, detail }, `override file ${cfg.overrideFile} cannot be used (${reason}): ${detail}; no override in force`);
   });
 
   const timing = { ...DEFAULT_TIMING, watchTimeoutMs: cfg.watchTimeoutMs };
-  const common = <V>(resource: 'nodes' | 'services' | 'endpointslices'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent'> => ({
+  const common = <V>(resource: 'nodes' | 'services' | 'endpointslices'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent' | 'onTooLarge'> => ({
     resource,
     onRestart: (reason, err, delayMs) => {
       metrics.watchRestarts.inc({ resource, reason });
@@ -150,6 +156,10 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       log.debug({ resource, reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `${resource} watch stopped (${reason}); restarting in ${delayMs}ms`);
     },
     onEvent: (type) => metrics.watchEvents.inc({ resource, type }),
+    onTooLarge: (where, bytes) => {
+      metrics.tooLargeObjects.inc({ resource, where });
+      log.warn({ resource, where, bytes }, where === 'list' ? `${resource}: skipped an object of ${bytes} bytes in a list (over the ${MAX_OBJECT_BYTES}-byte cap)` : `${resource}: a watch event of over ${MAX_OBJECT_BYTES} bytes; relisting`);
+    },
   });
 
   const informers = [
@@ -246,6 +256,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       for (const i of informers) i.stop();
       override.stop();
       await http.close();
+      unguard();
     },
   };
 }

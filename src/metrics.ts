@@ -23,6 +23,9 @@ export interface Metrics {
   watchEvents: Counter<'resource' | 'type'>;
   agentPortRefusals: Counter<'reason'>;
   invalidOverrides: Counter;
+  overrideErrors: Counter<'reason'>;
+  unhandledRejections: Counter;
+  tooLargeObjects: Counter<'resource' | 'where'>;
   events: Counter<'reason' | 'result'>;
   dataplanePolls: Counter<'result'>;
 }
@@ -150,6 +153,23 @@ export function createMetrics(src: MetricSources): Metrics {
     help: 'Override file contents that were not drain, maint or ready (ignored), once per change',
     registers: [registry],
   });
+  const overrideErrors = new Counter({
+    name: METRIC_PREFIX + 'override_errors_total',
+    help: 'Override file present but unusable (unreadable, not_regular, too_big, error): no override; once per distinct failure',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const unhandledRejections = new Counter({
+    name: METRIC_PREFIX + 'unhandled_rejections_total',
+    help: 'Promise rejections nothing handled (a bug): logged, and the agent keeps answering',
+    registers: [registry],
+  });
+  const tooLargeObjects = new Counter({
+    name: METRIC_PREFIX + 'objects_too_large_total',
+    help: 'Objects over the 10 MiB read cap: skipped in a list, or a watch event that forced a relist',
+    labelNames: ['resource', 'where'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: METRIC_PREFIX + 'override',
     help: 'The break-glass override file in force: 1 for its state, 0 for the others (all 0 = none)',
@@ -246,5 +266,5 @@ export function createMetrics(src: MetricSources): Metrics {
       }
     },
   });
-  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls };
+  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls, overrideErrors, unhandledRejections, tooLargeObjects };
 }

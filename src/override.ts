@@ -1,8 +1,10 @@
 // The break-glass override file: "drain", "maint" or "ready" in a local file beats everything,
 // and needs no API server. Watched with fs.watch for speed and re-read every second because
 // fs.watch misses changes on some filesystems and through some editors' rename-on-save.
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+// Reading it must never block or cost memory, whatever sits at the path: opened non-blocking (a
+// FIFO returns at once), regular files only, at most MAX_OVERRIDE_BYTES read.
+import { constants, watch, type FSWatcher } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { OperatorState } from './decide.js';
 
@@ -20,15 +22,63 @@ export function parseOverride(content: string | undefined): OverrideReading {
   return { kind: 'invalid', content: content.trim().slice(0, 64) };
 }
 
+/** "maintenance\n" with blanks fits many times; anything longer is not an override. */
+export const MAX_OVERRIDE_BYTES = 64;
+
+/** Why the file at the path could not be used (absent is not a failure: it means no override). */
+export type OverrideFailure = 'unreadable' | 'not_regular' | 'too_big' | 'error';
+export const OVERRIDE_FAILURES: readonly OverrideFailure[] = ['unreadable', 'not_regular', 'too_big', 'error'];
+
+type ReadResult = { content: string | undefined } | { failure: OverrideFailure; detail: string };
+
+/** One bounded, non-blocking read of the override file. */
+export async function readOverrideFile(path: string): Promise<ReadResult> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'ENOENT') return { content: undefined };
+    if (code === 'EACCES' || code === 'EPERM') return { failure: 'unreadable', detail: `${code}: no permission to read it (the agent runs as uid ${process.getuid?.() ?? '?'})` };
+    return { failure: 'error', detail: `${code} ${(err as Error).message}`.trim() };
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { failure: 'not_regular', detail: `not a regular file (${fileType(st)})` };
+    if (st.size > MAX_OVERRIDE_BYTES) return { failure: 'too_big', detail: `${st.size} bytes, over ${MAX_OVERRIDE_BYTES}` };
+    const buf = Buffer.alloc(MAX_OVERRIDE_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    // It grew between stat and read: still too big, and we read no further than the cap.
+    if (bytesRead > MAX_OVERRIDE_BYTES) return { failure: 'too_big', detail: `over ${MAX_OVERRIDE_BYTES} bytes` };
+    return { content: buf.subarray(0, bytesRead).toString('utf8') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    return { failure: code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'error', detail: `${code} ${(err as Error).message}`.trim() };
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+function fileType(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a file';
+}
+
 export class OverrideWatcher {
   private timer: NodeJS.Timeout | undefined;
   private watcher: FSWatcher | undefined;
   private last = '';
   private reading = false;
+  private lastFailure = '';
 
   constructor(
     private readonly path: string,
     private readonly onChange: (r: OverrideReading) => void,
+    /** The file could not be used: called once per distinct failure (again after a good read). */
+    private readonly onFailure: (reason: OverrideFailure, detail: string) => void = () => undefined,
     private readonly pollMs = 1000,
   ) {}
 
@@ -56,13 +106,24 @@ export class OverrideWatcher {
   private async read(): Promise<void> {
     if (this.reading) return;
     this.reading = true;
-    let content: string | undefined;
+    let r: ReadResult;
     try {
-      content = await readFile(this.path, 'utf8');
-    } catch {
-      content = undefined; // missing or unreadable: no override
+      r = await readOverrideFile(this.path);
     } finally {
       this.reading = false;
+    }
+    // A file we cannot use is no override (as a missing one), but never silently.
+    let content: string | undefined;
+    if ('failure' in r) {
+      // Distinct by reason (and errno for odd errors), not by size: a growing file logs once.
+      const failure = r.failure === 'error' ? `error ${r.detail}` : r.failure;
+      if (failure !== this.lastFailure) {
+        this.lastFailure = failure;
+        this.onFailure(r.failure, r.detail);
+      }
+    } else {
+      this.lastFailure = '';
+      content = r.content;
     }
     const key = content ?? '\u0000missing';
     if (key === this.last) return;

@@ -419,7 +419,8 @@ function sameGuard(a: GuardResult, b: GuardResult): boolean {
 }
 
 function problemsKey(problems: AnnotationProblem[]): string {
-  return problems.map((p) => `${p.annotation}=${p.value}`).join('\n');
+  // The digest, not the value: a key per Service must stay small whatever the tenant wrote.
+  return problems.map((p) => `${p.annotation}=${p.digest}`).join('\n');
 }
 
 function sliceId(c: Cached<SliceView>): string {

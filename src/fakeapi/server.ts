@@ -184,6 +184,20 @@ export class FakeApiServer {
     this.watches.clear();
   }
 
+  /**
+   * Writes `text` verbatim on every open watch of `resource` (e.g. an ERROR event with a null
+   * object, a line that is not JSON, a line bigger than any object). Returns how many got it.
+   */
+  injectWatchLine(resource: Resource, text: string): number {
+    let n = 0;
+    for (const w of this.watches) {
+      if (w.resource !== resource || !w.isOpen) continue;
+      w.writeRaw(text);
+      n++;
+    }
+    return n;
+  }
+
   watchCount(): number {
     return this.watches.size;
   }

@@ -48,6 +48,15 @@ export class WatchStream {
     this.ex.res.flushHeaders();
   }
 
+  get resource(): ResourceInfo['resource'] {
+    return this.info.resource;
+  }
+
+  /** Fault injection: bytes on the stream as they are, whatever they say (garbage, half lines, huge lines). */
+  writeRaw(text: string): void {
+    this.write(text);
+  }
+
   get isOpen(): boolean {
     return !this.closed && this.ex.open;
   }

@@ -3,7 +3,7 @@
 // objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
 import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
 import type { KubeAccess } from './kubeconfig.js';
-import { ApiError, type ApiTransport, type StreamHandle } from './transport.js';
+import { ApiError, MAX_OBJECT_BYTES, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
 import type { Cached } from './views.js';
 
 export interface InformerOptions<V> {
@@ -21,6 +21,8 @@ export interface InformerOptions<V> {
   /** ListWatch stopped on an error; we restart it after `delayMs`. */
   onRestart: (reason: string, err: unknown, delayMs: number) => void;
   onEvent?: (type: string) => void;
+  /** An object over MAX_OBJECT_BYTES was skipped (list) or ended its watch (which relists). */
+  onTooLarge?: (where: 'list' | 'watch', bytes: number) => void;
 }
 
 export interface InformerTiming {
@@ -31,7 +33,9 @@ export interface InformerTiming {
   pageSize: number;
 }
 
-export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = { minBackoffMs: 250, maxBackoffMs: 30_000, pageSize: 500 };
+// Lists stream item by item (ListSplitter), so a page costs one item of our memory whatever its
+// size; 250 (not 500) halves what the API server builds per page when tenants' objects are large.
+export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = { minBackoffMs: 250, maxBackoffMs: 30_000, pageSize: 250 };
 
 /** Grace past the server-side watch timeout before an open watch counts as hung: 1..10 s. */
 export function hungGraceMs(watchTimeoutMs: number): number {
@@ -52,6 +56,9 @@ interface WatchHooks {
   goneAfterList(err: ApiError): number;
   /** A watch outlived its deadline: it will be replaced by a relist. */
   hung(err: ApiError): void;
+  /** The stream said something we cannot trust (a garbled line, an ERROR without a Status, an
+   * object over the cap): the watch is failed and replaced by a relist. */
+  broken(reason: string, err: ApiError): void;
 }
 
 class GuardedWatch<V> extends Watch {
@@ -75,7 +82,14 @@ class GuardedWatch<V> extends Watch {
     let events = 0;
     // ListWatch relists at once after a 410. If the watch from a list we just made is already
     // Gone, relisting at once would spin (hundreds of lists a second): wait, with backoff.
+    let ended = false;
+    // Once per watch: a late failure (e.g. a handler's rejection) must not end it twice.
     const finish = (err: unknown): void => {
+      if (ended) return;
+      ended = true;
+      settle(err);
+    };
+    const settle = (err: unknown): void => {
       if (err instanceof ApiError && err.statusCode === 410 && fresh && events === 0) {
         setTimeout(() => done(err), this.hooks.goneAfterList(err));
         return;
@@ -86,7 +100,27 @@ class GuardedWatch<V> extends Watch {
         this.hooks.hung(err);
         return done(new ApiError(err.message, 410));
       }
+      // An event over the cap: we cannot know what changed, so relist (which skips that object).
+      if (err instanceof TooLargeError) {
+        this.hooks.broken('object_too_large', err);
+        return settle(new ApiError(err.message, 410));
+      }
       done(err);
+    };
+    // After a broken stream resuming from our resourceVersion could miss what the bad line
+    // carried: answer like a 410 so ListWatch relists. The 410-after-fresh-list backoff above
+    // keeps a server that only sends garbage from making us relist in a loop.
+    const broken = (reason: string, err: ApiError): void => {
+      if (ended) return;
+      this.hooks.broken(reason, err);
+      handle?.abort();
+      finish(new ApiError(err.message, 410));
+    };
+    // ListWatch's handler is async: a throw inside it is a rejected promise nobody awaits. Catch
+    // it and treat it as a broken stream rather than an unhandled rejection.
+    const deliver = (phase: string, obj: unknown): void => {
+      const r: unknown = callback(phase, obj);
+      if (r instanceof Promise) r.catch((e: unknown) => broken('handler_error', new ApiError(`watch ${path}: ${e instanceof Error ? e.message : String(e)}`)));
     };
     const q = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)) });
     for (const [k, v] of Object.entries(queryParams)) if (v !== undefined && v !== '') q.set(k, String(v));
@@ -96,25 +130,29 @@ class GuardedWatch<V> extends Watch {
       try {
         ev = JSON.parse(line) as typeof ev;
       } catch {
-        return;
+        return broken('bad_line', new ApiError(`watch ${path}: a line that is not JSON`));
       }
+      if (typeof ev !== 'object' || ev === null) return broken('bad_line', new ApiError(`watch ${path}: a line that is not an event`));
       const type = typeof ev.type === 'string' ? ev.type : '';
       this.hooks.onEvent(type);
       if (type === 'ERROR') {
         // e.g. 410 Expired: ListWatch forgets its resourceVersion; we end the stream so it relists.
-        const code = (ev.object as { code?: unknown } | undefined)?.code;
-        callback(type, ev.object);
+        // Only a real Status reaches ListWatch: it reads `.code` of whatever it is given.
+        const status = ev.object;
+        if (typeof status !== 'object' || status === null || Array.isArray(status)) return broken('bad_error_event', new ApiError(`watch ${path}: ERROR event without a Status`));
+        const code = (status as { code?: unknown }).code;
+        deliver(type, status);
         handle?.abort();
         return finish(new ApiError(`watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`, typeof code === 'number' ? code : undefined));
       }
       events++;
       if (type === 'BOOKMARK') {
         const rv = (ev.object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
-        if (typeof rv === 'string') callback(type, { metadata: { name: '', resourceVersion: rv } });
+        if (typeof rv === 'string') deliver(type, { metadata: { name: '', resourceVersion: rv } });
         return;
       }
       const c = this.trim(ev.object);
-      if (c !== undefined) callback(type, c);
+      if (c !== undefined) deliver(type, c);
     };
     try {
       handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs), onLine, finish);
@@ -154,6 +192,10 @@ export class ResourceInformer<V> {
         return delay;
       },
       hung: (err) => opts.onRestart('hung', err, 0),
+      broken: (reason, err) => {
+        if (err instanceof TooLargeError) opts.onTooLarge?.('watch', err.bytes);
+        opts.onRestart(reason, err, 0);
+      },
     });
     this.lw = new ListWatch<Entry<V>>(opts.path, watch, () => this.list(), false, opts.labelSelector, opts.fieldSelector);
     this.lw.on('add', (o) => opts.onUpsert(o));
@@ -187,12 +229,17 @@ export class ResourceInformer<V> {
       if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
       if (this.opts.fieldSelector) q.set('fieldSelector', this.opts.fieldSelector);
       if (cont !== '') q.set('continue', cont);
-      const page = (await this.transport.getJson(`${this.opts.path}?${q.toString()}`)) as { metadata?: { resourceVersion?: unknown; continue?: unknown }; items?: unknown };
-      if (!Array.isArray(page.items)) throw new ApiError(`list ${this.opts.path}: response has no items`);
-      for (const raw of page.items) {
-        const c = this.opts.trim(raw);
-        if (c !== undefined) items.push(c);
-      }
+      // Each item is parsed, trimmed to our view and dropped as it arrives: the page is never
+      // held whole, as text or as objects.
+      const page = (await this.transport.getList(`${this.opts.path}?${q.toString()}`, MAX_OBJECT_BYTES, {
+        item: (json) => {
+          const c = this.opts.trim(JSON.parse(json.toString('utf8')));
+          if (c !== undefined) items.push(c);
+        },
+        // Skipped: to us it does not exist (a Service answers like an unknown one), rather than
+        // one object keeping every other from syncing.
+        oversize: (bytes) => this.opts.onTooLarge?.('list', bytes),
+      })) as { metadata?: { resourceVersion?: unknown; continue?: unknown } };
       resourceVersion = typeof page.metadata?.resourceVersion === 'string' ? page.metadata.resourceVersion : '';
       cont = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
     } while (cont !== '');

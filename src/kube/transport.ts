@@ -5,6 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { CredentialError, Credentials } from './credentials.js';
 import type { KubeAccess } from './kubeconfig.js';
+import { ListSplitter, type SplitterSink } from './list-splitter.js';
 
 /** What kind of failure: the API health state (api-health.ts) is derived from it. */
 export type FailureKind = 'http' | 'unreachable' | 'tls' | 'credentials' | 'dropped';
@@ -46,6 +47,24 @@ function networkError(what: string, e: NodeJS.ErrnoException, timeoutMs: number)
   return new ApiError(`${what}: ${e.message}`);
 }
 
+/** A list item or watch event over MAX_OBJECT_BYTES: skipped (list) or a failed watch (relist). */
+export class TooLargeError extends ApiError {
+  constructor(
+    message: string,
+    readonly bytes: number,
+  ) {
+    super(message);
+    this.name = 'TooLargeError';
+  }
+}
+
+/**
+ * The largest object (list item or watch event line) we read, in bytes. etcd refuses writes over
+ * 1.5 MiB (its default --max-request-bytes) and JSON can spell a stored byte in up to 6 (\u003c):
+ * 10 MiB holds any object the API server can store, however it is escaped.
+ */
+export const MAX_OBJECT_BYTES = 10 * 1024 * 1024;
+
 export interface StreamHandle {
   abort(): void;
 }
@@ -82,6 +101,77 @@ export class ApiTransport {
   /** GET a JSON document, failing after the request timeout. */
   getJson(pathAndQuery: string): Promise<unknown> {
     return this.request('GET', pathAndQuery, undefined);
+  }
+
+  /**
+   * GET a list, handing each item to `onItem` as it arrives (split by ListSplitter, never the whole
+   * page as one string), and resolve with the rest of the list (metadata). Items over
+   * `maxItemBytes` are skipped and reported to `onOversize`.
+   */
+  async getList(pathAndQuery: string, maxItemBytes: number, sink: SplitterSink): Promise<{ metadata?: unknown; items?: unknown }> {
+    try {
+      return await this.getListOnce(pathAndQuery, maxItemBytes, sink);
+    } catch (err) {
+      // Same as request(): a 401 re-reads the credentials and retries at once, once. A 401 comes
+      // before any item, so the sink has seen nothing of the refused attempt.
+      if (!(err instanceof ApiError && err.statusCode === 401 && this.credentials.refreshAfterUnauthorized(err.sentAuthorization))) throw err;
+      return this.getListOnce(pathAndQuery, maxItemBytes, sink);
+    }
+  }
+
+  private async getListOnce(pathAndQuery: string, maxItemBytes: number, sink: SplitterSink): Promise<{ metadata?: unknown; items?: unknown }> {
+    const { url, opts, mod } = await this.prepare(pathAndQuery);
+    const resource = resourceOf(pathAndQuery);
+    const what = `GET ${url.pathname}`;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(url, { ...opts, signal: AbortSignal.timeout(this.requestTimeoutMs) }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          // An error Status is small; keep at most 64 KB of it for the message.
+          const chunks: Buffer[] = [];
+          let kept = 0;
+          res.on('data', (c: Buffer) => {
+            if (kept < 65_536) chunks.push(c);
+            kept += c.length;
+          });
+          res.on('error', (e) => reject(new ApiError(`${what}: ${e.message}`)));
+          res.on('end', () => {
+            const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
+            reject(Object.assign(new ApiError(`${what}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), { sentAuthorization: opts.headers.Authorization }));
+          });
+          return;
+        }
+        const splitter = new ListSplitter(sink, maxItemBytes);
+        let failed = false;
+        const fail = (e: ApiError): void => {
+          if (failed) return;
+          failed = true;
+          res.destroy();
+          reject(e);
+        };
+        res.on('data', (c: Buffer) => {
+          if (failed) return;
+          try {
+            splitter.push(c);
+          } catch (e) {
+            fail(new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`));
+          }
+        });
+        res.on('error', (e) => fail(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
+        res.on('end', () => {
+          if (failed) return;
+          try {
+            const rest = splitter.end();
+            this.onContact(resource);
+            resolve(rest);
+          } catch (e) {
+            fail(new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`));
+          }
+        });
+      });
+      req.on('error', (e) => reject(networkError(what, e, this.requestTimeoutMs)));
+      req.end();
+    });
   }
 
   /** POST a JSON document (e.g. an Event), failing after the request timeout. */
@@ -134,14 +224,14 @@ export class ApiTransport {
    * ends by itself (null = clean end) or fails, and never after abort(). The stream is failed if
    * headers take longer than the request timeout or it stays open past maxOpenMs (a hung watch).
    */
-  async stream(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void): Promise<StreamHandle> {
+  async stream(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void, maxLineBytes = MAX_OBJECT_BYTES): Promise<StreamHandle> {
     let current: StreamHandle | undefined;
     let aborted = false;
     let retried = false;
     const done = (err: ApiError | null): void => {
       if (err?.statusCode === 401 && !retried && this.credentials.refreshAfterUnauthorized(err.sentAuthorization)) {
         retried = true; // new credentials: once, at once
-        this.streamOnce(pathAndQuery, maxOpenMs, onLine, done).then(
+        this.streamOnce(pathAndQuery, maxOpenMs, onLine, done, maxLineBytes).then(
           (h) => {
             current = h;
             if (aborted) h.abort();
@@ -152,7 +242,7 @@ export class ApiTransport {
       }
       onDone(err);
     };
-    current = await this.streamOnce(pathAndQuery, maxOpenMs, onLine, done);
+    current = await this.streamOnce(pathAndQuery, maxOpenMs, onLine, done, maxLineBytes);
     return {
       abort: () => {
         aborted = true;
@@ -161,7 +251,7 @@ export class ApiTransport {
     };
   }
 
-  private async streamOnce(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void): Promise<StreamHandle> {
+  private async streamOnce(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void, maxLineBytes: number): Promise<StreamHandle> {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
     const resource = resourceOf(pathAndQuery);
     const controller = new AbortController();
@@ -194,21 +284,29 @@ export class ApiTransport {
         return;
       }
       this.onContact(resource);
-      res.setEncoding('utf8');
-      let pending = '';
-      res.on('data', (chunk: string) => {
-        if (finished) return;
-        pending += chunk;
+      // One event per line; one line is one object, so lines are capped like list items. The
+      // current line's chunks are kept as Buffers and only the new chunk is scanned for '\n'.
+      let parts: Buffer[] = [];
+      let lineBytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        let from = 0;
         let nl: number;
-        while ((nl = pending.indexOf('\n')) !== -1) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
+        while (!finished && (nl = chunk.indexOf(0x0a, from)) !== -1) {
+          const piece = chunk.subarray(from, nl);
+          from = nl + 1;
+          if (lineBytes + piece.length > maxLineBytes) return finish(new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes + piece.length));
+          const line = (parts.length === 0 ? piece : Buffer.concat([...parts, piece])).toString('utf8');
+          parts = [];
+          lineBytes = 0;
           if (line.trim() !== '') {
             this.onContact(resource);
             onLine(line);
           }
-          if (finished) return;
         }
+        if (finished || from === chunk.length) return;
+        lineBytes += chunk.length - from;
+        if (lineBytes > maxLineBytes) return finish(new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes));
+        parts.push(chunk.subarray(from));
       });
       res.on('end', () => {
         if (!res.complete) return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));

@@ -2,6 +2,7 @@
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
 import { DEFAULT_WEIGHT, MAX_WEIGHT, type NodeSignal, type NodeView, type OperatorState, type ServiceView } from '../decide.js';
 import { TAINT_SIGNALS, type SignalName } from '../policy.js';
+import { rejectedValue, type RejectedValue } from './rejected.js';
 
 /** What the informer cache stores: identity for the cache, plus our view. */
 export interface Cached<V> {
@@ -11,9 +12,9 @@ export interface Cached<V> {
   problems: AnnotationProblem[];
 }
 
-export interface AnnotationProblem {
+/** A rejected annotation; its value is kept as a short prefix, never whole (tenants write 256 KB). */
+export interface AnnotationProblem extends RejectedValue {
   annotation: string;
-  value: string;
   reason: string;
   /** What we use instead, as the README documents. */
   fallback: string;
@@ -112,11 +113,11 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
   if (stateRaw !== undefined) {
     const v = stateRaw.trim().toLowerCase();
     if ((OPERATOR_STATES as readonly string[]).includes(v)) state = v as OperatorState;
-    else problems.push({ annotation: stateKey, value: stateRaw, reason: 'expected drain, maint or ready', fallback: '(ignored)' });
+    else problems.push({ annotation: stateKey, ...rejectedValue(stateRaw), reason: 'expected drain, maint or ready', fallback: '(ignored)' });
   }
   const weightKey = `${annotationPrefix}/weight`;
   const weight = parseWeight(str(annotations[weightKey]));
-  if (weight.error !== undefined) problems.push({ annotation: weightKey, value: String(annotations[weightKey]), reason: weight.error, fallback: String(DEFAULT_WEIGHT) });
+  if (weight.error !== undefined) problems.push({ annotation: weightKey, ...rejectedValue(annotations[weightKey]), reason: weight.error, fallback: String(DEFAULT_WEIGHT) });
 
   return { metadata, view: { name: metadata.name, signals, state, weight: weight.weight }, problems };
 }
@@ -137,7 +138,7 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   const weightKey = `${annotationPrefix}/weight`;
   const parsed = parseWeight(str(annotations[weightKey]));
   if (parsed.error !== undefined) {
-    problems.push({ annotation: weightKey, value: String(annotations[weightKey]), reason: parsed.error, fallback: String(DEFAULT_WEIGHT) });
+    problems.push({ annotation: weightKey, ...rejectedValue(annotations[weightKey]), reason: parsed.error, fallback: String(DEFAULT_WEIGHT) });
   }
   const portKey = `${annotationPrefix}/agent-port`;
   const portRaw = str(annotations[portKey]);
@@ -145,8 +146,8 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   if (portRaw !== undefined) {
     const v = portRaw.trim();
     const n = /^[0-9]{1,5}$/.test(v) ? Number(v) : NaN;
-    if (Number.isNaN(n)) problems.push({ annotation: portKey, value: portRaw, reason: 'not a port number', fallback: '(no dedicated port)' });
-    else if (n < portRange.min || n > portRange.max) problems.push({ annotation: portKey, value: portRaw, reason: `outside --agent-port-range ${portRange.min}-${portRange.max}`, fallback: '(no dedicated port)' });
+    if (Number.isNaN(n)) problems.push({ annotation: portKey, ...rejectedValue(portRaw), reason: 'not a port number', fallback: '(no dedicated port)' });
+    else if (n < portRange.min || n > portRange.max) problems.push({ annotation: portKey, ...rejectedValue(portRaw), reason: `outside --agent-port-range ${portRange.min}-${portRange.max}`, fallback: '(no dedicated port)' });
     else agentPort = n;
   }
   const type = str(spec.type);
@@ -176,8 +177,9 @@ export function sliceFromObject(raw: unknown): Cached<SliceView> | undefined {
   if (Array.isArray(o.endpoints)) {
     for (const e of o.endpoints) {
       const ep = obj(e);
-      const node = str(ep.nodeName);
-      if (node === undefined) continue;
+      const raw = str(ep.nodeName);
+      if (raw === undefined) continue;
+      const node = internNodeName(raw);
       const c = obj(ep.conditions);
       // Per the API: a nil ready/serving means true, nil terminating means false.
       const terminating = c.terminating === true;
@@ -203,6 +205,21 @@ function weightNote(raw: unknown, parsed: { weight: number; error?: string }): {
 function shortQuote(v: string): string {
   const clean = v.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
   return `'${clean.length > 32 ? `${clean.slice(0, 32)}…` : clean}'`;
+}
+
+/**
+ * Node names repeat in every slice (thousands of slices, a handful of nodes): share one string per
+ * name. Capped, since anyone who may write an EndpointSlice can invent names; past the cap the
+ * table starts over (names already shared stay shared).
+ */
+const NODE_NAMES_CAP = 10_000;
+const nodeNames = new Map<string, string>();
+function internNodeName(name: string): string {
+  const known = nodeNames.get(name);
+  if (known !== undefined) return known;
+  if (nodeNames.size >= NODE_NAMES_CAP) nodeNames.clear();
+  nodeNames.set(name, name);
+  return name;
 }
 
 /**

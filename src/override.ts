@@ -22,12 +22,11 @@ export function parseOverride(content: string | undefined): OverrideReading {
   return { kind: 'invalid', content: content.trim().slice(0, 64) };
 }
 
-/** "maintenance\n" with blanks fits many times; anything longer is not an override. */
+/** "drain", "maint" or "ready" with blanks around fit easily; anything longer is not an override. */
 export const MAX_OVERRIDE_BYTES = 64;
 
 /** Why the file at the path could not be used (absent is not a failure: it means no override). */
 export type OverrideFailure = 'unreadable' | 'not_regular' | 'too_big' | 'error';
-export const OVERRIDE_FAILURES: readonly OverrideFailure[] = ['unreadable', 'not_regular', 'too_big', 'error'];
 
 type ReadResult = { content: string | undefined } | { failure: OverrideFailure; detail: string };
 

@@ -36,6 +36,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** Ports Services may claim with the PREFIX/agent-port annotation. */
   agentPortRange: { min: number; max: number };
+  /** Namespaces whose Services may claim a dedicated port; undefined = all. */
+  agentPortNamespaces: ReadonlySet<string> | undefined;
   /** Break-glass file: drain | maint | ready. */
   overrideFile: string;
   /** Ramp weights from 10% to full over this long after the node turns ready again; 0 = off. */
@@ -76,6 +78,7 @@ export const RUN_FLAGS = [
   { name: 'watch-timeout', env: `${P}WATCH_TIMEOUT`, default: '60s', help: 'Watch length asked of the API server; a watch open past it plus a quarter (1s..10s) is treated as hung' },
   { name: 'request-timeout', env: `${P}REQUEST_TIMEOUT`, default: '30s', help: 'Deadline for API list requests and watch response headers' },
   { name: 'agent-port-range', env: `${P}AGENT_PORT_RANGE`, default: '9301-9399', help: 'Ports Services may claim with the PREFIX/agent-port annotation (MIN-MAX)' },
+  { name: 'agent-port-namespaces', env: `${P}AGENT_PORT_NAMESPACES`, default: '', help: 'Namespaces whose Services may claim a dedicated agent port, comma-separated (empty = all)' },
   { name: 'override-file', env: `${P}OVERRIDE_FILE`, default: '/run/haproxy-node-agent/override', help: 'Break-glass file holding drain, maint or ready; beats everything, works without the API' },
   { name: 'slow-start', env: `${P}SLOW_START`, default: '0', help: 'After the node turns ready again, ramp weights from 10% to full over this long (0 = off)' },
   { name: 'max-staleness', env: `${P}MAX_STALENESS`, default: '0', help: 'Drain after this long without API contact (0 = off: keep answering the last truth)' },
@@ -113,6 +116,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     watchTimeoutMs: parseDurationFlag('watch-timeout', raw['watch-timeout'], { minMs: 1000, maxMs: 3_600_000 }),
     requestTimeoutMs: parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 }),
     agentPortRange: portRange('agent-port-range', raw['agent-port-range']),
+    agentPortNamespaces: namespaceList('agent-port-namespaces', raw['agent-port-namespaces']),
     overrideFile: absolutePath('override-file', raw['override-file']),
     slowStartMs: parseDurationFlag('slow-start', raw['slow-start'], { allowZero: true, maxMs: 3_600_000 }),
     maxStalenessMs: parseDurationFlag('max-staleness', raw['max-staleness'], { allowZero: true, minMs: 1000, maxMs: 7 * 86_400_000 }),
@@ -206,4 +210,9 @@ function httpUrl(flag: string, v: string): URL | undefined {
   if (u.protocol !== 'http:') throw new FlagError(flag, `only http:// URLs are supported, got "${v}"`);
   if (u.username !== '' || u.password !== '') throw new FlagError(flag, `credentials in the URL are not supported, got "${v}"`);
   return u;
+}
+
+function namespaceList(flag: string, v: string): ReadonlySet<string> | undefined {
+  if (v.trim() === '') return undefined;
+  return new Set(v.split(',').map((ns) => dnsLabel(flag, ns.trim())));
 }

@@ -115,7 +115,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   );
 
   const ports = new DedicatedPorts(
-    { host: cfg.agentAddress, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections, reserved: new Set([cfg.agentPort, cfg.httpPort]) },
+    { host: cfg.agentAddress, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections, reserved: new Set([cfg.agentPort, cfg.httpPort]), allowedNamespaces: cfg.agentPortNamespaces },
     snapshot,
     metrics.probes,
     {

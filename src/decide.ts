@@ -35,6 +35,14 @@ export interface ServiceView {
   agentPort: number | undefined;
   /** Where the weight came from, for /status (set only when the annotation exists). */
   weightNote?: string;
+  /** Who asked first, for dedicated-port ownership (set only with agentPort): same on every node. */
+  claim?: ClaimOrder;
+}
+
+/** metadata.creationTimestamp (ms; Infinity when absent) then metadata.uid: the oldest claimant wins. */
+export interface ClaimOrder {
+  created: number;
+  uid: string;
 }
 
 /** Endpoints of a Local Service, from its EndpointSlices. */

@@ -136,7 +136,7 @@ export function createMetrics(src: MetricSources): Metrics {
   });
   const agentPortRefusals = new Counter({
     name: METRIC_PREFIX + 'agent_port_refusals_total',
-    help: 'Dedicated agent-port requests refused (clash with another Service, reserved port, listen failure)',
+    help: 'Dedicated agent-port requests refused (clash with an older Service, reserved port, namespace not allowed, listen failure)',
     labelNames: ['reason'] as const,
     registers: [registry],
   });

@@ -10,7 +10,9 @@ import {
   type OperatorState,
   type Reply,
   type ServiceView,
+  type ClaimOrder,
 } from './decide.js';
+import { compareClaims } from './agent/claims.js';
 import { formatReply, serviceKey } from './reply.js';
 import { computeGuard, type GuardResult } from './guard.js';
 import type { Policy } from './policy.js';
@@ -260,11 +262,11 @@ export class Snapshot {
     return this.ramp;
   }
 
-  /** Services asking for a dedicated agent port, as [port, key], sorted by key. */
+  /** Services asking for a dedicated agent port, as [port, key], oldest claimant first (see claimOrder). */
   agentPortRequests(): Array<[number, string]> {
-    const out: Array<[number, string]> = [];
-    for (const [key, e] of this.services) if (e.view.agentPort !== undefined) out.push([e.view.agentPort, key]);
-    return out.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    const out: Array<[number, string, ClaimOrder | undefined]> = [];
+    for (const [key, e] of this.services) if (e.view.agentPort !== undefined) out.push([e.view.agentPort, key, e.view.claim]);
+    return out.sort((a, b) => compareClaims(a[2], b[2]) || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([p, k]) => [p, k]);
   }
 
   localEndpoints(key: string): LocalEndpoints | undefined {

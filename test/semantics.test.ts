@@ -103,9 +103,10 @@ t.test('dedicated agent ports open and close with annotations; clashes refused',
   await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'shop', 'api', `haproxy-node-agent.io/agent-port=${p1}`);
   t.equal(await probeUntil(p1, undefined, is('ready up 50%\n')), 'ready up 50%\n', 'answers for shop/api without agent-send');
   t.equal(await probe(p1, { send: WEB }), 'ready up 50%\n', 'whatever the client sends');
-  await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'shop', 'web', `haproxy-node-agent.io/agent-port=${p1}`);
+  // A younger Service asks for the same port (seedCluster's two Services share one creation second).
+  api.create('services', { metadata: { namespace: 'shop', name: 'late', creationTimestamp: '2099-01-01T00:00:00Z', annotations: { 'haproxy-node-agent.io/agent-port': String(p1) } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30090 }] } });
   await new Promise((r) => setTimeout(r, 300));
-  t.equal(await probe(p1), 'ready up 50%\n', 'the first owner keeps the port');
+  t.equal(await probe(p1), 'ready up 50%\n', 'the older claimant keeps the port');
   await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'shop', 'web', `haproxy-node-agent.io/agent-port=${agent.agentPort}`, '--overwrite');
   await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'shop', 'web', 'haproxy-node-agent.io/agent-port=1', '--overwrite');
   await new Promise((r) => setTimeout(r, 300));

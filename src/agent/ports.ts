@@ -1,10 +1,12 @@
 // Dedicated agent ports: a Service annotated PREFIX/agent-port gets its own listener that answers
-// for it alone, for edges that cannot use agent-send. The first owner of a port keeps it; clashes
-// and reserved ports are refused, logged once and counted.
+// for it alone, for edges that cannot use agent-send. A port belongs to its oldest claimant
+// (requests arrive oldest first, see claims.ts), so every node and every restart agree; clashes,
+// reserved ports and namespaces outside --agent-port-namespaces are refused, logged once and counted.
 import { AgentServer, type AnswerSource } from './server.js';
 import type { ProbeCounters } from '../metrics.js';
+import { namespaceMayClaim } from './claims.js';
 
-export type PortRefusal = 'clash' | 'reserved' | 'listen_failed';
+export type PortRefusal = 'clash' | 'reserved' | 'namespace' | 'listen_failed';
 
 export interface PortEvents {
   opened(port: number, key: string): void;
@@ -24,7 +26,7 @@ export class DedicatedPorts {
   private reported = new Set<string>();
 
   constructor(
-    private readonly opts: { host: string; readTimeoutMs: number; maxConnections: number; reserved: ReadonlySet<number> },
+    private readonly opts: { host: string; readTimeoutMs: number; maxConnections: number; reserved: ReadonlySet<number>; allowedNamespaces?: ReadonlySet<string> },
     private readonly answers: AnswerSource,
     private readonly counters: ProbeCounters,
     private readonly events: PortEvents,
@@ -34,7 +36,7 @@ export class DedicatedPorts {
     return [...this.listeners].filter(([, l]) => l.open).map(([p, l]) => [p, l.key]);
   }
 
-  /** Bring listeners in line with the requests ([port, service key], in a stable order). */
+  /** Bring listeners in line with the requests ([port, service key], oldest claimant first). */
   reconcile(requests: ReadonlyArray<[number, string]>): void {
     const wanted = new Map<number, string>();
     const reported = new Set<string>();
@@ -49,10 +51,14 @@ export class DedicatedPorts {
         refuse(port, key, 'reserved', 'the agent or HTTP port');
         continue;
       }
-      const owner = this.listeners.get(port)?.key ?? wanted.get(port);
-      // The current owner keeps the port as long as it still asks for it.
-      if (owner !== undefined && owner !== key && stillRequested.has(`${port} ${owner}`)) {
-        refuse(port, key, 'clash', `already serves ${owner}`);
+      if (!namespaceMayClaim(this.opts.allowedNamespaces, key)) {
+        refuse(port, key, 'namespace', 'namespace not in --agent-port-namespaces');
+        continue;
+      }
+      // Not "whoever holds it now": that would differ between nodes that restarted and nodes that did not.
+      const owner = wanted.get(port);
+      if (owner !== undefined) {
+        refuse(port, key, 'clash', `already serves ${owner}, an older Service`);
         continue;
       }
       wanted.set(port, key);

@@ -1,6 +1,6 @@
 // Kubernetes objects (parsed JSON) → the small views decisions need. Whole objects are dropped
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
-import { DEFAULT_WEIGHT, MAX_WEIGHT, type NodeSignal, type NodeView, type OperatorState, type ServiceView } from '../decide.js';
+import { DEFAULT_WEIGHT, MAX_WEIGHT, type ClaimOrder, type NodeSignal, type NodeView, type OperatorState, type ServiceView } from '../decide.js';
 import { TAINT_SIGNALS, type SignalName } from '../policy.js';
 import { rejectedValue, type RejectedValue } from './rejected.js';
 
@@ -152,11 +152,18 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   }
   const type = str(spec.type);
   const local = (type === 'NodePort' || type === 'LoadBalancer') && str(spec.externalTrafficPolicy) === 'Local';
+  // Only port claimants carry their claim order: the port's owner must not depend on name order.
+  const claim = agentPort === undefined ? undefined : claimOrder(obj(o.metadata));
   return {
     metadata,
-    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight, local, agentPort, ...weightNote(annotations[weightKey], parsed) },
+    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight, local, agentPort, ...weightNote(annotations[weightKey], parsed), ...(claim === undefined ? {} : { claim }) },
     problems,
   };
+}
+
+function claimOrder(md: Json): ClaimOrder {
+  const created = Date.parse(str(md.creationTimestamp) ?? '');
+  return { created: Number.isNaN(created) ? Infinity : created, uid: (str(md.uid) ?? '').slice(0, 64) };
 }
 
 /** One EndpointSlice, reduced to endpoint counts per node. */

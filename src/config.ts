@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { parsePolicy, type Policy } from './policy.js';
 import { STATUS_DETAILS, type StatusDetail } from './http/status-body.js';
+import { isDnsLabel, isDnsSubdomain } from './k8s/names.js';
 import {
   FlagError,
   type FlagSpec,
@@ -143,9 +144,7 @@ function ipAddress(flag: string, v: string): string {
 }
 
 /** RFC 1123 subdomain: what Kubernetes allows for node names and annotation prefixes. */
-export function isDnsSubdomain(v: string): boolean {
-  return v.length > 0 && v.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(v);
-}
+export { isDnsSubdomain };
 
 function dnsSubdomain(flag: string, v: string): string {
   if (!isDnsSubdomain(v)) throw new FlagError(flag, `expected a lower-case DNS name (RFC 1123), got "${v}"`);
@@ -193,7 +192,7 @@ function boolValue(flag: string, v: string): boolean {
 }
 
 function dnsLabel(flag: string, v: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
+  if (!isDnsLabel(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
   return v;
 }
 

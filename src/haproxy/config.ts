@@ -1,5 +1,8 @@
 // A small typed description of an HAProxy setup → haproxy.cfg text. Pure. Used by the demo and by
 // the end-to-end tests, so both run HAProxy with agent-checks configured the same way.
+import { quoteHaproxyString } from './quote.js';
+
+export { quoteHaproxyString };
 
 /** HAProxy's agent-check parameters for one server. */
 export interface AgentCheckSpec {
@@ -104,18 +107,4 @@ function serverLine(backend: string, s: ServerSpec): string {
 
 function checkName(what: string, name: string): void {
   if (!NAME.test(name)) throw new Error(`${what}: "${name}" is not a valid HAProxy name (letters, digits, - _ . : only)`);
-}
-
-/** A double-quoted HAProxy string: HAProxy turns `\n` back into a newline, so agent-send ends its line. */
-export function quoteHaproxyString(s: string): string {
-  let out = '"';
-  for (const ch of s) {
-    if (ch === '\n') out += '\\n';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '"' || ch === '\\' || ch === '$') out += `\\${ch}`;
-    else if (ch < ' ' || ch === '\x7f') throw new Error(`cannot put control character 0x${ch.charCodeAt(0).toString(16)} in an HAProxy string`);
-    else out += ch;
-  }
-  return `${out}"`;
 }

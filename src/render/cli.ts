@@ -3,6 +3,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../flags.js';
+import { isDnsSubdomain } from '../k8s/names.js';
 import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './haproxy.js';
@@ -53,7 +54,6 @@ const processIO: RenderIO = {
 };
 
 const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;
-const PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
  * Runs the subcommand and returns the exit code: 0 done, 1 the API, HAProxy or a file failed.
@@ -80,7 +80,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   };
   if (!BIND.test(settings.bind)) throw new FlagError('bind', `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${raw.bind}"`);
   const annotationPrefix = raw['annotation-prefix'];
-  if (!PREFIX.test(annotationPrefix) || annotationPrefix.length > 253) throw new FlagError('annotation-prefix', `expected a lower-case DNS name (RFC 1123), got "${annotationPrefix}"`);
+  if (!isDnsSubdomain(annotationPrefix)) throw new FlagError('annotation-prefix', `expected a lower-case DNS name (RFC 1123), got "${annotationPrefix}"`);
   const requestTimeoutMs = parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 });
   if (raw.snapshot !== '' && (raw.kubeconfig !== '' || raw.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
@@ -103,7 +103,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   }
 
   const model = buildModel(clusters, { annotationPrefix, nodesPerService });
-  for (const w of model.warnings) await io.stderr(`render: warning: ${w}\n`);
+  for (const line of warningLines(model.warnings)) await io.stderr(line);
   const text = renderHaproxy(model, settings, template);
 
   if (raw.check === 'true') {
@@ -127,6 +127,25 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     return 1;
   }
   return 0;
+}
+
+/**
+ * One run, so no time window: repeats of one warning print once with a count, and past
+ * MAX_WARNINGS distinct ones a single line says how many more there were. A namespace with 10,000
+ * broken Services must not bury the one warning that matters.
+ */
+export const MAX_WARNINGS = 100;
+
+export function warningLines(warnings: readonly string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const w of warnings) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const out: string[] = [];
+  for (const [w, n] of counts) {
+    if (out.length === MAX_WARNINGS) break;
+    out.push(`render: warning: ${w}${n > 1 ? ` (${n} times)` : ''}\n`);
+  }
+  if (counts.size > MAX_WARNINGS) out.push(`render: warning: ${counts.size - MAX_WARNINGS} more warnings not shown (${warnings.length} in all)\n`);
+  return out;
 }
 
 function loadTemplate(path: string): Template {

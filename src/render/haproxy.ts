@@ -1,6 +1,7 @@
 // The model → HAProxy configuration text: the default template, the names a template can use, and
 // the HAProxy spelling of each value (conditions, addresses, durations, agent-send). Pure.
 import { isIP } from 'node:net';
+import { escapeHaproxyQuoted } from '../haproxy/quote.js';
 import type { Model } from './model.js';
 import { Template, type Scope, type Shape } from './template.js';
 
@@ -138,7 +139,7 @@ export function templateScope(model: Model, s: OutputSettings): Scope {
         namespace: srv.namespace,
         service: srv.service,
         // The daemon reads one line naming the Service and answers with that Service's weight.
-        agentSend: `${srv.namespace}/${srv.service}\\n`,
+        agentSend: escapeHaproxyQuoted(`${srv.namespace}/${srv.service}\n`),
         weight: 100,
       })),
     })),

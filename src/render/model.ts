@@ -1,7 +1,10 @@
 // Cluster snapshots (parsed Node and Service objects) → the HAProxy backends to render. Pure:
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
 import { isIP } from 'node:net';
+import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../k8s/names.js';
+import { shown } from '../shown.js';
 import { pickNodes } from './hash.js';
+import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
 
 /** One cluster as read from a kubeconfig context or a snapshot file. Objects are parsed JSON. */
 export interface ClusterSnapshot {
@@ -22,6 +25,7 @@ export const ANNOTATION = {
   path: 'path',
   backend: 'backend',
   port: 'port',
+  shareWith: 'share-with',
 } as const;
 
 export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -100,7 +104,6 @@ export function haproxyIdent(s: string): string {
   return s.replace(/[^A-Za-z0-9._:-]/g, '_');
 }
 
-const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // Path characters that need no quoting in an HAProxy config line (no quotes, '#', '$', '\', braces).
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
 
@@ -110,6 +113,11 @@ export function eligibleNode(raw: unknown, warn: (msg: string) => void): Eligibl
   const md = obj(o.metadata);
   const name = str(md.name);
   if (name === undefined) return undefined;
+  // Node names reach server names, comments and templates: only what Kubernetes itself allows.
+  if (!isDnsSubdomain(name)) {
+    warn(`node ${shown(name)}: name is not a DNS-1123 subdomain; skipped`);
+    return undefined;
+  }
   const labels = obj(md.labels);
   const spec = obj(o.spec);
   const status = obj(o.status);
@@ -122,7 +130,12 @@ export function eligibleNode(raw: unknown, warn: (msg: string) => void): Eligibl
     warn(`node ${name}: Ready but no usable InternalIP, ExternalIP or Hostname address; skipped`);
     return undefined;
   }
-  return { name, zone: str(labels[ZONE_LABEL]) ?? '', address };
+  let zone = str(labels[ZONE_LABEL]) ?? '';
+  if (!isLabelValue(zone)) {
+    warn(`node ${name}: label ${ZONE_LABEL} ${shown(zone)} is not a label value; treated as no zone`);
+    zone = '';
+  }
+  return { name, zone, address };
 }
 
 function nodeAddress(addresses: unknown[]): string | undefined {
@@ -130,17 +143,14 @@ function nodeAddress(addresses: unknown[]): string | undefined {
     for (const a of addresses) {
       const addr = str(obj(a).address);
       if (obj(a).type !== type || addr === undefined) continue;
-      if (isIP(addr) !== 0 || (type === 'Hostname' && DNS_NAME.test(addr))) return addr;
+      if (isIP(addr) !== 0 || (type === 'Hostname' && isDnsSubdomain(addr))) return addr;
     }
   }
   return undefined;
 }
 
 /** What a Service asks for through its annotations, before grouping. */
-interface Request {
-  cluster: string;
-  namespace: string;
-  name: string;
+interface Request extends Claim {
   host: string | undefined;
   path: string;
   /** Explicit PREFIX/backend, or undefined to derive the name from host and path. */
@@ -155,6 +165,12 @@ function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg
   if (name === undefined) return undefined;
   const namespace = str(md.namespace) ?? 'default';
   const ann = obj(md.annotations);
+  if (ann[`${prefix}/${ANNOTATION.expose}`] === undefined) return undefined;
+  // Names reach agent-send, comments, server names and templates: what Kubernetes allows, only.
+  if (!isDnsLabel(namespace) || !isDnsLabel(name)) {
+    warn(`service ${cluster}/${shown(namespace)}/${shown(name)}: namespace and name must be DNS-1123 labels; skipped`);
+    return undefined;
+  }
   const a = (key: string): string | undefined => {
     const v = str(ann[`${prefix}/${key}`]);
     return v === undefined ? undefined : v.trim();
@@ -166,19 +182,19 @@ function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg
     warn(`service ${who}: ${why}; skipped`);
     return undefined;
   };
-  if (expose.toLowerCase() !== 'true') return skip(`${prefix}/${ANNOTATION.expose} is "${expose}", expected "true" or "false"`);
+  if (expose.toLowerCase() !== 'true') return skip(`${prefix}/${ANNOTATION.expose} is ${shown(expose)}, expected "true" or "false"`);
 
   let host = a(ANNOTATION.host);
   if (host !== undefined) {
     host = host.toLowerCase();
-    if (!DNS_NAME.test(host) || host.length > 253) return skip(`${prefix}/${ANNOTATION.host} "${host}" is not a DNS name`);
+    if (!isDnsSubdomain(host)) return skip(`${prefix}/${ANNOTATION.host} ${shown(host)} is not a DNS name`);
   }
   let path = a(ANNOTATION.path) ?? '/';
-  if (!SAFE_PATH.test(path)) return skip(`${prefix}/${ANNOTATION.path} "${path}" must start with / and hold only URL path characters`);
+  if (!SAFE_PATH.test(path) || path.length > 1024) return skip(`${prefix}/${ANNOTATION.path} ${shown(path)} must start with / and hold only URL path characters`);
   path = path.replace(/\/+$/, '') || '/';
   const backend = a(ANNOTATION.backend);
   if (backend !== undefined && !/^[A-Za-z0-9._:-]{1,100}$/.test(backend)) {
-    return skip(`${prefix}/${ANNOTATION.backend} "${backend}" is not an HAProxy name (letters, digits, - _ . :)`);
+    return skip(`${prefix}/${ANNOTATION.backend} ${shown(backend)} is not an HAProxy name (letters, digits, - _ . :)`);
   }
   if (host === undefined && backend === undefined) return skip(`needs ${prefix}/${ANNOTATION.host} or ${prefix}/${ANNOTATION.backend}`);
 
@@ -187,9 +203,38 @@ function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg
   const wanted = a(ANNOTATION.port);
   const port = wanted === undefined ? tcp[0] : tcp.find((p) => p.name === wanted || String(p.port) === wanted);
   if (port === undefined) {
-    return skip(wanted === undefined ? 'no TCP port with a nodePort (type NodePort or LoadBalancer needed)' : `${prefix}/${ANNOTATION.port} "${wanted}" names no TCP port with a nodePort`);
+    return skip(wanted === undefined ? 'no TCP port with a nodePort (type NodePort or LoadBalancer needed)' : `${prefix}/${ANNOTATION.port} ${shown(wanted)} names no TCP port with a nodePort`);
   }
-  return { cluster, namespace, name, host, path, backend, nodePort: port.nodePort as number };
+  const nodePort = port.nodePort as number;
+  // 1e300 is a number too: only a whole port number may reach ADDR:PORT.
+  if (!Number.isInteger(nodePort) || nodePort > 65535) return skip(`nodePort ${shown(String(nodePort))} is not a port number 1..65535`);
+
+  const shareWith = new Set<string>();
+  for (const ns of (a(ANNOTATION.shareWith) ?? '').split(',')) {
+    const n = ns.trim();
+    if (n === '') continue;
+    if (isDnsLabel(n)) shareWith.add(n);
+    else warn(`service ${who}: ${prefix}/${ANNOTATION.shareWith} entry ${shown(n)} is not a namespace name; ignored`);
+  }
+  const created = Date.parse(str(md.creationTimestamp) ?? '');
+  const uid = str(md.uid) ?? '';
+  return { cluster, namespace, name, created: Number.isNaN(created) ? Infinity : created, uid, shareWith, host, path, backend, nodePort };
+}
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const k = keyOf(item);
+    if (k === undefined) continue;
+    const list = out.get(k);
+    if (list === undefined) out.set(k, [item]);
+    else list.push(item);
+  }
+  return out;
+}
+
+function byOwner(a: Owner<Request> | undefined, b: Owner<Request> | undefined): number {
+  return a === undefined || b === undefined ? 0 : byClaim(a.first, b.first);
 }
 
 /** Builds the model. Cluster names must be unique (the source checks). */
@@ -198,6 +243,11 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   const eligibleByCluster = new Map<string, EligibleNode[]>();
   const requests: Request[] = [];
   for (const c of [...clusters].sort((x, y) => cmp(x.name, y.name))) {
+    // Cluster names come from a file or a kubeconfig, not from Kubernetes: any text but a line break.
+    if (c.name.length > 253 || /[\x00-\x1f\x7f\u2028\u2029]/.test(c.name)) {
+      warnings.push(`cluster ${shown(c.name)}: name holds control characters or is too long; skipped`);
+      continue;
+    }
     const warn = (msg: string): void => void warnings.push(`cluster ${c.name}: ${msg}`);
     const seen = new Set<string>();
     const eligible: EligibleNode[] = [];
@@ -222,14 +272,43 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   }
   requests.sort((x, y) => cmp(x.cluster, y.cluster) || cmp(x.namespace, y.namespace) || cmp(x.name, y.name));
 
+  // Tenants: a host (all its paths), then an explicit backend name, belongs to its oldest claimant's namespace.
+  const share = `${opts.annotationPrefix}/${ANNOTATION.shareWith}`;
+  const warn = (msg: string): void => void warnings.push(msg);
+  const hostOwners = new Map<string, Owner<Request>>();
+  const admitted = keepOwned(
+    keepOwned(requests, (r) => r.host, (h) => `host ${h}`, share, warn),
+    (r) => r.backend,
+    (b) => `backend ${b}`,
+    share,
+    warn,
+  );
+  for (const [h, list] of groupBy(admitted, (r) => r.host)) hostOwners.set(h, ownerOf(list));
+
   // Group: an explicit backend name, else the host+path the Service serves.
-  const groups = new Map<string, { base: string; members: Request[] }>();
-  for (const r of requests) {
+  const groups = new Map<string, { base: string; derived: boolean; members: Request[] }>();
+  for (const r of admitted) {
     const key = r.backend !== undefined ? `b\0${r.backend}` : `r\0${r.host ?? ''}\0${r.path}`;
     const base = r.backend ?? haproxyIdent(`${r.host ?? ''}${r.path === '/' ? '' : r.path}`.replace(/\//g, '_'));
     const g = groups.get(key);
-    if (g === undefined) groups.set(key, { base, members: [r] });
+    if (g === undefined) groups.set(key, { base, derived: r.backend === undefined, members: [r] });
     else g.members.push(r);
+  }
+
+  // A name derived from a host belongs to the host's owner; an explicit name that meets it (or an
+  // older explicit one) from a namespace the owner did not let in is dropped, never renamed around.
+  const groupOwner = new Map<string, Owner<Request>>();
+  for (const [key, g] of groups) groupOwner.set(key, ownerOf(g.members));
+  for (const [, same] of groupBy([...groups], ([, g]) => g.base)) {
+    if (same.length < 2) continue;
+    const [holderKey, holder] = [...same].sort(([ka, a], [kb, b]) => Number(b.derived) - Number(a.derived) || byOwner(groupOwner.get(ka), groupOwner.get(kb)))[0] as [string, { base: string }];
+    const owner = groupOwner.get(holderKey) as Owner<Request>;
+    for (const [key] of same) {
+      const intruder = groupOwner.get(key) as Owner<Request>;
+      if (key === holderKey || mayJoin(owner, intruder.namespace)) continue;
+      groups.delete(key);
+      warnings.push(`service ${claimant(intruder.first)}: backend name ${holder.base} belongs to namespace ${owner.namespace} (service ${claimant(owner.first)}), which does not share it with ${intruder.namespace} (${share}); skipped`);
+    }
   }
 
   // Names must be unique: a derived name can meet an explicit one; later groups get a suffix.
@@ -244,7 +323,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   }
 
   const backends: Backend[] = [];
-  const routeTargets = new Map<string, { host: string; path: string; backends: Set<string> }>();
+  const routeTargets = new Map<string, { host: string; path: string; backends: Set<string>; ownBackends: Set<string> }>();
   for (const [key, g] of groups) {
     const backendName = nameOf.get(key) as string;
     const services: ExposedService[] = [];
@@ -268,8 +347,10 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       }
       if (r.host !== undefined) {
         const rk = `${r.host}\0${r.path}`;
-        const t = routeTargets.get(rk) ?? { host: r.host, path: r.path, backends: new Set<string>() };
+        const t = routeTargets.get(rk) ?? { host: r.host, path: r.path, backends: new Set<string>(), ownBackends: new Set<string>() };
         t.backends.add(backendName);
+        // A namespace let into a host joins it; it does not take the host's routes over.
+        if (groupOwner.get(key)?.namespace === hostOwners.get(r.host)?.namespace) t.ownBackends.add(backendName);
         routeTargets.set(rk, t);
       }
     }
@@ -289,7 +370,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   const routes: Route[] = [];
   for (const t of routeTargets.values()) {
     const names = [...t.backends].sort(cmp);
-    const backend = names[0] as string;
+    const backend = [...(t.ownBackends.size > 0 ? t.ownBackends : t.backends)].sort(cmp)[0] as string;
     if (names.length > 1) warnings.push(`host ${t.host} path ${t.path} is claimed by backends ${names.join(', ')}; routing it to ${backend}`);
     routes.push({ host: t.host, path: t.path, backend });
   }

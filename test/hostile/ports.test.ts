@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { probe, probeUntil } from '../lib/probe.js';
 import { httpGet, kubectl, metricValue, startAgent, startApi } from '../lib/agent-process.js';
 
+// Agent restarts, kubectl and haproxy -c runs add up on a loaded machine: a generous file deadline.
+t.setTimeout(600_000);
+
 const PORT_ANN = 'haproxy-node-agent.io/agent-port';
 
 async function freePort(): Promise<number> {
@@ -56,18 +59,21 @@ t.test('an older claimant keeps its port across restarts, whatever the names', a
 
   writeFileSync(join(dir, 'shop.yaml'), serviceYaml('shop', 'web', '70', port));
   await kubectl(kubeconfig, 'create', '--validate=false', '-f', join(dir, 'shop.yaml'));
+  const first = await startAgent(t, args);
+  t.equal(await probeUntil(port, undefined, (r) => r === 'ready up 70%\n', 30_000), 'ready up 70%\n', 'shop/web answers on its port');
+
   await nextSecond();
-  // "evil/x" sorts before "shop/web": name order would hand it the port.
+  // "evil/x" sorts before "shop/web": name order would hand it the port on the next start.
   writeFileSync(join(dir, 'evil.yaml'), serviceYaml('evil', 'x', '5', port));
   await kubectl(kubeconfig, 'create', '--validate=false', '-f', join(dir, 'evil.yaml'));
-
-  const first = await startAgent(t, args);
-  t.equal(await probeUntil(port, undefined, (r) => r === 'ready up 70%\n', 10_000), 'ready up 70%\n', 'shop/web answers on its port');
+  const deadline = Date.now() + 20_000;
+  while (!first.logs.some((l) => l.reason === 'clash') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(await probe(port), 'ready up 70%\n', 'evil/x is refused while the agent runs');
   first.proc.kill('SIGTERM');
   await first.exited;
 
   const second = await startAgent(t, args);
-  t.equal(await probeUntil(port, undefined, (r) => r === 'ready up 70%\n', 10_000), 'ready up 70%\n', 'after a restart shop/web still owns the port');
+  t.equal(await probeUntil(port, undefined, (r) => r === 'ready up 70%\n', 30_000), 'ready up 70%\n', 'after a restart shop/web still owns the port');
   // Give a wrong owner every chance to show up.
   await new Promise((r) => setTimeout(r, 300));
   t.equal(await probe(port), 'ready up 70%\n', 'still shop/web');
@@ -91,7 +97,7 @@ t.test('--agent-port-namespaces: other namespaces are refused, logged once and c
   writeFileSync(join(dir, 'shop.yaml'), serviceYaml('shop', 'web', '70', shopPort));
   await kubectl(kubeconfig, 'create', '--validate=false', '-f', join(dir, 'evil.yaml'));
   await kubectl(kubeconfig, 'create', '--validate=false', '-f', join(dir, 'shop.yaml'));
-  t.equal(await probeUntil(shopPort, undefined, (r) => r === 'ready up 70%\n', 10_000), 'ready up 70%\n', 'an allowed namespace gets its port');
+  t.equal(await probeUntil(shopPort, undefined, (r) => r === 'ready up 70%\n', 30_000), 'ready up 70%\n', 'an allowed namespace gets its port');
   // Touch evil/x again: a refusal is logged once per claim, not once per event.
   await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'evil', 'x', 'touched=1');
   await new Promise((r) => setTimeout(r, 300));

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { CLI } from '../lib/agent-process.js';
 import { runRender } from '../../src/render/cli.js';
 
+// Agent restarts, kubectl and haproxy -c runs add up on a loaded machine: a generous file deadline.
+t.setTimeout(600_000);
+
 const P = 'haproxy-node-agent.io';
 const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
 

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, kubectl, startApi } from '../lib/agent-process.js';
 
+// Agent restarts, kubectl and haproxy -c runs add up on a loaded machine: a generous file deadline.
+t.setTimeout(600_000);
+
 const P = 'haproxy-node-agent.io';
 const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
 

@@ -114,6 +114,7 @@ t.test('dedicated agent ports open and close with annotations; clashes refused',
   t.equal(metricValue(m, 'haproxy_node_agent_agent_port_refusals_total{reason="clash"}'), 1, 'clash counted');
   t.ok((metricValue(m, 'haproxy_node_agent_invalid_annotations_total{annotation="haproxy-node-agent.io/agent-port"}') ?? 0) >= 1, 'out of range counted');
   t.ok(agent.logs.some((l) => l.reason === 'clash'), 'clash logged');
+  await kubectl(kubeconfig, 'delete', 'svc', '-n', 'shop', 'late');
   await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'shop', 'api', 'haproxy-node-agent.io/agent-port-');
   await new Promise((r) => setTimeout(r, 300));
   await t.rejects(probe(p1), 'port closed when the annotation goes');

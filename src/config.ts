@@ -59,7 +59,16 @@ export interface Config {
   proxyHealthzFailures: number;
   /** Consecutive 2xx polls before it serves again. */
   proxyHealthzSuccesses: number;
+  /** Mass-drain guard: computed here over all Nodes, taken from the coordinator, or off. */
+  guardMode: GuardMode;
+  /** Namespace of the coordinator's decision ConfigMap (coordinated mode). */
+  guardNamespace: string;
+  /** The decision counts as stale after this long without a heartbeat from the coordinator. */
+  guardStaleAfterMs: number;
 }
+
+export const GUARD_MODES = ['local', 'coordinated', 'off'] as const;
+export type GuardMode = (typeof GUARD_MODES)[number];
 
 const P = 'HAPROXY_NODE_AGENT_';
 
@@ -91,6 +100,9 @@ export const RUN_FLAGS = [
   { name: 'proxy-healthz-interval', env: `${P}PROXY_HEALTHZ_INTERVAL`, default: '1s', help: 'How often that URL is polled; each poll times out after 80% of it' },
   { name: 'proxy-healthz-failures', env: `${P}PROXY_HEALTHZ_FAILURES`, default: '3', help: 'Consecutive failed polls (non-2xx, timeout, refused once it has answered) before the node answers down' },
   { name: 'proxy-healthz-successes', env: `${P}PROXY_HEALTHZ_SUCCESSES`, default: '2', help: 'Consecutive 2xx polls before an unhealthy node serves again' },
+  { name: 'guard-mode', env: `${P}GUARD_MODE`, default: 'local', help: 'Mass-drain guard: local (watch all Nodes), coordinated (watch own Node + the coordinator decision), off' },
+  { name: 'guard-namespace', env: `${P}GUARD_NAMESPACE`, default: 'haproxy-node-agent', help: 'Namespace of the coordinator decision ConfigMap (--guard-mode coordinated)' },
+  { name: 'guard-stale-after', env: `${P}GUARD_STALE_AFTER`, default: '30s', help: 'Coordinated mode: the decision is stale after this long without a coordinator heartbeat (the last one is kept)' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
@@ -129,6 +141,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     proxyHealthzIntervalMs: parseDurationFlag('proxy-healthz-interval', raw['proxy-healthz-interval'], { minMs: 100, maxMs: 60_000 }),
     proxyHealthzFailures: parseIntFlag('proxy-healthz-failures', raw['proxy-healthz-failures'], 1, 100),
     proxyHealthzSuccesses: parseIntFlag('proxy-healthz-successes', raw['proxy-healthz-successes'], 1, 100),
+    guardMode: parseEnumFlag('guard-mode', raw['guard-mode'], GUARD_MODES),
+    guardNamespace: dnsLabel('guard-namespace', raw['guard-namespace']),
+    guardStaleAfterMs: parseDurationFlag('guard-stale-after', raw['guard-stale-after'], { minMs: 1000, maxMs: 3_600_000 }),
   };
   // A healthy but quiet watch proves contact only when it ends (every --watch-timeout), so a
   // shorter staleness limit would drain healthy nodes of quiet clusters.
@@ -138,7 +153,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   return cfg;
 }
 
-function ipAddress(flag: string, v: string): string {
+export function ipAddress(flag: string, v: string): string {
   if (isIP(v) === 0) throw new FlagError(flag, `expected an IP address such as 0.0.0.0 or 127.0.0.1, got "${v}"`);
   return v;
 }
@@ -146,7 +161,7 @@ function ipAddress(flag: string, v: string): string {
 /** RFC 1123 subdomain: what Kubernetes allows for node names and annotation prefixes. */
 export { isDnsSubdomain };
 
-function dnsSubdomain(flag: string, v: string): string {
+export function dnsSubdomain(flag: string, v: string): string {
   if (!isDnsSubdomain(v)) throw new FlagError(flag, `expected a lower-case DNS name (RFC 1123), got "${v}"`);
   return v;
 }
@@ -171,7 +186,7 @@ function absolutePath(flag: string, v: string): string {
   return v;
 }
 
-function signalPolicy(flag: string, v: string): Policy {
+export function signalPolicy(flag: string, v: string): Policy {
   try {
     return parsePolicy(v);
   } catch (err) {
@@ -179,7 +194,7 @@ function signalPolicy(flag: string, v: string): Policy {
   }
 }
 
-function fraction(flag: string, v: string): number {
+export function fraction(flag: string, v: string): number {
   const n = /^[0-9]*\.?[0-9]+$/.test(v) ? Number(v) : NaN;
   if (!(n > 0 && n <= 1)) throw new FlagError(flag, `expected a fraction greater than 0 and at most 1, got "${v}"`);
   return n;
@@ -191,7 +206,7 @@ function boolValue(flag: string, v: string): boolean {
   throw new FlagError(flag, `expected true or false, got "${v}"`);
 }
 
-function dnsLabel(flag: string, v: string): string {
+export function dnsLabel(flag: string, v: string): string {
   if (!isDnsLabel(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
   return v;
 }

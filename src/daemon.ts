@@ -20,6 +20,8 @@ import { DataplaneMonitor } from './dataplane/monitor.js';
 import { ApiHealth, describe } from './kube/api-health.js';
 import { collectAfterFirstSync } from './gc.js';
 import { guardProcess } from './process-guards.js';
+import { DecisionFollower } from './coordinate/follow.js';
+import { NO_GUARD, coordinatedVerdict } from './coordinate/verdict.js';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -47,6 +49,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     api: () => ({ up: Object.fromEntries([...health.entries()].map(([r, h]) => [r, h.state === 'ok'])), errors: health.errors }),
     guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
     dataplane: () => dataplane.state,
+    guardDecision: () => (follower === undefined ? undefined : { state: follower.state, ageSeconds: follower.ageSeconds }),
   });
   const unguard = guardProcess(log, () => metrics.unhandledRejections.inc());
   // One line per change of how the API server treats us, not one per retry.
@@ -100,7 +103,10 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       if (snapshot.synced) ports.reconcile(snapshot.agentPortRequests());
     },
   };
-  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction }, observer);
+  // local: the guard over all Nodes, here. coordinated: the coordinator's decision (coordinate/). off: none.
+  const guardVerdict =
+    cfg.guardMode === 'local' ? undefined : cfg.guardMode === 'off' ? () => ({ result: NO_GUARD, held: false }) : (node: Parameters<typeof coordinatedVerdict>[0]) => coordinatedVerdict(node, cfg.policy, follower?.latest);
+  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction, ...(guardVerdict === undefined ? {} : { guardVerdict }) }, observer);
 
   const dataplane = new DataplaneMonitor(
     { url: cfg.proxyHealthzUrl, intervalMs: cfg.proxyHealthzIntervalMs, failures: cfg.proxyHealthzFailures, successes: cfg.proxyHealthzSuccesses },
@@ -147,7 +153,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   });
 
   const timing = { ...DEFAULT_TIMING, watchTimeoutMs: cfg.watchTimeoutMs };
-  const common = <V>(resource: 'nodes' | 'services' | 'endpointslices'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent' | 'onTooLarge'> => ({
+  const common = <V>(resource: 'nodes' | 'services' | 'endpointslices' | 'configmaps'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent' | 'onTooLarge'> => ({
     resource,
     onRestart: (reason, err, delayMs) => {
       metrics.watchRestarts.inc({ resource, reason });
@@ -162,11 +168,28 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     },
   });
 
+  const follower =
+    cfg.guardMode !== 'coordinated'
+      ? undefined
+      : new DecisionFollower(kc, transport, { namespace: cfg.guardNamespace, staleAfterMs: cfg.guardStaleAfterMs }, {
+          onRestart: common('configmaps').onRestart,
+          onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
+          changed: () => snapshot.refreshGuard(),
+          stateChanged: (from, to, d) => logDecisionState(log, cfg.guardNamespace, from, to, d?.generation),
+          firstListed: () => {
+            if (follower?.state === 'missing') logDecisionState(log, cfg.guardNamespace, 'missing', 'missing', undefined);
+            // Nodes only after the decision's first list: answers never start from "no decision yet".
+            informers[0]?.start();
+          },
+        }, timing);
+
   const informers = [
     new ResourceInformer(kc, transport, {
       ...common('nodes'),
-      // All Nodes, as small views: the mass-drain guard compares this node with the others.
+      // local: all Nodes, as small views (the guard compares this node with the others).
+      // coordinated and off: only our own Node, so other Nodes' writes never reach this agent.
       path: '/api/v1/nodes',
+      ...(cfg.guardMode === 'local' ? {} : { fieldSelector: `metadata.name=${cfg.nodeName}` }),
       trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
       onUpsert: (c) => snapshot.upsertNode(c),
       onDelete: (c) => snapshot.deleteNode(c.view.name),
@@ -216,6 +239,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
         ...(detail ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) } : {}),
         // Node-level like `api`, and it changes every poll: live, never part of the cached document.
         dataplane: dataplane.status(),
+        guardMode: cfg.guardMode,
+        ...(follower === undefined ? {} : { guardDecision: follower.status() }),
       }),
     },
   }, cfg.statusDetail);
@@ -226,7 +251,8 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   const agentPort = await listenOr('agent-port', () => agent.listen());
   const httpPort = await listenOr('http-port', () => http.listen());
   log.info({ node: cfg.nodeName, agent: `${cfg.agentAddress}:${agentPort}`, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, credentials: transport.credentials.describe() }, 'listening');
-  for (const i of informers) i.start();
+  for (const i of informers) if (follower === undefined || i !== informers[0]) i.start();
+  follower?.start();
   dataplane.start();
   collectAfterFirstSync(() => snapshot.synced, log);
 
@@ -254,11 +280,20 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       dataplane.stop();
       await Promise.all([agent.close(), ports.closeAll()]);
       for (const i of informers) i.stop();
+      follower?.stop();
       override.stop();
       await http.close();
       unguard();
     },
   };
+}
+
+/** Coordinated mode: one line per change of the decision's state (and one at start when there is none). */
+function logDecisionState(log: Logger, namespace: string, from: string, to: string, generation: number | undefined): void {
+  const fields = { from, to, generation: generation ?? null, configmap: `${namespace}/haproxy-node-agent-guard` };
+  if (to === 'fresh') log.info(fields, `coordinator decision is fresh (generation ${generation ?? '?'}): automatic drains follow it`);
+  else if (to === 'stale') log.warn(fields, 'coordinator decision is stale (no heartbeat within --guard-stale-after): keeping the last one; new automatic drains are held');
+  else log.warn(fields, `no coordinator decision in ${namespace}: automatic drains are held (explicit state annotations, the override file and down signals still apply)`);
 }
 
 /** A port we cannot listen on is a configuration error: name the flag. */

@@ -10,12 +10,13 @@ Commands:
   run     the agent daemon (default when no command is given)
   demo    the daemon against a built-in simulated cluster, for a first look
   render  HAProxy configuration for the Services that opt in (hashed node subsets, agent-checks)
+  coordinate  the mass-drain guard for large clusters: one leader watches all Nodes, agents read its decision
 
 Run "haproxy-node-agent <command> --help" for the flags of each command.
 Every command also takes --version.
 `;
 
-const COMMANDS = ['run', 'demo', 'render'] as const;
+const COMMANDS = ['run', 'demo', 'render', 'coordinate'] as const;
 
 /** How long SIGTERM may take: in-flight probes finish, then we exit (well inside Kubernetes' 30s). */
 const STOP_DEADLINE_MS = 10_000;
@@ -40,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./demo.js')).runDemo(rest);
     case 'render':
       return (await import('./render/cli.js')).runRender(rest);
+    case 'coordinate':
+      return (await import('./coordinate/cli.js')).runCoordinate(rest);
     default:
       process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: ${COMMANDS.join(', ')})\n`);
       return 2;

@@ -45,6 +45,8 @@ export interface MetricSources {
   dataplane?(): 'healthy' | 'unhealthy' | 'unknown' | 'off';
   /** Per resource: does the API server answer; failures by "resource\0code" (api-health.ts). */
   api?(): { up: Record<string, boolean>; errors: ReadonlyMap<string, number> };
+  /** --guard-mode coordinated: fresh/stale/missing and the heartbeat's age; undefined in other modes. */
+  guardDecision?(): { state: string; ageSeconds: number | undefined } | undefined;
 }
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
@@ -213,6 +215,26 @@ export function createMetrics(src: MetricSources): Metrics {
     registers: [registry],
     collect() {
       this.set(src.guard().selfHeld ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'guard_decision',
+    help: 'Coordinated mode: 1 for the state of the coordinator decision (fresh, stale, missing), 0 for the others',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const d = src.guardDecision?.();
+      if (d === undefined) return;
+      for (const k of ['fresh', 'stale', 'missing']) this.set({ state: k }, k === d.state ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'guard_decision_age_seconds',
+    help: 'Coordinated mode: seconds since the coordinator heartbeat last moved (-1 without a decision)',
+    registers: [registry],
+    collect() {
+      const d = src.guardDecision?.();
+      if (d !== undefined) this.set(d.ageSeconds ?? -1);
     },
   });
   const events = new Counter({

@@ -46,6 +46,8 @@ export interface SnapshotOptions {
   now: () => number;
   policy: Policy;
   maxDrainFraction: number;
+  /** Coordinated or off mode: the guard's verdict comes from outside instead of all Nodes. */
+  guardVerdict?: (node: NodeView | undefined) => { result: GuardResult; held: boolean };
 }
 
 const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
@@ -139,13 +141,25 @@ export class Snapshot {
   private nodesChanged(self: boolean): void {
     this.version++;
     const prev = this.guard;
-    this.guard = this.listed.has('nodes') ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction) : NO_GUARD;
-    const held = this.guard.held.includes(this.opts.nodeName);
+    let held: boolean;
+    if (this.opts.guardVerdict !== undefined) {
+      const v = this.opts.guardVerdict(this.node);
+      this.guard = v.result;
+      held = v.held;
+    } else {
+      this.guard = this.listed.has('nodes') ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction) : NO_GUARD;
+      held = this.guard.held.includes(this.opts.nodeName);
+    }
     if (!sameGuard(prev, this.guard)) this.observer.guardChanged(prev, this.guard);
     if (self || held !== this.held) {
       this.held = held;
       this.recomputeAll();
     }
+  }
+
+  /** The external guard verdict changed (a new coordinator decision): apply it. */
+  refreshGuard(): void {
+    this.nodesChanged(false);
   }
 
   upsertService(c: Cached<ServiceView>): void {

@@ -116,6 +116,21 @@ export const RESOURCES: Readonly<Record<Resource, ResourceInfo>> = {
     fieldLabels: [...COMMON_FIELDS, 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
     strategicLists: { ...META_LISTS, 'spec.containers': { mergeKey: 'name' } },
   },
+  // The coordinator publishes its guard decision in a ConfigMap and elects a leader on a Lease.
+  configmaps: {
+    resource: 'configmaps',
+    group: '',
+    version: 'v1',
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    listKind: 'ConfigMapList',
+    singularName: 'configmap',
+    namespaced: true,
+    shortNames: ['cm'],
+    verbs: ALL_VERBS,
+    fieldLabels: COMMON_FIELDS,
+    strategicLists: META_LISTS,
+  },
   // The kubelet's heartbeat lease in kube-node-lease, which `kubectl describe node` shows.
   leases: {
     resource: 'leases',

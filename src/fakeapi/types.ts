@@ -1,5 +1,5 @@
 /** Resources the fake API server knows about (plural names, as in URLs). */
-export type Resource = 'nodes' | 'services' | 'endpointslices' | 'events' | 'pods' | 'leases';
+export type Resource = 'nodes' | 'services' | 'endpointslices' | 'events' | 'pods' | 'leases' | 'configmaps';
 
 export interface ObjectMeta {
   name: string;

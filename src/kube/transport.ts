@@ -179,6 +179,11 @@ export class ApiTransport {
     return this.request('POST', pathAndQuery, JSON.stringify(body));
   }
 
+  /** PUT a whole object (update with resourceVersion: optimistic concurrency, 409 on conflict). */
+  putJson(pathAndQuery: string, body: unknown): Promise<unknown> {
+    return this.request('PUT', pathAndQuery, JSON.stringify(body));
+  }
+
   private async request(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
     try {
       return await this.requestOnce(method, pathAndQuery, body);

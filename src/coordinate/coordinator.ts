@@ -1,0 +1,253 @@
+// Wires `coordinate`: one informer over all Nodes, leader election on a Lease, and (while leader)
+// the mass-drain guard computed exactly as agents in local mode do (guard.ts), published as one
+// ConfigMap. Standbys keep a warm cache so a takeover publishes at once.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Logger } from '../log.js';
+import type { NodeView } from '../decide.js';
+import { computeGuard, type GuardResult } from '../guard.js';
+import { HttpServer } from '../http/server.js';
+import { FlagError } from '../flags.js';
+import { DEFAULT_TIMING, ResourceInformer } from '../kube/informer.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { ApiTransport } from '../kube/transport.js';
+import { nodeFromObject } from '../kube/views.js';
+import { METRIC_PREFIX } from '../metrics.js';
+import type { CoordinatorConfig } from './config.js';
+import { DECISION_NAME, LEASE_NAME } from './decision.js';
+import { DEFAULT_LEASE_TIMING, LeaderElector } from './lease.js';
+import { DecisionPublisher, type PublishResult } from './publish.js';
+
+/** The leader rewrites the decision this often, so agents can tell it is alive (their --guard-stale-after). */
+export const HEARTBEAT_MS = 10_000;
+/** Node changes within this window are published together. */
+const DEBOUNCE_MS = 100;
+/** After a failed write, try again this soon. */
+const RETRY_MS = 1000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const WATCH_TIMEOUT_MS = 60_000;
+
+export interface RunningCoordinator {
+  httpPort: number;
+  identity: string;
+  stop(): Promise<void>;
+}
+
+export const COORDINATOR_METRIC_PREFIX = `${METRIC_PREFIX}coordinator_`;
+
+export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningCoordinator> {
+  const kc = loadKubeConfig(cfg.kubeconfig, env);
+  // Pod name (or host name) plus a random part: two processes on one host are two candidates.
+  const identity = `${env.POD_NAME || hostname()}_${randomBytes(3).toString('hex')}`;
+  const nodes = new Map<string, NodeView>();
+  let listed = false;
+  let guard: GuardResult = computeGuard([], cfg.policy, cfg.maxDrainFraction);
+  let lastError: string | undefined;
+  let lastPublish: string | undefined;
+
+  const m = coordinatorMetrics({
+    leader: () => elector.isLeader,
+    generation: () => publisher.published?.generation,
+    nodes: () => nodes.size,
+    guard: () => guard,
+  });
+  const transport = new ApiTransport(kc, REQUEST_TIMEOUT_MS, () => {});
+  const publisher = new DecisionPublisher(transport, cfg.namespace, identity, cfg.maxDrainFraction);
+
+  // ---- publishing: one write in flight, debounced, re-run when kicked meanwhile ----
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight = false;
+  let again = false;
+  let stopped = false;
+  const kick = (delayMs = DEBOUNCE_MS): void => {
+    if (stopped || !elector.isLeader || !listed) return;
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    if (timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void publishNow();
+    }, delayMs);
+  };
+  const publishNow = async (): Promise<void> => {
+    // Never before the first full list: an empty picture would un-drain every draining node.
+    if (!elector.isLeader || !listed) return;
+    inFlight = true;
+    again = false;
+    const next = computeGuard(nodes.values(), cfg.policy, cfg.maxDrainFraction);
+    let result: PublishResult | 'failed';
+    try {
+      result = await publisher.publish(next);
+      if (lastError !== undefined) log.warn({ configmap: `${cfg.namespace}/${DECISION_NAME}` }, 'decision written again');
+      lastError = undefined;
+      lastPublish = new Date().toISOString();
+    } catch (err) {
+      result = 'failed';
+      const msg = err instanceof Error ? err.message : String(err);
+      if (lastError === undefined) log.error({ err: msg, configmap: `${cfg.namespace}/${DECISION_NAME}` }, `could not write the decision: ${msg}; retrying`);
+      lastError = msg;
+    }
+    m.publishes.inc({ result });
+    inFlight = false;
+    if (result !== 'failed') {
+      logGuard(log, guard, next, cfg.maxDrainFraction, result);
+      guard = next;
+    }
+    if (again || result === 'failed') kick(result === 'failed' ? RETRY_MS : DEBOUNCE_MS);
+  };
+
+  const elector = new LeaderElector(transport, cfg.namespace, LEASE_NAME, identity, DEFAULT_LEASE_TIMING, {
+    elected: () => {
+      log.warn({ identity, lease: `${cfg.namespace}/${LEASE_NAME}` }, `elected leader: publishing the guard decision to ${cfg.namespace}/${DECISION_NAME}`);
+      kick(0);
+    },
+    deposed: (reason) => log.warn({ identity, reason }, `no longer leader: ${reason}`),
+    failed: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election round failed'),
+  });
+
+  const informer = new ResourceInformer(kc, transport, {
+    resource: 'nodes',
+    path: '/api/v1/nodes',
+    trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
+    onUpsert: (c) => {
+      nodes.set(c.view.name, c.view);
+      kick();
+    },
+    onDelete: (c) => {
+      nodes.delete(c.view.name);
+      kick();
+    },
+    onListed: () => {
+      if (!listed) log.info({ nodes: nodes.size }, `nodes listed: ${nodes.size}`);
+      listed = true;
+      kick(0);
+    },
+    onRestart: (reason, err, delayMs) => {
+      m.watchRestarts.inc({ reason });
+      log.warn({ reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `nodes watch stopped (${reason}); restarting in ${delayMs}ms`);
+    },
+    onEvent: (type) => m.watchEvents.inc({ type }),
+  }, { ...DEFAULT_TIMING, watchTimeoutMs: WATCH_TIMEOUT_MS });
+
+  const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
+    registry: m.registry,
+    ready: () => listed,
+    status: () => ({
+      identity,
+      leader: elector.isLeader,
+      holder: elector.holder ?? null,
+      lease: `${cfg.namespace}/${LEASE_NAME}`,
+      configmap: `${cfg.namespace}/${DECISION_NAME}`,
+      nodesListed: listed,
+      nodes: nodes.size,
+      maxDrainFraction: cfg.maxDrainFraction,
+      guard,
+      published: publisher.published ?? null,
+      lastPublish: lastPublish ?? null,
+      lastError: lastError ?? null,
+    }),
+  });
+  let httpPort: number;
+  try {
+    httpPort = await http.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new FlagError('http-port', `cannot listen: ${e.code ?? ''} ${e.message}`.trim());
+  }
+  log.info({ identity, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, namespace: cfg.namespace }, 'listening');
+  informer.start();
+  elector.start();
+  const heartbeat = setInterval(() => kick(0), HEARTBEAT_MS);
+
+  return {
+    httpPort,
+    identity,
+    async stop() {
+      stopped = true;
+      clearInterval(heartbeat);
+      clearTimeout(timer);
+      informer.stop();
+      // Release the lease: the standby takes over at its next retry, not after the lease expires.
+      await elector.stop();
+      await http.close();
+    },
+  };
+}
+
+function logGuard(log: Logger, from: GuardResult, to: GuardResult, fraction: number, result: PublishResult): void {
+  if (result === 'heartbeat') return;
+  const fields = { readyNodes: to.readyNodes, budget: to.budget, explicit: to.explicit, draining: to.draining, held: to.held };
+  if (to.engaged && (!from.engaged || from.held.join() !== to.held.join())) log.warn(fields, `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${fraction})`);
+  else if (!to.engaged && from.engaged) log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
+  else log.info(fields, `decision published: ${to.explicit.length + to.draining.length} draining, ${to.held.length} held`);
+}
+
+interface CoordinatorMetricSources {
+  leader(): boolean;
+  generation(): number | undefined;
+  nodes(): number;
+  guard(): GuardResult;
+}
+
+export function coordinatorMetrics(src: CoordinatorMetricSources) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const P = COORDINATOR_METRIC_PREFIX;
+  new Gauge({
+    name: `${P}leader`,
+    help: '1 while this coordinator holds the Lease and publishes the decision, else 0',
+    registers: [registry],
+    collect() {
+      this.set(src.leader() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${P}decision_generation`,
+    help: 'Generation of the decision this coordinator last wrote (-1 before its first write)',
+    registers: [registry],
+    collect() {
+      this.set(src.generation() ?? -1);
+    },
+  });
+  const publishes = new Counter({
+    name: `${P}publishes_total`,
+    help: 'Writes of the decision ConfigMap, by result (created, changed, heartbeat, failed)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${P}nodes`,
+    help: 'Nodes in the coordinator cache',
+    registers: [registry],
+    collect() {
+      this.set(src.nodes());
+    },
+  });
+  new Gauge({
+    name: `${P}guard_nodes`,
+    help: 'The last published guard: nodes draining (explicit and automatic) and nodes held back',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const g = src.guard();
+      this.set({ state: 'draining' }, g.explicit.length + g.draining.length);
+      this.set({ state: 'held' }, g.held.length);
+    },
+  });
+  const watchEvents = new Counter({
+    name: `${P}watch_events_total`,
+    help: 'Node watch events received, by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
+  const watchRestarts = new Counter({
+    name: `${P}watch_restarts_total`,
+    help: 'Node list/watch restarts after an error or a hung watch, by reason',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  return { registry, publishes, watchEvents, watchRestarts };
+}

@@ -15,7 +15,7 @@ import { ApiTransport } from '../kube/transport.js';
 import { nodeFromObject } from '../kube/views.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import type { CoordinatorConfig } from './config.js';
-import { DECISION_NAME, LEASE_NAME } from './decision.js';
+import { DECISION_NAME, LEASE_NAME, sameVerdict } from './decision.js';
 import { DEFAULT_LEASE_TIMING, LeaderElector } from './lease.js';
 import { DecisionPublisher, type PublishResult } from './publish.js';
 
@@ -60,6 +60,8 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
   let inFlight = false;
   let again = false;
   let stopped = false;
+  /** A write is due even if the verdict did not change (taking over, heartbeat, failed write). */
+  let due = true;
   const kick = (delayMs = DEBOUNCE_MS): void => {
     if (stopped || !elector.isLeader || !listed) return;
     if (inFlight) {
@@ -78,6 +80,14 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
     inFlight = true;
     again = false;
     const next = computeGuard(nodes.values(), cfg.policy, cfg.maxDrainFraction);
+    const published = publisher.published;
+    // Node writes that change no verdict (status heartbeats) cost no ConfigMap write, so no fan-out.
+    if (!due && published !== undefined && sameVerdict(published, next)) {
+      inFlight = false;
+      if (again) kick();
+      return;
+    }
+    due = false;
     let result: PublishResult | 'failed';
     try {
       result = await publisher.publish(next);
@@ -86,6 +96,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
       lastPublish = new Date().toISOString();
     } catch (err) {
       result = 'failed';
+      due = true;
       const msg = err instanceof Error ? err.message : String(err);
       if (lastError === undefined) log.error({ err: msg, configmap: `${cfg.namespace}/${DECISION_NAME}` }, `could not write the decision: ${msg}; retrying`);
       lastError = msg;
@@ -102,6 +113,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
   const elector = new LeaderElector(transport, cfg.namespace, LEASE_NAME, identity, DEFAULT_LEASE_TIMING, {
     elected: () => {
       log.warn({ identity, lease: `${cfg.namespace}/${LEASE_NAME}` }, `elected leader: publishing the guard decision to ${cfg.namespace}/${DECISION_NAME}`);
+      due = true;
       kick(0);
     },
     deposed: (reason) => log.warn({ identity, reason }, `no longer leader: ${reason}`),
@@ -113,8 +125,9 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
     path: '/api/v1/nodes',
     trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
     onUpsert: (c) => {
+      const prev = nodes.get(c.view.name);
       nodes.set(c.view.name, c.view);
-      kick();
+      if (prev === undefined || JSON.stringify(prev) !== JSON.stringify(c.view)) kick();
     },
     onDelete: (c) => {
       nodes.delete(c.view.name);
@@ -160,7 +173,10 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
   log.info({ identity, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, namespace: cfg.namespace }, 'listening');
   informer.start();
   elector.start();
-  const heartbeat = setInterval(() => kick(0), HEARTBEAT_MS);
+  const heartbeat = setInterval(() => {
+    due = true;
+    kick(0);
+  }, HEARTBEAT_MS);
 
   return {
     httpPort,

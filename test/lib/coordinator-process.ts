@@ -1,0 +1,70 @@
+// `node dist/main.js coordinate` as a child process, with its JSON logs captured. Killed at teardown.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Test } from 'tap';
+import { CLI, httpGet } from './agent-process.js';
+
+export interface CoordinatorProcess {
+  proc: ChildProcess;
+  httpPort: number;
+  identity: string;
+  logs: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+export interface CoordinatorStatus {
+  identity: string;
+  leader: boolean;
+  holder: string | null;
+  nodesListed: boolean;
+  published: { generation: number; draining: string[]; held: string[]; explicit: string[] } | null;
+}
+
+export async function startCoordinator(t: Test, args: string[], env: Record<string, string> = {}): Promise<CoordinatorProcess> {
+  const proc = spawn(process.execPath, [CLI, 'coordinate', '--http-address', '127.0.0.1', '--http-port', '0', ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  let pending = '';
+  const listening = new Promise<{ httpPort: number; identity: string }>((resolve, reject) => {
+    proc.stdout?.setEncoding('utf8');
+    proc.stdout?.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        try {
+          const rec = JSON.parse(line) as Record<string, unknown>;
+          logs.push(rec);
+          if (rec.msg === 'listening') resolve({ httpPort: Number(String(rec.http).split(':').pop()), identity: String(rec.identity) });
+        } catch {
+          logs.push({ raw: line });
+        }
+      }
+    });
+    proc.stderr?.setEncoding('utf8');
+    proc.stderr?.on('data', (c: string) => stderr.push(c));
+    void exited.then((code) => reject(new Error(`coordinator exited (${code}) before listening: ${stderr.join('')}`)));
+  });
+  return { proc, logs, exited, ...(await listening) };
+}
+
+export async function coordinatorStatus(c: CoordinatorProcess): Promise<CoordinatorStatus> {
+  return JSON.parse((await httpGet(c.httpPort, '/status')).body) as CoordinatorStatus;
+}
+
+/** Polls until `check` is true; returns how long it took (for reports, never for asserts). */
+export async function waitFor(what: string, check: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > deadlineMs) throw new Error(`timed out after ${deadlineMs}ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

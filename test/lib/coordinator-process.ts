@@ -1,7 +1,8 @@
 // `node dist/main.js coordinate` as a child process, with its JSON logs captured. Killed at teardown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
-import { CLI, httpGet } from './agent-process.js';
+import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';
+import type { FakeApiServer } from '../../src/fakeapi/server.js';
 
 export interface CoordinatorProcess {
   proc: ChildProcess;
@@ -68,3 +69,20 @@ export async function waitFor(what: string, check: () => Promise<boolean> | bool
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+// ---- shared by the coordinate tests ----
+export const WEB = 'shop/web\n';
+export const NS = 'haproxy-node-agent';
+export const READY = 'ready up 100%\n';
+
+export function node(api: FakeApiServer, name: string): void {
+  api.create('nodes', { metadata: { name }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+}
+export const cordonPatch = (at: string) => ({ spec: { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: at }] } });
+export const nodeEvents = async (a: AgentProcess): Promise<number> => {
+  const m = (await httpGet(a.httpPort, '/metrics')).body;
+  return ['ADDED', 'MODIFIED', 'DELETED'].reduce((sum, type) => sum + (metricValue(m, `haproxy_node_agent_watch_events_total{resource="nodes",type="${type}"}`) ?? 0), 0);
+};
+export const agentStatus = async (a: AgentProcess) =>
+  JSON.parse((await httpGet(a.httpPort, '/status')).body) as { guardMode: string; guardDecision?: { state: string; generation?: number }; guard: { selfHeld: boolean; draining: string[]; held: string[] } };
+

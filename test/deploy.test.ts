@@ -2,9 +2,13 @@
 // read-only RBAC on exactly three resources, and a DaemonSet that keeps answering HAProxy.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { dirname, join } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { RUN_FLAGS } from '../src/config.js';
+import { COORDINATE_FLAGS } from '../src/coordinate/config.js';
+import { DECISION_NAME, LEASE_NAME } from '../src/coordinate/decision.js';
 import {
   dumpYaml,
   loadAllYaml,
@@ -13,7 +17,11 @@ import {
   type V1ClusterRoleBinding,
   type V1Container,
   type V1DaemonSet,
+  type V1Deployment,
   type V1Namespace,
+  type V1PodDisruptionBudget,
+  type V1Role,
+  type V1RoleBinding,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 
@@ -22,9 +30,9 @@ const deployDir = join(import.meta.dirname, '..', 'deploy');
 const AGENT_PORT = 9300;
 const HTTP_PORT = 9290;
 
-async function render(): Promise<{ text: string; objects: KubernetesObject[] } | undefined> {
+async function render(dir = deployDir): Promise<{ text: string; objects: KubernetesObject[] } | undefined> {
   try {
-    const { stdout } = await run('kubectl', ['kustomize', deployDir], { timeout: 60_000 });
+    const { stdout } = await run('kubectl', ['kustomize', dir], { timeout: 60_000 });
     return { text: stdout, objects: loadAllYaml(stdout) as KubernetesObject[] };
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
@@ -227,5 +235,99 @@ if (rendered === undefined) {
     t.same(writable, ['/tmp'], 'the only writable path is /tmp');
     const tmp = (pod.volumes ?? []).find((v) => v.name === mounts['/tmp']?.name);
     t.ok(tmp?.emptyDir !== undefined && tmp.emptyDir.sizeLimit !== undefined, '/tmp is a size-limited emptyDir');
+  });
+
+  // ---- the coordinator component, used the way the README shows: an overlay of deploy/ ----
+  const overlay = mkdtempSync(join(tmpdir(), 'hna-deploy-'));
+  t.teardown(() => rmSync(overlay, { recursive: true, force: true }));
+  writeFileSync(
+    join(overlay, 'kustomization.yaml'),
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(overlay, deployDir)}\ncomponents:\n  - ${relative(overlay, join(deployDir, 'components', 'coordinator'))}\n`,
+  );
+  const coordinated = (await render(overlay))!;
+  const all = coordinated.objects;
+  const named = <T extends KubernetesObject>(kind: string, name: string): T => {
+    const found = all.filter((o) => o.kind === kind && o.metadata?.name === name);
+    if (found.length !== 1) throw new Error(`expected exactly one ${kind}/${name}, got ${found.length}`);
+    return found[0] as T;
+  };
+  const rulesOf = (r: V1Role | V1ClusterRole) =>
+    (r.rules ?? []).map((x) => ({ apiGroups: x.apiGroups ?? [], resources: x.resources ?? [], verbs: [...x.verbs].sort(), resourceNames: x.resourceNames ?? [] }));
+
+  t.test('coordinator component: the base plus the coordinator, agents switched to coordinated', async (t) => {
+    t.same(
+      all.map((o) => `${o.kind}/${o.metadata?.name}`).sort(),
+      [
+        ...objects.map((o) => `${o.kind}/${o.metadata?.name}`),
+        'ClusterRole/haproxy-node-agent-coordinator',
+        'ClusterRoleBinding/haproxy-node-agent-coordinator',
+        'Deployment/haproxy-node-agent-coordinator',
+        'PodDisruptionBudget/haproxy-node-agent-coordinator',
+        'Role/haproxy-node-agent-coordinator',
+        'Role/haproxy-node-agent-guard-reader',
+        'RoleBinding/haproxy-node-agent-coordinator',
+        'RoleBinding/haproxy-node-agent-guard-reader',
+        'ServiceAccount/haproxy-node-agent-coordinator',
+      ].sort(),
+    );
+    const ds = named<V1DaemonSet>('DaemonSet', 'haproxy-node-agent');
+    const args = ds.spec?.template.spec?.containers[0]?.args ?? [];
+    t.ok(args.includes('--guard-mode=coordinated'), 'agents in coordinated mode');
+    t.notOk(args.some((a) => a.startsWith('--guard-namespace')), 'the default --guard-namespace is the namespace everything lives in');
+    t.equal(ds.metadata?.namespace, RUN_FLAGS.find((f) => f.name === 'guard-namespace')?.default);
+  });
+
+  t.test('coordinator RBAC: reads Nodes; writes only its Lease and ConfigMap; agents read only that ConfigMap', async (t) => {
+    t.same(rulesOf(named<V1ClusterRole>('ClusterRole', 'haproxy-node-agent-coordinator')), [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'], resourceNames: [] }]);
+    t.same(rulesOf(named<V1Role>('Role', 'haproxy-node-agent-coordinator')), [
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [LEASE_NAME] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'update'], resourceNames: [DECISION_NAME] },
+      // create cannot be limited by name (RBAC does not know it before the object exists).
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'], resourceNames: [] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['create'], resourceNames: [] },
+    ]);
+    t.same(rulesOf(named<V1Role>('Role', 'haproxy-node-agent-guard-reader')), [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'], resourceNames: [DECISION_NAME] }]);
+    const sa = (name: string) => ({ kind: 'ServiceAccount', name, namespace: 'haproxy-node-agent' });
+    const crb = named<V1ClusterRoleBinding>('ClusterRoleBinding', 'haproxy-node-agent-coordinator');
+    t.same([crb.roleRef.name, crb.subjects], ['haproxy-node-agent-coordinator', [sa('haproxy-node-agent-coordinator')]]);
+    const rb = named<V1RoleBinding>('RoleBinding', 'haproxy-node-agent-coordinator');
+    t.same([rb.roleRef.kind, rb.roleRef.name, rb.subjects], ['Role', 'haproxy-node-agent-coordinator', [sa('haproxy-node-agent-coordinator')]]);
+    const agentRb = named<V1RoleBinding>('RoleBinding', 'haproxy-node-agent-guard-reader');
+    t.same([agentRb.roleRef.kind, agentRb.roleRef.name, agentRb.subjects], ['Role', 'haproxy-node-agent-guard-reader', [sa('haproxy-node-agent')]]);
+    t.same(rulesOf(named<V1ClusterRole>('ClusterRole', 'haproxy-node-agent')), rulesOf(one<V1ClusterRole>('ClusterRole')), "the agents' ClusterRole is unchanged");
+  });
+
+  t.test('coordinator Deployment: 2 replicas on different nodes, PDB, probes, flags, security', async (t) => {
+    const d = named<V1Deployment>('Deployment', 'haproxy-node-agent-coordinator');
+    const pod = d.spec?.template.spec;
+    if (pod === undefined) throw new Error('no pod spec');
+    t.equal(d.spec?.replicas, 2);
+    t.equal(pod.serviceAccountName, 'haproxy-node-agent-coordinator');
+    const labels = d.spec?.selector.matchLabels ?? {};
+    t.match(d.spec?.template.metadata?.labels ?? {}, labels, 'template labels match the selector');
+    t.not(labels['app.kubernetes.io/component'], undefined, 'the selector does not also match the agents');
+    const anti = pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
+    t.same(anti.map((a) => [a.topologyKey, a.labelSelector?.matchLabels]), [['kubernetes.io/hostname', labels]], 'never two on one node');
+    t.equal(d.spec?.strategy?.rollingUpdate?.maxSurge, 0, 'maxSurge 0: required anti-affinity cannot deadlock a 2-node cluster');
+    const pdb = named<V1PodDisruptionBudget>('PodDisruptionBudget', 'haproxy-node-agent-coordinator');
+    t.equal(pdb.spec?.minAvailable, 1);
+    t.same(pdb.spec?.selector?.matchLabels, labels);
+
+    const c = pod.containers[0] as V1Container;
+    t.equal(c.args?.[0], 'coordinate');
+    const known = new Set<string>(COORDINATE_FLAGS.map((f) => f.name));
+    t.same((c.args ?? []).slice(1).filter((a) => !known.has(/^--([a-z-]+)/.exec(a)?.[1] ?? '')), [], 'args are known coordinate flags');
+    const envNames = new Set<string>(['NODE_OPTIONS', 'POD_NAME']);
+    for (const f of COORDINATE_FLAGS) if ('env' in f) envNames.add(f.env);
+    t.same((c.env ?? []).map((e) => e.name).filter((n) => !envNames.has(n)), [], 'env names are ones the CLI reads');
+    t.same(c.env?.find((e) => e.name === 'HAPROXY_NODE_AGENT_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace', '--namespace = its own namespace');
+    t.same(c.env?.find((e) => e.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name', 'identity from the pod name');
+    const port = Number(/--http-port=(\d+)/.exec((c.args ?? []).join(' '))?.[1]);
+    t.same([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', port]);
+    t.same([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/healthz', port]);
+    const sc = c.securityContext;
+    t.same([sc?.runAsNonRoot, sc?.readOnlyRootFilesystem, sc?.allowPrivilegeEscalation, sc?.capabilities?.drop], [true, true, false, ['ALL']]);
+    t.equal(pod.hostNetwork, undefined, 'no host network');
+    t.same(c.resources?.limits, { memory: '256Mi' });
   });
 }

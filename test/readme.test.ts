@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { RUN_FLAGS } from '../src/config.js';
 import { createMetrics, METRIC_PREFIX } from '../src/metrics.js';
 import { SIGNAL_NAMES } from '../src/policy.js';
+import { COORDINATE_FLAGS } from '../src/coordinate/config.js';
+import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../src/coordinate/coordinator.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
 
@@ -60,4 +62,28 @@ t.test('metrics table = the metrics the daemon registers', async (t) => {
 t.test('every signal and annotation is documented', async (t) => {
   for (const s of SIGNAL_NAMES) t.match(readme, `\`${s}\``, `signal ${s}`);
   for (const a of ['weight', 'state', 'agent-port']) t.match(readme, `\`haproxy-node-agent.io/${a}\``, `annotation ${a}`);
+});
+
+t.test('coordinate flags table = the flags `coordinate` parses', async (t) => {
+  const rows = table('coordinate flag');
+  const flags = COORDINATE_FLAGS.filter((f) => f.name !== 'help');
+  t.same(rows.map((r) => unquote(r[0]!)), flags.map((f) => `--${f.name}`), 'same flags, same order');
+  for (const f of flags) {
+    const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
+    t.equal(unquote(r?.[1] ?? ''), f.env ?? '', `${f.name} env`);
+    t.equal(r?.[2] === '—' ? '' : unquote(r?.[2] ?? ''), f.default, `${f.name} default`);
+    t.equal(r?.[3], f.help, `${f.name} help`);
+  }
+});
+
+t.test('coordinator metrics table = the metrics the coordinator registers', async (t) => {
+  const m = coordinatorMetrics({ leader: () => true, generation: () => 1, nodes: () => 1, guard: () => ({ engaged: false, readyNodes: 1, budget: 1, explicit: [], draining: [], held: [] }) });
+  const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(COORDINATOR_METRIC_PREFIX));
+  const rows = table('coordinator metric');
+  t.same(rows.map((r) => unquote(r[0]!)), ours.map((x) => x.name), 'same metrics, same order');
+  for (const x of ours) {
+    const r = rows.find((row) => unquote(row[0]!) === x.name);
+    t.equal(r?.[1], x.type, `${x.name} type`);
+    t.equal(r?.[3], x.help, `${x.name} help`);
+  }
 });

@@ -239,12 +239,12 @@ if (rendered === undefined) {
 
   // ---- the coordinator component, used the way the README shows: an overlay of deploy/ ----
   const overlay = mkdtempSync(join(tmpdir(), 'hna-deploy-'));
-  t.teardown(() => rmSync(overlay, { recursive: true, force: true }));
   writeFileSync(
     join(overlay, 'kustomization.yaml'),
     `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(overlay, deployDir)}\ncomponents:\n  - ${relative(overlay, join(deployDir, 'components', 'coordinator'))}\n`,
   );
-  const coordinated = (await render(overlay))!;
+  const coordinated = await render(overlay).finally(() => rmSync(overlay, { recursive: true, force: true }));
+  if (coordinated === undefined) throw new Error('kubectl vanished');
   const all = coordinated.objects;
   const named = <T extends KubernetesObject>(kind: string, name: string): T => {
     const found = all.filter((o) => o.kind === kind && o.metadata?.name === name);

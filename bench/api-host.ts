@@ -12,6 +12,8 @@ export type HostRequest =
   | { op: 'seed' }
   | { op: 'scale'; services: number; slices: number; nodeName: string }
   | { op: 'patch'; resource: Resource; namespace?: string; name: string; patch: object }
+  | { op: 'nodes'; count: number }
+  | { op: 'churn'; writes: number; skip: string[] }
   | { op: 'requests' }
   | { op: 'stop' };
 
@@ -113,6 +115,19 @@ process.on('message', (msg: HostRequest & { id: number }) => {
           const appliedAtMs = nowMs();
           api.patch(msg.resource, msg.namespace, msg.name, msg.patch);
           return reply({ appliedAtMs });
+        }
+        case 'nodes':
+          // The churn scenario's cluster: node-0..node-(count-1), all Ready, and one Service.
+          for (let i = 0; i < msg.count; i++) api.create('nodes', { metadata: { name: `node-${i}` }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+          api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
+          return reply({});
+        case 'churn': {
+          // Kubelet-like status writes, round-robin over the Nodes not in `skip`.
+          const names = api.list('nodes').map((n) => n.metadata.name).filter((n) => !msg.skip.includes(n));
+          for (let i = 0; i < msg.writes; i++) {
+            api.patch('nodes', undefined, names[i % names.length] as string, { status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: new Date(1_767_225_600_000 + i * 1000).toISOString() }] } });
+          }
+          return reply({});
         }
         case 'requests':
           return reply({ requests: stamped.splice(0) });

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostRequest, StampedRequest } from './api-host.js';
+import { churn } from './churn.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
 import { cpuMs, cpuMsOf, cpuTimes, machineFacts, memoryMb, round } from './proc.js';
 import { concat, summarize, type LatencySummary } from './stats.js';
@@ -33,6 +34,9 @@ interface Options {
   /** Extra node flags for the daemon, e.g. "--heapsnapshot-signal=SIGUSR2". */
   nodeFlags: string[];
   out: string;
+  /** Churn scenario: Nodes in the cluster and status writes on other Nodes. */
+  churnNodes: number;
+  churnWrites: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -52,7 +56,9 @@ function parseArgs(argv: string[]): Options {
   };
   return {
     quick,
-    only: new Set((val('only') ?? 'throughput,propagation,scale').split(',')),
+    only: new Set((val('only') ?? 'throughput,propagation,scale,churn').split(',')),
+    churnNodes: num('churn-nodes', 300),
+    churnWrites: num('churn-writes', 1000),
     levels: (val('levels') ?? '1,16,64,256').split(',').map(Number),
     warmupMs: num('warmup', 0.3) * 1000,
     durationMs: num('duration', quick ? 1.5 : 5) * 1000,
@@ -754,6 +760,18 @@ async function main(): Promise<void> {
     log(`scale: created in ${s.createMs} ms; daemon start → ready ${s.startToReadyMs} ms (/readyz ${s.startToReadyzMs} ms); first list request → ready ${s.firstListToReadyMs} ms; last list page sent → ready ${s.lastListToReadyMs} ms (target < 1000 ms; ${s.listRequests} list requests); daemon CPU until ready ${s.daemonCpuAtReadyMs} ms`);
     log(`scale: cordon/uncordon at this scale: p50 ${s.propagationAtScale.p50Ms} ms, max ${s.propagationAtScale.maxMs} ms; during ${s.probeLatencyDuringNodeUpdates.updates} heartbeat-like node updates (no answer change) probe latency p50 ${s.probeLatencyDuringNodeUpdates.p50Ms} ms, p99 ${s.probeLatencyDuringNodeUpdates.p99Ms} ms, max ${s.probeLatencyDuringNodeUpdates.maxMs} ms (daemon CPU ${s.probeLatencyDuringNodeUpdates.daemonCpuPerUpdateMs} ms per update)`);
     log(`scale: RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB, heap used ${s.heapUsedMb ?? '?'} MB) after settle and a 3,200-probe burst (target < 80 MB); answers ${s.correctAnswers ? 'correct' : 'WRONG'}`);
+  }
+
+  if (opts.only.has('churn')) {
+    log('');
+    log(`churn: ${opts.churnWrites} Node status writes over ${opts.churnNodes} Nodes, one agent per --guard-mode and a coordinator…`);
+    const host = new ApiHost();
+    const { kubeconfig } = await host.request<{ kubeconfig: string }>({ op: 'start' });
+    const c = await churn(host, kubeconfig, CLI, opts.churnNodes, opts.churnWrites, children);
+    results.churn = c;
+    for (const [mode, a] of Object.entries(c.agents)) log(`  ${mode.padEnd(12)} Node watch events ${a.nodeEvents}, decision events ${a.decisionEvents}, agent CPU ${a.cpuMs} ms`);
+    log(`  coordinator  Node watch events ${c.coordinatorNodeEvents}`);
+    await host.stop();
   }
 
   results.totalSeconds = round((nowMs() - started) / 1000, 1);

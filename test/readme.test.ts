@@ -6,7 +6,7 @@ import { RUN_FLAGS } from '../src/config.js';
 import { createMetrics, METRIC_PREFIX } from '../src/metrics.js';
 import { SIGNAL_NAMES } from '../src/policy.js';
 import { COORDINATE_FLAGS } from '../src/coordinate/config.js';
-import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../src/coordinate/coordinator.js';
+import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../src/coordinate/metrics.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
 

@@ -3,7 +3,6 @@
 // ConfigMap. Standbys keep a warm cache so a takeover publishes at once.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { NodeView } from '../decide.js';
 import { computeGuard, type GuardResult } from '../guard.js';
@@ -13,7 +12,7 @@ import { DEFAULT_TIMING, ResourceInformer } from '../kube/informer.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import { nodeFromObject } from '../kube/views.js';
-import { METRIC_PREFIX } from '../metrics.js';
+import { coordinatorMetrics } from './metrics.js';
 import type { CoordinatorConfig } from './config.js';
 import { DECISION_NAME, LEASE_NAME, sameVerdict } from './decision.js';
 import { DEFAULT_LEASE_TIMING, LeaderElector } from './lease.js';
@@ -33,8 +32,6 @@ export interface RunningCoordinator {
   identity: string;
   stop(): Promise<void>;
 }
-
-export const COORDINATOR_METRIC_PREFIX = `${METRIC_PREFIX}coordinator_`;
 
 export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningCoordinator> {
   const kc = loadKubeConfig(cfg.kubeconfig, env);
@@ -199,71 +196,4 @@ function logGuard(log: Logger, from: GuardResult, to: GuardResult, fraction: num
   if (to.engaged && (!from.engaged || from.held.join() !== to.held.join())) log.warn(fields, `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${fraction})`);
   else if (!to.engaged && from.engaged) log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
   else log.info(fields, `decision published: ${to.explicit.length + to.draining.length} draining, ${to.held.length} held`);
-}
-
-interface CoordinatorMetricSources {
-  leader(): boolean;
-  generation(): number | undefined;
-  nodes(): number;
-  guard(): GuardResult;
-}
-
-export function coordinatorMetrics(src: CoordinatorMetricSources) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  const P = COORDINATOR_METRIC_PREFIX;
-  new Gauge({
-    name: `${P}leader`,
-    help: '1 while this coordinator holds the Lease and publishes the decision, else 0',
-    registers: [registry],
-    collect() {
-      this.set(src.leader() ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: `${P}decision_generation`,
-    help: 'Generation of the decision this coordinator last wrote (-1 before its first write)',
-    registers: [registry],
-    collect() {
-      this.set(src.generation() ?? -1);
-    },
-  });
-  const publishes = new Counter({
-    name: `${P}publishes_total`,
-    help: 'Writes of the decision ConfigMap, by result (created, changed, heartbeat, failed)',
-    labelNames: ['result'] as const,
-    registers: [registry],
-  });
-  new Gauge({
-    name: `${P}nodes`,
-    help: 'Nodes in the coordinator cache',
-    registers: [registry],
-    collect() {
-      this.set(src.nodes());
-    },
-  });
-  new Gauge({
-    name: `${P}guard_nodes`,
-    help: 'The last published guard: nodes draining (explicit and automatic) and nodes held back',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    collect() {
-      const g = src.guard();
-      this.set({ state: 'draining' }, g.explicit.length + g.draining.length);
-      this.set({ state: 'held' }, g.held.length);
-    },
-  });
-  const watchEvents = new Counter({
-    name: `${P}watch_events_total`,
-    help: 'Node watch events received, by type',
-    labelNames: ['type'] as const,
-    registers: [registry],
-  });
-  const watchRestarts = new Counter({
-    name: `${P}watch_restarts_total`,
-    help: 'Node list/watch restarts after an error or a hung watch, by reason',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
-  return { registry, publishes, watchEvents, watchRestarts };
 }

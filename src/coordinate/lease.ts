@@ -50,6 +50,7 @@ export class LeaderElector {
   /** What we last saw another holder write, and when we saw it change (our clock). */
   private observed: { holder: string; renewTime: string; at: number } | undefined;
   private running: Promise<void> | undefined;
+  private lastRoundOk = false;
 
   constructor(
     private readonly transport: ApiTransport,
@@ -101,7 +102,8 @@ export class LeaderElector {
     this.timer = setTimeout(() => {
       this.running = this.round().finally(() => {
         this.running = undefined;
-        this.schedule(this.leader ? this.timing.renewMs : this.timing.retryMs);
+        // A leader whose renewal failed retries soon, as client-go does, not a full renew period later.
+        this.schedule(this.leader && this.lastRoundOk ? this.timing.renewMs : this.timing.retryMs);
       });
     }, ms);
   }
@@ -114,6 +116,7 @@ export class LeaderElector {
       if (!(err instanceof ApiError && err.statusCode === 409)) this.events.failed(err);
       ok = false;
     }
+    this.lastRoundOk = ok;
     if (this.stopped) return;
     if (ok) {
       this.lastRenewed = this.now();

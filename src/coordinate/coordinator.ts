@@ -145,21 +145,26 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
   const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
     registry: m.registry,
     ready: () => listed,
-    status: () => ({
-      identity,
-      leader: elector.isLeader,
-      holder: elector.holder ?? null,
-      lease: `${cfg.namespace}/${LEASE_NAME}`,
-      configmap: `${cfg.namespace}/${DECISION_NAME}`,
-      nodesListed: listed,
-      nodes: nodes.size,
-      maxDrainFraction: cfg.maxDrainFraction,
-      guard,
-      published: publisher.published ?? null,
-      lastPublish: lastPublish ?? null,
-      lastError: lastError ?? null,
-    }),
-  });
+    // The coordinator has no per-Service list: everything is a small live field, built per request.
+    status: {
+      version: () => 0,
+      document: () => ({ services: [] }),
+      live: () => ({
+        identity,
+        leader: elector.isLeader,
+        holder: elector.holder ?? null,
+        lease: `${cfg.namespace}/${LEASE_NAME}`,
+        configmap: `${cfg.namespace}/${DECISION_NAME}`,
+        nodesListed: listed,
+        nodes: nodes.size,
+        maxDrainFraction: cfg.maxDrainFraction,
+        guard,
+        published: publisher.published ?? null,
+        lastPublish: lastPublish ?? null,
+        lastError: lastError ?? null,
+      }),
+    },
+  }, 'all');
   let httpPort: number;
   try {
     httpPort = await http.listen();

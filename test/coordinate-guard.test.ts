@@ -8,6 +8,8 @@ import { NS, READY, WEB, agentStatus, cordonPatch, node, startCoordinator, waitF
 
 t.setTimeout(600_000);
 const NODES = Array.from({ length: 10 }, (_, i) => `node-${i}`);
+// Agents where the scenario has something to show: held, drained, never changed, explicit.
+const WITH_AGENT = ['node-0', 'node-1', 'node-5', 'node-8', 'node-9'];
 const uncordonPatch = { spec: { unschedulable: null, taints: null } };
 
 t.test('six nodes cordoned over time: the five earliest drain, the sixth is held; explicit drains first', async (t) => {
@@ -16,7 +18,7 @@ t.test('six nodes cordoned over time: the five earliest drain, the sixth is held
   api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
   const coordinator = await startCoordinator(t, ['--kubeconfig', kubeconfig, '--max-drain-fraction', '0.5']);
   const agents = new Map<string, AgentProcess>();
-  await Promise.all(NODES.map(async (n) => agents.set(n, await startAgent(t, ['--node-name', n, '--kubeconfig', kubeconfig, '--guard-mode', 'coordinated']))));
+  await Promise.all(WITH_AGENT.map(async (n) => agents.set(n, await startAgent(t, ['--node-name', n, '--kubeconfig', kubeconfig, '--guard-mode', 'coordinated']))));
   for (const a of agents.values()) await probeUntil(a.agentPort, WEB, (r) => r === READY, 60_000);
 
   // Six cordons, one after another in time; node-5 first, node-0 last.
@@ -25,14 +27,14 @@ t.test('six nodes cordoned over time: the five earliest drain, the sixth is held
     await kubectl(kubeconfig, 'patch', 'node', n, '--type=merge', '-p', JSON.stringify(cordonPatch(`2026-01-01T00:00:${String(10 + i).padStart(2, '0')}Z`)));
   }
   const expectDrain = ['node-5', 'node-4', 'node-3', 'node-2', 'node-1'];
-  for (const n of NODES) {
+  for (const n of WITH_AGENT) {
     const want = expectDrain.includes(n) ? 'drain\n' : READY;
     t.equal(await probeUntil(agents.get(n)!.agentPort, WEB, (r) => r === want, 30_000), want, `${n} answers ${want.trim()}`);
   }
   const cm = JSON.parse(await kubectl(kubeconfig, 'get', 'configmap', '-n', NS, 'haproxy-node-agent-guard', '-o', 'json')) as { data: Record<string, string> };
   t.same([cm.data.draining, cm.data.held, cm.data.budget, cm.data.readyNodes], [expectDrain.join(','), 'node-0', '5', '10'], 'the decision, as kubectl shows it');
   t.equal(cm.data.holder, coordinator.identity);
-  for (const n of NODES) {
+  for (const n of WITH_AGENT) {
     const st = await agentStatus(agents.get(n)!);
     t.same([st.guard.draining, st.guard.held, st.guard.selfHeld], [expectDrain, ['node-0'], n === 'node-0'], `${n} agrees`);
   }

@@ -54,7 +54,10 @@ t.test('six nodes cordoned over time: the five earliest drain, the sixth is held
     (api.list('events', 'default') as Array<{ reason?: string; regarding?: { name?: string } }>).filter((e) => e.regarding?.name === n).map((e) => e.reason);
   await waitFor('node-0 events', () => reasons('node-0').length >= 4, 20_000);
   t.same(reasons('node-0'), ['HAProxyReady', 'HAProxyDrainHeld', 'HAProxyDrain', 'HAProxyDrainHeld'], 'node-0: held, drained, held again');
-  t.same(reasons('node-5'), ['HAProxyReady', 'HAProxyDrain', 'HAProxyReady'], 'node-5: ready, drain, ready');
+  // In coordinated mode a cordon is held until the coordinator's decision names the node; when the
+  // agent sees its own cordon first, that moment is a real (brief) HAProxyDrainHeld. Never a lost drain.
+  const node5 = reasons('node-5').filter((r, i, all) => !(r === 'HAProxyDrainHeld' && all[i + 1] === 'HAProxyDrain'));
+  t.same(node5, ['HAProxyReady', 'HAProxyDrain', 'HAProxyReady'], 'node-5: ready, (held a moment,) drain, ready');
   t.same(reasons('node-8'), ['HAProxyReady'], 'node-8 never changed class');
   const m = (await httpGet(coordinator.httpPort, '/metrics')).body;
   t.match(m, /haproxy_node_agent_coordinator_leader 1/);

@@ -123,7 +123,3 @@ export function parseEnumFlag<T extends string>(flag: string, v: string, allowed
   if (!(allowed as readonly string[]).includes(v)) throw new FlagError(flag, `expected one of ${allowed.join(', ')}, got "${v}"`);
   return v as T;
 }
-
-export function parseBoolFlag(v: string): boolean {
-  return v === 'true';
-}

@@ -65,10 +65,6 @@ export const DOWN_TEXT: Readonly<Record<SignalName, string>> = {
   'proxy-unhealthy': 'kube-proxy unhealthy',
 };
 
-export function formatAction(a: SignalAction): string {
-  return a.kind === 'weight' ? `${a.percent}%` : a.kind;
-}
-
 /** Parses "name=action,..." over the defaults; throws Error with a message naming the bad part. */
 export function parsePolicy(spec: string): Policy {
   const out: Record<SignalName, SignalAction> = { ...DEFAULT_POLICY };

@@ -13,7 +13,7 @@ import {
   type ClaimOrder,
 } from './decide.js';
 import { compareClaims } from './agent/claims.js';
-import { formatReply, serviceKey } from './reply.js';
+import { formatReply, replyBuffer, serviceKey } from './reply.js';
 import { computeGuard, type GuardResult } from './guard.js';
 import type { Policy } from './policy.js';
 import type { AnnotationProblem, Cached, SliceView } from './kube/views.js';
@@ -418,7 +418,7 @@ export class Snapshot {
     const text = formatReply(r);
     let b = this.interned.get(text);
     if (b === undefined) {
-      b = Buffer.from(text, 'latin1');
+      b = replyBuffer(r);
       this.interned.set(text, b);
     }
     return b;

@@ -5,7 +5,7 @@
 // a line that names a known Service is answered with one Map lookup before any parsing.
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseRequestLine } from '../reply.js';
+import { parseRequestLine, replyKindOf } from '../reply.js';
 import type { ProbeCounters, RejectReason } from '../metrics.js';
 
 /** Longest agent-send line accepted: "namespace/name" is at most 127 bytes. */
@@ -237,23 +237,9 @@ export class AgentServer {
     else c.socket.end(bytes);
   }
 
-  /** The reply kind from its first byte: r(eady) d(rain|own) m(aint), or none for the empty reply. */
+  /** By the kind the reply was decided as (one WeakMap lookup), not by its bytes. */
   private countReply(bytes: Buffer): void {
-    const r = this.counters.replies;
-    switch (bytes[0]) {
-      case 114:
-        r.ready++;
-        return;
-      case 109:
-        r.maint++;
-        return;
-      case 100:
-        if (bytes[1] === 114) r.drain++;
-        else r.down++;
-        return;
-      default:
-        r.none++;
-    }
+    this.counters.replies[replyKindOf(bytes)]++;
   }
 
   closed(c: Conn): void {

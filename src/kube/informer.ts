@@ -44,10 +44,7 @@ export function hungGraceMs(watchTimeoutMs: number): number {
 
 type Entry<V> = Cached<V> & { apiVersion?: string; kind?: string };
 
-/**
- * ListWatch talks to a `Watch`; this one streams through our transport, trims each object before
- * the cache sees it, asks the server to end watches after watchTimeout, and fails hung ones.
- */
+/** What GuardedWatch tells its ResourceInformer. */
 interface WatchHooks {
   /** A watch is starting; true when it follows a fresh list. */
   beforeWatch(): boolean;
@@ -61,6 +58,11 @@ interface WatchHooks {
   broken(reason: string, err: ApiError): void;
 }
 
+/**
+ * ListWatch talks to a `Watch`; this one streams through our transport, trims each object before
+ * the cache sees it, asks the server to end watches after watchTimeout, and ends a watch still open
+ * hungGraceMs after that as if it were 410 Gone, so ListWatch relists instead of resuming.
+ */
 class GuardedWatch<V> extends Watch {
   constructor(
     kc: KubeAccess,
@@ -213,10 +215,6 @@ export class ResourceInformer<V> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     void this.lw.stop();
-  }
-
-  get size(): number {
-    return this.lw.list().length;
   }
 
   /** Paginated list through our transport, trimmed as it arrives. */

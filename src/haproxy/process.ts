@@ -5,6 +5,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { statsCommand } from './stats.js';
+import { lineSplitter } from '../lines.js';
 
 /** Debian puts haproxy in /usr/sbin, which is not on a non-root user's PATH. */
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
@@ -122,13 +123,10 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyProcess
   const output: string[] = [];
   const collect = (stream: NodeJS.ReadableStream | null): void => {
     if (stream === null) return;
-    let pending = '';
+    const split = lineSplitter();
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      output.push(...lines);
+      output.push(...split(chunk));
       // Alerts and state changes only (no request logs), but a long demo must not grow without bound.
       if (output.length > MAX_OUTPUT_LINES) output.splice(0, output.length - MAX_OUTPUT_LINES);
     });

@@ -21,6 +21,7 @@ const rows: Array<[string, DecisionInput, string]> = [
   ['not synced, override drain: drain (works without the API)', row({ synced: false, node: undefined, override: 'drain' }), 'drain\n'],
   ['not synced, override maint: maint', row({ synced: false, node: undefined, override: 'maint' }), 'maint\n'],
   // healthy
+  // (also a node with no Ready condition at all: its view has no signal, exactly this row)
   ['healthy node alone', row({}), 'ready up 100%\n'],
   ['healthy, service weight 25', row({ service: svc({ weight: 25 }) }), 'ready up 25%\n'],
   ['healthy, service weight 0: up with weight 0, not drain', row({ service: svc({ weight: 0 }) }), 'ready up 0%\n'],
@@ -28,7 +29,6 @@ const rows: Array<[string, DecisionInput, string]> = [
   ['node weight 50 scales the service weight 80', row({ node: node({ weight: 50 }), service: svc({ weight: 80 }) }), 'ready up 40%\n'],
   ['node weight 200 × service 200 caps at 256', row({ node: node({ weight: 200 }), service: svc({ weight: 200 }) }), 'ready up 256%\n'],
   ['node weight 0: every service at 0', row({ node: node({ weight: 0 }), service: svc() }), 'ready up 0%\n'],
-  ['no Ready condition at all: treated as ready', row({ node: node({}) }), 'ready up 100%\n'],
   // node going away
   ['node absent after sync: drain', row({ node: undefined, service: svc() }), 'drain\n'],
   ['cordoned: drain', row({ node: node({ with: ['cordon'] }), service: svc({ weight: 25 }) }), 'drain\n'],
@@ -40,8 +40,8 @@ const rows: Array<[string, DecisionInput, string]> = [
   ['state annotation maint: maint', row({ node: node({ state: 'maint' }) }), 'maint\n'],
   ['state annotation ready keeps a cordoned node serving', row({ node: node({ state: 'ready', with: ['cordon', 'exclude-label', 'unschedulable-taint', 'autoscaler-to-be-deleted'] }), service: svc({ weight: 30 }) }), 'ready up 30%\n'],
   ['state annotation ready does not hide deletion', row({ node: node({ state: 'ready', with: ['deletion'] }) }), 'drain\n'],
-  ['Ready=False: down', row({ node: node({ with: ['not-ready'] }) }), 'down #node not ready\n'],
-  ['Ready=Unknown: down', row({ node: node({ with: ['not-ready'] }), service: svc() }), 'down #node not ready\n'],
+  // Ready=False and Ready=Unknown both become the not-ready signal in the node's view.
+  ['Ready=False or Unknown: down', row({ node: node({ with: ['not-ready'] }), service: svc() }), 'down #node not ready\n'],
   ['NotReady beats cordon', row({ node: node({ with: ['not-ready', 'cordon'] }) }), 'down #node not ready\n'],
   ['NotReady beats state annotation ready', row({ node: node({ with: ['not-ready'], state: 'ready' }) }), 'down #node not ready\n'],
   ['state annotation maint beats NotReady', row({ node: node({ with: ['not-ready'], state: 'maint' }) }), 'maint\n'],

@@ -2,13 +2,14 @@
 // wire-level fake API server (two clusters as two kubeconfig contexts).
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadYaml } from '@kubernetes/client-node';
 import { FlagError } from '../src/flags.js';
 import { runRender, RENDER_FLAGS } from '../src/render/cli.js';
 import { FakeApiServer, type KubeObject } from '../src/fakeapi/server.js';
+import { isCI } from './lib/ci.js';
+import { tempDir } from './lib/spawn.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'render');
 const SNAPSHOT = join(FIX, 'snapshot.yaml');
@@ -23,9 +24,7 @@ async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code:
 }
 
 function tmp(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'render-cli-'));
-  t.teardown(() => spawnSync('rm', ['-rf', dir]));
-  return dir;
+  return tempDir(t, 'hna-render-cli-');
 }
 
 t.test('--help lists every flag', async (t) => {
@@ -95,7 +94,7 @@ t.test('--out writes the file; --diff counts servers against the previous one', 
   t.match(r.stderr, 'render: servers: 0 added, 0 removed, 34 changed, 0 unchanged', 'options changed on every line');
 });
 
-const noHaproxy = haproxyMissing && process.env.CI === undefined ? 'haproxy is not installed here (in CI this fails instead)' : false;
+const noHaproxy = haproxyMissing && !isCI() ? 'haproxy is not installed here (in CI this fails instead)' : false;
 
 t.test('--check: HAProxy rejects a broken template; the previous output stays', { skip: noHaproxy }, async (t) => {
   const dir = tmp(t);

@@ -2,11 +2,12 @@
 // UPDATE_GOLDEN=1 rewrites them. Every golden must also pass `haproxy -c` (real HAProxy).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runRender } from '../src/render/cli.js';
 import { haproxyCheck } from '../src/render/check.js';
+import { isCI } from './lib/ci.js';
+import { tempDir } from './lib/spawn.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'render');
 const SNAPSHOT = join(FIX, 'snapshot.yaml');
@@ -42,7 +43,7 @@ for (const c of CASES) {
     const again = await render(c.args);
     t.equal(again.stdout, stdout, 'deterministic');
 
-    if (haproxyMissing && process.env.CI === undefined) {
+    if (haproxyMissing && !isCI()) {
       t.pass('haproxy -c', { skip: 'haproxy is not installed here (in CI this fails instead)' });
       return;
     }
@@ -53,7 +54,7 @@ for (const c of CASES) {
 
 t.test('the snapshot in JSON renders the same as in YAML', async (t) => {
   const { loadYaml } = await import('@kubernetes/client-node');
-  const dir = mkdtempSync(join(tmpdir(), 'render-golden-'));
+  const dir = tempDir(t);
   const json = join(dir, 'snapshot.json');
   writeFileSync(json, JSON.stringify(loadYaml(readFileSync(SNAPSHOT, 'utf8'))));
   let out = '';

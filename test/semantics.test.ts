@@ -1,18 +1,18 @@
 // Production traffic semantics end to end: the built daemon, the fake API server, real kubectl.
-import t from 'tap';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { probe, probeUntil } from './lib/probe.js';
 import { httpGet, kubectl, metricValue, seedCluster, startAgent, startApi } from './lib/agent-process.js';
 import type { FakeApiServer } from '../src/fakeapi/server.js';
+import { tempDir } from './lib/spawn.js';
 
 const WEB = 'shop/web\n';
 const is = (want: string) => (r: string) => r === want;
 
-function overridePath(): string {
-  return join(mkdtempSync(join(tmpdir(), 'hna-ovr-')), 'override');
+function overridePath(t: Test): string {
+  return join(tempDir(t, 'hna-ovr-'), 'override');
 }
 
 function slice(api: FakeApiServer, name: string, service: string, endpoints: Array<{ node: string; ready?: boolean; serving?: boolean; terminating?: boolean }>): void {
@@ -29,7 +29,7 @@ function slice(api: FakeApiServer, name: string, service: string, endpoints: Arr
 t.test('node signals through kubectl: taints, exclusion label, state and weight annotations, NotReady, deletion', async (t) => {
   const { api, kubeconfig } = await startApi(t);
   seedCluster(api);
-  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--override-file', overridePath()]);
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--override-file', overridePath(t)]);
   await probeUntil(agent.agentPort, WEB, is('ready up 100%\n'));
 
   await kubectl(kubeconfig, 'taint', 'node', 'n1', 'ToBeDeletedByClusterAutoscaler=1700000000:NoSchedule');
@@ -73,7 +73,7 @@ t.test('externalTrafficPolicy Local: weight follows local ready endpoints; none 
   const { api, kubeconfig } = await startApi(t);
   seedCluster(api);
   api.create('services', { metadata: { namespace: 'shop', name: 'local' }, spec: { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30090 }] } });
-  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--override-file', overridePath()]);
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--override-file', overridePath(t)]);
   const L = 'shop/local\n';
   t.equal(await probeUntil(agent.agentPort, L, (r) => r !== ''), 'down #no local endpoints\n', 'no slices: down');
   slice(api, 'local-a', 'local', [{ node: 'n1' }, { node: 'other' }, { node: 'other' }, { node: 'other' }, { node: 'other' }]);
@@ -98,7 +98,7 @@ t.test('dedicated agent ports open and close with annotations; clashes refused',
   const free = await freePorts(2);
   const [p1, p2] = free as [number, number];
   const range = `${Math.min(p1, p2)}-${Math.max(p1, p2)}`;
-  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--agent-port-range', range, '--override-file', overridePath()]);
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--agent-port-range', range, '--override-file', overridePath(t)]);
   await probeUntil(agent.agentPort, WEB, is('ready up 100%\n'));
   await kubectl(kubeconfig, 'annotate', 'svc', '-n', 'shop', 'api', `haproxy-node-agent.io/agent-port=${p1}`);
   t.equal(await probeUntil(p1, undefined, is('ready up 50%\n')), 'ready up 50%\n', 'answers for shop/api without agent-send');
@@ -123,7 +123,7 @@ t.test('dedicated agent ports open and close with annotations; clashes refused',
 t.test('override file beats everything and works with the API server down', async (t) => {
   const { api, kubeconfig } = await startApi(t);
   seedCluster(api);
-  const file = overridePath();
+  const file = overridePath(t);
   const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--override-file', file]);
   await probeUntil(agent.agentPort, WEB, is('ready up 100%\n'));
   await api.stop();
@@ -149,7 +149,7 @@ t.test('override file beats everything and works with the API server down', asyn
 t.test('slow start ramps after uncordon; staleness drains when asked to', async (t) => {
   const { api, kubeconfig } = await startApi(t);
   seedCluster(api);
-  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--slow-start', '4s', '--watch-timeout', '1s', '--max-staleness', '3s', '--override-file', overridePath()]);
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--slow-start', '4s', '--watch-timeout', '1s', '--max-staleness', '3s', '--override-file', overridePath(t)]);
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r !== ''), 'ready up 100%\n', 'no ramp at start-up');
   api.patch('nodes', undefined, 'n1', { spec: { unschedulable: true } });
   await probeUntil(agent.agentPort, WEB, is('drain\n'));

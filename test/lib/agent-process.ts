@@ -1,16 +1,13 @@
 // The built CLI as a child process, exactly as an operator runs it, with its JSON logs captured.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Test } from 'tap';
 import { FakeApiServer } from '../../src/fakeapi/server.js';
+import { lineSplitter } from '../../src/lines.js';
 import { probeUntil } from './probe.js';
+import { runChild, spawnChild, tempDir } from './spawn.js';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
-const exec = promisify(execFile);
 
 export interface AgentProcess {
   proc: ChildProcess;
@@ -26,27 +23,20 @@ export interface AgentProcess {
 export async function startAgent(t: Test, args: string[], env: Record<string, string> = {}, wrap: string[] = []): Promise<AgentProcess> {
   // Loopback and any free port, unless the caller names its own (a restarted agent keeps its port).
   const defaults = [['--agent-address', '127.0.0.1'], ['--agent-port', '0'], ['--http-address', '127.0.0.1'], ['--http-port', '0']].filter(([flag]) => !args.includes(flag as string)).flat();
-  // wrap: a command the agent runs under (e.g. unshare), given node and its arguments last.
+  // wrap: a command the agent runs under (e.g. unshare, setpriv), given node and its arguments last.
   const argv = [...wrap, process.execPath, CLI, 'run', ...defaults, ...args];
-  const proc = spawn(argv[0] as string, argv.slice(1), {
+  const proc = spawnChild(t, argv[0] as string, argv.slice(1), {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.teardown(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
   const logs: Array<Record<string, unknown>> = [];
   const stderr: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  let pending = '';
+  const split = lineSplitter();
   const listening = new Promise<{ agentPort: number; httpPort: number }>((resolve, reject) => {
     proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
+      for (const line of split(chunk)) {
         try {
           const rec = JSON.parse(line) as Record<string, unknown>;
           logs.push(rec);
@@ -71,15 +61,17 @@ export async function startApi(t: Test): Promise<{ api: FakeApiServer; kubeconfi
   const api = new FakeApiServer();
   await api.start();
   t.teardown(() => api.stop());
-  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'hna-test-')), 'kubeconfig');
+  const kubeconfig = join(tempDir(t), 'kubeconfig');
   api.writeKubeconfig(kubeconfig);
   return { api, kubeconfig };
 }
 
 /** The real kubectl against the fake API server (async, so this process keeps serving). */
 export async function kubectl(kubeconfig: string, ...args: string[]): Promise<string> {
-  const { stdout } = await exec('kubectl', ['--kubeconfig', kubeconfig, ...args], { timeout: 20_000 });
-  return stdout;
+  // Generous: kubectl is a Go binary that takes a while to start on a busy machine.
+  const r = await runChild('kubectl', ['--kubeconfig', kubeconfig, ...args], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 export async function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
@@ -107,7 +99,7 @@ export async function startSyncedAgent(t: Test, args: string[] = []): Promise<{ 
   const { api, kubeconfig } = await startApi(t);
   seedCluster(api);
   const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, ...args]);
-  const first = await probeUntil(agent.agentPort, 'shop/web\n', (r) => r !== '' && !r.startsWith('connect '), 5000);
+  const first = await probeUntil(agent.agentPort, 'shop/web\n', (r) => r !== '' && !r.startsWith('connect '), 20_000);
   if (first === '' || first.startsWith('connect ')) throw new Error(`agent never synced: ${first}`);
   return { api, kubeconfig, agent };
 }

@@ -5,7 +5,6 @@
 // every backend has one server per node (its own whoami server, standing for that node's NodePort),
 // and each server's agent-check goes to that node's agent. Cordoning node-a then drains exactly
 // node-a's servers while node-b's keep serving: "new connections go elsewhere" has somewhere to go.
-import type { ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Test } from 'tap';
@@ -14,7 +13,9 @@ import { renderHaproxyConfig, type BackendSpec } from '../../src/haproxy/config.
 import { findHaproxy, HaproxyStartError, startHaproxy, type HaproxyProcess } from '../../src/haproxy/process.js';
 import { readServerStats, type ServerStat } from '../../src/haproxy/stats.js';
 import { startWhoami, type WhoamiServer } from '../../src/haproxy/whoami.js';
+import { lineSplitter } from '../../src/lines.js';
 import { kubectl, startAgent, startApi, type AgentProcess } from './agent-process.js';
+import { isCI } from './ci.js';
 
 export const AGENT_INTER_MS = 100;
 /** How often tests read `show stat` while waiting: well under one agent interval. */
@@ -52,11 +53,6 @@ export function nodeOf(s: ServerStat): string {
   return s.server.slice(s.server.lastIndexOf('.') + 1);
 }
 
-function isCI(): boolean {
-  const ci = process.env.CI;
-  return ci !== undefined && ci !== '' && ci !== 'false' && ci !== '0';
-}
-
 /**
  * The haproxy binary, or undefined after marking the file skipped (with the reason printed).
  * In CI a missing haproxy is a failure: .ci/run installs it, so its absence is a broken setup.
@@ -72,12 +68,6 @@ export function requireHaproxy(t: Test): string | undefined {
   t.plan(0, 'haproxy not installed');
   return undefined;
 }
-
-/** Agent child processes still running, killed if the test process exits without its teardown. */
-const liveAgents = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of liveAgents) if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-});
 
 export interface Stream {
   /** The server that answered (first line). */
@@ -164,12 +154,10 @@ export class Edge {
     return new Promise((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: this.frontendPort, path: `${path}?chunks=600&every=50`, agent: false }, (res) => {
         const s: Stream = { server: '', lines: [], ended: false, close: () => req.destroy() };
-        let pending = '';
+        const split = lineSplitter();
         res.setEncoding('utf8');
         res.on('data', (c: string) => {
-          pending += c;
-          const parts = pending.split('\n');
-          pending = parts.pop() ?? '';
+          const parts = split(c);
           s.lines.push(...parts);
           if (s.server === '' && parts[0] !== undefined) {
             s.server = parts[0].split(' ')[0] ?? '';
@@ -208,7 +196,6 @@ export class Edge {
     const a = this.agent(node);
     a.proc.kill('SIGKILL');
     await a.exited;
-    liveAgents.delete(a.proc);
   }
 
   /** Starts the node's agent again on the same agent port (HAProxy's config names that port). */
@@ -249,11 +236,8 @@ export function table(servers: ServerStat[]): string {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function spawnAgent(t: Test, node: NodeName, kubeconfig: string, extra: string[] = []): Promise<AgentProcess> {
-  const a = await startAgent(t, ['--node-name', node, '--kubeconfig', kubeconfig, ...extra]);
-  liveAgents.add(a.proc);
-  void a.exited.then(() => liveAgents.delete(a.proc));
-  return a;
+function spawnAgent(t: Test, node: NodeName, kubeconfig: string, extra: string[] = []): Promise<AgentProcess> {
+  return startAgent(t, ['--node-name', node, '--kubeconfig', kubeconfig, ...extra]);
 }
 
 function seed(api: FakeApiServer): void {

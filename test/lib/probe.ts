@@ -34,8 +34,8 @@ export function probe(port: number, opts: ProbeOptions = {}): Promise<string> {
   });
 }
 
-/** Probes until `check` passes or `ms` elapse; returns the last answer. */
-export async function probeUntil(port: number, send: string | undefined, check: (reply: string) => boolean, ms = 5000): Promise<string> {
+/** Probes until `check` passes or `ms` elapse (generous: a deadline, not a timing goal); returns the last answer. */
+export async function probeUntil(port: number, send: string | undefined, check: (reply: string) => boolean, ms = 15_000): Promise<string> {
   const deadline = Date.now() + ms;
   let last = '';
   for (;;) {

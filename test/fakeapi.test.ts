@@ -1,22 +1,20 @@
 // The fake API server, checked against the real kubectl and the real @kubernetes/client-node informers.
 import t, { type Test } from 'tap';
-import { execFile } from 'node:child_process';
 import { request, type IncomingMessage } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, ListWatch, Watch, makeInformer, type Informer, type KubernetesObject } from '@kubernetes/client-node';
 import { FakeApiServer, type KubeObject } from '../src/fakeapi/server.js';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../src/fakeapi/selectors.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../src/fakeapi/patch.js';
+import { lineSplitter } from '../src/lines.js';
+import { runChild, tempDir } from './lib/spawn.js';
+import { deadline as stretch } from './lib/deadline.js';
 
-const execFileP = promisify(execFile);
 
 // ---------------------------------------------------------------- helpers
 
-async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + stretch(timeoutMs);
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
@@ -55,17 +53,12 @@ function watch(api: FakeApiServer, path: string) {
   const events: WatchEvent[] = [];
   let res: IncomingMessage | undefined;
   let ended = false;
-  let buf = '';
+  const split = lineSplitter();
   const req = request(api.url + path, { agent: false }, (r) => {
     res = r;
     r.setEncoding('utf8');
     r.on('data', (chunk: string) => {
-      buf += chunk;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        events.push(JSON.parse(buf.slice(0, nl)) as WatchEvent);
-        buf = buf.slice(nl + 1);
-      }
+      for (const line of split(chunk)) events.push(JSON.parse(line) as WatchEvent);
     });
     r.on('end', () => (ended = true));
     r.on('error', () => (ended = true));
@@ -323,7 +316,7 @@ t.test('watch: initial state, replay, selectors, timeout, bookmarks, 410', async
 
   const timed = watch(api, '/api/v1/nodes?watch=true&timeoutSeconds=1');
   const t0 = Date.now();
-  await until('timeoutSeconds ends the stream', () => timed.ended, 3000);
+  await until("timeoutSeconds ends the stream", () => timed.ended);
   t.ok(Date.now() - t0 >= 900, 'not before timeoutSeconds');
 
   api.compact();
@@ -370,13 +363,16 @@ t.test('faults', async (t) => {
   t.match(gone.events, [{ type: 'ERROR', object: { code: 410 } }]);
   api.faults.watchGone = false;
 
-  api.faults.listDelayMs = 300;
+  // A list is held back at least listDelayMs (a lower bound: load only adds to it); a get of one
+  // object started after it is not held: it is answered first. Order, not a stopwatch.
+  api.faults.listDelayMs = 1000;
+  const order: string[] = [];
   const t0 = Date.now();
-  await call(api, 'GET', '/api/v1/nodes');
-  t.ok(Date.now() - t0 >= 290, 'list delayed');
-  const t1 = Date.now();
-  await call(api, 'GET', '/api/v1/nodes/n1');
-  t.ok(Date.now() - t1 < 200, 'get not delayed');
+  const list = call(api, 'GET', '/api/v1/nodes').then(() => order.push('list'));
+  await call(api, 'GET', '/api/v1/nodes/n1').then(() => order.push('get'));
+  await list;
+  t.same(order, ['get', 'list'], 'get not delayed behind the list');
+  t.ok(Date.now() - t0 >= 950, 'list delayed');
   api.faults.listDelayMs = 0;
 
   api.dropWatches();
@@ -446,34 +442,36 @@ t.test('performance: LIST 10,000 Services and 20,000 EndpointSlices', async (t) 
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     });
   }
+  // How fast is the bench's business (`npm run bench`, "scale": initial sync at 10,000 Services and
+  // 20,000 EndpointSlices); here only that it works, with the time as a comment.
   const t0 = performance.now();
   const [s, e] = await Promise.all([call(api, 'GET', '/api/v1/services'), call(api, 'GET', '/apis/discovery.k8s.io/v1/endpointslices')]);
-  const ms = performance.now() - t0;
+  t.comment(`both lists took ${(performance.now() - t0).toFixed(0)} ms`);
   t.equal(s.body.items.length, 10_000);
   t.equal(e.body.items.length, 20_000);
-  t.ok(ms < 1000, `both lists took ${ms.toFixed(0)} ms`);
 
   const w = watch(api, `/api/v1/services?watch=true&resourceVersion=${api.resourceVersion}`);
   await until('watch open', () => api.watchCount() === 1);
   const t1 = performance.now();
   for (let i = 0; i < 1000; i++) api.patch('services', `ns${i % 50}`, `svc-${i}`, { metadata: { annotations: { n: String(i) } } });
-  await until('1000 watch events', () => w.events.length === 1000);
-  t.ok(performance.now() - t1 < 1000, '1000 changes delivered to a watch well within a second');
+  await until('1000 watch events', () => w.events.length === 1000, 30_000);
+  t.comment(`1000 changes delivered to a watch in ${(performance.now() - t1).toFixed(0)} ms`);
+  t.same(w.events.map((ev) => ev.object.metadata.annotations.n), Array.from({ length: 1000 }, (_, i) => String(i)), 'every change, in order');
 });
 
 // ---------------------------------------------------------------- real kubectl
 
 t.test('kubectl', async (t) => {
   const api = await started(t);
-  const dir = mkdtempSync(join(tmpdir(), 'fakeapi-kubectl-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'hna-fakeapi-kubectl-');
   const kubeconfig = join(dir, 'kubeconfig');
   api.writeKubeconfig(kubeconfig, { namespace: 'shop' });
   const kubectl = async (...args: string[]): Promise<string> => {
-    const { stdout } = await execFileP('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args], {
+    const r = await runChild('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'cache'), ...args], {
       env: { ...process.env, HOME: dir, KUBECONFIG: '' },
     });
-    return stdout;
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+    return r.stdout;
   };
   api.create('nodes', node('n1', { status: { conditions: [{ type: 'Ready', status: 'True' }] } }));
   api.create('nodes', node('n2', { spec: { taints: [{ key: 'a', value: 'b', effect: 'NoExecute' }] } }));
@@ -519,8 +517,7 @@ t.test('kubectl', async (t) => {
 
 t.test('client-node informers', async (t) => {
   const api = await started(t);
-  const dir = mkdtempSync(join(tmpdir(), 'fakeapi-informer-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'hna-fakeapi-informer-');
   const kubeconfig = join(dir, 'kubeconfig');
   api.writeKubeconfig(kubeconfig);
   api.create('nodes', node('n1'));

@@ -6,11 +6,12 @@ import t, { type Test } from 'tap';
 import { probe } from './lib/probe.js';
 import { httpGet, metricValue, startSyncedAgent, type AgentProcess } from './lib/agent-process.js';
 import type { FakeApiServer } from '../src/fakeapi/server.js';
+import { deadline } from './lib/deadline.js';
 
 const WEB = 'shop/web\n';
 const M = 'haproxy_node_agent_';
 /** Recovery must happen, but on 2 shared cores with backoff it may take a while: generous. */
-const RECOVERY_MS = 25_000;
+const RECOVERY_MS = deadline(25_000);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -38,7 +39,7 @@ class Truth {
   private async run(): Promise<void> {
     while (this.running) {
       const before = this.allowed;
-      const r = await probe(this.port, { send: WEB, timeoutMs: 5000 }).catch((e: Error) => `error: ${e.message}`);
+      const r = await probe(this.port, { send: WEB, timeoutMs: deadline(15_000) }).catch((e: Error) => `error: ${e.message}`);
       this.probes++;
       if (!before.has(r) && !this.allowed.has(r)) this.wrong.push(`${JSON.stringify(r)} while ${JSON.stringify([...this.allowed])} (probe ${this.probes})`);
       if (this.waiter !== undefined && r === this.waiter.want) {
@@ -243,7 +244,7 @@ t.test(
     api.faults.hangWatches = true;
     api.dropWatches();
     await sleep(100);
-    recovered(t, 'change behind watches that keep hanging', await truth.change('drain\n', () => api.patch('nodes', undefined, 'n1', cordon(true)), undefined, 3000));
+    recovered(t, 'change behind watches that keep hanging', await truth.change('drain\n', () => api.patch('nodes', undefined, 'n1', cordon(true))));
     api.faults.hangWatches = false;
     api.dropWatches();
     await finish(t, truth);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { probe, probeUntil } from './lib/probe.js';
 import { CLI, httpGet, metricValue, seedCluster, startAgent, startApi } from './lib/agent-process.js';
 import { runChild, type ChildResult } from './lib/spawn.js';
+import { deadline as stretch } from './lib/deadline.js';
 
 const P = 'haproxy-node-agent.io';
 const dir = mkdtempSync(join(tmpdir(), 'hna-cfg-'));
@@ -169,7 +170,7 @@ t.test('bad annotations: exact warning, counted once per change, documented fall
     const before = await counted(c.annotation);
     const logsBefore = agent.logs.length;
     api.patch(c.resource, c.resource === 'nodes' ? undefined : 'shop', c.name, { metadata: { annotations: { [c.annotation]: c.value } } });
-    const deadline = Date.now() + 20_000; // generous: a deadline, not a timing goal
+    const deadline = Date.now() + stretch(20_000);
     let line: Record<string, unknown> | undefined;
     while (line === undefined && Date.now() < deadline) {
       line = agent.logs.slice(logsBefore).find((l) => l.annotation === c.annotation && l.value === c.value);

@@ -1,39 +1,38 @@
 // `demo --haproxy`: the newcomer's view. HAProxy starts wired to the demo agent, a cordon shows up as
 // a live line and in real traffic, and Ctrl-C stops HAProxy too.
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, kubectl } from '../lib/agent-process.js';
+import { deadline } from '../lib/deadline.js';
 import { freePort, requireHaproxy } from '../lib/haproxy.js';
+import { spawnChild, tempDir } from '../lib/spawn.js';
 
 const bin = requireHaproxy(t);
 if (bin !== undefined) {
   t.test('demo --haproxy: live lines per server change, traffic moves, Ctrl-C stops HAProxy', { timeout: 600_000 }, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'hna-demo-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir(t, 'hna-demo-');
     const kubeconfig = join(dir, 'kubeconfig');
     const [agentPort, edgePort] = [await freePort(), await freePort()];
-    const proc = spawn(process.execPath, [CLI, 'demo', '--haproxy', '--agent-port', String(agentPort), '--http-port', '0', '--haproxy-port', String(edgePort), '--kubeconfig-out', kubeconfig, '--log-level', 'warn'], {
-      env: { PATH: process.env.PATH ?? '', ...(process.env.HAPROXY_BIN === undefined ? {} : { HAPROXY_BIN: process.env.HAPROXY_BIN }) },
+    // TMPDIR passed on: HAProxy's temp dir lands where this run's leftovers are checked.
+    const proc = spawnChild(t, process.execPath, [CLI, 'demo', '--haproxy', '--agent-port', String(agentPort), '--http-port', '0', '--haproxy-port', String(edgePort), '--kubeconfig-out', kubeconfig, '--log-level', 'warn'], {
+      env: { PATH: process.env.PATH ?? '', TMPDIR: tmpdir(), ...(process.env.HAPROXY_BIN === undefined ? {} : { HAPROXY_BIN: process.env.HAPROXY_BIN }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    t.teardown(() => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    });
+    const { stdout, stderr } = proc;
+    if (stdout === null || stderr === null) throw new Error('no pipes');
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     let out = '';
-    proc.stdout.setEncoding('utf8');
-    proc.stdout.on('data', (c: string) => (out += c));
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (c: string) => (out += c));
+    stdout.setEncoding('utf8');
+    stdout.on('data', (c: string) => (out += c));
+    stderr.setEncoding('utf8');
+    stderr.on('data', (c: string) => (out += c));
     const waitOut = async (re: RegExp, ms = 10_000): Promise<RegExpMatchArray> => {
-      const deadline = Date.now() + ms;
+      const until = Date.now() + deadline(ms);
       for (;;) {
         const m = out.match(re);
         if (m !== null) return m;
-        if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`demo never printed ${re}; output:\n${out}`);
+        if (Date.now() > until || proc.exitCode !== null) throw new Error(`demo never printed ${re}; output:\n${out}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     };

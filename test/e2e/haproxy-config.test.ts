@@ -1,12 +1,11 @@
 // The generated config is accepted by the real HAProxy (`haproxy -c`), and `show stat` CSV parses.
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { quoteHaproxyString, renderHaproxyConfig, type HaproxySpec } from '../../src/haproxy/config.js';
 import { parseCsvLine, parseShowStat, serverRows } from '../../src/haproxy/stats.js';
 import { requireHaproxy } from '../lib/haproxy.js';
+import { runChild, tempDir } from '../lib/spawn.js';
 
 const spec = (statsSocket: string): HaproxySpec => ({
   statsSocket,
@@ -48,13 +47,11 @@ t.test('show stat CSV: quoted fields, server rows only', async (t) => {
 t.test('haproxy -c accepts the generated config', async (t) => {
   const bin = requireHaproxy(t);
   if (bin === undefined) return;
-  const dir = mkdtempSync(join(tmpdir(), 'hna-cfg-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'hna-cfg-');
   const path = join(dir, 'haproxy.cfg');
   writeFileSync(path, renderHaproxyConfig(spec(join(dir, 'admin.sock'))));
-  const result = await new Promise<{ code: number; out: string }>((resolve) =>
-    execFile(bin, ['-c', '-f', path], (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code), out: stdout + stderr })),
-  );
+  const r = await runChild(bin, ['-c', '-f', path]);
+  const result = { code: r.code, out: r.stdout + r.stderr };
   t.equal(result.code, 0, result.out);
   t.match(result.out, /Configuration file is valid/);
 });

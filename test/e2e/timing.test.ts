@@ -1,6 +1,6 @@
 // How long an operator waits: `kubectl cordon` → HAProxy shows DRAIN, `kubectl annotate` → HAProxy
 // shows the new weight, over 20 repetitions each, reported with t.comment for the release notes.
-// Only generous bounds are asserted here; tight timing goals belong in benchmarks.
+// No duration is asserted here (they are reported); timing goals belong in `npm run bench`.
 import t, { type Test } from 'tap';
 import { AGENT_INTER_MS, allReady, median, NODES, onNode, POLL_MS, requireHaproxy, startEdge } from '../lib/haproxy.js';
 import type { ServerStat } from '../../src/haproxy/stats.js';
@@ -21,10 +21,10 @@ const stats = (xs: number[]): string => (xs.length === 0 ? 'n=0' : `median ${med
 const report = (t: Test, what: string, s: Series): void => {
   t.comment(`${what}: from running kubectl: ${stats(s.fromKubectl)}; from the agent's answer changing: ${stats(s.fromAgent)}; kubectl itself: ${stats(s.kubectl)} (agent-inter ${AGENT_INTER_MS}ms, show stat polled every ${POLL_MS}ms)`);
 };
+// Only what must hold on any machine: every change arrived (waitFor's deadline) and was logged.
+// The figures are reported above; how fast is for `npm run bench` ("propagation").
 const bound = (t: Test, s: Series): void => {
   t.equal(s.fromAgent.length, s.fromKubectl.length, 'every change found in the agent logs');
-  t.ok(median(s.fromAgent) <= 3 * AGENT_INTER_MS, `median from the agent's change within 3 agent intervals (${median(s.fromAgent)}ms)`);
-  t.ok(Math.max(...s.fromAgent) <= 10 * AGENT_INTER_MS, `every one within 10 agent intervals (max ${Math.max(...s.fromAgent)}ms)`);
 };
 
 const bin = requireHaproxy(t);

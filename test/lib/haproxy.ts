@@ -16,6 +16,7 @@ import { startWhoami, type WhoamiServer } from '../../src/haproxy/whoami.js';
 import { lineSplitter } from '../../src/lines.js';
 import { kubectl, startAgent, startApi, type AgentProcess } from './agent-process.js';
 import { isCI } from './ci.js';
+import { deadline as stretch } from './deadline.js';
 
 export const AGENT_INTER_MS = 100;
 /** How often tests read `show stat` while waiting: well under one agent interval. */
@@ -105,7 +106,7 @@ export class Edge {
 
   /** Polls `show stat` until `ok` holds; returns the rows and when they were read. Throws with the last rows on timeout. */
   async waitFor(what: string, ok: (servers: ServerStat[]) => boolean, timeoutMs = 10_000): Promise<{ servers: ServerStat[]; at: number }> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + stretch(timeoutMs);
     for (;;) {
       const servers = await this.servers();
       const at = Date.now();

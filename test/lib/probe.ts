@@ -1,5 +1,6 @@
 // A probe exactly like HAProxy's agent-check: connect, maybe send, read until the agent closes.
 import { connect } from 'node:net';
+import { deadline as stretch } from './deadline.js';
 
 export interface ProbeOptions {
   /** Bytes to send right after connecting (HAProxy's agent-send). */
@@ -36,7 +37,7 @@ export function probe(port: number, opts: ProbeOptions = {}): Promise<string> {
 
 /** Probes until `check` passes or `ms` elapse (generous: a deadline, not a timing goal); returns the last answer. */
 export async function probeUntil(port: number, send: string | undefined, check: (reply: string) => boolean, ms = 15_000): Promise<string> {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + stretch(ms);
   let last = '';
   for (;;) {
     // A listener that is still opening (a dedicated port after its annotation) refuses: retry.

@@ -10,6 +10,7 @@ import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { Test } from 'tap';
+import { deadline } from './deadline.js';
 
 /** A program's path on the PATH (or in /usr/bin, /bin), or undefined when it is not installed. */
 export function which(cmd: string): string | undefined {
@@ -65,14 +66,14 @@ export interface ChildResult {
 }
 
 /**
- * Runs `cmd args` to completion (killed after `timeoutMs`, generous by default: a busy machine is
- * slow, not broken). Resolves whatever the exit code; rejects only when it cannot be started.
+ * Runs `cmd args` to completion (killed after `timeoutMs`, stretched by SLOWDOWN and generous by
+ * default: a busy machine is slow, not broken). Resolves whatever the exit code; rejects only when it cannot be started.
  */
 export function runChild(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<ChildResult> {
   const [bin, ...rest] = [...PDEATHSIG, cmd, ...args] as [string, ...string[]];
   return new Promise((resolve, reject) => {
     track(
-      execFile(bin, rest, { env: opts.env, cwd: opts.cwd, timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      execFile(bin, rest, { env: opts.env, cwd: opts.cwd, timeout: deadline(opts.timeoutMs ?? 60_000), killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
         if (err !== null && typeof err.code === 'string') return reject(err); // ENOENT and the like
         resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
       }),

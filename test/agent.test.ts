@@ -7,12 +7,17 @@ import { Snapshot, type StateObserver } from '../src/state.js';
 import { nodeFromObject, serviceFromObject } from '../src/kube/views.js';
 import { probe } from './lib/probe.js';
 import { DEFAULT_POLICY } from '../src/policy.js';
+import { deadline } from './lib/deadline.js';
 
 const PREFIX = 'haproxy-node-agent.io';
 const RANGE = { min: 9301, max: 9399 };
+async function until(check: () => boolean, ms = deadline(20_000)): Promise<void> {
+  for (const end = Date.now() + ms; !check() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+}
+
 const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {}, agentPortsChanged() {}, guardChanged() {} };
 
-async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean } = {}) {
+async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean; readTimeoutMs?: number } = {}) {
   const snap = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 }, quiet);
   const counters = new ProbeCounters();
   if (opts.synced !== false) {
@@ -22,7 +27,7 @@ async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean 
     snap.markListed('services');
     snap.markListed('endpointslices');
   }
-  const server = new AgentServer({ host: '127.0.0.1', port: 0, readTimeoutMs: 100, maxConnections: opts.maxConnections ?? 100 }, snap, counters);
+  const server = new AgentServer({ host: '127.0.0.1', port: 0, readTimeoutMs: opts.readTimeoutMs ?? 100, maxConnections: opts.maxConnections ?? 100 }, snap, counters);
   const port = await server.listen();
   t.teardown(() => server.close());
   return { snap, counters, port };
@@ -45,7 +50,8 @@ t.test('no agent-send: the node answer after the read timeout', async (t) => {
 });
 
 t.test('line sent in several pieces', async (t) => {
-  const { port } = await setup(t);
+  // A read deadline no busy machine reaches between the pieces.
+  const { port } = await setup(t, { readTimeoutMs: 60_000 });
   const reply = await new Promise<string>((resolve) => {
     const s = connect({ host: '127.0.0.1', port }, () => {
       s.write('sh');
@@ -95,11 +101,11 @@ t.test('connections over the cap are closed and counted; others still answered',
   const idle = await Promise.all(
     Array.from({ length: 5 }, () => new Promise<ReturnType<typeof connect>>((resolve) => { const s = connect({ host: '127.0.0.1', port }, () => resolve(s)); })),
   );
-  // Give the server time to accept all five idle ones.
-  await new Promise((r) => setTimeout(r, 20));
+  // Until the server has accepted all five idle ones (a condition, with a deadline).
+  await until(() => counters.open === 5);
   t.equal(await probe(port, { send: 'shop/web\n' }), '', 'over the cap: closed with nothing');
   t.ok(counters.rejections.over_capacity >= 1);
   for (const s of idle) s.destroy();
-  await new Promise((r) => setTimeout(r, 50));
+  await until(() => counters.open === 0);
   t.equal(await probe(port, { send: 'shop/web\n' }), 'ready up 75%\n', 'answered again once below the cap');
 });

@@ -5,6 +5,7 @@ import t from 'tap';
 import type { NodeSignal, NodeView, Reply, ServiceView } from '../src/decide.js';
 import type { GuardResult } from '../src/guard.js';
 import type { AnnotationProblem, Cached, SliceView } from '../src/kube/views.js';
+import { rejectedValue } from '../src/kube/rejected.js';
 import { DEFAULT_POLICY } from '../src/policy.js';
 import { Snapshot, type ResourceName, type SnapshotOptions, type StateObserver } from '../src/state.js';
 
@@ -53,7 +54,7 @@ const cached = <V>(name: string, view: V, problems: AnnotationProblem[] = [], na
 const nodeView = (name: string, signals: NodeSignal['name'][] = [], p: Partial<NodeView> = {}): Cached<NodeView> => cached(name, { name, signals: signals.map((s) => ({ name: s })), state: undefined, weight: 100, ...p });
 const service = (name: string, p: Partial<ServiceView> = {}, problems: AnnotationProblem[] = []): Cached<ServiceView> => cached(name, { namespace: 'shop', name, weight: 100, local: false, agentPort: undefined, ...p }, problems, 'shop');
 const slice = (name: string, service: string, perNode: Record<string, [number, number]>): Cached<SliceView> => cached(name, { serviceKey: `shop/${service}`, perNode: new Map(Object.entries(perNode)) }, [], 'shop');
-const problem = (value: string): AnnotationProblem => ({ annotation: 'haproxy-node-agent.io/weight', value, reason: 'not a whole number 0..256', fallback: '100' });
+const problem = (value: string): AnnotationProblem => ({ annotation: 'haproxy-node-agent.io/weight', ...rejectedValue(value), reason: 'not a whole number 0..256', fallback: '100' });
 
 t.test('no answer until every resource is listed; then the node and each Service answer', async (t) => {
   const { snap, rec, node, svc } = setup();

@@ -2,6 +2,7 @@
 // cluster prints, `describe node` and `events` with the agent's Events, two demos side by side, and
 // `render` against the demo.
 import t, { type Test } from 'tap';
+import { spawnChild } from './lib/spawn.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CLI, kubectl } from './lib/agent-process.js';
@@ -18,7 +19,7 @@ interface Demo {
 
 /** `demo --haproxy=false` on the given agent port; resolves once its banner names the kubeconfig. */
 async function startDemo(t: Test, agentPort: number, httpPort: number): Promise<Demo> {
-  const proc = spawn(process.execPath, [CLI, 'demo', '--haproxy=false', '--agent-port', String(agentPort), '--http-port', String(httpPort)], {
+  const proc = spawnChild(t, process.execPath, [CLI, 'demo', '--haproxy=false', '--agent-port', String(agentPort), '--http-port', String(httpPort)], {
     env: { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -26,10 +27,10 @@ async function startDemo(t: Test, agentPort: number, httpPort: number): Promise<
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
   let out = '';
-  proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (c: string) => (out += c));
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (c: string) => (out += c));
+  proc.stdout?.setEncoding('utf8');
+  proc.stdout?.on('data', (c: string) => (out += c));
+  proc.stderr?.setEncoding('utf8');
+  proc.stderr?.on('data', (c: string) => (out += c));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   // Generous: the demo loads the Kubernetes client; CI machines are busy.
   const deadline = Date.now() + 120_000;

@@ -1,5 +1,6 @@
 // `node dist/main.js coordinate` as a child process, with its JSON logs captured. Killed at teardown.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnChild } from './spawn.js';
 import type { Test } from 'tap';
 import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';
 import type { FakeApiServer } from '../../src/fakeapi/server.js';
@@ -21,7 +22,7 @@ export interface CoordinatorStatus {
 }
 
 export async function startCoordinator(t: Test, args: string[], env: Record<string, string> = {}): Promise<CoordinatorProcess> {
-  const proc = spawn(process.execPath, [CLI, 'coordinate', '--http-address', '127.0.0.1', '--http-port', '0', ...args], {
+  const proc = spawnChild(t, process.execPath, [CLI, 'coordinate', '--http-address', '127.0.0.1', '--http-port', '0', ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -65,6 +65,8 @@ export interface Config {
   guardNamespace: string;
   /** The decision counts as stale after this long without a heartbeat from the coordinator. */
   guardStaleAfterMs: number;
+  /** After answering drain this long, answer down (HAProxy closes sessions with on-marked-down); 0 = off. */
+  drainDeadlineMs: number;
 }
 
 export const GUARD_MODES = ['local', 'coordinated', 'off'] as const;
@@ -103,6 +105,7 @@ export const RUN_FLAGS = [
   { name: 'guard-mode', env: `${P}GUARD_MODE`, default: 'local', help: 'Mass-drain guard: local (watch all Nodes), coordinated (watch own Node + the coordinator decision), off' },
   { name: 'guard-namespace', env: `${P}GUARD_NAMESPACE`, default: 'haproxy-node-agent', help: 'Namespace of the coordinator decision ConfigMap (--guard-mode coordinated)' },
   { name: 'guard-stale-after', env: `${P}GUARD_STALE_AFTER`, default: '30s', help: 'Coordinated mode: the decision is stale after this long without a coordinator heartbeat (the last one is kept)' },
+  { name: 'drain-deadline', env: `${P}DRAIN_DEADLINE`, default: '0', help: 'After answering drain this long, answer "down #drain deadline" (0 = off; see Maintenance)' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
@@ -144,6 +147,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     guardMode: parseEnumFlag('guard-mode', raw['guard-mode'], GUARD_MODES),
     guardNamespace: dnsLabel('guard-namespace', raw['guard-namespace']),
     guardStaleAfterMs: parseDurationFlag('guard-stale-after', raw['guard-stale-after'], { minMs: 1000, maxMs: 3_600_000 }),
+    drainDeadlineMs: parseDurationFlag('drain-deadline', raw['drain-deadline'], { allowZero: true, minMs: 1000, maxMs: 7 * 86_400_000 }),
   };
   // A healthy but quiet watch proves contact only when it ends (every --watch-timeout), so a
   // shorter staleness limit would drain healthy nodes of quiet clusters.

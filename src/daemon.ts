@@ -14,7 +14,6 @@ import { nodeFromObject, serviceFromObject, sliceFromObject } from './kube/views
 import { OverrideWatcher } from './override.js';
 import { formatReply } from './reply.js';
 import { FlagError } from './flags.js';
-import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
 import { VERSION } from './version.js';
 import { DataplaneMonitor } from './dataplane/monitor.js';
 import { ApiHealth, describe } from './kube/api-health.js';
@@ -22,6 +21,10 @@ import { collectAfterFirstSync } from './gc.js';
 import { guardProcess } from './process-guards.js';
 import { DecisionFollower } from './coordinate/follow.js';
 import { NO_GUARD, coordinatedVerdict } from './coordinate/verdict.js';
+import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
+import { Receipts } from './agent/receipts.js';
+import { drainedAnswer } from './http/drained.js';
+import { performance } from 'node:perf_hooks';
 
 export interface RunningDaemon {
   agentPort: number;
@@ -36,6 +39,9 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   const kc = loadKubeConfig(cfg.kubeconfig, env);
   let lastContact: number | undefined;
   let servicesListed = false;
+  // Who was told what: monotonic clock, the same for probes and node answer changes.
+  const receipts = new Receipts(() => performance.now());
+  let delivered = false;
 
   const metrics = createMetrics({
     secondsSinceContact: () => (lastContact === undefined ? undefined : (Date.now() - lastContact) / 1000),
@@ -50,6 +56,10 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
     dataplane: () => dataplane.state,
     guardDecision: () => (follower === undefined ? undefined : { state: follower.state, ageSeconds: follower.ageSeconds }),
+    delivery: () => {
+      const v = receipts.view();
+      return { peers: v.peers.length, current: v.currentPeers, delivered: v.delivered, dropped: receipts.dropped };
+    },
   });
   const unguard = guardProcess(log, () => metrics.unhandledRejections.inc());
   // One line per change of how the API server treats us, not one per retry.
@@ -77,6 +87,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
 
   const observer: StateObserver = {
     nodeAnswerChanged(from, to, node) {
+      receipts.nodeAnswerIs(snapshot.nodeReplyBytes());
       const text = formatReply(to).trim() || '(no reply)';
       log.info({ node: cfg.nodeName, from: formatReply(from).trim() || null, to: text, why: to.why, known: node !== undefined }, `node answer is now "${text}": ${to.why}`);
       const cls: AnswerClass = snapshot.isHeld && to.kind === 'ready' ? 'held' : to.kind;
@@ -106,7 +117,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   // local: the guard over all Nodes, here. coordinated: the coordinator's decision (coordinate/). off: none.
   const guardVerdict =
     cfg.guardMode === 'local' ? undefined : cfg.guardMode === 'off' ? () => ({ result: NO_GUARD, held: false }) : (node: Parameters<typeof coordinatedVerdict>[0]) => coordinatedVerdict(node, cfg.policy, follower?.latest);
-  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction, ...(guardVerdict === undefined ? {} : { guardVerdict }) }, observer);
+  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction, drainDeadlineMs: cfg.drainDeadlineMs, ...(guardVerdict === undefined ? {} : { guardVerdict }) }, observer);
 
   const dataplane = new DataplaneMonitor(
     { url: cfg.proxyHealthzUrl, intervalMs: cfg.proxyHealthzIntervalMs, failures: cfg.proxyHealthzFailures, successes: cfg.proxyHealthzSuccesses },
@@ -132,6 +143,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
         log.warn({ port, service: key, reason, detail }, `agent port ${port} for ${key} refused (${reason}): ${detail}`);
       },
     },
+    receipts,
   );
 
   let overrideSeen = false; // "cleared" only after something was there: no WARN at every start
@@ -224,7 +236,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     }, timing),
   ];
 
-  const agent = new AgentServer({ host: cfg.agentAddress, port: cfg.agentPort, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections }, snapshot, metrics.probes);
+  const agent = new AgentServer({ host: cfg.agentAddress, port: cfg.agentPort, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections }, snapshot, metrics.probes, receipts);
   const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
     registry: metrics.registry,
     ready: () => snapshot.synced,
@@ -241,8 +253,10 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
         dataplane: dataplane.status(),
         guardMode: cfg.guardMode,
         ...(follower === undefined ? {} : { guardDecision: follower.status() }),
+        peers: peersBlock(receipts, detail),
       }),
     },
+    drained: (detail) => drainedAnswer(receipts.view(), snapshot.nodeReplyBytes().toString('latin1').trimEnd(), receipts.now(), detail),
   }, cfg.statusDetail);
 
   // The override file first: with the API down, a drain written there is the very first answer.
@@ -268,6 +282,14 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
     // A rotated token (or CA, certificate) cuts a restart backoff short: used within a second.
     if (transport.credentials.filesChanged()) for (const i of informers) i.retryNow();
     snapshot.tick();
+    // The Event when the drain is proven delivered (the metric and /drained compute it on demand).
+    const now = receipts.view();
+    if (now.delivered && !delivered && cfg.events && snapshot.synced) {
+      const text = snapshot.nodeReplyBytes().toString('latin1').trim();
+      log.info({ node: cfg.nodeName, peers: now.peers.length }, `drain delivered: all ${now.peers.length} load balancer(s) probing have received "${text}"`);
+      events.recordDrainDelivered(`every load balancer probing this node (${now.peers.length}) has received "${text}"`);
+    }
+    delivered = now.delivered;
   }, TICK_MS);
   ticker.unref();
 
@@ -294,6 +316,18 @@ function logDecisionState(log: Logger, namespace: string, from: string, to: stri
   if (to === 'fresh') log.info(fields, `coordinator decision is fresh (generation ${generation ?? '?'}): automatic drains follow it`);
   else if (to === 'stale') log.warn(fields, 'coordinator decision is stale (no heartbeat within --guard-stale-after): keeping the last one; new automatic drains are held');
   else log.warn(fields, `no coordinator decision in ${namespace}: automatic drains are held (explicit state annotations, the override file and down signals still apply)`);
+}
+
+/** /status's `peers`: who probes and whether each has the node's current answer (keys only with detail). */
+function peersBlock(receipts: Receipts, detail: boolean): Record<string, unknown> {
+  const v = receipts.view();
+  return {
+    nodeAnswerGroup: v.group,
+    current: v.currentPeers,
+    seen: v.peers.length,
+    dropped: receipts.dropped,
+    list: v.peers.map((p) => (detail ? p : { peer: p.peer, current: p.current, keys: p.keys.length })),
+  };
 }
 
 /** A port we cannot listen on is a configuration error: name the flag. */

@@ -92,6 +92,8 @@ export interface DecisionInput {
   policy: Policy;
   /** The mass-drain guard keeps this node serving although a signal says drain (guard.ts). */
   held: boolean;
+  /** The node has answered drain for longer than --drain-deadline (the clock tick decides). */
+  drainExpired?: boolean;
 }
 
 const NONE: Reply = { kind: 'none', why: 'not synced: waiting for the first full list' };
@@ -153,7 +155,7 @@ export function decideNode(input: NodeInput): NodeVerdict {
 export function decide(input: DecisionInput): Reply {
   // Before the first full list we know nothing true to say; no reply = HAProxy changes nothing.
   if (!input.synced && input.override === undefined) return NONE;
-  const verdict = decideNode(input);
+  const verdict = pastDeadline(decideNode(input), input.drainExpired === true);
   if (verdict.kind === 'maint' || verdict.kind === 'down') return verdict;
   const svc = input.service;
   // A Local Service with no pod here black-holes traffic: down beats a node-level drain, which
@@ -168,6 +170,12 @@ export function decide(input: DecisionInput): Reply {
   if (verdict.kind === 'drain') return verdict;
   if (!input.synced) return { kind: 'ready', weight: DEFAULT_WEIGHT, why: verdict.why }; // override=ready before sync
   return { kind: 'ready', weight: effectiveWeight(input, 'factor' in verdict ? verdict.factor : 1), why: verdict.why };
+}
+
+/** Past --drain-deadline a drain becomes a down, so HAProxy ends what drain leaves open. */
+function pastDeadline(v: NodeVerdict, expired: boolean): NodeVerdict {
+  if (!expired || v.kind !== 'drain') return v;
+  return { kind: 'down', text: 'drain deadline', why: `${v.why}; draining longer than --drain-deadline` };
 }
 
 /** Service weight × node weight × signal factor × local endpoint share × slow-start ramp, 0..256. */

@@ -47,6 +47,8 @@ export interface MetricSources {
   api?(): { up: Record<string, boolean>; errors: ReadonlyMap<string, number> };
   /** --guard-mode coordinated: fresh/stale/missing and the heartbeat's age; undefined in other modes. */
   guardDecision?(): { state: string; ageSeconds: number | undefined } | undefined;
+  /** Delivery receipts (agent/receipts.ts); absent = nothing recorded. */
+  delivery?(): { peers: number; current: number; delivered: boolean; dropped: number };
 }
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
@@ -235,6 +237,37 @@ export function createMetrics(src: MetricSources): Metrics {
     collect() {
       const d = src.guardDecision?.();
       if (d !== undefined) this.set(d.ageSeconds ?? -1);
+    },
+  });
+  const delivery = () => src.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
+  new Gauge({
+    name: METRIC_PREFIX + 'peers',
+    help: 'Load balancers (probe source addresses) seen within their window, and how many have received the node\'s current answer on every key they probe',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const d = delivery();
+      this.set({ state: 'seen' }, d.peers);
+      this.set({ state: 'current' }, d.current);
+    },
+  });
+  new Gauge({
+    name: METRIC_PREFIX + 'drain_delivered',
+    help: '1 when the node answers drain, maint or down and every peer has received it (what /drained says), else 0',
+    registers: [registry],
+    collect() {
+      this.set(delivery().delivered ? 1 : 0);
+    },
+  });
+  let droppedSeen = 0;
+  new Counter({
+    name: METRIC_PREFIX + 'receipts_dropped_total',
+    help: 'Delivery receipts not kept because the table (peers x keys) was full',
+    registers: [registry],
+    collect() {
+      const d = delivery().dropped;
+      this.inc(d - droppedSeen);
+      droppedSeen = d;
     },
   });
   const events = new Counter({

@@ -48,6 +48,8 @@ export interface SnapshotOptions {
   maxDrainFraction: number;
   /** Coordinated or off mode: the guard's verdict comes from outside instead of all Nodes. */
   guardVerdict?: (node: NodeView | undefined) => { result: GuardResult; held: boolean };
+  /** Answer down after answering drain this long; 0 = off. */
+  drainDeadlineMs?: number;
 }
 
 const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
@@ -72,6 +74,9 @@ export class Snapshot {
   /** When the node last turned ready after not being ready (slow start), if it did. */
   private readySince: number | undefined;
   private ramp = 1;
+  /** When the node-level verdict turned drain (for --drain-deadline), and whether that deadline passed. */
+  private drainSince: number | undefined;
+  private drainExpired = false;
   private nodeAnswer: Reply;
   private nodeBytes: Buffer;
   /** Identical replies share one Buffer: thousands of services answer the same few lines. */
@@ -227,6 +232,11 @@ export class Snapshot {
 
   /** Called about once a second: advances the slow-start ramp. */
   tick(): void {
+    const deadline = this.opts.drainDeadlineMs ?? 0;
+    if (deadline > 0 && this.drainSince !== undefined && !this.drainExpired && this.opts.now() - this.drainSince >= deadline) {
+      this.drainExpired = true;
+      this.recomputeAll();
+    }
     if (this.readySince === undefined) return;
     const ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
     if (ramp === this.ramp) return;
@@ -332,6 +342,7 @@ export class Snapshot {
       guard: { maxDrainFraction: this.opts.maxDrainFraction, selfHeld: this.held, ...this.guard },
       stale: this.stale,
       slowStart: { factor: this.ramp, readySince: this.readySince === undefined ? null : new Date(this.readySince).toISOString() },
+      drainDeadline: { seconds: (this.opts.drainDeadlineMs ?? 0) / 1000 || null, drainingSince: this.drainSince === undefined ? null : new Date(this.drainSince).toISOString(), passed: this.drainExpired },
       synced: { nodes: this.listed.has('nodes'), services: this.listed.has('services'), endpointslices: this.listed.has('endpointslices') },
       services,
     };
@@ -340,7 +351,7 @@ export class Snapshot {
   // ---- internals ----
 
   private baseInput() {
-    return { synced: this.synced, node: this.decisionNode(), override: this.override, stale: this.stale, ramp: this.ramp, policy: this.opts.policy, held: this.held };
+    return { synced: this.synced, node: this.decisionNode(), override: this.override, stale: this.stale, ramp: this.ramp, policy: this.opts.policy, held: this.held, drainExpired: this.drainExpired };
   }
 
   /**
@@ -360,6 +371,7 @@ export class Snapshot {
   private recomputeAll(): void {
     this.version++;
     this.updateRamp();
+    this.updateDrainClock();
     const prev = this.nodeAnswer;
     this.nodeAnswer = this.decideFor(undefined);
     this.nodeBytes = this.bytes(this.nodeAnswer);
@@ -392,6 +404,17 @@ export class Snapshot {
     if (isOk && !wasOk && this.nodeAnswer.kind !== 'none' && this.opts.slowStartMs > 0) this.readySince = this.opts.now();
     if (!isOk) this.readySince = undefined;
     this.ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
+  }
+
+  /** --drain-deadline: note when the node-level verdict turns drain; any other verdict resets it. */
+  private updateDrainClock(): void {
+    const verdict = this.synced || this.override !== undefined ? decideNode({ ...this.baseInput(), drainExpired: false }) : undefined;
+    if (verdict?.kind === 'drain') {
+      this.drainSince ??= this.opts.now();
+    } else {
+      this.drainSince = undefined;
+      this.drainExpired = false;
+    }
   }
 
   private recomputeService(key: string): void {
@@ -449,6 +472,7 @@ export interface StatusDocument {
   guard: GuardResult & { maxDrainFraction: number; selfHeld: boolean };
   stale: boolean;
   slowStart: { factor: number; readySince: string | null };
+  drainDeadline: { seconds: number | null; drainingSince: string | null; passed: boolean };
   synced: Record<ResourceName, boolean>;
   services: Array<{
     key: string;

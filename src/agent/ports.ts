@@ -5,6 +5,7 @@
 import { AgentServer, type AnswerSource } from './server.js';
 import type { ProbeCounters } from '../metrics.js';
 import { namespaceMayClaim } from './claims.js';
+import type { Receipts } from './receipts.js';
 
 export type PortRefusal = 'clash' | 'reserved' | 'namespace' | 'listen_failed';
 
@@ -30,6 +31,7 @@ export class DedicatedPorts {
     private readonly answers: AnswerSource,
     private readonly counters: ProbeCounters,
     private readonly events: PortEvents,
+    private readonly receipts?: Receipts,
   ) {}
 
   get openPorts(): Array<[number, string]> {
@@ -71,7 +73,7 @@ export class DedicatedPorts {
     }
     for (const [port, key] of wanted) {
       if (this.listeners.has(port)) continue;
-      const server = new AgentServer({ host: this.opts.host, port, readTimeoutMs: this.opts.readTimeoutMs, maxConnections: this.opts.maxConnections, fixedServiceKey: key }, this.answers, this.counters);
+      const server = new AgentServer({ host: this.opts.host, port, readTimeoutMs: this.opts.readTimeoutMs, maxConnections: this.opts.maxConnections, fixedServiceKey: key }, this.answers, this.counters, this.receipts);
       const l: Listener = { key, server, open: false };
       this.listeners.set(port, l);
       server.listen().then(

@@ -7,6 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseRequestLine, replyKindOf } from '../reply.js';
 import type { ProbeCounters, RejectReason } from '../metrics.js';
+import { NODE_KEY, type Receipts } from './receipts.js';
 
 /** Longest agent-send line accepted: "namespace/name" is at most 127 bytes. */
 export const MAX_LINE_BYTES = 256;
@@ -118,6 +119,8 @@ export class AgentServer {
     private readonly opts: AgentServerOptions,
     private readonly answers: AnswerSource,
     private readonly counters: ProbeCounters,
+    /** Who was told what (see receipts.ts); undefined = not kept. */
+    private readonly receipts?: Receipts,
   ) {
     this.reading = new Deadlines(opts.readTimeoutMs, (c) => this.readTimedOut(c));
     this.lingering = new Deadlines(LINGER_MS, (c) => c.socket.destroy());
@@ -171,7 +174,7 @@ export class AgentServer {
     if (nl !== -1 && nl <= MAX_LINE_BYTES) return this.answerLine(c, data.toString('latin1', 0, nl));
     if (data.length > MAX_LINE_BYTES) {
       this.reject('too_long');
-      return this.answer(c, this.answers.nodeReplyBytes());
+      return this.answer(c, this.answers.nodeReplyBytes(), NODE_KEY);
     }
     c.buffered = data;
   }
@@ -211,23 +214,25 @@ export class AgentServer {
     if (fixed === undefined) {
       // Fast path: the line is exactly the key of a known Service (keys are valid by construction).
       const known = line === '' ? undefined : this.answers.serviceReplyBytes(line);
-      if (known !== undefined) return this.answer(c, known);
+      if (known !== undefined) return this.answer(c, known, line);
     }
     const req = fixed !== undefined ? { kind: 'service' as const, key: fixed } : parseRequestLine(line);
     if (req.kind === 'service') {
       const bytes = this.answers.serviceReplyBytes(req.key);
-      if (bytes !== undefined) return this.answer(c, bytes);
+      if (bytes !== undefined) return this.answer(c, bytes, req.key);
       this.reject('unknown_service');
     } else if (req.kind === 'malformed') {
       this.reject('malformed');
     }
-    this.answer(c, this.answers.nodeReplyBytes());
+    // Unknown or unusable lines are filed under the node key: a client cannot grow the table with made-up names.
+    this.answer(c, this.answers.nodeReplyBytes(), NODE_KEY);
   }
 
-  private answer(c: Conn, bytes: Buffer): void {
+  private answer(c: Conn, bytes: Buffer, key: string): void {
     c.answered = true;
     c.buffered = undefined;
     this.countReply(bytes);
+    if (this.receipts !== undefined) this.receipts.record(c.socket.remoteAddress, key, bytes);
     const now = performance.now();
     if (c.list !== undefined) c.list.remove(c);
     // Keep reading (and dropping) whatever else arrives, so the close is a FIN, not a reset that

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { isLocalPeer } from './peer.js';
+import type { DrainedAnswer } from './drained.js';
 import { StatusBody, type StatusDetail, type StatusSource } from './status-body.js';
 
 export interface HttpSources {
@@ -11,6 +12,8 @@ export interface HttpSources {
   /** Why /readyz says 503, or null for 200; when absent, ready() decides. */
   notReadyReason?(): string | null;
   status: StatusSource;
+  /** /drained (see drained.ts); absent = 404. `detail`: the client may see Service names. */
+  drained?(detail: boolean): DrainedAnswer;
 }
 
 /** Open connections from other hosts; more are closed at once, so neighbours cannot lock out the
@@ -81,13 +84,25 @@ export class HttpServer {
         return send(res, 200, this.src.registry.contentType, await this.src.registry.metrics());
       case '/status':
         return this.sendStatus(req, res);
+      case '/drained':
+        return this.sendDrained(req, res);
       default:
-        return send(res, 404, 'text/plain', 'not found: try /healthz /readyz /metrics /status\n');
+        return send(res, 404, 'text/plain', 'not found: try /healthz /readyz /metrics /status /drained\n');
     }
   }
 
+  private sendDrained(req: IncomingMessage, res: ServerResponse): void {
+    if (this.src.drained === undefined) return send(res, 404, 'text/plain', 'not found\n');
+    const a = this.src.drained(this.detailFor(req));
+    send(res, a.status, 'application/json', `${JSON.stringify(a.body, null, 2)}\n`);
+  }
+
+  private detailFor(req: IncomingMessage): boolean {
+    return this.statusDetail === 'all' || (this.statusDetail === 'loopback' && isLocalPeer(req.socket.remoteAddress, req.socket.localAddress));
+  }
+
   private sendStatus(req: IncomingMessage, res: ServerResponse): void {
-    const detail = this.statusDetail === 'all' || (this.statusDetail === 'loopback' && isLocalPeer(req.socket.remoteAddress, req.socket.localAddress));
+    const detail = this.detailFor(req);
     const [head, tail] = this.statusBody.render(detail);
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': head.length + tail.length });
     res.write(head);

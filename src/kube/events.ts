@@ -17,6 +17,8 @@ export const EVENT_REASONS: Readonly<Record<Exclude<AnswerClass, 'none'>, string
 
 /** Reasons of the data-plane Events (kube-proxy's health port turned unhealthy or healthy). */
 export const DATAPLANE_REASONS = { healthy: 'KubeProxyHealthy', unhealthy: 'KubeProxyUnhealthy' } as const;
+/** Posted when every load balancer probing this node has received its drain (see /drained). */
+export const DRAIN_DELIVERED_REASON = 'HAProxyDrainDelivered';
 
 /** Burst of events allowed, and one more token per this many ms. */
 export const EVENT_BURST = 5;
@@ -49,6 +51,11 @@ export class NodeEventRecorder {
   /** kube-proxy's health port changed state (src/dataplane/): one Event per transition. */
   recordDataplane(healthy: boolean, note: string): void {
     this.post(healthy ? DATAPLANE_REASONS.healthy : DATAPLANE_REASONS.unhealthy, healthy ? 'Normal' : 'Warning', 'DataplaneHealth', note);
+  }
+
+  /** Every load balancer probing this node has received its drain (see /drained). */
+  recordDrainDelivered(note: string): void {
+    this.post(DRAIN_DELIVERED_REASON, 'Normal', 'DrainDelivered', note);
   }
 
   private post(reason: string, type: 'Normal' | 'Warning', action: string, note: string): void {

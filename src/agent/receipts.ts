@@ -1,0 +1,176 @@
+// Delivery receipts: HAProxy never says what it applied, but every answer it got went through us.
+// Per peer (the probe connection's source address) and per key asked (a Service key, or "" for
+// the node answer) we keep the last reply given, when, and the observed gap between probes, so we
+// can say whether every load balancer still probing has heard that the node is out.
+// The probe path only calls record(): two Map lookups and a few number stores for a known slot;
+// classes and windows are worked out lazily when /drained, /status or /metrics ask.
+
+/** Keys (peer × key slots) kept at most; a new slot beyond this is dropped and counted. */
+export const MAX_RECEIPTS = 4096;
+/** A key is forgotten after 3 of its probe intervals without a probe, within these bounds. */
+export const WINDOW_FACTOR = 3;
+export const MIN_WINDOW_MS = 1000;
+export const MAX_WINDOW_MS = 60_000;
+/** The key a probe without an agent-send line (or with one we could not use) is filed under. */
+export const NODE_KEY = '';
+
+/**
+ * Answer groups for delivery: `in` (ready), `out` (drain, maint, down: the node takes no new
+ * traffic from that load balancer), `none` (no reply: HAProxy keeps what it had).
+ */
+export type AnswerGroup = 'in' | 'out' | 'none';
+
+/** Group of a reply, from its bytes: r(eady), d(rain|own), m(aint), or empty. */
+export function groupOf(bytes: Buffer): AnswerGroup {
+  const c = bytes[0];
+  if (c === 114) return 'in';
+  if (c === 100 || c === 109) return 'out';
+  return 'none';
+}
+
+class Slot {
+  /** Gap between probes, smoothed (EWMA 1/4); 0 until a second probe. */
+  gap = 0;
+  constructor(
+    public reply: Buffer,
+    public at: number,
+  ) {}
+}
+
+type Peer = Map<string, Slot>;
+
+export interface KeyReceipt {
+  key: string;
+  reply: string;
+  /** ms before `now` the reply was given. */
+  agoMs: number;
+  intervalMs: number | null;
+  /** Got an answer of the node's current group since the node entered it. */
+  current: boolean;
+}
+
+export interface PeerReceipt {
+  peer: string;
+  current: boolean;
+  keys: KeyReceipt[];
+}
+
+export interface DeliveryView {
+  /** The node's group and since when (clock ms), as told by nodeAnswerIs(). */
+  group: AnswerGroup;
+  sinceMs: number;
+  peers: PeerReceipt[];
+  /** Peers that have received the node's current group on every key they probe. */
+  currentPeers: number;
+  /** The node is out and every live peer has heard it. */
+  delivered: boolean;
+}
+
+export class Receipts {
+  private readonly peers = new Map<string, Peer>();
+  private size = 0;
+  private lastSweep = Number.NEGATIVE_INFINITY;
+  /** Slots refused because the table was full. */
+  dropped = 0;
+  private group: AnswerGroup = 'none';
+  private groupSince: number;
+
+  constructor(
+    /** Same clock for probes and for node answer changes (ms, monotonic in the daemon). */
+    readonly now: () => number,
+    private readonly max = MAX_RECEIPTS,
+  ) {
+    this.groupSince = now();
+  }
+
+  /** Probe path: `reply` is the interned Buffer just written. */
+  record(peer: string | undefined, key: string, reply: Buffer): void {
+    if (peer === undefined) return;
+    const now = this.now();
+    let p = this.peers.get(peer);
+    const s = p?.get(key);
+    if (s !== undefined) {
+      const gap = now - s.at;
+      s.gap = s.gap === 0 ? gap : s.gap + (gap - s.gap) / 4;
+      s.at = now;
+      s.reply = reply;
+      return;
+    }
+    if (this.size >= this.max && !this.sweepIfDue(now)) {
+      this.dropped++;
+      return;
+    }
+    if (p === undefined) {
+      p = new Map();
+      this.peers.set(peer, p);
+    }
+    p.set(key, new Slot(reply, now));
+    this.size++;
+  }
+
+  /** The node answer changed: delivery counts from the moment its group changes. */
+  nodeAnswerIs(reply: Buffer): void {
+    const g = groupOf(reply);
+    if (g === this.group) return;
+    this.group = g;
+    this.groupSince = this.now();
+  }
+
+  get nodeGroup(): AnswerGroup {
+    return this.group;
+  }
+
+  /** Slots held now (after forgetting expired ones). */
+  count(): number {
+    this.sweep(this.now());
+    return this.size;
+  }
+
+  /** Forgets silent keys and peers, then reports who has heard the node's current group. */
+  view(): DeliveryView {
+    const now = this.now();
+    this.sweep(now);
+    const peers: PeerReceipt[] = [];
+    let currentPeers = 0;
+    for (const [peer, slots] of this.peers) {
+      const keys: KeyReceipt[] = [];
+      let all = true;
+      for (const [key, s] of slots) {
+        const current = s.at >= this.groupSince && groupOf(s.reply) === this.group;
+        if (!current) all = false;
+        keys.push({ key, reply: s.reply.toString('latin1').trimEnd(), agoMs: Math.round(now - s.at), intervalMs: s.gap === 0 ? null : Math.round(s.gap), current });
+      }
+      keys.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      if (all) currentPeers++;
+      peers.push({ peer, current: all, keys });
+    }
+    peers.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
+    return { group: this.group, sinceMs: this.groupSince, peers, currentPeers, delivered: this.group === 'out' && currentPeers === peers.length };
+  }
+
+  /** How long a slot lives without a probe. Unknown interval (one probe so far): the maximum. */
+  static windowOf(gapMs: number): number {
+    if (gapMs === 0) return MAX_WINDOW_MS;
+    return Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, WINDOW_FACTOR * gapMs));
+  }
+
+  private sweepIfDue(now: number): boolean {
+    // A full table of live slots must not cost a full scan per probe: at most one scan a second.
+    if (now - this.lastSweep < 1000) return false;
+    this.sweep(now);
+    return this.size < this.max;
+  }
+
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [peer, slots] of this.peers) {
+      for (const [key, s] of slots) {
+        if (now - s.at > Receipts.windowOf(s.gap)) {
+          slots.delete(key);
+          this.size--;
+        }
+      }
+      if (slots.size === 0) this.peers.delete(peer);
+    }
+  }
+}

@@ -11,12 +11,13 @@ Commands:
   demo    the daemon against a built-in simulated cluster, for a first look
   render  HAProxy configuration for the Services that opt in (hashed node subsets, agent-checks)
   coordinate  the mass-drain guard for large clusters: one leader watches all Nodes, agents read its decision
+  wait-drained  wait until every HAProxy probing a node has received its drain (GET /drained)
 
 Run "haproxy-node-agent <command> --help" for the flags of each command.
 Every command also takes --version.
 `;
 
-const COMMANDS = ['run', 'demo', 'render', 'coordinate'] as const;
+const COMMANDS = ['run', 'demo', 'render', 'coordinate', 'wait-drained'] as const;
 
 /** How long SIGTERM may take: in-flight probes finish, then we exit (well inside Kubernetes' 30s). */
 const STOP_DEADLINE_MS = 10_000;
@@ -43,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./render/cli.js')).runRender(rest);
     case 'coordinate':
       return (await import('./coordinate/cli.js')).runCoordinate(rest);
+    case 'wait-drained':
+      return (await import('./wait-drained.js')).runWaitDrained(rest);
     default:
       process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: ${COMMANDS.join(', ')})\n`);
       return 2;

@@ -26,6 +26,10 @@ export interface ServerSpec {
   /** TCP health-check interval; without `check` HAProxy shows status "no check" instead of UP. */
   checkInterMs: number;
   agent?: AgentCheckSpec;
+  /** `on-marked-down shutdown-sessions`: a DOWN (e.g. an agent's down) closes the server's sessions. */
+  shutdownSessionsOnDown?: boolean;
+  /** `source ADDR`: the local address of connections and checks to it (tells load balancers apart on loopback). */
+  source?: string;
 }
 
 export interface BackendSpec {
@@ -102,6 +106,8 @@ function serverLine(backend: string, s: ServerSpec): string {
     words.push('agent-check', 'agent-addr', s.agent.addr, 'agent-port', String(s.agent.port), 'agent-inter', `${s.agent.interMs}ms`);
     if (s.agent.send !== undefined) words.push('agent-send', quoteHaproxyString(s.agent.send));
   }
+  if (s.shutdownSessionsOnDown === true) words.push('on-marked-down', 'shutdown-sessions');
+  if (s.source !== undefined) words.push('source', s.source);
   return words.join(' ');
 }
 

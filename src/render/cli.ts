@@ -20,6 +20,7 @@ export const RENDER_FLAGS = [
   { name: 'agent-port', default: '9300', help: 'agent-port of every server: the daemon\'s port on each node' },
   { name: 'agent-inter', default: '2s', help: 'agent-inter of every server: how often HAProxy asks the daemon' },
   { name: 'slowstart', default: '0', help: 'slowstart of every server, e.g. 30s (0 = off)' },
+  { name: 'shutdown-sessions-on-down', default: '', help: 'Add "on-marked-down shutdown-sessions" to every server: a down answer (e.g. the daemon\'s --drain-deadline) closes open connections', boolean: true },
   { name: 'annotation-prefix', default: 'haproxy-node-agent.io', help: 'Prefix of the Service annotations read (PREFIX/expose, PREFIX/host, ...)' },
   { name: 'bind', default: ':80', help: 'Arguments of the generated frontend\'s bind line' },
   { name: 'template', default: '', help: 'Template file replacing the built-in one (see --print-template)' },
@@ -77,6 +78,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     agentInterMs: parseDurationFlag('agent-inter', raw['agent-inter'], { minMs: 10, maxMs: 3_600_000 }),
     slowstartMs: parseDurationFlag('slowstart', raw.slowstart, { allowZero: true, maxMs: 3_600_000 }),
     bind: raw.bind.trim(),
+    shutdownSessionsOnDown: raw['shutdown-sessions-on-down'] === 'true',
   };
   if (!BIND.test(settings.bind)) throw new FlagError('bind', `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${raw.bind}"`);
   const annotationPrefix = raw['annotation-prefix'];

@@ -13,6 +13,8 @@ export interface OutputSettings {
   /** The frontend's bind line arguments, e.g. ":80". */
   bind: string;
   nodesPerService: number;
+  /** Add `on-marked-down shutdown-sessions` to every server (pairs with the daemon's --drain-deadline). */
+  shutdownSessionsOnDown?: boolean;
 }
 
 /** Everything a template may use; also the README's template reference. */
@@ -23,6 +25,7 @@ export const TEMPLATE_SHAPE: Shape = {
   agentPort: 'text',
   agentInter: 'text', // HAProxy time, e.g. 2s
   slowstart: 'text', // HAProxy time, '' when off
+  onMarkedDown: 'text', // 'shutdown-sessions' with --shutdown-sessions-on-down, else ''
   serviceCount: 'text',
   backendCount: 'text',
   serverCount: 'text',
@@ -78,7 +81,7 @@ backend {{name}}
   # {{cluster}}/{{namespace}}/{{service}}: nodePort {{nodePort}}, {{picked}} of {{eligible}} eligible nodes
 {{/each}}
 {{#each servers}}
-  server {{name}} {{address}} check agent-check agent-addr {{ip}} agent-port {{agentPort}} agent-inter {{agentInter}} agent-send "{{agentSend}}" weight {{weight}}{{#if slowstart}} slowstart {{slowstart}}{{/if}}
+  server {{name}} {{address}} check agent-check agent-addr {{ip}} agent-port {{agentPort}} agent-inter {{agentInter}} agent-send "{{agentSend}}" weight {{weight}}{{#if slowstart}} slowstart {{slowstart}}{{/if}}{{#if onMarkedDown}} on-marked-down {{onMarkedDown}}{{/if}}
 {{/each}}
 {{/each}}
 `;
@@ -114,6 +117,7 @@ export function templateScope(model: Model, s: OutputSettings): Scope {
     agentPort: s.agentPort,
     agentInter: haproxyTime(s.agentInterMs),
     slowstart: s.slowstartMs === 0 ? '' : haproxyTime(s.slowstartMs),
+    onMarkedDown: s.shutdownSessionsOnDown === true ? 'shutdown-sessions' : '',
     serviceCount,
     backendCount: model.backends.length,
     serverCount,

@@ -266,6 +266,8 @@ export function freePort(): Promise<number> {
 export interface EdgeOptions {
   /** Extra flags for a node's agent (e.g. --proxy-healthz-url). */
   agentArgs?: Partial<Record<NodeName, string[]>>;
+  /** Servers get `on-marked-down shutdown-sessions`. */
+  shutdownSessionsOnDown?: boolean;
 }
 
 export async function startEdge(t: Test, haproxyBin: string, opts: EdgeOptions = {}): Promise<Edge> {
@@ -285,7 +287,7 @@ export async function startEdge(t: Test, haproxyBin: string, opts: EdgeOptions =
         const w = await startWhoami(`${plan.name}/${name}`);
         whoamis.push(w);
         const agentPort = agents.get(node)?.agentPort as number;
-        servers.push({ name, address: '127.0.0.1', port: w.port, weight: 100, checkInterMs: 500, agent: { addr: '127.0.0.1', port: agentPort, send: `${service}\n`, interMs: AGENT_INTER_MS } });
+        servers.push({ name, address: '127.0.0.1', port: w.port, weight: 100, checkInterMs: 500, agent: { addr: '127.0.0.1', port: agentPort, send: `${service}\n`, interMs: AGENT_INTER_MS }, ...(opts.shutdownSessionsOnDown === true ? { shutdownSessionsOnDown: true } : {}) });
       }
     }
     backends.push({ name: plan.name, mode: 'http', balance: 'roundrobin', servers });

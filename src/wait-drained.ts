@@ -1,0 +1,143 @@
+// `haproxy-node-agent wait-drained`: poll a node agent's /drained until every load balancer has
+// received the drain, for maintenance scripts: `kubectl cordon N && haproxy-node-agent
+// wait-drained --node N && kubectl drain N`. Exit 0 drained, 1 timeout (what is pending printed),
+// 2 bad flags. The Kubernetes client is loaded only for --node.
+import { isIP } from 'node:net';
+import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from './flags.js';
+
+export const WAIT_FLAGS = [
+  { name: 'url', default: '', help: 'The agent\'s HTTP address, e.g. http://10.0.0.7:9290 (or give --node)' },
+  { name: 'node', default: '', help: 'Node name: its InternalIP is looked up through the kubeconfig' },
+  { name: 'kubeconfig', default: '', help: 'Kubeconfig for --node (default $KUBECONFIG, then ~/.kube/config, then in-cluster)' },
+  { name: 'http-port', default: '9290', help: 'The agent\'s HTTP port, with --node' },
+  { name: 'timeout', default: '5m', help: 'Give up (exit 1, printing what is pending) after this long' },
+  { name: 'interval', default: '1s', help: 'How often to ask /drained' },
+  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
+] as const satisfies readonly FlagSpec[];
+
+type WaitFlag = (typeof WAIT_FLAGS)[number]['name'];
+
+const USAGE = `Usage: haproxy-node-agent wait-drained (--url http://NODE:9290 | --node NAME) [flags]
+
+Waits until the node's agent says every HAProxy probing it has received its drain (GET /drained
+answers 200). Exits 0 then, 1 on timeout (printing what is still pending), 2 on bad flags.`;
+
+export interface WaitIO {
+  out(text: string): void;
+  err(text: string): void;
+  /** Progress rewrites one line on a terminal, else prints one line per change. */
+  tty: boolean;
+  env: NodeJS.ProcessEnv;
+}
+
+const processIO: WaitIO = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+  tty: process.stderr.isTTY === true,
+  env: process.env,
+};
+
+interface Poll {
+  drained: boolean;
+  /** One line saying where things stand. */
+  summary: string;
+}
+
+export async function runWaitDrained(argv: string[], io: WaitIO = processIO): Promise<number> {
+  const raw = parseFlags<WaitFlag>(WAIT_FLAGS, argv, io.env);
+  if (raw.help === 'true') {
+    io.out(helpText(USAGE, WAIT_FLAGS));
+    return 0;
+  }
+  const timeoutMs = parseDurationFlag('timeout', raw.timeout, { minMs: 1, maxMs: 7 * 86_400_000 });
+  const intervalMs = parseDurationFlag('interval', raw.interval, { minMs: 10, maxMs: 600_000 });
+  const httpPort = parseIntFlag('http-port', raw['http-port'], 1, 65535);
+  if ((raw.url === '') === (raw.node === '')) throw new FlagError(raw.url === '' ? 'node' : 'url', 'give exactly one of --url and --node');
+  const base = raw.url !== '' ? parseUrl(raw.url) : await nodeUrl(raw.node, raw.kubeconfig, httpPort, io.env);
+  const url = base.pathname.replace(/\/+$/, '').endsWith('/drained') ? base : new URL(`${base.pathname.replace(/\/+$/, '')}/drained`, base);
+
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    const p = await poll(url, Math.min(5000, Math.max(1, deadline - Date.now())));
+    if (p.summary !== last) {
+      if (io.tty) io.err(`\r\x1b[K${p.summary}`);
+      else io.err(`${p.summary}\n`);
+      last = p.summary;
+    }
+    if (p.drained) {
+      if (io.tty) io.err('\n');
+      io.out(`drained: ${url.host} ${p.summary}\n`);
+      return 0;
+    }
+    if (Date.now() + intervalMs > deadline) {
+      if (io.tty) io.err('\n');
+      io.out(`not drained after ${raw.timeout}: ${url.host} ${p.summary}\n`);
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+function parseUrl(v: string): URL {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new FlagError('url', `expected a URL such as http://10.0.0.7:9290, got "${v}"`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FlagError('url', `expected http:// or https://, got "${v}"`);
+  return u;
+}
+
+/** The node's InternalIP (else ExternalIP) from the API, as the agent's base URL. */
+async function nodeUrl(node: string, kubeconfigFlag: string, port: number, env: NodeJS.ProcessEnv): Promise<URL> {
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node)) throw new FlagError('node', `expected a node name, got "${node}"`);
+  const { kubeconfigPath } = await import('./render/source.js');
+  const { loadKubeConfig } = await import('./kube/kubeconfig.js');
+  const { ApiTransport } = await import('./kube/transport.js');
+  const kc = loadKubeConfig(kubeconfigPath(kubeconfigFlag, env), env);
+  let doc: unknown;
+  try {
+    doc = await new ApiTransport(kc, 30_000, () => {}).getJson(`/api/v1/nodes/${node}`);
+  } catch (err) {
+    throw new FlagError('node', `cannot read node ${node}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const addresses = (doc as { status?: { addresses?: Array<{ type?: unknown; address?: unknown }> } }).status?.addresses ?? [];
+  const pick = (type: string): string | undefined => {
+    const a = addresses.find((x) => x.type === type && typeof x.address === 'string' && isIP(x.address) !== 0);
+    return a === undefined ? undefined : String(a.address);
+  };
+  const ip = pick('InternalIP') ?? pick('ExternalIP');
+  if (ip === undefined) throw new FlagError('node', `node ${node} has no InternalIP or ExternalIP address`);
+  return new URL(`http://${isIP(ip) === 6 ? `[${ip}]` : ip}:${port}/`);
+}
+
+async function poll(url: URL, timeoutMs: number): Promise<Poll> {
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    text = await res.text();
+  } catch (err) {
+    const e = err as Error & { cause?: { code?: string } };
+    return { drained: false, summary: `cannot reach ${url.host}: ${e.cause?.code ?? e.message}` };
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { drained: false, summary: `HTTP ${res.status} from ${url.pathname} (not the agent's JSON; is this an older agent?)` };
+  }
+  const answer = typeof body.answer === 'string' ? `"${body.answer}"` : 'no answer';
+  if (res.status === 200 && body.drained === true) return { drained: true, summary: `node answers ${answer}; ${String(body.reason)} (${String(body.peers)} peer(s))` };
+  const pending = Array.isArray(body.pending) ? body.pending : [];
+  const who = pending
+    .map((p: unknown) => {
+      const x = p as { peer?: unknown; keys?: Array<{ key?: unknown }>; pendingKeys?: unknown };
+      const keys = Array.isArray(x.keys) ? x.keys.map((k) => String(k.key)).join(',') : `${String(x.pendingKeys)} key(s)`;
+      return `${String(x.peer)}[${keys}]`;
+    })
+    .join(' ');
+  return { drained: false, summary: `node answers ${answer}; ${String(body.reason)}${who === '' ? '' : `: ${who}`}` };
+}

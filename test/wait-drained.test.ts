@@ -1,0 +1,35 @@
+// `wait-drained` as an operator runs it: 1 on timeout when the node is not draining (saying so),
+// 0 once drained (override file: no HAProxy, no peers), and --node resolving the InternalIP
+// through the kubeconfig. Bad flags: wait-drained-flags.test.ts; with HAProxy: e2e/drained.test.ts.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, startSyncedAgent } from './lib/agent-process.js';
+
+function waitDrained(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = execFile(process.execPath, [CLI, 'wait-drained', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+    });
+    t.teardown(() => void p.kill('SIGKILL'));
+  });
+}
+
+t.test('timeout: exits 1 saying the node is not draining; drained: exits 0; --node finds the InternalIP', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hna-wait-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const override = join(dir, 'override');
+  const { api, kubeconfig, agent } = await startSyncedAgent(t, ['--override-file', override]);
+  const url = `http://127.0.0.1:${agent.httpPort}`;
+  const r = await waitDrained(['--url', url, '--timeout', '1s', '--interval', '200ms']);
+  t.equal(r.code, 1, 'timeout');
+  t.match(r.stdout, /^not drained after 1s: 127\.0\.0\.1:\d+ node answers "ready up 100%"; node is not draining/);
+
+  writeFileSync(override, 'drain\n');
+  api.patch('nodes', undefined, 'n1', { status: { addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '127.0.0.1' }] } });
+  const ok = await waitDrained(['--node', 'n1', '--kubeconfig', kubeconfig, '--http-port', String(agent.httpPort), '--timeout', '30s', '--interval', '100ms']);
+  t.equal(ok.code, 0, `drained (nobody probes: nothing to wait for): ${ok.stdout}${ok.stderr}`);
+  t.match(ok.stdout, /^drained: 127\.0\.0\.1:\d+ node answers "drain"; no load balancer has probed/);
+});

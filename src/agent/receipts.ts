@@ -83,10 +83,9 @@ export class Receipts {
     this.groupSince = now();
   }
 
-  /** Probe path: `reply` is the interned Buffer just written. */
-  record(peer: string | undefined, key: string, reply: Buffer): void {
+  /** Probe path: `reply` is the interned Buffer just written; `now` from the same clock (the server's own read). */
+  record(peer: string | undefined, key: string, reply: Buffer, now: number = this.now()): void {
     if (peer === undefined) return;
-    const now = this.now();
     let p = this.peers.get(peer);
     const s = p?.get(key);
     if (s !== undefined) {

@@ -232,8 +232,8 @@ export class AgentServer {
     c.answered = true;
     c.buffered = undefined;
     this.countReply(bytes);
-    if (this.receipts !== undefined) this.receipts.record(c.socket.remoteAddress, key, bytes);
     const now = performance.now();
+    if (this.receipts !== undefined) this.receipts.record(c.socket.remoteAddress, key, bytes, now);
     if (c.list !== undefined) c.list.remove(c);
     // Keep reading (and dropping) whatever else arrives, so the close is a FIN, not a reset that
     // could make the client discard our reply; but not for longer than LINGER_MS.

@@ -7,13 +7,16 @@
 // HNA_TEST_SLOWDOWN (see test/lib/deadline.ts) stretches the tests' deadlines and tap's per-file
 // timeout on a machine busier than its cores; set from the load average unless already set.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'main.js');
 const run = mkdtempSync(join(tmpdir(), 'hna-run-'));
+// Like /tmp itself (sticky, everyone may enter): tests run some children as another user (the image's
+// uid 65532), and mkdtemp's 0700 would lock them out of their own temp folders.
+chmodSync(run, 0o1777);
 const TAP_TIMEOUT_S = 120;
 
 const slowdown = Number(process.env.HNA_TEST_SLOWDOWN) || Math.min(5, Math.max(1, Math.round((loadavg()[0] / availableParallelism()) * 10) / 10));

@@ -57,8 +57,20 @@ export function seedDemoCluster(api: FakeApiServer, nodeName: string): void {
   });
   for (const { namespace, name, nodePort, clusterIP, annotations } of DEMO_SERVICES) {
     api.create('services', {
-      // expose + host + path: `render` against the demo writes a backend per Service, routed like the demo's edge.
-      metadata: { namespace, name, annotations: { 'haproxy-node-agent.io/expose': 'true', 'haproxy-node-agent.io/host': 'demo.localhost', 'haproxy-node-agent.io/path': `/${namespace}/${name}`, ...annotations } },
+      // expose + host + path: `render` against the demo writes a backend per Service, routed like the demo's
+      // edge. Both teams share the one host, so each lets the other in (share-with): whichever namespace
+      // owns demo.localhost (its oldest claimant), the other's Service is not skipped as an intruder.
+      metadata: {
+        namespace,
+        name,
+        annotations: {
+          'haproxy-node-agent.io/expose': 'true',
+          'haproxy-node-agent.io/host': 'demo.localhost',
+          'haproxy-node-agent.io/path': `/${namespace}/${name}`,
+          'haproxy-node-agent.io/share-with': namespace === 'shop' ? 'blog' : 'shop',
+          ...annotations,
+        },
+      },
       spec: { type: 'NodePort', clusterIP, clusterIPs: [clusterIP], externalTrafficPolicy: 'Cluster', ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }] },
     });
   }

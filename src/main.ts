@@ -7,10 +7,12 @@ import { RUN_FLAGS, loadConfig } from './config.js';
 const USAGE = `Usage: haproxy-node-agent <command> [flags]
 
 Commands:
-  run     the agent daemon (default when no command is given)
-  demo    the daemon against a built-in simulated cluster, for a first look
-  render  HAProxy configuration for the Services that opt in (hashed node subsets, agent-checks)
-  coordinate  the mass-drain guard for large clusters: one leader watches all Nodes, agents read its decision
+  run           the agent daemon (default when no command is given)
+  demo          the daemon against a built-in simulated cluster, for a first look
+  render        HAProxy configuration for the Services that opt in (hashed node subsets,
+                agent-checks)
+  coordinate    the mass-drain guard for large clusters: one leader watches all Nodes and
+                publishes the decision the agents follow (--guard-mode coordinated)
   wait-drained  wait until every HAProxy probing a node has received its drain (GET /drained)
 
 Run "haproxy-node-agent <command> --help" for the flags of each command.

@@ -105,6 +105,7 @@ t.test('two demos at once; kubectl sees a real-looking cluster; render writes se
   let err = '';
   const code = await runRender(['--kubeconfig', a.kubeconfig], { stdout: (s) => void (out += s), stderr: (s) => void (err += s), env: {} });
   t.equal(code, 0, `render exits 0: ${err}`);
+  t.equal(err, '', 'render: no warning (the demo teams share their host with share-with)');
   t.match(out, /3 services in 3 backends, 3 servers/, 'render: every demo Service gets a server');
   t.match(out, /server \S+ 127\.0\.0\.1:30080 check agent-check/, 'render: the demo node\'s address and NodePort');
 

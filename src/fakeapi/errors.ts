@@ -2,6 +2,7 @@
 
 export type StatusReason =
   | 'BadRequest'
+  | 'UnsupportedMediaType'
   | 'Unauthorized'
   | 'Forbidden'
   | 'NotFound'

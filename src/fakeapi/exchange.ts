@@ -84,6 +84,9 @@ export class Exchange {
   }
 
   async readJson(): Promise<unknown> {
+    // Like a real API server without a codec for it: 415, which client-go answers by resending as JSON.
+    const type = this.req.headers['content-type'] ?? '';
+    if (type.includes('protobuf') || type.includes('cbor')) throw new ApiError(415, `the body of a request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`, 'UnsupportedMediaType');
     const text = await this.readBody();
     if (text.trim() === '') return undefined;
     try {

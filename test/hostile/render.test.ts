@@ -1,41 +1,17 @@
 // Issue 17 items 3 and 8: `render` against hostile tenants. The built CLI reads a fake API server
 // filled with real kubectl (tenancy) or a snapshot file no API server validated (injection), and
 // real `haproxy -c` judges the output.
-import t, { type Test } from 'tap';
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, kubectl, startApi } from '../lib/agent-process.js';
+import { kubectl, startApi } from '../lib/agent-process.js';
+import { haproxyMissing, render, serversOf } from '../lib/render-check.js';
+import { tempDir } from '../lib/spawn.js';
 
 // Agent restarts, kubectl and haproxy -c runs add up on a loaded machine: a generous file deadline.
 t.setTimeout(600_000);
 
 const P = 'haproxy-node-agent.io';
-const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
-
-function tempDir(t: Test): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hna-hostile-render-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** `haproxy-node-agent render ARGS --check`, as an operator runs it. */
-function render(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'render', ...args, ...(haproxyMissing ? [] : ['--check'])], { timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
-    });
-  });
-}
-
-/** Backend NAME's server lines. */
-function serversOf(cfg: string, name: string): string[] {
-  const at = cfg.indexOf(`\nbackend ${name}\n`);
-  if (at === -1) return [];
-  const end = cfg.indexOf('\nbackend ', at + 1);
-  return cfg.slice(at, end === -1 ? undefined : end).split('\n').filter((l) => l.trim().startsWith('server '));
-}
 
 function serviceYaml(ns: string, name: string, nodePort: number, ann: Record<string, string>): string {
   const lines = Object.entries({ expose: 'true', ...ann }).map(([k, v]) => `    ${P}/${k}: "${v}"`);

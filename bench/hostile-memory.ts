@@ -8,7 +8,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeApiServer, type KubeObject } from '../src/fakeapi/server.js';
+import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
 import { memoryMb } from './proc.js';
 
 const PREFIX = 'haproxy-node-agent.io';

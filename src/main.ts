@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // CLI entry: pick the subcommand, parse its flags, wire, handle signals. Nothing else lives here.
-import { FlagError, helpText } from './flags.js';
-import { RUN_FLAGS, loadConfig } from './config.js';
+import { FlagError, helpText } from './common/flags.js';
+import { RUN_FLAGS, loadConfig } from './run/run-config.js';
 // The daemon and the Kubernetes client load only after flags parse: a typo fails in milliseconds.
 
 const USAGE = `Usage: haproxy-node-agent <command> [flags]
@@ -34,20 +34,20 @@ async function main(argv: string[]): Promise<number> {
   const rest = first === undefined || first.startsWith('--') ? argv : argv.slice(1);
   // Answered here, before any subcommand parses its flags, so every command (and any new one) has it.
   if ((COMMANDS as readonly string[]).includes(cmd) && rest.includes('--version')) {
-    process.stdout.write((await import('./version.js')).versionLine());
+    process.stdout.write((await import('./common/version.js')).versionLine());
     return 0;
   }
   switch (cmd) {
     case 'run':
       return runCommand(rest);
     case 'demo':
-      return (await import('./demo.js')).runDemo(rest);
+      return (await import('./demo/cli.js')).runDemo(rest);
     case 'render':
       return (await import('./render/cli.js')).runRender(rest);
     case 'coordinate':
       return (await import('./coordinate/cli.js')).runCoordinate(rest);
     case 'wait-drained':
-      return (await import('./wait-drained.js')).runWaitDrained(rest);
+      return (await import('./wait-drained/cli.js')).runWaitDrained(rest);
     default:
       process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: ${COMMANDS.join(', ')})\n`);
       return 2;
@@ -60,8 +60,8 @@ async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(helpText('Usage: haproxy-node-agent run [flags]', RUN_FLAGS));
     return 0;
   }
-  const { createLogger } = await import('./log.js');
-  const { startDaemon } = await import('./daemon.js');
+  const { createLogger } = await import('./common/log.js');
+  const { startDaemon } = await import('./run/daemon.js');
   const log = createLogger(cfg.logLevel);
   const daemon = await startDaemon(cfg, log, process.env);
   return new Promise<number>((resolve) => {

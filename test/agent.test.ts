@@ -1,12 +1,12 @@
-// The agent protocol over real loopback sockets, answering from a real Snapshot.
+// The agent protocol over real loopback sockets, answering from a real AgentState.
 import t, { type Test } from 'tap';
 import { connect } from 'node:net';
-import { AgentServer } from '../src/agent/server.js';
-import { ProbeCounters } from '../src/metrics.js';
-import { Snapshot, type StateObserver } from '../src/state.js';
+import { AgentServer } from '../src/run/agent/server.js';
+import { ProbeCounters } from '../src/run/metrics.js';
+import { AgentState, type StateObserver } from '../src/core/agent-state.js';
 import { nodeFromObject, serviceFromObject } from '../src/kube/views.js';
 import { probe } from './lib/probe.js';
-import { DEFAULT_POLICY } from '../src/policy.js';
+import { DEFAULT_POLICY } from '../src/core/policy.js';
 import { deadline } from './lib/deadline.js';
 
 const PREFIX = 'haproxy-node-agent.io';
@@ -18,7 +18,7 @@ async function until(check: () => boolean, ms = deadline(20_000)): Promise<void>
 const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {}, agentPortsChanged() {}, guardChanged() {} };
 
 async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean; readTimeoutMs?: number } = {}) {
-  const snap = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 }, quiet);
+  const snap = new AgentState({ nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 }, quiet);
   const counters = new ProbeCounters();
   if (opts.synced !== false) {
     snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '1' }, spec: {} }, PREFIX)!);

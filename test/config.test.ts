@@ -1,6 +1,6 @@
 // Bad flags: one line naming the flag. Parsed values: what an operator typed.
 import t from 'tap';
-import { loadConfig } from '../src/config.js';
+import { loadConfig } from '../src/run/run-config.js';
 
 const env = { NODE_NAME: 'n1' };
 

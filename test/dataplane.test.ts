@@ -1,7 +1,7 @@
 // The data-plane hysteresis, step by step with a clock we hold: when a node stops or starts
 // answering, after how many polls, and what never changes anything.
 import t from 'tap';
-import { DataplaneTracker, type ProbeOutcome } from '../src/dataplane/tracker.js';
+import { DataplaneTracker, type ProbeOutcome } from '../src/run/dataplane/tracker.js';
 
 const ok: ProbeOutcome = { kind: 'answer', status: 200 };
 const noContent: ProbeOutcome = { kind: 'answer', status: 204 };

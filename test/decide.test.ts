@@ -1,8 +1,8 @@
 // One row per line of the README's decision table, exact bytes on the wire.
 import t from 'tap';
-import { decide, effectiveWeight, slowStartFactor, type DecisionInput, type NodeView, type ServiceView } from '../src/decide.js';
-import { formatReply } from '../src/reply.js';
-import { DEFAULT_POLICY, parsePolicy, type SignalName } from '../src/policy.js';
+import { decide, effectiveWeight, slowStartFactor, type DecisionInput, type NodeView, type ServiceView } from '../src/core/decide.js';
+import { formatReply } from '../src/core/reply.js';
+import { DEFAULT_POLICY, parsePolicy, type SignalName } from '../src/core/policy.js';
 
 const healthy: NodeView = { name: 'n1', signals: [], state: undefined, weight: 100 };
 /** A node with these signals present (cordon, taints, …) and other fields overridden. */

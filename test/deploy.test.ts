@@ -4,7 +4,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { RUN_FLAGS } from '../src/config.js';
+import { RUN_FLAGS } from '../src/run/run-config.js';
 import { COORDINATE_FLAGS } from '../src/coordinate/config.js';
 import { DECISION_NAME, LEASE_NAME } from '../src/coordinate/decision.js';
 import { isCI } from './lib/ci.js';

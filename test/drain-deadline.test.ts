@@ -1,10 +1,10 @@
 // --drain-deadline, pure and through the snapshot's clock tick: drain turns "down #drain deadline"
 // only after the deadline, only for drains, and ready again answers ready up.
 import t from 'tap';
-import { decide, type DecisionInput, type NodeView } from '../src/decide.js';
-import { formatReply } from '../src/reply.js';
-import { DEFAULT_POLICY } from '../src/policy.js';
-import { Snapshot, type StateObserver } from '../src/state.js';
+import { decide, type DecisionInput, type NodeView } from '../src/core/decide.js';
+import { formatReply } from '../src/core/reply.js';
+import { DEFAULT_POLICY } from '../src/core/policy.js';
+import { AgentState, type StateObserver } from '../src/core/agent-state.js';
 import type { Cached } from '../src/kube/views.js';
 
 const n = (p: Partial<NodeView> = {}): NodeView => ({ name: 'n1', signals: [], state: undefined, weight: 100, ...p });
@@ -26,7 +26,7 @@ const cached = (view: NodeView): Cached<NodeView> => ({ view, problems: [], meta
 
 t.test('snapshot: the tick turns a drain into down at the deadline; uncordon answers ready up', async (t) => {
   const clock = { now: 1_000_000 };
-  const s = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, drainDeadlineMs: 2000 }, quiet);
+  const s = new AgentState({ nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, drainDeadlineMs: 2000 }, quiet);
   s.upsertNode(cached(n()));
   for (const r of ['nodes', 'services', 'endpointslices'] as const) s.markListed(r);
   const text = () => s.nodeReplyBytes().toString('latin1');

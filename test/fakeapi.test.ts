@@ -3,10 +3,10 @@ import t, { type Test } from 'tap';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, ListWatch, Watch, makeInformer, type Informer, type KubernetesObject } from '@kubernetes/client-node';
-import { FakeApiServer, type KubeObject } from '../src/fakeapi/server.js';
-import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../src/fakeapi/selectors.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../src/fakeapi/patch.js';
-import { lineSplitter } from '../src/lines.js';
+import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
+import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../src/demo/fakeapi/selectors.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../src/demo/fakeapi/patch.js';
+import { lineSplitter } from '../src/common/lines.js';
 import { runChild, tempDir } from './lib/spawn.js';
 import { deadline as stretch } from './lib/deadline.js';
 

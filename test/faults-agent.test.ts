@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { probe } from './lib/probe.js';
 import { httpGet, metricValue, startSyncedAgent, type AgentProcess } from './lib/agent-process.js';
-import { parseRequestLine } from '../src/reply.js';
+import { parseRequestLine } from '../src/core/reply.js';
 import { mulberry32 } from './lib/prng.js';
 import { deadline } from './lib/deadline.js';
 

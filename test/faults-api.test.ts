@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import { probe } from './lib/probe.js';
 import { httpGet, metricValue, startSyncedAgent, type AgentProcess } from './lib/agent-process.js';
-import type { FakeApiServer } from '../src/fakeapi/server.js';
+import type { FakeApiServer } from '../src/demo/fakeapi/server.js';
 import { deadline } from './lib/deadline.js';
 
 const WEB = 'shop/web\n';

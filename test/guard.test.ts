@@ -1,8 +1,8 @@
 // The mass-drain guard and the signal policy, as pure functions.
 import t from 'tap';
-import { computeGuard } from '../src/guard.js';
-import { DEFAULT_POLICY, parsePolicy } from '../src/policy.js';
-import type { NodeView } from '../src/decide.js';
+import { computeGuard } from '../src/core/mass-drain-guard.js';
+import { DEFAULT_POLICY, parsePolicy } from '../src/core/policy.js';
+import type { NodeView } from '../src/core/decide.js';
 import { nodeFromObject } from '../src/kube/views.js';
 
 const n = (name: string, p: Partial<NodeView> = {}): NodeView => ({ name, signals: [], state: undefined, weight: 100, ...p });

@@ -20,8 +20,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative, sep } from 'node:path';
-import { RUN_FLAGS } from '../src/config.js';
-import { FakeApiServer } from '../src/fakeapi/server.js';
+import { RUN_FLAGS } from '../src/run/run-config.js';
+import { FakeApiServer } from '../src/demo/fakeapi/server.js';
 import { seedCluster } from './lib/agent-process.js';
 import { probe } from './lib/probe.js';
 import { deadline, within } from './lib/deadline.js';

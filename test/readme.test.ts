@@ -2,9 +2,9 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RUN_FLAGS } from '../src/config.js';
-import { createMetrics, METRIC_PREFIX } from '../src/metrics.js';
-import { SIGNAL_NAMES } from '../src/policy.js';
+import { RUN_FLAGS } from '../src/run/run-config.js';
+import { createMetrics, METRIC_PREFIX } from '../src/run/metrics.js';
+import { SIGNAL_NAMES } from '../src/core/policy.js';
 import { COORDINATE_FLAGS } from '../src/coordinate/config.js';
 import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../src/coordinate/metrics.js';
 

@@ -1,7 +1,7 @@
 // Delivery receipts, pure, with a hand-driven clock: who has heard that the node is out, when a
 // silent load balancer is forgotten, and that the table stays bounded.
 import t from 'tap';
-import { MAX_WINDOW_MS, MIN_WINDOW_MS, NODE_KEY, Receipts } from '../src/agent/receipts.js';
+import { MAX_WINDOW_MS, MIN_WINDOW_MS, NODE_KEY, Receipts } from '../src/run/agent/receipts.js';
 
 const READY = Buffer.from('ready up 100%\n');
 const DRAIN = Buffer.from('drain\n');

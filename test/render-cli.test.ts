@@ -5,9 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadYaml } from '@kubernetes/client-node';
-import { FlagError } from '../src/flags.js';
+import { FlagError } from '../src/common/flags.js';
 import { runRender, RENDER_FLAGS } from '../src/render/cli.js';
-import { FakeApiServer, type KubeObject } from '../src/fakeapi/server.js';
+import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
 import { isCI } from './lib/ci.js';
 import { tempDir } from './lib/spawn.js';
 

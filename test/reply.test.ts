@@ -1,5 +1,5 @@
 import t from 'tap';
-import { formatReply, parseRequestLine } from '../src/reply.js';
+import { formatReply, parseRequestLine } from '../src/core/reply.js';
 import { parseWeight } from '../src/kube/views.js';
 
 t.test('exact bytes of each reply kind', async (t) => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { probe, probeUntil } from './lib/probe.js';
 import { httpGet, kubectl, metricValue, seedCluster, startAgent, startApi } from './lib/agent-process.js';
-import type { FakeApiServer } from '../src/fakeapi/server.js';
+import type { FakeApiServer } from '../src/demo/fakeapi/server.js';
 import { tempDir } from './lib/spawn.js';
 
 const WEB = 'shop/web\n';

@@ -2,12 +2,12 @@
 // clock the test moves. What it must get right: no answer before every resource is listed, the
 // bytes every probe gets after each change, each change told to the observer once, slow start.
 import t from 'tap';
-import type { NodeSignal, NodeView, Reply, ServiceView } from '../src/decide.js';
-import type { GuardResult } from '../src/guard.js';
+import type { NodeSignal, NodeView, Reply, ServiceView } from '../src/core/decide.js';
+import type { GuardResult } from '../src/core/mass-drain-guard.js';
 import type { AnnotationProblem, Cached, SliceView } from '../src/kube/views.js';
 import { rejectedValue } from '../src/kube/rejected.js';
-import { DEFAULT_POLICY } from '../src/policy.js';
-import { Snapshot, type ResourceName, type SnapshotOptions, type StateObserver } from '../src/state.js';
+import { DEFAULT_POLICY } from '../src/core/policy.js';
+import { AgentState, type ResourceName, type AgentStateOptions, type StateObserver } from '../src/core/agent-state.js';
 
 /** Everything the snapshot tells its observer, as short strings in order. */
 class Recorder implements StateObserver {
@@ -36,10 +36,10 @@ class Recorder implements StateObserver {
 
 const ALL: ResourceName[] = ['nodes', 'services', 'endpointslices'];
 
-function setup(opts: Partial<SnapshotOptions> = {}, guard = false) {
+function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
   const clock = { now: 1_000_000 };
   const rec = new Recorder(guard);
-  const snap = new Snapshot({ nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts }, rec);
+  const snap = new AgentState({ nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts }, rec);
   const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
   return {
     snap,

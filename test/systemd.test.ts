@@ -3,7 +3,7 @@
 import t from 'tap';
 import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { RUN_FLAGS } from '../src/config.js';
+import { RUN_FLAGS } from '../src/run/run-config.js';
 import { isCI } from './lib/ci.js';
 import { runChild, tempDir, which } from './lib/spawn.js';
 

@@ -1,5 +1,5 @@
 // `haproxy-node-agent coordinate`: flags, then the coordinator until SIGTERM/SIGINT.
-import { helpText } from '../flags.js';
+import { helpText } from '../common/flags.js';
 import { COORDINATE_FLAGS, loadCoordinatorConfig } from './config.js';
 
 const STOP_DEADLINE_MS = 10_000;
@@ -10,7 +10,7 @@ export async function runCoordinate(argv: string[]): Promise<number> {
     process.stdout.write(helpText('Usage: haproxy-node-agent coordinate [flags]', COORDINATE_FLAGS));
     return 0;
   }
-  const { createLogger } = await import('../log.js');
+  const { createLogger } = await import('../common/log.js');
   const { startCoordinator } = await import('./coordinator.js');
   const log = createLogger(cfg.logLevel);
   const running = await startCoordinator(cfg, log, process.env);

@@ -1,8 +1,9 @@
 // Flags + environment → Config for `coordinate`. Same parser and validators as `run`, so a bad
 // value exits 2 with one line naming the flag.
-import { LOG_LEVELS, dnsLabel, dnsSubdomain, fraction, ipAddress, signalPolicy, type LogLevel } from '../config.js';
-import { type FlagSpec, parseEnumFlag, parseFlags, parseIntFlag } from '../flags.js';
-import type { Policy } from '../policy.js';
+import { LOG_LEVELS, type LogLevel } from '../common/log.js';
+import { dnsLabel, dnsSubdomain, fraction, ipAddress, signalPolicy } from '../common/flag-values.js';
+import { type FlagSpec, parseEnumFlag, parseFlags, parseIntFlag } from '../common/flags.js';
+import type { Policy } from '../core/policy.js';
 
 export interface CoordinatorConfig {
   kubeconfig: string | undefined;

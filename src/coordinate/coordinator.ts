@@ -3,11 +3,11 @@
 // ConfigMap. Standbys keep a warm cache so a takeover publishes at once.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../log.js';
-import type { NodeView } from '../decide.js';
-import { computeGuard, type GuardResult } from '../guard.js';
-import { HttpServer } from '../http/server.js';
-import { FlagError } from '../flags.js';
+import type { Logger } from '../common/log.js';
+import type { NodeView } from '../core/decide.js';
+import { computeGuard, type GuardResult } from '../core/mass-drain-guard.js';
+import { HttpServer } from '../run/http/server.js';
+import { FlagError } from '../common/flags.js';
 import { DEFAULT_TIMING, ResourceInformer } from '../kube/informer.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';

@@ -1,8 +1,8 @@
 // PURE: the coordinator's guard decision as one small ConfigMap, and back. Agents in coordinated
 // mode read only this object (and their own Node), so its format is a contract: plain strings a
 // human can read with `kubectl get configmap -o yaml`, validated like any hostile input.
-import { isDnsSubdomain } from '../config.js';
-import type { GuardResult } from '../guard.js';
+import { isDnsSubdomain } from '../k8s/names.js';
+import type { GuardResult } from '../core/mass-drain-guard.js';
 import type { Cached } from '../kube/views.js';
 
 /** Name of the ConfigMap holding the decision, in the coordinator's namespace. */

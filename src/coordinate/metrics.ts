@@ -1,8 +1,8 @@
 // The coordinator's metrics, named in one place (the README's coordinator metrics table is checked
 // against this registry).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { GuardResult } from '../guard.js';
-import { METRIC_PREFIX } from '../metrics.js';
+import type { GuardResult } from '../core/mass-drain-guard.js';
+import { METRIC_PREFIX } from '../run/metrics.js';
 
 export const COORDINATOR_METRIC_PREFIX = `${METRIC_PREFIX}coordinator_`;
 

@@ -1,7 +1,7 @@
 // Writes the decision ConfigMap: create when absent, else update with the read resourceVersion.
 // The generation continues from what is stored, so it only ever grows across leaders.
 import { ApiError, type ApiTransport } from '../kube/transport.js';
-import type { GuardResult } from '../guard.js';
+import type { GuardResult } from '../core/mass-drain-guard.js';
 import { DECISION_NAME, decisionFromConfigMap, decisionToConfigMap, sameVerdict, type Decision } from './decision.js';
 
 export type PublishResult = 'created' | 'changed' | 'heartbeat';

@@ -8,9 +8,9 @@
 // - stale (no heartbeat for --guard-stale-after): the last decision is kept. It let at most the
 //   budget drain, new signals are held, so a dead coordinator never lets more drain than that.
 // - missing (no usable ConfigMap): nothing was allowed, so every automatic drain is held.
-import { computeGuard, type GuardResult } from '../guard.js';
-import type { NodeView } from '../decide.js';
-import type { Policy } from '../policy.js';
+import { computeGuard, type GuardResult } from '../core/mass-drain-guard.js';
+import type { NodeView } from '../core/decide.js';
+import type { Policy } from '../core/policy.js';
 import type { Decision } from './decision.js';
 
 export type DecisionState = 'fresh' | 'stale' | 'missing';

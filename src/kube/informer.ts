@@ -44,7 +44,7 @@ export function hungGraceMs(watchTimeoutMs: number): number {
 
 type Entry<V> = Cached<V> & { apiVersion?: string; kind?: string };
 
-/** What GuardedWatch tells its ResourceInformer. */
+/** What SupervisedWatch tells its ResourceInformer. */
 interface WatchHooks {
   /** A watch is starting; true when it follows a fresh list. */
   beforeWatch(): boolean;
@@ -63,7 +63,7 @@ interface WatchHooks {
  * the cache sees it, asks the server to end watches after watchTimeout, and ends a watch still open
  * hungGraceMs after that as if it were 410 Gone, so ListWatch relists instead of resuming.
  */
-class GuardedWatch<V> extends Watch {
+class SupervisedWatch<V> extends Watch {
   constructor(
     kc: KubeAccess,
     private readonly transport: ApiTransport,
@@ -185,7 +185,7 @@ export class ResourceInformer<V> {
       if (type !== 'ERROR') this.backoffMs = timing.minBackoffMs;
       opts.onEvent?.(type);
     };
-    const watch = new GuardedWatch<V>(kc, transport, timing, opts.trim, {
+    const watch = new SupervisedWatch<V>(kc, transport, timing, opts.trim, {
       beforeWatch: () => this.beforeWatch(),
       onEvent,
       goneAfterList: (err) => {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import yaml from 'js-yaml';
-import { FlagError } from '../flags.js';
+import { FlagError } from '../common/flags.js';
 
 export interface ClusterInfo {
   name: string;

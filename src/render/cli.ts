@@ -2,11 +2,11 @@
 // work is in source.ts (read), model.ts (choose), haproxy.ts (write), check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../flags.js';
+import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../common/flags.js';
 import { isDnsSubdomain } from '../k8s/names.js';
 import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
-import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './haproxy.js';
+import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './output.js';
 import { buildModel, type ClusterSnapshot } from './model.js';
 // source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster
 // or snapshot is really read: --help, --print-template and bad flags answer at once.

@@ -2,7 +2,7 @@
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
 import { isIP } from 'node:net';
 import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../k8s/names.js';
-import { shown } from '../shown.js';
+import { shown } from '../common/shown.js';
 import { pickNodes } from './hash.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
 

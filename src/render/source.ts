@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
-import { FlagError } from '../flags.js';
+import { FlagError } from '../common/flags.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import type { ClusterSnapshot } from './model.js';

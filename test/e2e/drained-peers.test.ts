@@ -2,8 +2,8 @@
 // 127.0.0.2); the second stops. /drained waits for it until its window (3 × its observed probe
 // interval) has passed, then forgets it and answers 200.
 import t from 'tap';
-import { renderHaproxyConfig } from '../../src/haproxy/config.js';
-import { startHaproxy } from '../../src/haproxy/process.js';
+import { renderHaproxyConfig } from '../../src/demo/haproxy/edge-config.js';
+import { startHaproxy } from '../../src/demo/haproxy/process.js';
 import { httpGet, startSyncedAgent } from '../lib/agent-process.js';
 import { requireHaproxy, sleep } from '../lib/haproxy.js';
 

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnChild } from './spawn.js';
 import type { Test } from 'tap';
 import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';
-import type { FakeApiServer } from '../../src/fakeapi/server.js';
+import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
 
 export interface CoordinatorProcess {
   proc: ChildProcess;

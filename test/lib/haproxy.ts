@@ -8,12 +8,12 @@
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Test } from 'tap';
-import type { FakeApiServer } from '../../src/fakeapi/server.js';
-import { renderHaproxyConfig, type BackendSpec } from '../../src/haproxy/config.js';
-import { findHaproxy, HaproxyStartError, startHaproxy, type HaproxyProcess } from '../../src/haproxy/process.js';
-import { readServerStats, type ServerStat } from '../../src/haproxy/stats.js';
-import { startWhoami, type WhoamiServer } from '../../src/haproxy/whoami.js';
-import { lineSplitter } from '../../src/lines.js';
+import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
+import { renderHaproxyConfig, type BackendSpec } from '../../src/demo/haproxy/edge-config.js';
+import { findHaproxy, HaproxyStartError, startHaproxy, type HaproxyProcess } from '../../src/demo/haproxy/process.js';
+import { readServerStats, type ServerStat } from '../../src/demo/haproxy/stats.js';
+import { startWhoami, type WhoamiServer } from '../../src/demo/haproxy/whoami.js';
+import { lineSplitter } from '../../src/common/lines.js';
 import { kubectl, startAgent, startApi, type AgentProcess } from './agent-process.js';
 import { isCI } from './ci.js';
 import { deadline as stretch } from './deadline.js';

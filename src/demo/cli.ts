@@ -4,10 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from './fakeapi/server.js';
-import { FlagError, type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from './flags.js';
-import { LOG_LEVELS, loadConfig } from './config.js';
-import { createLogger } from './log.js';
-import { startDaemon } from './daemon.js';
+import { FlagError, type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from '../common/flags.js';
+import { LOG_LEVELS } from '../common/log.js';
+import { loadConfig } from '../run/run-config.js';
+import { createLogger } from '../common/log.js';
+import { startDaemon } from '../run/daemon.js';
 import { findHaproxy, HaproxyStartError } from './haproxy/process.js';
 import { startDemoEdge, OTHER_NODE, type DemoEdge } from './haproxy/demo-edge.js';
 

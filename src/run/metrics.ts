@@ -1,8 +1,8 @@
 // Every metric, named in one place. Probe-path counters are plain numbers (a probe costs one
 // increment, no label hashing) that prom-client reads at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ReplyKind } from './decide.js';
-import { VERSION } from './version.js';
+import type { ReplyKind } from '../core/decide.js';
+import { VERSION } from '../common/version.js';
 
 export const REJECT_REASONS = ['malformed', 'too_long', 'unknown_service', 'over_capacity'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
-import { ApiError, failureStatus } from './errors.js';
+import { StatusError, failureStatus } from './errors.js';
 import { serveCoreEvents } from './corev1events.js';
 import { Exchange } from './exchange.js';
 import { ResourceHandlers, patchObject } from './handlers.js';
@@ -19,7 +19,7 @@ import type { Faults, KubeObject, Resource } from './types.js';
 import type { WatchStream } from './watch.js';
 
 export type { Faults, KubeObject, ObjectMeta, Resource } from './types.js';
-export { ApiError } from './errors.js';
+export { StatusError } from './errors.js';
 
 export interface FakeApiOptions {
   /** Default 127.0.0.1. */
@@ -144,7 +144,7 @@ export class FakeApiServer {
     return copy(patchObject(this.store, RESOURCES[resource], namespace, name, 'merge', mergePatch));
   }
 
-  /** Throws ApiError 404 if absent, like DELETE over HTTP. */
+  /** Throws StatusError 404 if absent, like DELETE over HTTP. */
   delete(resource: Resource, namespace: string | undefined, name: string): void {
     this.store.delete(resource, namespace, name);
   }
@@ -239,7 +239,7 @@ export class FakeApiServer {
   }
 
   private async dispatch(ex: Exchange, r: Route | undefined, isWatch: boolean): Promise<void> {
-    if (!r) throw new ApiError(404, 'the server could not find the requested resource', 'NotFound');
+    if (!r) throw new StatusError(404, 'the server could not find the requested resource', 'NotFound');
     if (r.kind === 'coreEvents') return serveCoreEvents(ex, this.store, r.namespace, r.name);
     if (r.kind !== 'resource') {
       if (ex.method !== 'GET') throw methodNotAllowed(ex);
@@ -270,7 +270,7 @@ export class FakeApiServer {
 
   /** Discovery documents and synthesized namespaces. */
   private readOnlyDocument(r: Exclude<Route, { kind: 'resource' | 'coreEvents' }>): object {
-    const notFound = (): ApiError => new ApiError(404, 'the server could not find the requested resource', 'NotFound');
+    const notFound = (): StatusError => new StatusError(404, 'the server could not find the requested resource', 'NotFound');
     switch (r.kind) {
       case 'version':
         return SERVER_VERSION;
@@ -294,6 +294,6 @@ export class FakeApiServer {
   }
 }
 
-function methodNotAllowed(ex: Exchange): ApiError {
-  return new ApiError(405, `the server does not allow this method on the requested resource (${ex.method} ${ex.url.pathname})`, 'MethodNotAllowed');
+function methodNotAllowed(ex: Exchange): StatusError {
+  return new StatusError(405, `the server does not allow this method on the requested resource (${ex.method} ${ex.url.pathname})`, 'MethodNotAllowed');
 }

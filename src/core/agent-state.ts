@@ -12,11 +12,11 @@ import {
   type ServiceView,
   type ClaimOrder,
 } from './decide.js';
-import { compareClaims } from './agent/claims.js';
+import { compareClaims } from '../run/agent/claims.js';
 import { formatReply, replyBuffer, serviceKey } from './reply.js';
-import { computeGuard, type GuardResult } from './guard.js';
+import { computeGuard, type GuardResult } from './mass-drain-guard.js';
 import type { Policy } from './policy.js';
-import type { AnnotationProblem, Cached, SliceView } from './kube/views.js';
+import type { AnnotationProblem, Cached, SliceView } from '../kube/views.js';
 
 /** Notified of every change an operator should hear about (logs, metrics). */
 export interface StateObserver {
@@ -40,7 +40,7 @@ interface ServiceEntry {
 
 export type ResourceName = 'nodes' | 'services' | 'endpointslices';
 
-export interface SnapshotOptions {
+export interface AgentStateOptions {
   nodeName: string;
   slowStartMs: number;
   now: () => number;
@@ -54,7 +54,7 @@ export interface SnapshotOptions {
 
 const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
 
-export class Snapshot {
+export class AgentState {
   private node: NodeView | undefined;
   /** Every Node, as small views: the mass-drain guard needs the whole cluster's picture. */
   private readonly nodes = new Map<string, NodeView>();
@@ -85,7 +85,7 @@ export class Snapshot {
   version = 0;
 
   constructor(
-    private readonly opts: SnapshotOptions,
+    private readonly opts: AgentStateOptions,
     private readonly observer: StateObserver,
   ) {
     this.nodeAnswer = this.decideFor(undefined);

@@ -1,8 +1,8 @@
-// Flags + environment → one typed, validated Config for `run`. Every error names its flag.
-import { isIP } from 'node:net';
-import { parsePolicy, type Policy } from './policy.js';
+// Flags + environment → one typed, validated RunConfig for `run`. Every error names its flag.
+import type { Policy } from '../core/policy.js';
 import { STATUS_DETAILS, type StatusDetail } from './http/status-body.js';
-import { isDnsLabel, isDnsSubdomain } from './k8s/names.js';
+import { LOG_LEVELS, type LogLevel } from '../common/log.js';
+import { ipAddress, dnsSubdomain, labelSelector, portRange, absolutePath, signalPolicy, fraction, boolValue, dnsLabel, httpUrl, namespaceList } from '../common/flag-values.js';
 import {
   FlagError,
   type FlagSpec,
@@ -10,12 +10,9 @@ import {
   parseEnumFlag,
   parseFlags,
   parseIntFlag,
-} from './flags.js';
+} from '../common/flags.js';
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-
-export interface Config {
+export interface RunConfig {
   nodeName: string;
   /** Path to a kubeconfig file; undefined = in-cluster service account. */
   kubeconfig: string | undefined;
@@ -112,11 +109,11 @@ export const RUN_FLAGS = [
 type RunFlagName = (typeof RUN_FLAGS)[number]['name'];
 
 /** Parsed config, or 'help' when --help was asked for. Throws FlagError on any bad value. */
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Config | 'help' {
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RunConfig | 'help' {
   const raw = parseFlags<RunFlagName>(RUN_FLAGS, argv, env);
   if (raw.help === 'true') return 'help';
   if (raw['node-name'] === '') throw new FlagError('node-name', 'required (or set NODE_NAME)');
-  const cfg: Config = {
+  const cfg: RunConfig = {
     nodeName: dnsSubdomain('node-name', raw['node-name']),
     kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
     agentAddress: ipAddress('agent-address', raw['agent-address']),
@@ -155,82 +152,4 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     throw new FlagError('max-staleness', `must be 0 or at least twice --watch-timeout (${(2 * cfg.watchTimeoutMs) / 1000}s), got ${raw['max-staleness']}`);
   }
   return cfg;
-}
-
-export function ipAddress(flag: string, v: string): string {
-  if (isIP(v) === 0) throw new FlagError(flag, `expected an IP address such as 0.0.0.0 or 127.0.0.1, got "${v}"`);
-  return v;
-}
-
-/** RFC 1123 subdomain: what Kubernetes allows for node names and annotation prefixes. */
-export { isDnsSubdomain };
-
-export function dnsSubdomain(flag: string, v: string): string {
-  if (!isDnsSubdomain(v)) throw new FlagError(flag, `expected a lower-case DNS name (RFC 1123), got "${v}"`);
-  return v;
-}
-
-function labelSelector(flag: string, v: string): string {
-  // The API server has the last word; this catches typos such as a stray space or quote early.
-  if (v !== '' && !/^[A-Za-z0-9_./=!,()\- ]+$/.test(v)) throw new FlagError(flag, `not a label selector: "${v}"`);
-  return v.trim();
-}
-
-function portRange(flag: string, v: string): { min: number; max: number } {
-  const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(v);
-  if (m === null) throw new FlagError(flag, `expected MIN-MAX such as 9301-9399, got "${v}"`);
-  const min = parseIntFlag(flag, m[1] as string, 1, 65535);
-  const max = parseIntFlag(flag, m[2] as string, 1, 65535);
-  if (min > max) throw new FlagError(flag, `MIN must not exceed MAX, got "${v}"`);
-  return { min, max };
-}
-
-function absolutePath(flag: string, v: string): string {
-  if (!v.startsWith('/')) throw new FlagError(flag, `expected an absolute path, got "${v}"`);
-  return v;
-}
-
-export function signalPolicy(flag: string, v: string): Policy {
-  try {
-    return parsePolicy(v);
-  } catch (err) {
-    throw new FlagError(flag, err instanceof Error ? err.message : String(err));
-  }
-}
-
-export function fraction(flag: string, v: string): number {
-  const n = /^[0-9]*\.?[0-9]+$/.test(v) ? Number(v) : NaN;
-  if (!(n > 0 && n <= 1)) throw new FlagError(flag, `expected a fraction greater than 0 and at most 1, got "${v}"`);
-  return n;
-}
-
-function boolValue(flag: string, v: string): boolean {
-  if (v === 'true') return true;
-  if (v === 'false') return false;
-  throw new FlagError(flag, `expected true or false, got "${v}"`);
-}
-
-export function dnsLabel(flag: string, v: string): string {
-  if (!isDnsLabel(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
-  return v;
-}
-
-/** '' or 'off' = off ('off' because an empty environment variable means "unset"); else a plain http:// URL. */
-function httpUrl(flag: string, v: string): URL | undefined {
-  if (v.trim() === '' || v === 'off') return undefined;
-  let u: URL;
-  try {
-    u = new URL(v);
-  } catch {
-    throw new FlagError(flag, `expected an http:// URL such as http://127.0.0.1:10256/healthz (or empty for off), got "${v}"`);
-  }
-  // kube-proxy's health port speaks no TLS; node:http is all the poller uses.
-  if (u.protocol !== 'http:') throw new FlagError(flag, `only http:// URLs are supported, got "${v}"`);
-  if (u.username !== '' || u.password !== '') throw new FlagError(flag, `credentials in the URL are not supported, got "${v}"`);
-  return u;
-}
-
-function namespaceList(flag: string, v: string): ReadonlySet<string> | undefined {
-  if (v.trim() === '') return undefined;
-  return new Set(v.split(',').map((ns) => dnsLabel(flag, ns.trim())));
 }

@@ -5,7 +5,7 @@
 // a line that names a known Service is answered with one Map lookup before any parsing.
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseRequestLine, replyKindOf } from '../reply.js';
+import { parseRequestLine, replyKindOf } from '../../core/reply.js';
 import type { ProbeCounters, RejectReason } from '../metrics.js';
 import { NODE_KEY, type Receipts } from './receipts.js';
 

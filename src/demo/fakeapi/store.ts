@@ -4,7 +4,7 @@
  * can resume from any resourceVersion that has not been compacted away.
  */
 import { randomUUID } from 'node:crypto';
-import { ApiError, errors } from './errors.js';
+import { StatusError, errors } from './errors.js';
 import { deepClone, deepEqual } from './json.js';
 import { RESOURCES, type ResourceInfo } from './resources.js';
 import type { KubeObject, Resource } from './types.js';
@@ -88,7 +88,7 @@ export class ObjectStore {
 
   private stateOf(resource: Resource): ResourceState {
     const st = this.state.get(resource);
-    if (!st) throw new ApiError(404, `the server could not find the requested resource (${resource})`, 'NotFound');
+    if (!st) throw new StatusError(404, `the server could not find the requested resource (${resource})`, 'NotFound');
     return st;
   }
 
@@ -168,14 +168,14 @@ export class ObjectStore {
     if (!current) throw errors.notFound(resource, name, info.group);
     const pre = opts.preconditions;
     if (pre?.resourceVersion && pre.resourceVersion !== String(current.rv)) {
-      throw new ApiError(
+      throw new StatusError(
         409,
         `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.rv}`,
         'Conflict',
       );
     }
     if (pre?.uid && pre.uid !== current.obj.metadata.uid) {
-      throw new ApiError(
+      throw new StatusError(
         409,
         `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.obj.metadata.uid ?? ''}`,
         'Conflict',

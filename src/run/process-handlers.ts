@@ -3,9 +3,9 @@
 // it. A rejected promise is one failed async operation whose synchronous effects are complete:
 // log it, count it, keep answering. A synchronous exception may have left a half-applied update
 // behind, so Node's default stands (log, exit 1, the kubelet or systemd restarts us).
-import type { Logger } from './log.js';
+import type { Logger } from '../common/log.js';
 
-export function guardProcess(log: Logger, countRejection: () => void): () => void {
+export function installProcessHandlers(log: Logger, countRejection: () => void): () => void {
   const onRejection = (reason: unknown): void => {
     countRejection();
     log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled promise rejection (a bug): logged and counted in unhandled_rejections_total; answers keep the last known state');

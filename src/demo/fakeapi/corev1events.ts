@@ -3,7 +3,7 @@
  * way the apiserver serves one storage under both APIs. `kubectl describe node` and `kubectl events`
  * read this API only, filtering on involvedObject.* fields.
  */
-import { ApiError, errors } from './errors.js';
+import { StatusError, errors } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { parseFieldSelector, parseLabelSelector, matchFields, matchLabels } from './selectors.js';
 import type { ObjectStore } from './store.js';
@@ -45,7 +45,7 @@ export function toCoreEvent(e: Readonly<KubeObject>): KubeObject {
 
 export function serveCoreEvents(ex: Exchange, store: ObjectStore, namespace: string | undefined, name: string | undefined): void {
   if (ex.method !== 'GET' || ex.flag('watch')) {
-    throw new ApiError(405, 'core v1 events are read-only here (list and get); write and watch events.k8s.io/v1', 'MethodNotAllowed');
+    throw new StatusError(405, 'core v1 events are read-only here (list and get); write and watch events.k8s.io/v1', 'MethodNotAllowed');
   }
   if (name !== undefined) {
     const o = store.get('events', namespace, name);

@@ -1,6 +1,6 @@
 /** One HTTP request/response pair with the few helpers every handler needs. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, type StatusObject } from './errors.js';
+import { StatusError, type StatusObject } from './errors.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -67,7 +67,7 @@ export class Exchange {
   }
 
   error(err: unknown): void {
-    const apiErr = err instanceof ApiError ? err : new ApiError(500, err instanceof Error ? err.message : String(err));
+    const apiErr = err instanceof StatusError ? err : new StatusError(500, err instanceof Error ? err.message : String(err));
     this.status(apiErr.toStatus());
   }
 
@@ -77,7 +77,7 @@ export class Exchange {
     for await (const chunk of this.req) {
       const buf = chunk as Buffer;
       size += buf.length;
-      if (size > MAX_BODY_BYTES) throw new ApiError(413, 'request entity too large', 'BadRequest');
+      if (size > MAX_BODY_BYTES) throw new StatusError(413, 'request entity too large', 'BadRequest');
       chunks.push(buf);
     }
     return Buffer.concat(chunks).toString('utf8');
@@ -86,13 +86,13 @@ export class Exchange {
   async readJson(): Promise<unknown> {
     // Like a real API server without a codec for it: 415, which client-go answers by resending as JSON.
     const type = this.req.headers['content-type'] ?? '';
-    if (type.includes('protobuf') || type.includes('cbor')) throw new ApiError(415, `the body of a request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`, 'UnsupportedMediaType');
+    if (type.includes('protobuf') || type.includes('cbor')) throw new StatusError(415, `the body of a request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`, 'UnsupportedMediaType');
     const text = await this.readBody();
     if (text.trim() === '') return undefined;
     try {
       return JSON.parse(text) as unknown;
     } catch (e) {
-      throw new ApiError(400, `invalid JSON in request body: ${(e as Error).message}`, 'BadRequest');
+      throw new StatusError(400, `invalid JSON in request body: ${(e as Error).message}`, 'BadRequest');
     }
   }
 }

@@ -1,6 +1,6 @@
 // A small typed description of an HAProxy setup → haproxy.cfg text. Pure. Used by the demo and by
 // the end-to-end tests, so both run HAProxy with agent-checks configured the same way.
-import { quoteHaproxyString } from './quote.js';
+import { quoteHaproxyString } from '../../haproxy/quote.js';
 
 export { quoteHaproxyString };
 

@@ -5,7 +5,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { statsCommand } from './stats.js';
-import { lineSplitter } from '../lines.js';
+import { lineSplitter } from '../../common/lines.js';
 
 /** Debian puts haproxy in /usr/sbin, which is not on a non-root user's PATH. */
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];

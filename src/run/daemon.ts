@@ -1,27 +1,27 @@
 // Wires the parts of `run`: kube informers + override file + clock → snapshot → agent and HTTP
 // servers, plus logs and metrics. Decisions live in decide.ts; this file only connects.
-import type { Config } from './config.js';
-import type { Logger } from './log.js';
-import { Snapshot, type StateObserver } from './state.js';
+import type { RunConfig } from './run-config.js';
+import type { Logger } from '../common/log.js';
+import { AgentState, type StateObserver } from '../core/agent-state.js';
 import { createMetrics } from './metrics.js';
 import { AgentServer } from './agent/server.js';
 import { DedicatedPorts } from './agent/ports.js';
 import { HttpServer } from './http/server.js';
-import { ApiTransport, MAX_OBJECT_BYTES } from './kube/transport.js';
-import { DEFAULT_TIMING, ResourceInformer, type InformerOptions } from './kube/informer.js';
-import { loadKubeConfig } from './kube/kubeconfig.js';
-import { nodeFromObject, serviceFromObject, sliceFromObject } from './kube/views.js';
+import { ApiTransport, MAX_OBJECT_BYTES } from '../kube/transport.js';
+import { DEFAULT_TIMING, ResourceInformer, type InformerOptions } from '../kube/informer.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { nodeFromObject, serviceFromObject, sliceFromObject } from '../kube/views.js';
 import { OverrideWatcher } from './override.js';
-import { formatReply } from './reply.js';
-import { FlagError } from './flags.js';
-import { VERSION } from './version.js';
+import { formatReply } from '../core/reply.js';
+import { FlagError } from '../common/flags.js';
+import { VERSION } from '../common/version.js';
 import { DataplaneMonitor } from './dataplane/monitor.js';
-import { ApiHealth, describe } from './kube/api-health.js';
+import { ApiHealth, describe } from '../kube/api-health.js';
 import { collectAfterFirstSync } from './gc.js';
-import { guardProcess } from './process-guards.js';
-import { DecisionFollower } from './coordinate/follow.js';
-import { NO_GUARD, coordinatedVerdict } from './coordinate/verdict.js';
-import { NodeEventRecorder, type AnswerClass } from './kube/events.js';
+import { installProcessHandlers } from './process-handlers.js';
+import { DecisionFollower } from '../coordinate/follow.js';
+import { NO_GUARD, coordinatedVerdict } from '../coordinate/verdict.js';
+import { NodeEventRecorder, type AnswerClass } from '../kube/events.js';
 import { Receipts } from './agent/receipts.js';
 import { drainedAnswer } from './http/drained.js';
 import { performance } from 'node:perf_hooks';
@@ -35,7 +35,7 @@ export interface RunningDaemon {
 /** How often the clock is consulted for slow start and staleness. */
 const TICK_MS = 1000;
 
-export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningDaemon> {
+export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningDaemon> {
   const kc = loadKubeConfig(cfg.kubeconfig, env);
   let lastContact: number | undefined;
   let servicesListed = false;
@@ -61,7 +61,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       return { peers: v.peers.length, current: v.currentPeers, delivered: v.delivered, dropped: receipts.dropped };
     },
   });
-  const unguard = guardProcess(log, () => metrics.unhandledRejections.inc());
+  const uninstallProcessHandlers = installProcessHandlers(log, () => metrics.unhandledRejections.inc());
   // One line per change of how the API server treats us, not one per retry.
   const health = new ApiHealth(['nodes', 'services', 'endpointslices'], ({ resource, from, to, health: h }) => {
     if (to === 'ok') {
@@ -117,7 +117,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
   // local: the guard over all Nodes, here. coordinated: the coordinator's decision (coordinate/). off: none.
   const guardVerdict =
     cfg.guardMode === 'local' ? undefined : cfg.guardMode === 'off' ? () => ({ result: NO_GUARD, held: false }) : (node: Parameters<typeof coordinatedVerdict>[0]) => coordinatedVerdict(node, cfg.policy, follower?.latest);
-  const snapshot = new Snapshot({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction, drainDeadlineMs: cfg.drainDeadlineMs, ...(guardVerdict === undefined ? {} : { guardVerdict }) }, observer);
+  const snapshot = new AgentState({ nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction, drainDeadlineMs: cfg.drainDeadlineMs, ...(guardVerdict === undefined ? {} : { guardVerdict }) }, observer);
 
   const dataplane = new DataplaneMonitor(
     { url: cfg.proxyHealthzUrl, intervalMs: cfg.proxyHealthzIntervalMs, failures: cfg.proxyHealthzFailures, successes: cfg.proxyHealthzSuccesses },
@@ -305,7 +305,7 @@ export async function startDaemon(cfg: Config, log: Logger, env: NodeJS.ProcessE
       follower?.stop();
       override.stop();
       await http.close();
-      unguard();
+      uninstallProcessHandlers();
     },
   };
 }

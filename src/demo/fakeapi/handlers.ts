@@ -1,5 +1,5 @@
 /** REST verbs on stored resources: list, get, watch, create, update, patch, delete. */
-import { ApiError, errors, successStatus } from './errors.js';
+import { StatusError, errors, successStatus } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { isPlainObject } from './json.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js';
@@ -180,7 +180,7 @@ export class ResourceHandlers {
       try {
         w.sendEvents(this.store.eventsSince(resource, rv));
       } catch (e) {
-        if (e instanceof ApiError) {
+        if (e instanceof StatusError) {
           w.fail(e.toStatus());
           return;
         }
@@ -236,7 +236,7 @@ export class ResourceHandlers {
     const contentType = (ex.req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const type = PATCH_CONTENT_TYPES[contentType];
     if (!type) {
-      throw new ApiError(415, `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`, 'UnsupportedMediaType');
+      throw new StatusError(415, `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`, 'UnsupportedMediaType');
     }
     const body = await ex.readJson();
     const patched = patchObject(this.store, info, namespace, name, type, body, { dryRun: isDryRun(ex) });

@@ -3,7 +3,7 @@
  * JSON merge patch (RFC 7386), strategic merge patch, and JSON patch (RFC 6902).
  * All functions return a new value and never mutate their inputs.
  */
-import { ApiError } from './errors.js';
+import { StatusError } from './errors.js';
 import { deepClone, deepEqual, isPlainObject, type JsonObject } from './json.js';
 
 // ---------------------------------------------------------------- RFC 7386
@@ -32,8 +32,8 @@ const DIRECTIVE_RETAIN = '$retainKeys';
 const PREFIX_ORDER = '$setElementOrder/';
 const PREFIX_DELETE_PRIMITIVE = '$deleteFromPrimitiveList/';
 
-function badPatch(message: string): ApiError {
-  return new ApiError(400, `invalid strategic merge patch: ${message}`, 'BadRequest');
+function badPatch(message: string): StatusError {
+  return new StatusError(400, `invalid strategic merge patch: ${message}`, 'BadRequest');
 }
 
 /** Removes `$` directives that must not end up in stored objects. */
@@ -162,15 +162,15 @@ const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test']);
 
 function parsePointer(pointer: string): string[] {
   if (pointer === '') return [];
-  if (!pointer.startsWith('/')) throw new ApiError(400, `invalid JSON pointer "${pointer}"`, 'BadRequest');
+  if (!pointer.startsWith('/')) throw new StatusError(400, `invalid JSON pointer "${pointer}"`, 'BadRequest');
   return pointer
     .slice(1)
     .split('/')
     .map((t) => t.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function unprocessable(message: string): ApiError {
-  return new ApiError(422, message, 'Invalid');
+function unprocessable(message: string): StatusError {
+  return new StatusError(422, message, 'Invalid');
 }
 
 function arrayIndex(token: string, length: number, allowEnd: boolean): number {
@@ -222,16 +222,16 @@ function removeAt(doc: unknown, pointer: string): unknown {
 }
 
 function parseOperations(ops: unknown): JsonPatchOperation[] {
-  if (!Array.isArray(ops)) throw new ApiError(400, 'JSON patch must be a list of operations', 'BadRequest');
+  if (!Array.isArray(ops)) throw new StatusError(400, 'JSON patch must be a list of operations', 'BadRequest');
   return ops.map((op) => {
     if (!isPlainObject(op) || typeof op.op !== 'string' || !OPS.has(op.op) || typeof op.path !== 'string') {
-      throw new ApiError(400, `invalid JSON patch operation ${JSON.stringify(op)}`, 'BadRequest');
+      throw new StatusError(400, `invalid JSON patch operation ${JSON.stringify(op)}`, 'BadRequest');
     }
     if ((op.op === 'move' || op.op === 'copy') && typeof op.from !== 'string') {
-      throw new ApiError(400, `JSON patch ${op.op} needs "from"`, 'BadRequest');
+      throw new StatusError(400, `JSON patch ${op.op} needs "from"`, 'BadRequest');
     }
     if ((op.op === 'add' || op.op === 'replace' || op.op === 'test') && !Object.hasOwn(op, 'value')) {
-      throw new ApiError(400, `JSON patch ${op.op} needs "value"`, 'BadRequest');
+      throw new StatusError(400, `JSON patch ${op.op} needs "value"`, 'BadRequest');
     }
     return op as unknown as JsonPatchOperation;
   });

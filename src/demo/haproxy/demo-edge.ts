@@ -1,6 +1,6 @@
 // The demo's edge: real HAProxy in front of small HTTP servers standing for the demo Services'
 // NodePorts, agent-checks to the demo agent, and one printed line per server change.
-import { renderHaproxyConfig, type BackendSpec } from './config.js';
+import { renderHaproxyConfig, type BackendSpec } from './edge-config.js';
 import { startHaproxy, type HaproxyProcess } from './process.js';
 import { describeServer, watchServers } from './watch.js';
 import { startWhoami, type WhoamiServer } from './whoami.js';

@@ -57,14 +57,14 @@ export function reasonForCode(code: number): StatusReason {
   return REASON_BY_CODE[code] ?? (code >= 500 ? 'InternalError' : 'Unknown');
 }
 
-export class ApiError extends Error {
+export class StatusError extends Error {
   readonly code: number;
   readonly reason: StatusReason;
   readonly details: StatusDetails | undefined;
 
   constructor(code: number, message: string, reason: StatusReason = reasonForCode(code), details?: StatusDetails) {
     super(message);
-    this.name = 'ApiError';
+    this.name = 'StatusError';
     this.code = code;
     this.reason = reason;
     this.details = details;
@@ -92,21 +92,21 @@ export function successStatus(details: StatusDetails): StatusObject {
 
 /** Builders for the errors the real apiserver returns, with its wording. */
 export const errors = {
-  notFound: (plural: string, name: string, group = ''): ApiError =>
-    new ApiError(404, `${qualified(plural, group)} "${name}" not found`, 'NotFound', details(plural, name, group)),
-  alreadyExists: (plural: string, name: string, group = ''): ApiError =>
-    new ApiError(409, `${qualified(plural, group)} "${name}" already exists`, 'AlreadyExists', details(plural, name, group)),
-  conflict: (plural: string, name: string, group = ''): ApiError =>
-    new ApiError(
+  notFound: (plural: string, name: string, group = ''): StatusError =>
+    new StatusError(404, `${qualified(plural, group)} "${name}" not found`, 'NotFound', details(plural, name, group)),
+  alreadyExists: (plural: string, name: string, group = ''): StatusError =>
+    new StatusError(409, `${qualified(plural, group)} "${name}" already exists`, 'AlreadyExists', details(plural, name, group)),
+  conflict: (plural: string, name: string, group = ''): StatusError =>
+    new StatusError(
       409,
       `Operation cannot be fulfilled on ${qualified(plural, group)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
       'Conflict',
       details(plural, name, group),
     ),
-  expired: (message: string): ApiError => new ApiError(410, message, 'Expired'),
-  badRequest: (message: string): ApiError => new ApiError(400, message, 'BadRequest'),
-  invalid: (plural: string, name: string, message: string, group = ''): ApiError =>
-    new ApiError(422, `${qualified(plural, group)} "${name}" is invalid: ${message}`, 'Invalid', details(plural, name, group)),
+  expired: (message: string): StatusError => new StatusError(410, message, 'Expired'),
+  badRequest: (message: string): StatusError => new StatusError(400, message, 'BadRequest'),
+  invalid: (plural: string, name: string, message: string, group = ''): StatusError =>
+    new StatusError(422, `${qualified(plural, group)} "${name}" is invalid: ${message}`, 'Invalid', details(plural, name, group)),
 };
 
 function qualified(plural: string, group: string): string {

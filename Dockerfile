@@ -6,7 +6,8 @@
 #
 # Three stages: `build` compiles TypeScript with the dev dependencies; `deps` installs the production
 # dependencies only; the runtime stage is distroless (no shell, no package manager) and gets exactly
-# dist/, package.json and the production node_modules. test/image.test.ts parses this file and checks
+# dist/, package.json, the production node_modules and LICENSE (Apache-2.0 asks that it travel with
+# the binaries). test/image.test.ts parses this file and checks
 # that list against what the build and `npm pack` produce, then runs that tree read-only as uid 65532.
 #
 # Node 20 everywhere: @kubernetes/client-node 1.4 is the newest client that loads on Node 20 (2.x needs
@@ -16,7 +17,7 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json LICENSE ./
 COPY src ./src
 RUN npm run build
 
@@ -45,6 +46,7 @@ ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/LICENSE ./LICENSE
 USER 65532:65532
 # Agent-check TCP port (HAProxy agent-port) and the HTTP port (/healthz /readyz /metrics /status).
 EXPOSE 9300/tcp 9290/tcp

@@ -182,10 +182,10 @@ t.test('Dockerfile: multi-stage, Node 20, distroless runtime as a numeric non-ro
   t.ok(build?.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)), 'the build stage installs dev dependencies (tsc)');
 });
 
-t.test('runtime stage copies exactly dist/, package.json and production node_modules', async (t) => {
+t.test('runtime stage copies exactly dist/, package.json, production node_modules and LICENSE', async (t) => {
   const got = copies(runtime).map((c) => ({ dest: c.dest, from: c.from, sources: c.sources }));
   t.equal(got.filter((c) => c.from === undefined).length, 0, 'nothing from the build context straight into the runtime');
-  t.same(got.map((c) => c.dest).sort(), [`${WORKDIR}/dist`, `${WORKDIR}/node_modules`, `${WORKDIR}/package.json`]);
+  t.same(got.map((c) => c.dest).sort(), [`${WORKDIR}/LICENSE`, `${WORKDIR}/dist`, `${WORKDIR}/node_modules`, `${WORKDIR}/package.json`]);
   for (const c of got) {
     const src = stageByName(c.from);
     t.ok(src, `${c.dest} comes from stage ${c.from}`);
@@ -212,6 +212,10 @@ t.test('runtime stage copies exactly dist/, package.json and production node_mod
   const packed = JSON.parse(packedJson) as Array<{ files: Array<{ path: string }> }>;
   const outside = packed[0]!.files.map((f) => f.path).filter((p) => p !== 'package.json' && !p.startsWith('dist/') && !/^(README|LICENSE|LICENCE)(\.|$)/i.test(p));
   t.same(outside, [], 'npm pack ships nothing the image lacks');
+  const inImage = copies(runtime).map((c) => posix.relative(WORKDIR, c.dest));
+  for (const doc of packed[0]!.files.map((f) => f.path).filter((p) => /^LICEN[CS]E(\.|$)/i.test(p))) {
+    t.ok(inImage.includes(doc), `the image carries ${doc}, as npm pack does`);
+  }
 });
 
 t.test('.dockerignore: the build context holds what the build stages COPY, and nothing local', async (t) => {
@@ -219,7 +223,7 @@ t.test('.dockerignore: the build context holds what the build stages COPY, and n
   const heavy = ['node_modules', 'dist', '.git', '.tap', 'build'];
   const context = walk(root, (rel) => heavy.includes(rel) || ignored(rel));
   const fromContext = [...new Set(stages.flatMap((s) => copies(s).filter((c) => c.from === undefined).flatMap((c) => c.sources)))];
-  t.same(fromContext.sort(), ['package-lock.json', 'package.json', 'src', 'tsconfig.json'], 'the build stages COPY these from the context');
+  t.same(fromContext.sort(), ['LICENSE', 'package-lock.json', 'package.json', 'src', 'tsconfig.json'], 'the build stages COPY these from the context');
   for (const src of fromContext) {
     t.notOk(ignored(src), `${src} is in the context`);
     t.ok(context.some((p) => p === src || p.startsWith(`${src}/`)), `${src} exists`);
@@ -228,7 +232,7 @@ t.test('.dockerignore: the build context holds what the build stages COPY, and n
   for (const p of ['node_modules', 'node_modules/pino/package.json', 'dist/main.js', '.git/HEAD', 'test/deploy.test.ts', '.tap', 'deploy/daemonset.yaml', 'kubeconfig', 'x.log']) {
     t.ok(ignored(p), `${p} stays out of the context`);
   }
-  t.same(context.filter((p) => !p.startsWith('src/')).sort(), ['package-lock.json', 'package.json', 'tsconfig.json'], 'the whole context');
+  t.same(context.filter((p) => !p.startsWith('src/')).sort(), ['LICENSE', 'package-lock.json', 'package.json', 'tsconfig.json'], 'the whole context');
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +292,7 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
     const what = posix.relative(WORKDIR, c.dest);
     if (what === 'dist') cpSync(dist, join(app, 'dist'), { recursive: true });
     else if (what === 'package.json') cpSync(join(root, 'package.json'), join(app, 'package.json'));
+    else if (what === 'LICENSE') cpSync(join(root, 'LICENSE'), join(app, 'LICENSE'));
     else if (what === 'node_modules') {
       // Nested node_modules come along with their top-level package. As root, hard links (fast, no
       // 70 MB copy): the files stay root-owned 0644, which uid 65532 cannot write either; they are

@@ -12,7 +12,7 @@ import {
   type ServiceView,
   type ClaimOrder,
 } from './decide.js';
-import { compareClaims } from '../run/agent/claims.js';
+import { compareClaims } from './port-claims.js';
 import { formatReply, replyBuffer, serviceKey } from './reply.js';
 import { computeGuard, type GuardResult } from './mass-drain-guard.js';
 import type { Policy } from './policy.js';

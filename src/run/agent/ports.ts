@@ -4,7 +4,7 @@
 // reserved ports and namespaces outside --agent-port-namespaces are refused, logged once and counted.
 import { AgentServer, type AnswerSource } from './server.js';
 import type { ProbeCounters } from '../metrics.js';
-import { namespaceMayClaim } from './claims.js';
+import { namespaceMayClaim } from '../../core/port-claims.js';
 import type { Receipts } from './receipts.js';
 
 export type PortRefusal = 'clash' | 'reserved' | 'namespace' | 'listen_failed';

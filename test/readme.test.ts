@@ -1,7 +1,7 @@
 // The README's tables are the operator's contract: they must match the code, so docs cannot drift.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { RUN_FLAGS } from '../src/run/run-config.js';
 import { createMetrics, METRIC_PREFIX } from '../src/run/metrics.js';
 import { SIGNAL_NAMES } from '../src/core/policy.js';
@@ -86,4 +86,28 @@ t.test('coordinator metrics table = the metrics the coordinator registers', asyn
     t.equal(r?.[1], x.type, `${x.name} type`);
     t.equal(r?.[3], x.help, `${x.name} help`);
   }
+});
+
+t.test('source layout table = the folders of src/, and programs import only shared folders', async (t) => {
+  const src = join(import.meta.dirname, '..', 'src');
+  const listed = table('Folder').map((r) => unquote(r[0]!).replace(/^src\//, '').replace(/\/$/, ''));
+  const present = readdirSync(src, { withFileTypes: true })
+    .filter((e) => e.isDirectory() || e.name === 'main.ts')
+    .map((e) => e.name);
+  t.same([...listed].sort(), present.sort(), 'every top-level folder of src/ has a row, and every row exists');
+
+  // The cross-program imports the README names; anything else means a rule lost its one home.
+  const programs = ['run', 'render', 'coordinate', 'wait-drained', 'demo'];
+  const allowed = new Set(['demo->run', 'run->coordinate', 'coordinate->run']);
+  const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+  const crossings = new Set<string>();
+  for (const f of files) {
+    const from = f.split(sep)[0]!;
+    for (const m of readFileSync(join(src, f), 'utf8').matchAll(/(?:from|import\()\s*'(\.[^']+)'/g)) {
+      const to = relative(src, resolve(dirname(join(src, f)), m[1]!)).split(sep)[0]!;
+      if (to !== from && programs.includes(to) && from !== 'main.ts') crossings.add(`${from}->${to}`);
+    }
+  }
+  t.same([...crossings].filter((c) => !allowed.has(c)), [], 'no import from one program into another beyond the documented ones');
+  t.ok(/import only the shared folders/.test(readme), 'the README states the rule');
 });

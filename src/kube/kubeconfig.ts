@@ -2,7 +2,8 @@
 // Parsed here (js-yaml) rather than by client-node's KubeConfig, whose module pulls in the whole
 // generated API (~70 MB RSS) and ignores the standard `tokenFile` field. Every user form kubectl
 // accepts is read; one we cannot honour is a start-up error naming it, never an anonymous request.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import yaml from 'js-yaml';
@@ -232,4 +233,13 @@ function userFrom(name: string, u: Json, abs: (p: string | undefined) => string 
 
 function opt<K extends string>(key: K, v: string | undefined): { [P in K]?: string } {
   return (v === undefined ? {} : { [key]: v }) as { [P in K]?: string };
+}
+
+/** Like kubectl: --kubeconfig, else $KUBECONFIG (first file), else ~/.kube/config, else in-cluster. */
+export function kubeconfigPath(flag: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (flag !== '') return flag;
+  const first = (env.KUBECONFIG ?? '').split(':').find((p) => p !== '');
+  if (first !== undefined) return first;
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+  return existsSync(home) ? home : undefined;
 }

@@ -87,7 +87,8 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (raw.snapshot !== '' && (raw.kubeconfig !== '' || raw.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
   }
-  const { kubeconfigPath, parseContexts, readClusters, readSnapshotFile } = await import('./source.js');
+  const { parseContexts, readClusters, readSnapshotFile } = await import('./source.js');
+  const { kubeconfigPath } = await import('../kube/kubeconfig.js');
   const contexts = parseContexts(raw.context);
   const template = raw.template === '' ? undefined : loadTemplate(raw.template);
   const previous = raw.diff === '' ? undefined : readPrevious(raw.diff);

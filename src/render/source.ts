@@ -1,8 +1,6 @@
 // Where cluster state comes from: a snapshot file (offline use, tests) or one list each of Nodes
 // and Services per kubeconfig context (no watch). Both give the same ClusterSnapshot[].
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { FlagError } from '../common/flags.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
@@ -79,15 +77,6 @@ export function parseContexts(v: string): ContextChoice[] {
     seen.add(c.cluster);
   }
   return out;
-}
-
-/** Like kubectl: --kubeconfig, else $KUBECONFIG (first file), else ~/.kube/config, else in-cluster. */
-export function kubeconfigPath(flag: string, env: NodeJS.ProcessEnv): string | undefined {
-  if (flag !== '') return flag;
-  const first = (env.KUBECONFIG ?? '').split(':').find((p) => p !== '');
-  if (first !== undefined) return first;
-  const home = join(env.HOME ?? homedir(), '.kube', 'config');
-  return existsSync(home) ? home : undefined;
 }
 
 /** Lists Nodes and Services once in each context, all contexts at once. */

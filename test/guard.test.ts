@@ -2,7 +2,7 @@
 import t from 'tap';
 import { computeGuard } from '../src/core/mass-drain-guard.js';
 import { DEFAULT_POLICY, parsePolicy } from '../src/core/policy.js';
-import type { NodeView } from '../src/core/decide.js';
+import type { NodeView } from '../src/core/views.js';
 import { nodeFromObject } from '../src/kube/views.js';
 
 const n = (name: string, p: Partial<NodeView> = {}): NodeView => ({ name, signals: [], state: undefined, weight: 100, ...p });

@@ -1,6 +1,7 @@
 // Kubernetes objects (parsed JSON) → the small views decisions need. Whole objects are dropped
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
-import { DEFAULT_WEIGHT, MAX_WEIGHT, type ClaimOrder, type NodeSignal, type NodeView, type OperatorState, type ServiceView } from '../core/decide.js';
+import { DEFAULT_WEIGHT, MAX_WEIGHT } from '../core/views.js';
+import type { ClaimOrder, NodeSignal, NodeView, OperatorState, ServiceView } from '../core/views.js';
 import { TAINT_SIGNALS, type SignalName } from '../core/policy.js';
 import { rejectedValue, type RejectedValue } from './rejected.js';
 

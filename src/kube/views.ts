@@ -3,6 +3,7 @@
 import { DEFAULT_WEIGHT, MAX_WEIGHT } from '../core/views.js';
 import type { ClaimOrder, NodeSignal, NodeView, OperatorState, ServiceView } from '../core/views.js';
 import { TAINT_SIGNALS, type SignalName } from '../core/policy.js';
+import { obj, str, type JsonObject } from '../common/json.js';
 import { rejectedValue, type RejectedValue } from './rejected.js';
 
 /** What the informer cache stores: identity for the cache, plus our view. */
@@ -21,17 +22,7 @@ export interface AnnotationProblem extends RejectedValue {
   fallback: string;
 }
 
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {};
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-function identity(o: Json): Cached<unknown>['metadata'] | undefined {
+function identity(o: JsonObject): Cached<unknown>['metadata'] | undefined {
   const md = obj(o.metadata);
   const name = str(md.name);
   if (name === undefined) return undefined;
@@ -162,7 +153,7 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   };
 }
 
-function claimOrder(md: Json): ClaimOrder {
+function claimOrder(md: JsonObject): ClaimOrder {
   const created = Date.parse(str(md.creationTimestamp) ?? '');
   return { created: Number.isNaN(created) ? Infinity : created, uid: (str(md.uid) ?? '').slice(0, 64) };
 }

@@ -2,6 +2,7 @@
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
 import { isIP } from 'node:net';
 import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../k8s/names.js';
+import { arr, obj, str } from '../common/json.js';
 import { shown } from '../common/shown.js';
 import { pickNodes } from './hash.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
@@ -81,20 +82,6 @@ export interface Model {
   backends: Backend[];
   /** One line each, prefixed with the object they are about; nothing is fatal. */
   warnings: string[];
-}
-
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {};
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -2,7 +2,7 @@
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
 import { DEFAULT_WEIGHT, MAX_WEIGHT } from '../core/views.js';
 import type { ClaimOrder, NodeSignal, NodeView, OperatorState, ServiceView } from '../core/views.js';
-import { TAINT_SIGNALS, type SignalName } from '../core/policy.js';
+import { taintSignal, type SignalName } from '../core/policy.js';
 import { obj, str, type JsonObject } from '../common/json.js';
 import { rejectedValue, type RejectedValue } from './rejected.js';
 
@@ -77,7 +77,7 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
     for (const t of spec.taints) {
       const taint = obj(t);
       const key = str(taint.key);
-      const signal = key === undefined ? undefined : TAINT_SIGNALS[key];
+      const signal = key === undefined ? undefined : taintSignal(key);
       if (signal === undefined) continue;
       // The autoscaler's taint value is the unix time it decided; timeAdded is the API's own.
       const since = epochMs(taint.timeAdded) ?? (signal.startsWith('autoscaler') ? epochMs(taint.value) : undefined);

@@ -69,6 +69,15 @@ export function activeSignals(node: NodeView, policy: Policy): Array<{ signal: N
   return out;
 }
 
+/**
+ * True unless a signal acting under the policy says drain or down (a weight cut keeps the node).
+ * `render` picks its servers with this, so a node leaves the config for the reasons it would leave
+ * the agent's answers; the run-time inputs (override file, guard, staleness, state=drain/maint) stay the agent's.
+ */
+export function signalsKeepNode(node: NodeView, policy: Policy): boolean {
+  return !activeSignals(node, policy).some((a) => a.action.kind === 'drain' || a.action.kind === 'down');
+}
+
 export function decideNode(input: NodeInput): NodeVerdict {
   const { node, override } = input;
   // The break-glass file beats everything, API or not: the way to empty a node when all else is broken.

@@ -3,7 +3,7 @@ import t from 'tap';
 import { decisionFromConfigMap, decisionToConfigMap, type Decision } from '../src/coordinate/decision.js';
 import { coordinatedVerdict } from '../src/coordinate/verdict.js';
 import { DEFAULT_POLICY } from '../src/core/policy.js';
-import type { NodeView } from '../src/core/decide.js';
+import type { NodeView } from '../src/core/views.js';
 
 const d: Decision = { generation: 7, updated: '2026-01-01T00:00:00.000Z', heartbeat: '2026-01-01T00:00:10.000Z', holder: 'c-1_abc', maxDrainFraction: 0.5, readyNodes: 10, budget: 5, explicit: ['node-9'], draining: ['node-5', 'node-4'], held: ['node-0'] };
 

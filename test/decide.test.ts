@@ -1,6 +1,7 @@
 // One row per line of the README's decision table, exact bytes on the wire.
 import t from 'tap';
-import { decide, effectiveWeight, slowStartFactor, type DecisionInput, type NodeView, type ServiceView } from '../src/core/decide.js';
+import { decide, effectiveWeight, slowStartFactor, type DecisionInput } from '../src/core/decide.js';
+import type { NodeView, ServiceView } from '../src/core/views.js';
 import { formatReply } from '../src/core/reply.js';
 import { DEFAULT_POLICY, parsePolicy, type SignalName } from '../src/core/policy.js';
 

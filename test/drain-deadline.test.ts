@@ -1,7 +1,8 @@
 // --drain-deadline, pure and through the snapshot's clock tick: drain turns "down #drain deadline"
 // only after the deadline, only for drains, and ready again answers ready up.
 import t from 'tap';
-import { decide, type DecisionInput, type NodeView } from '../src/core/decide.js';
+import { decide, type DecisionInput } from '../src/core/decide.js';
+import type { NodeView } from '../src/core/views.js';
 import { formatReply } from '../src/core/reply.js';
 import { DEFAULT_POLICY } from '../src/core/policy.js';
 import { AgentState, type StateObserver } from '../src/core/agent-state.js';

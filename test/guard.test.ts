@@ -2,7 +2,7 @@
 import t from 'tap';
 import { computeGuard } from '../src/core/mass-drain-guard.js';
 import { DEFAULT_POLICY, parsePolicy } from '../src/core/policy.js';
-import type { NodeView } from '../src/core/decide.js';
+import type { NodeView } from '../src/core/views.js';
 import { nodeFromObject } from '../src/kube/views.js';
 
 const n = (name: string, p: Partial<NodeView> = {}): NodeView => ({ name, signals: [], state: undefined, weight: 100, ...p });
@@ -74,6 +74,14 @@ t.test('without a taint time, the cordon is dated by managedFields', async (t) =
     spec: { unschedulable: true },
   }, 'haproxy-node-agent.io')!.view;
   t.same(v.signals, [{ name: 'cordon', since: Date.parse('2026-01-01T00:00:07Z') }]);
+});
+
+t.test('taint keys that name Object.prototype members raise no signal and do not throw', async (t) => {
+  // Taint keys are qualified names, so "toString" and "constructor" are valid; one such taint used to
+  // make the conversion throw (a function where a signal name belongs) and every list of Nodes fail.
+  const taints = ['toString', 'constructor', '__proto__', 'hasOwnProperty'].map((key) => ({ key, effect: 'NoSchedule' }));
+  const v = nodeFromObject({ metadata: { name: 'z' }, spec: { taints: [...taints, { key: 'constructor', effect: 'NoSchedule', timeAdded: '2026-01-01T00:00:01Z' }] } }, 'haproxy-node-agent.io');
+  t.same(v?.view.signals, []);
 });
 
 t.test('--signal-policy parsing', async (t) => {

@@ -1,5 +1,6 @@
 // Snapshot → backends: which nodes are eligible, which Services are exposed and how they merge.
 import t from 'tap';
+import { DEFAULT_POLICY, SIGNAL_NAMES, type SignalName } from '../src/core/policy.js';
 import { buildModel, eligibleNode, type ClusterSnapshot } from '../src/render/model.js';
 
 const P = 'haproxy-node-agent.io';
@@ -30,6 +31,58 @@ t.test('eligible nodes: Ready, schedulable, not excluded, not being deleted, wit
   t.same(warnings, []);
   t.equal(eligibleNode(node('noaddr', { addresses: [] }), warn), undefined);
   t.match(warnings, [/node noaddr: Ready but no usable/]);
+});
+
+t.test('eligibility follows the daemon\'s signal table: a default drain or down keeps a node out, a weight cut does not', async (t) => {
+  const w = (): void => {};
+  const taint = (key: string): object => ({ spec: { taints: [{ key, effect: 'NoSchedule' }] } });
+  // Each signal as the API shows it; proxy-unhealthy is the agent's own probe, never in a Node object.
+  const raised: Record<Exclude<SignalName, 'proxy-unhealthy'>, object> = {
+    cordon: { spec: { unschedulable: true } },
+    'unschedulable-taint': taint('node.kubernetes.io/unschedulable'),
+    'autoscaler-to-be-deleted': taint('ToBeDeletedByClusterAutoscaler'),
+    'autoscaler-deletion-candidate': taint('DeletionCandidateOfClusterAutoscaler'),
+    'karpenter-disrupted': taint('karpenter.sh/disrupted'),
+    'gke-impending-termination': taint('cloud.google.com/impending-node-termination'),
+    'out-of-service': taint('node.kubernetes.io/out-of-service'),
+    deletion: { metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' } },
+    'exclude-label': { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' } } },
+    'not-ready': { status: { conditions: [{ type: 'Ready', status: 'False' }] } },
+  };
+  const build = (name: string, part: object, annotations: Record<string, string> = {}): object => {
+    const base = node(name) as { metadata: object; spec: object; status: object };
+    const p = part as { metadata?: object; spec?: object; status?: object };
+    return {
+      metadata: { ...base.metadata, ...p.metadata, annotations },
+      spec: { ...base.spec, ...p.spec },
+      status: { ...base.status, ...p.status },
+    };
+  };
+  for (const s of SIGNAL_NAMES) {
+    if (s === 'proxy-unhealthy') continue;
+    const kind = DEFAULT_POLICY[s].kind;
+    const out = kind === 'drain' || kind === 'down';
+    t.equal(eligibleNode(build(`n-${s}`, raised[s]), w) === undefined, out, `${s} (default ${kind})`);
+  }
+  // state=ready keeps a node serving through scheduling signals, so render keeps it too; never through
+  // deletion or a down signal. state=drain/maint are run-time answers: the node keeps its servers.
+  const ready = { [`${P}/state`]: 'ready' };
+  t.ok(eligibleNode(build('sr-cordon', raised.cordon, ready), w), 'state=ready + cordon');
+  t.ok(eligibleNode(build('sr-ex', raised['exclude-label'], ready), w), 'state=ready + exclude label');
+  t.equal(eligibleNode(build('sr-del', raised.deletion, ready), w), undefined, 'state=ready + deletion');
+  t.equal(eligibleNode(build('sr-nr', raised['not-ready'], ready), w), undefined, 'state=ready + NotReady');
+  t.ok(eligibleNode(build('sd', {}, { [`${P}/state`]: 'drain' }), w), 'state=drain');
+  t.ok(eligibleNode(build('sm', {}, { [`${P}/state`]: 'maint' }), w), 'state=maint');
+  t.equal(eligibleNode(build('other', raised.cordon, { 'example.com/state': 'ready' }), w, P), undefined, 'another prefix is not ours');
+  t.ok(eligibleNode(build('own', raised.cordon, { 'example.com/state': 'ready' }), w, 'example.com'), '--annotation-prefix is honoured');
+  // Render-only: no Ready condition at all is not eligible (the daemon counts it ready).
+  t.equal(eligibleNode({ metadata: { name: 'fresh' }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] } }, w), undefined, 'no Ready condition');
+  // buildModel passes its prefix down.
+  const snap = (annotations: Record<string, string>): ClusterSnapshot[] => [
+    { name: 'c', nodes: [build('kept', raised.cordon, annotations)], services: [svc('a', 's', { expose: 'true', host: 'h.example' })] },
+  ];
+  t.equal(buildModel(snap({ [`${P}/state`]: 'ready' }), opts).backends[0]?.servers.length, 1);
+  t.equal(buildModel(snap({}), opts).backends[0]?.servers.length, 0);
 });
 
 t.test('node address: InternalIP, then ExternalIP, then Hostname; zone label', async (t) => {

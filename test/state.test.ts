@@ -2,7 +2,8 @@
 // clock the test moves. What it must get right: no answer before every resource is listed, the
 // bytes every probe gets after each change, each change told to the observer once, slow start.
 import t from 'tap';
-import type { NodeSignal, NodeView, Reply, ServiceView } from '../src/core/decide.js';
+import type { Reply } from '../src/core/decide.js';
+import type { NodeSignal, NodeView, ServiceView } from '../src/core/views.js';
 import type { GuardResult } from '../src/core/mass-drain-guard.js';
 import type { AnnotationProblem, Cached, SliceView } from '../src/kube/views.js';
 import { rejectedValue } from '../src/kube/rejected.js';

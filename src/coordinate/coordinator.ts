@@ -4,7 +4,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../common/log.js';
-import type { NodeView } from '../core/decide.js';
+import type { NodeView } from '../core/views.js';
 import { computeGuard, type GuardResult } from '../core/mass-drain-guard.js';
 import { HttpServer } from '../run/http/server.js';
 import { FlagError } from '../common/flags.js';

@@ -1,6 +1,7 @@
 // PURE: the coordinator's guard decision as one small ConfigMap, and back. Agents in coordinated
 // mode read only this object (and their own Node), so its format is a contract: plain strings a
 // human can read with `kubectl get configmap -o yaml`, validated like any hostile input.
+import { obj } from '../common/json.js';
 import { isDnsSubdomain } from '../k8s/names.js';
 import type { GuardResult } from '../core/mass-drain-guard.js';
 import type { Cached } from '../kube/views.js';
@@ -59,9 +60,6 @@ export function decisionToConfigMap(namespace: string, d: Decision, resourceVers
     },
   };
 }
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {});
 
 /** Parses the ConfigMap; undefined when it is not a usable decision (treated like a missing one). */
 export function decisionFromConfigMap(raw: unknown): Cached<Decision> | undefined {

@@ -9,7 +9,7 @@
 //   budget drain, new signals are held, so a dead coordinator never lets more drain than that.
 // - missing (no usable ConfigMap): nothing was allowed, so every automatic drain is held.
 import { computeGuard, type GuardResult } from '../core/mass-drain-guard.js';
-import type { NodeView } from '../core/decide.js';
+import type { NodeView } from '../core/views.js';
 import type { Policy } from '../core/policy.js';
 import type { Decision } from './decision.js';
 

@@ -1,17 +1,8 @@
 // The in-memory snapshot: small views updated by the kube adapters, the override file and the
 // clock, read by the agent and HTTP servers. Reply bytes are computed here on change, so answering
 // a probe is one Map lookup.
-import {
-  decide,
-  decideNode,
-  slowStartFactor,
-  type LocalEndpoints,
-  type NodeView,
-  type OperatorState,
-  type Reply,
-  type ServiceView,
-  type ClaimOrder,
-} from './decide.js';
+import { decide, decideNode, slowStartFactor, type Reply } from './decide.js';
+import type { ClaimOrder, LocalEndpoints, NodeView, OperatorState, ServiceView } from './views.js';
 import { compareClaims } from './port-claims.js';
 import { formatReply, replyBuffer, serviceKey } from './reply.js';
 import { computeGuard, type GuardResult } from './mass-drain-guard.js';

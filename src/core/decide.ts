@@ -1,59 +1,9 @@
 // PURE decision core: what we tell HAProxy for (node, service). No I/O, no clock, no globals:
 // everything that varies (time-based ramps, staleness, the override file) arrives as input.
 // The README's decision table is this file in prose; test/decide.test.ts has one row per case.
-import { DOWN_TEXT, SIGNALS, SIGNAL_NAMES, type Policy, type SignalAction, type SignalName } from './policy.js';
-
-/** Node-level states an operator can ask for (node annotation or override file). */
-export type OperatorState = 'drain' | 'maint' | 'ready';
-
-/** A node signal that is present, and when it appeared if the API says (epoch ms). */
-export interface NodeSignal {
-  name: SignalName;
-  since?: number;
-}
-
-/** What this agent knows about a Node: only the fields decisions need. */
-export interface NodeView {
-  name: string;
-  /** Signals present on the node now (cordon, taints, deletion, label, NotReady), see policy.ts. */
-  signals: NodeSignal[];
-  /** PREFIX/state annotation, validated; undefined when absent or invalid. */
-  state: OperatorState | undefined;
-  /** PREFIX/weight annotation on the node: scales every service, percent. */
-  weight: number;
-}
-
-/** What this agent knows about one Service. */
-export interface ServiceView {
-  namespace: string;
-  name: string;
-  /** Effective weight percentage, already validated (invalid annotations fall back upstream). */
-  weight: number;
-  /** externalTrafficPolicy: Local on a NodePort/LoadBalancer Service: only local pods serve. */
-  local: boolean;
-  /** PREFIX/agent-port annotation, validated; undefined when absent or invalid. */
-  agentPort: number | undefined;
-  /** Where the weight came from, for /status (set only when the annotation exists). */
-  weightNote?: string;
-  /** Who asked first, for dedicated-port ownership (set only with agentPort): same on every node. */
-  claim?: ClaimOrder;
-}
-
-/** metadata.creationTimestamp (ms; Infinity when absent) then metadata.uid: the oldest claimant wins. */
-export interface ClaimOrder {
-  created: number;
-  uid: string;
-}
-
-/** Endpoints of a Local Service, from its EndpointSlices. */
-export interface LocalEndpoints {
-  /** Ready, not terminating, on this node. */
-  ready: number;
-  /** Terminating but still serving, on this node. */
-  terminating: number;
-  /** Most ready endpoints any single node has (this node included). */
-  maxReadyPerNode: number;
-}
+import { DOWN_TEXT, SIGNALS, SIGNAL_NAMES, type Policy, type SignalAction } from './policy.js';
+import { DEFAULT_WEIGHT, MAX_WEIGHT } from './views.js';
+import type { LocalEndpoints, NodeSignal, NodeView, OperatorState, ServiceView } from './views.js';
 
 export type ReplyKind = 'ready' | 'drain' | 'maint' | 'down' | 'none';
 
@@ -67,9 +17,6 @@ export interface Reply {
   why: string;
 }
 
-export const DEFAULT_WEIGHT = 100;
-/** HAProxy caps a server's weight at 256, so larger percentages mean nothing more. */
-export const MAX_WEIGHT = 256;
 /** Slow start begins at this fraction of the full weight. */
 export const SLOW_START_FLOOR = 0.1;
 
@@ -120,6 +67,15 @@ export function activeSignals(node: NodeView, policy: Policy): Array<{ signal: N
     out.push({ signal, action });
   }
   return out;
+}
+
+/**
+ * True unless a signal acting under the policy says drain or down (a weight cut keeps the node).
+ * `render` picks its servers with this, so a node leaves the config for the reasons it would leave
+ * the agent's answers; the run-time inputs (override file, guard, staleness, state=drain/maint) stay the agent's.
+ */
+export function signalsKeepNode(node: NodeView, policy: Policy): boolean {
+  return !activeSignals(node, policy).some((a) => a.action.kind === 'drain' || a.action.kind === 'down');
 }
 
 export function decideNode(input: NodeInput): NodeVerdict {

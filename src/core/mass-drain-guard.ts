@@ -1,7 +1,8 @@
 // PURE: the mass-drain guard. Cordoning most of a cluster at once (an upgrade, a wrong script)
 // must not take every load-balancer target away. Every agent sees the same Nodes and computes
 // the same answer, so the cluster as a whole drains at most --max-drain-fraction of Ready nodes.
-import { activeSignals, type NodeView } from './decide.js';
+import { activeSignals } from './decide.js';
+import type { NodeView } from './views.js';
 import type { Policy } from './policy.js';
 
 export interface GuardResult {

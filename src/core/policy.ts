@@ -29,6 +29,11 @@ export const TAINT_SIGNALS: Readonly<Record<string, SignalName>> = {
   'node.kubernetes.io/out-of-service': 'out-of-service',
 };
 
+/** The signal a taint key raises, if any. Own keys only: "toString" or "constructor" is a valid taint key too. */
+export function taintSignal(key: string): SignalName | undefined {
+  return Object.hasOwn(TAINT_SIGNALS, key) ? TAINT_SIGNALS[key] : undefined;
+}
+
 export type SignalAction = { kind: 'drain' } | { kind: 'down' } | { kind: 'ignore' } | { kind: 'weight'; percent: number };
 export type Policy = Readonly<Record<SignalName, SignalAction>>;
 

@@ -1,6 +1,6 @@
 // Dedicated-port ownership must be the same on every node and survive restarts, so it is a pure
 // function of the cluster: the oldest claimant (creationTimestamp, then uid) wins, never name order.
-import type { ClaimOrder } from './decide.js';
+import type { ClaimOrder } from './views.js';
 
 /** Oldest first; a claimant without a timestamp sorts after every dated one. */
 export function compareClaims(a: ClaimOrder | undefined, b: ClaimOrder | undefined): number {

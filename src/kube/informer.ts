@@ -1,6 +1,7 @@
 // One resource kept in sync with a ListWatch (listwatch.ts, client-node's behaviour): list, then
 // watch, relist on 410 Gone. ListWatch alone stops for good on any other error and keeps whole
 // objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
+import { isPlainObject } from '../common/json.js';
 import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
 import type { KubeAccess } from './kubeconfig.js';
 import { ApiError, MAX_OBJECT_BYTES, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
@@ -141,7 +142,7 @@ class SupervisedWatch<V> extends Watch {
         // e.g. 410 Expired: ListWatch forgets its resourceVersion; we end the stream so it relists.
         // Only a real Status reaches ListWatch: it reads `.code` of whatever it is given.
         const status = ev.object;
-        if (typeof status !== 'object' || status === null || Array.isArray(status)) return broken('bad_error_event', new ApiError(`watch ${path}: ERROR event without a Status`));
+        if (!isPlainObject(status)) return broken('bad_error_event', new ApiError(`watch ${path}: ERROR event without a Status`));
         const code = (status as { code?: unknown }).code;
         deliver(type, status);
         handle?.abort();

@@ -8,6 +8,7 @@ import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import yaml from 'js-yaml';
 import { FlagError } from '../common/flags.js';
+import { isPlainObject, type JsonObject } from '../common/json.js';
 
 export interface ClusterInfo {
   name: string;
@@ -96,8 +97,7 @@ export class KubeAccess {
   }
 }
 
-type Json = Record<string, unknown>;
-const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+// Unlike common/json.ts's str: an empty string here means "not set", as kubectl reads it.
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv): KubeAccess {
@@ -143,17 +143,17 @@ function fromFile(path: string): KubeAccess {
   } catch (err) {
     throw new FlagError('kubeconfig', `cannot load "${path}": ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
-  const root = isObj(doc) ? doc : {};
+  const root = isPlainObject(doc) ? doc : {};
   // Relative paths in a kubeconfig are relative to the file, as kubectl reads them.
   const dir = dirname(path);
   const abs = (p: string | undefined): string | undefined => (p === undefined || isAbsolute(p) ? p : join(dir, p));
-  const list = (key: string): Json[] => (Array.isArray(root[key]) ? (root[key] as unknown[]).filter(isObj) : []);
+  const list = (key: string): JsonObject[] => (Array.isArray(root[key]) ? (root[key] as unknown[]).filter(isPlainObject) : []);
   const bad = (what: string, detail: string): FlagError => new FlagError('kubeconfig', `${path}: ${what} ${detail}`);
 
   const clusters: ClusterInfo[] = [];
   for (const [i, e] of list('clusters').entries()) {
     const name = str(e.name);
-    const c = isObj(e.cluster) ? e.cluster : undefined;
+    const c = isPlainObject(e.cluster) ? e.cluster : undefined;
     if (name === undefined || c === undefined) throw bad(`clusters[${i}]`, 'needs a name and a cluster');
     const server = str(c.server);
     if (server === undefined) throw bad(`cluster "${name}"`, 'has no server');
@@ -173,13 +173,13 @@ function fromFile(path: string): KubeAccess {
   for (const [i, e] of list('users').entries()) {
     const name = str(e.name);
     if (name === undefined) throw bad(`users[${i}]`, 'needs a name');
-    users.push({ name, read: () => userFrom(name, isObj(e.user) ? e.user : {}, abs, (detail) => bad(`user "${name}"`, detail)) });
+    users.push({ name, read: () => userFrom(name, isPlainObject(e.user) ? e.user : {}, abs, (detail) => bad(`user "${name}"`, detail)) });
   }
 
   const contexts: ContextInfo[] = [];
   for (const [i, e] of list('contexts').entries()) {
     const name = str(e.name);
-    const c = isObj(e.context) ? e.context : undefined;
+    const c = isPlainObject(e.context) ? e.context : undefined;
     if (name === undefined || c === undefined) throw bad(`contexts[${i}]`, 'needs a name and a context');
     contexts.push({ name, cluster: str(c.cluster) ?? '', user: str(c.user) ?? '', ...opt('namespace', str(c.namespace)) });
   }
@@ -190,10 +190,10 @@ function fromFile(path: string): KubeAccess {
  * One user entry: the forms we honour are kept, one we cannot honour (auth-provider, half a client
  * certificate, two bearer sources) fails naming it.
  */
-function userFrom(name: string, u: Json, abs: (p: string | undefined) => string | undefined, bad: (d: string) => FlagError): UserInfo {
+function userFrom(name: string, u: JsonObject, abs: (p: string | undefined) => string | undefined, bad: (d: string) => FlagError): UserInfo {
   const ap = u['auth-provider'];
   if (ap !== undefined && ap !== null) {
-    const which = isObj(ap) ? (str(ap.name) ?? 'unnamed') : 'unnamed';
+    const which = isPlainObject(ap) ? (str(ap.name) ?? 'unnamed') : 'unnamed';
     throw bad(`uses auth-provider "${which}", which this agent does not support; use a token, tokenFile, client certificate or an exec plugin`);
   }
   const out: UserInfo = {
@@ -212,13 +212,13 @@ function userFrom(name: string, u: Json, abs: (p: string | undefined) => string 
   };
   if (Array.isArray(u['as-groups'])) out.asGroups = u['as-groups'].filter((g): g is string => typeof g === 'string');
   if (u.exec !== undefined && u.exec !== null) {
-    const ex = isObj(u.exec) ? u.exec : {};
+    const ex = isPlainObject(u.exec) ? u.exec : {};
     const command = str(ex.command);
     if (command === undefined) throw bad('has an exec entry without a command');
     out.exec = {
       command,
       args: Array.isArray(ex.args) ? ex.args.map(String) : [],
-      ...(Array.isArray(ex.env) ? { env: ex.env.filter(isObj).map((v) => ({ name: String(v.name ?? ''), value: String(v.value ?? '') })) } : {}),
+      ...(Array.isArray(ex.env) ? { env: ex.env.filter(isPlainObject).map((v) => ({ name: String(v.name ?? ''), value: String(v.value ?? '') })) } : {}),
       ...opt('apiVersion', str(ex.apiVersion)),
     };
   }

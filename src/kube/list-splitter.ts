@@ -2,6 +2,7 @@
 // bytes arrive, so a page costs one item at a time, not the whole page as text plus its parse.
 // Byte-level: every JSON structural character is ASCII and no UTF-8 continuation byte is, so a
 // tiny state machine (in string, escape, depth) finds item boundaries without decoding.
+import { isPlainObject } from '../common/json.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -105,7 +106,7 @@ export class ListSplitter {
     } catch {
       throw new ListSyntaxError('list body is not JSON');
     }
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ListSyntaxError('list body is not an object');
+    if (!isPlainObject(doc)) throw new ListSyntaxError('list body is not an object');
     const d = doc as { metadata?: unknown; items?: unknown };
     if (!this.sawItems && d.items !== null) throw new ListSyntaxError('list body has no items');
     return d;

@@ -1,7 +1,9 @@
 // Kubernetes objects (parsed JSON) → the small views decisions need. Whole objects are dropped
 // right here, so the informer caches hold a few fields per object, not megabytes of specs.
-import { DEFAULT_WEIGHT, MAX_WEIGHT, type ClaimOrder, type NodeSignal, type NodeView, type OperatorState, type ServiceView } from '../core/decide.js';
-import { TAINT_SIGNALS, type SignalName } from '../core/policy.js';
+import { DEFAULT_WEIGHT, MAX_WEIGHT } from '../core/views.js';
+import type { ClaimOrder, NodeSignal, NodeView, OperatorState, ServiceView } from '../core/views.js';
+import { taintSignal, type SignalName } from '../core/policy.js';
+import { obj, str, type JsonObject } from '../common/json.js';
 import { rejectedValue, type RejectedValue } from './rejected.js';
 
 /** What the informer cache stores: identity for the cache, plus our view. */
@@ -20,17 +22,7 @@ export interface AnnotationProblem extends RejectedValue {
   fallback: string;
 }
 
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {};
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-function identity(o: Json): Cached<unknown>['metadata'] | undefined {
+function identity(o: JsonObject): Cached<unknown>['metadata'] | undefined {
   const md = obj(o.metadata);
   const name = str(md.name);
   if (name === undefined) return undefined;
@@ -85,7 +77,7 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
     for (const t of spec.taints) {
       const taint = obj(t);
       const key = str(taint.key);
-      const signal = key === undefined ? undefined : TAINT_SIGNALS[key];
+      const signal = key === undefined ? undefined : taintSignal(key);
       if (signal === undefined) continue;
       // The autoscaler's taint value is the unix time it decided; timeAdded is the API's own.
       const since = epochMs(taint.timeAdded) ?? (signal.startsWith('autoscaler') ? epochMs(taint.value) : undefined);
@@ -161,7 +153,7 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   };
 }
 
-function claimOrder(md: Json): ClaimOrder {
+function claimOrder(md: JsonObject): ClaimOrder {
   const created = Date.parse(str(md.creationTimestamp) ?? '');
   return { created: Number.isNaN(created) ? Infinity : created, uid: (str(md.uid) ?? '').slice(0, 64) };
 }

@@ -2,7 +2,11 @@
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
 import { isIP } from 'node:net';
 import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../k8s/names.js';
+import { arr, obj, str } from '../common/json.js';
 import { shown } from '../common/shown.js';
+import { signalsKeepNode } from '../core/decide.js';
+import { DEFAULT_POLICY } from '../core/policy.js';
+import { nodeFromObject } from '../kube/views.js';
 import { pickNodes } from './hash.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
 
@@ -28,8 +32,8 @@ export const ANNOTATION = {
   shareWith: 'share-with',
 } as const;
 
-export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
-export const AUTOSCALER_TAINT = 'ToBeDeletedByClusterAutoscaler';
+/** render's default --annotation-prefix (render/cli.ts), for callers that read nodes alone. */
+const DEFAULT_PREFIX = 'haproxy-node-agent.io';
 export const ZONE_LABEL = 'topology.kubernetes.io/zone';
 
 export interface EligibleNode {
@@ -83,20 +87,6 @@ export interface Model {
   warnings: string[];
 }
 
-type Json = Record<string, unknown>;
-
-function obj(v: unknown): Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {};
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** HAProxy identifiers allow letters, digits, '-', '_', '.' and ':'; anything else becomes '_'. */
@@ -107,8 +97,18 @@ export function haproxyIdent(s: string): string {
 // Path characters that need no quoting in an HAProxy config line (no quotes, '#', '$', '\', braces).
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
 
-/** A node that may carry traffic, or undefined (with a warning only when the cause is unexpected). */
-export function eligibleNode(raw: unknown, warn: (msg: string) => void): EligibleNode | undefined {
+/**
+ * A node that may carry traffic, or undefined (with a warning only when the cause is unexpected).
+ * Its signals are the daemon's (kube/views.ts reads them, core/policy.ts's default rows judge them):
+ * a signal whose default action is drain or down keeps it out, `state=ready` keeps it in as it keeps
+ * it serving. Where render must differ from the daemon:
+ * - it needs a Ready condition that says True: the daemon counts a node without one as ready (its
+ *   agent would see a NotReady at once), but a rendered config lasts until the next render;
+ * - it has no --signal-policy (the default rows), no mass-drain guard, override file, staleness or
+ *   state=drain/maint: those change answers at run time for the servers render wrote, and moving
+ *   servers for them would reshuffle the hashed subset twice for a passing state.
+ */
+export function eligibleNode(raw: unknown, warn: (msg: string) => void, annotationPrefix = DEFAULT_PREFIX): EligibleNode | undefined {
   const o = obj(raw);
   const md = obj(o.metadata);
   const name = str(md.name);
@@ -119,12 +119,11 @@ export function eligibleNode(raw: unknown, warn: (msg: string) => void): Eligibl
     return undefined;
   }
   const labels = obj(md.labels);
-  const spec = obj(o.spec);
   const status = obj(o.status);
   const ready = arr(status.conditions).some((c) => obj(c).type === 'Ready' && obj(c).status === 'True');
-  if (!ready || spec.unschedulable === true) return undefined;
-  if (labels[EXCLUDE_LABEL] !== undefined) return undefined;
-  if (arr(spec.taints).some((t) => obj(t).key === AUTOSCALER_TAINT)) return undefined;
+  if (!ready) return undefined;
+  const view = nodeFromObject(raw, annotationPrefix)?.view;
+  if (view === undefined || !signalsKeepNode(view, DEFAULT_POLICY)) return undefined;
   const address = nodeAddress(arr(status.addresses));
   if (address === undefined) {
     warn(`node ${name}: Ready but no usable InternalIP, ExternalIP or Hostname address; skipped`);
@@ -252,7 +251,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     const seen = new Set<string>();
     const eligible: EligibleNode[] = [];
     for (const raw of c.nodes) {
-      const n = eligibleNode(raw, warn);
+      const n = eligibleNode(raw, warn, opts.annotationPrefix);
       if (n === undefined) continue;
       if (seen.has(n.name)) {
         warn(`node ${n.name} listed twice; the first one is used`);

@@ -3,20 +3,15 @@
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { FlagError } from '../common/flags.js';
+import { isPlainObject } from '../common/json.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import type { ClusterSnapshot } from './model.js';
 
-type Json = Record<string, unknown>;
-
-function isObj(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */
 function objectList(v: unknown, what: string): unknown[] {
   if (Array.isArray(v)) return v;
-  if (isObj(v) && Array.isArray(v.items)) return v.items;
+  if (isPlainObject(v) && Array.isArray(v.items)) return v.items;
   if (v === undefined || v === null) return [];
   throw new Error(`${what} must be a list of objects or a List with items`);
 }
@@ -27,10 +22,10 @@ function objectList(v: unknown, what: string): unknown[] {
  */
 export function parseSnapshot(text: string): ClusterSnapshot[] {
   const doc: unknown = yaml.load(text); // YAML is a superset of JSON
-  if (!isObj(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0) throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
+  if (!isPlainObject(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0) throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
   const names = new Set<string>();
   return doc.clusters.map((c, i) => {
-    if (!isObj(c) || typeof c.name !== 'string' || c.name === '') throw new Error(`clusters[${i}] needs a non-empty name`);
+    if (!isPlainObject(c) || typeof c.name !== 'string' || c.name === '') throw new Error(`clusters[${i}] needs a non-empty name`);
     if (names.has(c.name)) throw new Error(`cluster name "${c.name}" appears twice`);
     names.add(c.name);
     return { name: c.name, nodes: objectList(c.nodes, `clusters[${i}].nodes`), services: objectList(c.services, `clusters[${i}].services`) };

@@ -6,7 +6,7 @@
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { OperatorState } from '../core/decide.js';
+import type { OperatorState } from '../core/views.js';
 
 export type OverrideReading =
   | { kind: 'none' }

@@ -3,6 +3,7 @@
  * way the apiserver serves one storage under both APIs. `kubectl describe node` and `kubectl events`
  * read this API only, filtering on involvedObject.* fields.
  */
+import { obj } from '../../common/json.js';
 import { StatusError, errors } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { parseFieldSelector, parseLabelSelector, matchFields, matchLabels } from './selectors.js';
@@ -15,9 +16,6 @@ const FIELD_LABELS = new Set([
   'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath',
   'reason', 'reportingComponent', 'source', 'type',
 ]);
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {});
 
 /** events.k8s.io/v1 → v1 field mapping (k8s.io/kubernetes/pkg/apis/events/v1 conversion). */
 export function toCoreEvent(e: Readonly<KubeObject>): KubeObject {

@@ -1,7 +1,7 @@
 /** REST verbs on stored resources: list, get, watch, create, update, patch, delete. */
 import { StatusError, errors, successStatus } from './errors.js';
 import type { Exchange } from './exchange.js';
-import { isPlainObject } from './json.js';
+import { isPlainObject } from '../../common/json.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from './patch.js';
 import type { ResourceInfo } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';

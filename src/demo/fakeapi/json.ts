@@ -1,10 +1,5 @@
 /** Small helpers for plain JSON values (objects decoded by JSON.parse). */
-
-export type JsonObject = { [k: string]: unknown };
-
-export function isPlainObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isPlainObject } from '../../common/json.js';
 
 export function deepClone<T>(v: T): T {
   return structuredClone(v);

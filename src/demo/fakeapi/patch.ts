@@ -4,7 +4,8 @@
  * All functions return a new value and never mutate their inputs.
  */
 import { StatusError } from './errors.js';
-import { deepClone, deepEqual, isPlainObject, type JsonObject } from './json.js';
+import { isPlainObject, type JsonObject } from '../../common/json.js';
+import { deepClone, deepEqual } from './json.js';
 
 // ---------------------------------------------------------------- RFC 7386
 

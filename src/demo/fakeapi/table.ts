@@ -3,6 +3,7 @@
  * apiserver answers with the columns `kubectl get` shows. These are the real apiserver's columns for
  * the kinds the demo has (pkg/printers/internalversion), so `kubectl get nodes` reads like a cluster.
  */
+import { arr, obj, str } from '../../common/json.js';
 import type { KubeObject, Resource } from './types.js';
 
 interface Column {
@@ -23,11 +24,6 @@ interface Printer {
 
 const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 };
 const AGE: Column = { name: 'Age', type: 'string', description: 'CreationTimestamp is when this object was created.', priority: 0 };
-
-type Json = Record<string, unknown>;
-const obj = (v: unknown): Json => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : {});
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** kubectl's short ages: 45s, 12m, 3h5m, 4d, 2y (k8s.io/apimachinery/pkg/util/duration). */
 export function humanAge(ms: number): string {

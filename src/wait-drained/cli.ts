@@ -4,6 +4,7 @@
 // 2 bad flags. The Kubernetes client is loaded only for --node.
 import { isIP } from 'node:net';
 import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../common/flags.js';
+import { isDnsSubdomain } from '../k8s/names.js';
 
 export const WAIT_FLAGS = [
   { name: 'url', default: '', help: 'The agent\'s HTTP address, e.g. http://10.0.0.7:9290 (or give --node)' },
@@ -92,7 +93,7 @@ function parseUrl(v: string): URL {
 
 /** The node's InternalIP (else ExternalIP) from the API, as the agent's base URL. */
 async function nodeUrl(node: string, kubeconfigFlag: string, port: number, env: NodeJS.ProcessEnv): Promise<URL> {
-  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(node)) throw new FlagError('node', `expected a node name, got "${node}"`);
+  if (!isDnsSubdomain(node)) throw new FlagError('node', `expected a node name, got "${node}"`);
   const { kubeconfigPath } = await import('../render/source.js');
   const { loadKubeConfig } = await import('../kube/kubeconfig.js');
   const { ApiTransport } = await import('../kube/transport.js');

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // CLI entry: pick the subcommand, parse its flags, wire, handle signals. Nothing else lives here.
 import { FlagError, helpText } from './common/flags.js';
+import { runUntilSignal } from './common/lifecycle.js';
 import { RUN_FLAGS, loadConfig } from './run/run-config.js';
 // The daemon and the Kubernetes client load only after flags parse: a typo fails in milliseconds.
 
@@ -20,9 +21,6 @@ Every command also takes --version.
 `;
 
 const COMMANDS = ['run', 'demo', 'render', 'coordinate', 'wait-drained'] as const;
-
-/** How long SIGTERM may take: in-flight probes finish, then we exit (well inside Kubernetes' 30s). */
-const STOP_DEADLINE_MS = 10_000;
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];
@@ -64,32 +62,7 @@ async function runCommand(argv: string[]): Promise<number> {
   const { startDaemon } = await import('./run/daemon.js');
   const log = createLogger(cfg.logLevel);
   const daemon = await startDaemon(cfg, log, process.env);
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onSignal = (sig: NodeJS.Signals): void => {
-      if (stopping) return;
-      stopping = true;
-      log.info({ signal: sig }, `${sig}: no new probes; finishing the ones in flight`);
-      const deadline = setTimeout(() => {
-        log.error('stop deadline passed; exiting anyway');
-        resolve(1);
-      }, STOP_DEADLINE_MS);
-      deadline.unref();
-      daemon.stop().then(
-        () => {
-          clearTimeout(deadline);
-          log.info('stopped');
-          resolve(0);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'error while stopping');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  return runUntilSignal(daemon, log, 'no new probes; finishing the ones in flight');
 }
 
 main(process.argv.slice(2)).then(

@@ -1,16 +1,7 @@
 // `wait-drained` flag errors: exit 2 and one line naming the flag, before any polling.
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { CLI, startApi } from './lib/agent-process.js';
-
-function waitDrained(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = execFile(process.execPath, [CLI, 'wait-drained', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
-    });
-    t.teardown(() => void p.kill('SIGKILL'));
-  });
-}
+import { startApi } from './lib/agent-process.js';
+import { waitDrained } from './lib/drained.js';
 
 t.test('bad flags exit 2 with one line naming the flag', async (t) => {
   for (const [args, flag] of [

@@ -2,25 +2,15 @@
 // 0 once drained (override file; this process is the one peer), and --node resolving the InternalIP
 // through the kubeconfig. Bad flags: wait-drained-flags.test.ts; with HAProxy: e2e/drained.test.ts.
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, startSyncedAgent } from './lib/agent-process.js';
+import { startSyncedAgent } from './lib/agent-process.js';
+import { waitDrained } from './lib/drained.js';
 import { probeUntil } from './lib/probe.js';
-
-function waitDrained(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = execFile(process.execPath, [CLI, 'wait-drained', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
-    });
-    t.teardown(() => void p.kill('SIGKILL'));
-  });
-}
+import { tempDir } from './lib/spawn.js';
 
 t.test('timeout: exits 1 saying the node is not draining; drained: exits 0; --node finds the InternalIP', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'hna-wait-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(t, 'hna-wait-');
   const override = join(dir, 'override');
   const { api, kubeconfig, agent } = await startSyncedAgent(t, ['--override-file', override]);
   const url = `http://127.0.0.1:${agent.httpPort}`;

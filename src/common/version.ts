@@ -1,4 +1,4 @@
-// The release version, read once from package.json next to dist/ (the image and `npm pack` both ship
+// The release version, read once from package.json two levels above dist/common/ (the image and `npm pack` both ship
 // it). A plain file read: no import of anything heavy, so `--version` answers in milliseconds.
 import { readFileSync } from 'node:fs';
 

@@ -2,8 +2,8 @@
 // work is in source.ts (read), model.ts (choose), haproxy.ts (write), check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { dnsSubdomain } from '../common/flag-values.js';
 import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../common/flags.js';
-import { isDnsSubdomain } from '../k8s/names.js';
 import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './output.js';
@@ -81,8 +81,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     shutdownSessionsOnDown: raw['shutdown-sessions-on-down'] === 'true',
   };
   if (!BIND.test(settings.bind)) throw new FlagError('bind', `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${raw.bind}"`);
-  const annotationPrefix = raw['annotation-prefix'];
-  if (!isDnsSubdomain(annotationPrefix)) throw new FlagError('annotation-prefix', `expected a lower-case DNS name (RFC 1123), got "${annotationPrefix}"`);
+  const annotationPrefix = dnsSubdomain('annotation-prefix', raw['annotation-prefix']);
   const requestTimeoutMs = parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 });
   if (raw.snapshot !== '' && (raw.kubeconfig !== '' || raw.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');

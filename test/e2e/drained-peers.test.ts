@@ -4,23 +4,13 @@
 import t from 'tap';
 import { renderHaproxyConfig } from '../../src/demo/haproxy/edge-config.js';
 import { startHaproxy } from '../../src/demo/haproxy/process.js';
-import { httpGet, startSyncedAgent } from '../lib/agent-process.js';
-import { requireHaproxy, sleep } from '../lib/haproxy.js';
+import { httpGet, kubectl, startSyncedAgent } from '../lib/agent-process.js';
+import { drained, type DrainedAnswer } from '../lib/drained.js';
+import { requireHaproxy } from '../lib/haproxy.js';
+import { until } from '../lib/until.js';
 
-interface Drained {
-  status: number;
-  body: { pending?: Array<{ peer: string }> };
-}
-
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms; last: ${JSON.stringify(v)}`);
-    await sleep(50);
-  }
-}
+/** Polls every 50ms; 60s unless said otherwise (HAProxy and kubectl on a loaded machine). */
+const POLL_MS = 50;
 
 const bin = requireHaproxy(t);
 if (bin !== undefined) {
@@ -45,17 +35,18 @@ if (bin !== undefined) {
     t.teardown(() => two.stop());
     type Peers = { peers: { list: Array<{ peer: string; keys: Array<{ intervalMs: number | null }> }> } };
     const status = () => httpGet(agent.httpPort, '/status').then((r) => JSON.parse(r.body) as Peers);
-    await until('both peers known with an interval', status, (s) => s.peers.list.length === 2 && s.peers.list.every((p) => p.keys.every((k) => k.intervalMs !== null)));
+    const known = (s: Peers): boolean => s.peers.list.length === 2 && s.peers.list.every((p) => p.keys.every((k) => k.intervalMs !== null));
+    await until('both peers known with an interval', status, known, 60_000, POLL_MS);
     t.pass('two peers with their probe intervals');
 
     await two.stop();
-    const { execFile } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) => execFile('kubectl', ['--kubeconfig', kubeconfig, 'cordon', 'n1'], (e) => (e ? reject(e) : resolve())));
-    const drained = () => httpGet(agent.httpPort, '/drained').then((r) => ({ status: r.status, body: JSON.parse(r.body) as Drained['body'] }));
-    const pending = await until('the silent peer pending', drained, (d) => d.status === 503 && (d.body.pending ?? []).length === 1, 20_000);
+    await kubectl(kubeconfig, 'cordon', 'n1');
+    const read = () => drained(agent.httpPort);
+    const onePending = (d: DrainedAnswer): boolean => d.status === 503 && (d.body.pending ?? []).length === 1;
+    const pending = await until('the silent peer pending', read, onePending, 20_000, POLL_MS);
     t.same(pending.body.pending?.map((p) => p.peer), ['127.0.0.2'], 'the live one has heard the drain; the silent one is pending');
     const stoppedWaiting = Date.now();
-    await until('/drained 200 once the window passed', drained, (d) => d.status === 200, 60_000);
+    await until('/drained 200 once the window passed', read, (d) => d.status === 200, 60_000, POLL_MS);
     t.comment(`pending → 200 after ${Date.now() - stoppedWaiting}ms (window 3 × 3s)`);
     const s = await status();
     t.same(s.peers.list.map((p) => p.peer), ['127.0.0.1'], 'the silent peer is forgotten');

@@ -2,34 +2,14 @@
 // API server: 503 before a cordon, 200 once HAProxy has been told, 503 after the uncordon; the
 // metric and the Event say the same; wait-drained exits 0 when drained (its timeout and bad flags: wait-drained.test.ts).
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { allReady, onNode, requireHaproxy, sleep, startEdge } from '../lib/haproxy.js';
-import { CLI, httpGet, metricValue } from '../lib/agent-process.js';
+import { allReady, onNode, requireHaproxy, startEdge } from '../lib/haproxy.js';
+import { httpGet, metricValue } from '../lib/agent-process.js';
+import { drained, waitDrained } from '../lib/drained.js';
+import { until } from '../lib/until.js';
 
-/** Runs `wait-drained` as an operator would; resolves with its exit code and output. */
-function waitDrained(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = execFile(process.execPath, [CLI, 'wait-drained', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
-    });
-    t.teardown(() => void p.kill('SIGKILL'));
-  });
-}
-
-async function drained(port: number): Promise<{ status: number; body: Record<string, unknown> }> {
-  const r = await httpGet(port, '/drained');
-  return { status: r.status, body: JSON.parse(r.body) as Record<string, unknown> };
-}
-
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs}ms; last: ${JSON.stringify(v)}`);
-    await sleep(20);
-  }
-}
+/** Polled every 20ms (the comment below reports how soon 200 was seen); 30s before giving up. */
+const POLL_MS = 20;
+const DEADLINE_MS = 30_000;
 
 const bin = requireHaproxy(t);
 if (bin !== undefined) {
@@ -49,7 +29,7 @@ if (bin !== undefined) {
 
     const cordoned = Date.now();
     await edge.kubectl('cordon', 'node-a');
-    const after = await until('/drained 200', () => drained(a.httpPort), (r) => r.status === 200);
+    const after = await until('/drained 200', () => drained(a.httpPort), (r) => r.status === 200, DEADLINE_MS, POLL_MS);
     const seenAt = Date.now();
     const tookMs = seenAt - cordoned;
     const changed = edge.answerChangedAt('node-a', 'drain', cordoned);
@@ -63,7 +43,10 @@ if (bin !== undefined) {
     t.equal(metricValue(m, 'haproxy_node_agent_peers{state="current"}'), 1);
     const mb = (await httpGet(edge.agent('node-b').httpPort, '/metrics')).body;
     t.equal(metricValue(mb, 'haproxy_node_agent_drain_delivered'), 0, 'node-b (not cordoned): 0');
-    await until('Event HAProxyDrainDelivered', async () => (edge.api.list('events', 'default') as Array<{ reason?: string; regarding?: { name?: string } }>).filter((e) => e.reason === 'HAProxyDrainDelivered').map((e) => e.regarding?.name), (names) => names.includes('node-a'));
+    type Event = { reason?: string; regarding?: { name?: string } };
+    const delivered = async () =>
+      (edge.api.list('events', 'default') as Event[]).filter((e) => e.reason === 'HAProxyDrainDelivered').map((e) => e.regarding?.name);
+    await until('Event HAProxyDrainDelivered', delivered, (names) => names.includes('node-a'), DEADLINE_MS, POLL_MS);
     t.pass('Event HAProxyDrainDelivered posted on node-a');
 
     const ok = await waitDrained(['--url', `http://127.0.0.1:${a.httpPort}`, '--timeout', '30s', '--interval', '100ms']);
@@ -71,7 +54,7 @@ if (bin !== undefined) {
     t.match(ok.stdout, /^drained: /);
 
     await edge.kubectl('uncordon', 'node-a');
-    const back = await until('/drained 503 again', () => drained(a.httpPort), (r) => r.status === 503);
+    const back = await until('/drained 503 again', () => drained(a.httpPort), (r) => r.status === 503, DEADLINE_MS, POLL_MS);
     t.match(back.body, { drained: false, reason: /not draining/ });
   });
 }

@@ -4,9 +4,8 @@
 // Local Service with no local endpoint is probed many times. Every answer must be its "down".
 import t from 'tap';
 import { connect, type Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { httpGet, startAgent, startApi, seedCluster } from '../lib/agent-process.js';
-import { probeUntil } from '../lib/probe.js';
+import { probeUntil, timedProbe, type TimedReply } from '../lib/probe.js';
 import { spawnChild } from '../lib/spawn.js';
 
 const LOCAL = 'shop/local\n';
@@ -14,40 +13,6 @@ const DOWN = 'down #no local endpoints\n';
 const SERVICES = 10_000;
 const PROBES = 300;
 const READ_TIMEOUT_MS = 100;
-
-interface Timed {
-  reply: string;
-  /** From our connect() call until we wrote the line: if the prober itself was this late, the
-   * agent's node answer would be right, so such samples prove nothing either way. */
-  writeLagMs: number;
-}
-
-/** One agent-check probe that notes how late this process itself wrote the line. */
-function timedProbe(port: number): Promise<Timed> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    let writeLagMs = 0;
-    const s = connect({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('probe: no close within 10s'));
-    }, 10_000);
-    s.on('connect', () => {
-      writeLagMs = performance.now() - started;
-      s.write(LOCAL);
-    });
-    s.on('data', (c) => chunks.push(c));
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    s.on('close', () => {
-      clearTimeout(timer);
-      resolve({ reply: Buffer.concat(chunks).toString('latin1'), writeLagMs });
-    });
-  });
-}
 
 /** Slowloris: connections that send a request header a byte at a time and never finish it. */
 function slowloris(port: number, n: number): { stop(): void; reconnects: () => number } {
@@ -110,9 +75,9 @@ t.test('busy loop (/status hammer, slowloris, churn): zero node answers for a Lo
   }, 20);
   t.teardown(() => clearInterval(churner));
 
-  const results: Timed[] = [];
+  const results: TimedReply[] = [];
   const worker = async (): Promise<void> => {
-    while (results.length < PROBES) results.push(await timedProbe(agent.agentPort));
+    while (results.length < PROBES) results.push(await timedProbe(agent.agentPort, { send: LOCAL, timeoutMs: 10_000 }));
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
   clearInterval(churner);

@@ -1,45 +1,12 @@
-// Issue 17 item 5: what a network neighbour can reach. "Another host" is simulated with a second
-// address of this machine as the connection's source (a non-loopback interface address connecting
-// to 127.0.0.1: the agent sees a peer that is neither loopback nor its own listening address).
-// Machines with loopback only cannot do that: those checks are skipped, the flag modes still run.
+// Issue 17 item 5: what a network neighbour can reach ("another host": see test/lib/other-host.ts).
+// Machines with loopback only cannot simulate one: those checks are skipped, the flag modes still run.
 import t from 'tap';
-import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { startSyncedAgent } from '../lib/agent-process.js';
+import { get, OTHER, type Status } from '../lib/other-host.js';
 import { probeUntil } from '../lib/probe.js';
 
-/** A non-loopback IPv4 address of this machine, if it has one. */
-function otherAddress(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return undefined;
-}
-const OTHER = otherAddress();
 const noOther = OTHER === undefined ? 'no non-loopback address on this machine' : false;
-
-/** GET path from 127.0.0.1:port, the connection's source being `from` (default loopback). */
-function get(port: number, path: string, from?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, localAddress: from, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-    });
-    req.on('error', reject);
-    req.setTimeout(20_000, () => req.destroy(new Error('no answer in 20s')));
-    req.end();
-  });
-}
-
-interface Status {
-  services?: Array<{ key: string }>;
-  dedicatedAgentPorts?: Record<string, string>;
-  serviceCount?: number;
-  detail?: string;
-  node: { reply: string };
-}
 
 async function until(check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;

@@ -1,5 +1,6 @@
 // A probe exactly like HAProxy's agent-check: connect, maybe send, read until the agent closes.
 import { connect } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { deadline as stretch } from './deadline.js';
 
 export interface ProbeOptions {
@@ -12,7 +13,20 @@ export interface ProbeOptions {
 }
 
 export function probe(port: number, opts: ProbeOptions = {}): Promise<string> {
+  return timedProbe(port, opts).then((r) => r.reply);
+}
+
+export interface TimedReply {
+  reply: string;
+  /** From our connect() call until we wrote: when the prober itself was that late, a node answer may be right. */
+  writeLagMs: number;
+}
+
+/** probe(), also saying how late this process itself sent the line (see hostile/busy-loop.test.ts). */
+export function timedProbe(port: number, opts: ProbeOptions = {}): Promise<TimedReply> {
   return new Promise((resolve, reject) => {
+    const started = performance.now();
+    let writeLagMs = 0;
     const s = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
@@ -20,6 +34,7 @@ export function probe(port: number, opts: ProbeOptions = {}): Promise<string> {
       reject(new Error(`probe: no close within ${opts.timeoutMs ?? 3000}ms`));
     }, opts.timeoutMs ?? 3000);
     s.on('connect', () => {
+      writeLagMs = performance.now() - started;
       if (opts.send !== undefined) s.write(opts.send);
       if (opts.end === true) s.end();
     });
@@ -30,7 +45,7 @@ export function probe(port: number, opts: ProbeOptions = {}): Promise<string> {
     });
     s.on('close', () => {
       clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('latin1'));
+      resolve({ reply: Buffer.concat(chunks).toString('latin1'), writeLagMs });
     });
   });
 }

@@ -78,6 +78,12 @@ class Deadlines {
     c.prev = c.next = c.list = undefined;
   }
 
+  /** Disarms the timer; only for a list that stays empty (a closed server). */
+  disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
   private arm(ms: number): void {
     this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(ms)));
   }
@@ -145,7 +151,15 @@ export class AgentServer {
 
   /** Stop accepting; resolves once every open probe has been answered and closed. */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return new Promise((resolve) =>
+      this.server.close(() => {
+        // No connection is left, so no deadline: an armed timer (up to --read-timeout away) would
+        // only keep the process alive after everything has stopped.
+        this.reading.disarm();
+        this.lingering.disarm();
+        resolve();
+      }),
+    );
   }
 
   private onConnection(socket: AgentSocket): void {

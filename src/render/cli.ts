@@ -21,7 +21,7 @@ export const RENDER_FLAGS = [
   { name: 'agent-inter', default: '2s', help: 'agent-inter of every server: how often HAProxy asks the daemon' },
   { name: 'slowstart', default: '0', help: 'slowstart of every server, e.g. 30s (0 = off)' },
   { name: 'shutdown-sessions-on-down', default: '', help: 'Add "on-marked-down shutdown-sessions" to every server: a down answer (e.g. the daemon\'s --drain-deadline) closes open connections', boolean: true },
-  { name: 'annotation-prefix', default: 'haproxy-node-agent.io', help: 'Prefix of the Service annotations read (PREFIX/expose, PREFIX/host, ...)' },
+  { name: 'annotation-prefix', default: 'haproxy-node-agent.io', help: 'Prefix of the annotations read (Service PREFIX/expose, PREFIX/host, ...; Node PREFIX/state)' },
   { name: 'bind', default: ':80', help: 'Arguments of the generated frontend\'s bind line' },
   { name: 'template', default: '', help: 'Template file replacing the built-in one (see --print-template)' },
   { name: 'print-template', default: '', help: 'Print the built-in template and exit', boolean: true },

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
 import { memoryMb } from './proc.js';
+import { lineSplitter } from '../src/common/lines.js';
 
 const PREFIX = 'haproxy-node-agent.io';
 /** deploy/daemonset.yaml: NODE_OPTIONS and resources.limits.memory. */
@@ -87,18 +88,13 @@ function startAgent(cli: string, kubeconfig: string): Run {
       // exited
     }
   }, 50);
-  let pending = '';
+  const split = lineSplitter();
   run.httpPort = new Promise((resolve) => {
     proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (c: string) => {
-      pending += c;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
+      for (const line of split(c)) {
         if (line.length < 2000 && line.includes('"msg":"listening"')) resolve(Number(/"http":"[^"]*:(\d+)"/.exec(line)?.[1]));
       }
-      if (pending.length > 1e6) pending = pending.slice(-1000);
     });
   });
   proc.stderr?.setEncoding('utf8');

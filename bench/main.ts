@@ -11,6 +11,7 @@ import { churn } from './churn.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
 import { cpuMs, cpuMsOf, cpuTimes, machineFacts, memoryMb, round } from './proc.js';
 import { concat, summarize, type LatencySummary } from './stats.js';
+import { lineSplitter } from '../src/common/lines.js';
 
 // ------------------------------------------------------------------ options
 
@@ -121,14 +122,10 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 /** Calls `onLine` with each stdout line (JSON-parsed when possible). */
 function readLines(child: ChildProcess, onLine: (rec: Record<string, unknown>) => void): void {
-  let pending = '';
+  const split = lineSplitter();
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (c: string) => {
-    pending += c;
-    let nl: number;
-    while ((nl = pending.indexOf('\n')) !== -1) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+    for (const line of split(c)) {
       try {
         onLine(JSON.parse(line) as Record<string, unknown>);
       } catch {

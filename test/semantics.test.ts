@@ -7,6 +7,7 @@ import { probe, probeUntil } from './lib/probe.js';
 import { httpGet, kubectl, metricValue, seedCluster, startAgent, startApi } from './lib/agent-process.js';
 import type { FakeApiServer } from '../src/demo/fakeapi/server.js';
 import { tempDir } from './lib/spawn.js';
+import { deadline } from './lib/deadline.js';
 
 const WEB = 'shop/web\n';
 const is = (want: string) => (r: string) => r === want;
@@ -132,9 +133,11 @@ t.test('override file beats everything and works with the API server down', asyn
   writeFileSync(file, 'MAINT');
   t.equal(await probeUntil(agent.agentPort, WEB, is('maint\n')), 'maint\n');
   writeFileSync(file, 'bogus');
-  t.equal(await probeUntil(agent.agentPort, WEB, is('ready up 100%\n')), 'ready up 100%\n', 'invalid content ignored');
-  const m = (await httpGet(agent.httpPort, '/metrics')).body;
-  t.equal(metricValue(m, 'haproxy_node_agent_invalid_override_total'), 1, 'and counted');
+  // Ignored: a slip while editing never undoes the last good override (issue 12).
+  const invalid = async () => metricValue((await httpGet(agent.httpPort, '/metrics')).body, 'haproxy_node_agent_invalid_override_total');
+  for (const end = Date.now() + deadline(10_000); (await invalid()) !== 1 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+  t.equal(await invalid(), 1, 'invalid content counted');
+  t.equal(await probe(agent.agentPort, { send: WEB }), 'maint\n', 'and ignored: the last good override (maint) stays in force');
   await api.start();
   api.patch('nodes', undefined, 'n1', { spec: { unschedulable: true } });
   writeFileSync(file, 'ready');

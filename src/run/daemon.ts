@@ -89,10 +89,10 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     },
   );
 
-  const override = new OverrideWatcher(cfg.overrideFile, (r) => {
-    observer.overrideRead(r);
-    snapshot.setOverride(r.kind === 'state' ? r.state : undefined);
-  }, (reason, detail) => observer.overrideFailed(reason, detail));
+  const override = new OverrideWatcher(cfg.overrideFile, (r, inForce) => {
+    observer.overrideRead(r, inForce);
+    snapshot.setOverride(inForce);
+  }, (reason, detail, inForce) => observer.overrideFailed(reason, detail, inForce));
 
   const timing = { ...DEFAULT_TIMING, watchTimeoutMs: cfg.watchTimeoutMs };
   const common = <V>(resource: 'nodes' | 'services' | 'endpointslices' | 'configmaps'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent' | 'onTooLarge'> => ({

@@ -8,7 +8,7 @@ import type { RunConfig } from './run-config.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
 import type { AgentState, StateObserver } from '../core/agent-state.js';
-import type { NodeView, Reply } from '../core/decide.js';
+import type { NodeView, OperatorState, Reply } from '../core/decide.js';
 import type { GuardResult } from '../core/mass-drain-guard.js';
 import { formatReply } from '../core/reply.js';
 import type { AnnotationProblem } from '../kube/views.js';
@@ -157,8 +157,8 @@ export class DaemonObserver implements StateObserver {
     else this.log.warn('API contact is back: staleness drain lifted');
   }
 
-  /** The override file says something new (once per distinct content). */
-  overrideRead(r: OverrideReading): void {
+  /** The override file says something new (once per distinct content); inForce is the override now in force. */
+  overrideRead(r: OverrideReading, inForce: OperatorState | undefined): void {
     const file = this.cfg.overrideFile;
     const wasSeen = this.overrideSeen;
     this.overrideSeen = r.kind !== 'none';
@@ -166,7 +166,10 @@ export class DaemonObserver implements StateObserver {
       // missing or empty from the start: nothing to say
     } else if (r.kind === 'invalid') {
       this.metrics.invalidOverrides.inc();
-      this.log.error({ file, content: r.content }, `override file ${file} holds "${r.content}", not drain, maint or ready; ignored`);
+      this.log.error(
+        { file, content: r.content, override: inForce ?? null },
+        `override file ${file} holds "${r.content}", not drain, maint or ready; ignored${keeps(inForce)}`,
+      );
     } else if (r.kind === 'state') {
       this.log.warn({ file, override: r.state }, `override file says ${r.state}: it beats every other signal`);
     } else {
@@ -174,11 +177,12 @@ export class DaemonObserver implements StateObserver {
     }
   }
 
-  /** The override file is there but cannot be used (once per distinct failure). */
-  overrideFailed(reason: OverrideFailure, detail: string): void {
+  /** The override file is there but cannot be used (once per distinct failure); the override in force stays. */
+  overrideFailed(reason: OverrideFailure, detail: string, inForce: OperatorState | undefined): void {
     const file = this.cfg.overrideFile;
     this.metrics.overrideErrors.inc({ reason });
-    this.log.error({ file, reason, detail }, `override file ${file} cannot be used (${reason}): ${detail}; no override in force`);
+    const effect = inForce === undefined ? '; no override in force' : keeps(inForce);
+    this.log.error({ file, reason, detail, override: inForce ?? null }, `override file ${file} cannot be used (${reason}): ${detail}${effect}`);
   }
 
   /** Coordinated mode: one line per change of the decision's state (and one at start when there is none). */
@@ -233,4 +237,9 @@ export class DaemonObserver implements StateObserver {
       this.log.warn({ reason, err: message }, `could not post Event ${reason} on node ${this.cfg.nodeName}`);
     },
   };
+}
+
+/** What an unusable or invalid override file leaves in force (nothing to add when there is none). */
+function keeps(inForce: OperatorState | undefined): string {
+  return inForce === undefined ? '' : `; the last good override (${inForce}) stays in force until the file is fixed or removed`;
 }

@@ -133,10 +133,12 @@ async function demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kub
   const daemonKubeconfig = join(runDir, 'daemon.kubeconfig');
   api.writeKubeconfig(daemonKubeconfig);
 
-  // The demo runs `run` with its defaults, only pointed at the simulated cluster on loopback.
+  // The demo runs `run` with its defaults, only pointed at the simulated cluster on loopback; it has no
+  // kube-proxy, so data-plane polling is off rather than warning about an unreachable health port.
   const cfg = loadConfig(
     ['--node-name', nodeName, '--kubeconfig', daemonKubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort),
-      '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(runDir, 'override')],
+      '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(runDir, 'override'),
+      '--proxy-healthz-url='],
     {},
   );
   if (cfg === 'help') return 0;

@@ -28,6 +28,8 @@ export interface Metrics {
   tooLargeObjects: Counter<'resource' | 'where'>;
   events: Counter<'reason' | 'result'>;
   dataplanePolls: Counter<'result'>;
+  /** Where the gauges read from, once the daemon has built it (createMetrics may take it at once). */
+  readFrom(src: MetricSources): void;
 }
 
 export interface MetricSources {
@@ -53,10 +55,12 @@ export interface MetricSources {
 
 export const METRIC_PREFIX = 'haproxy_node_agent_';
 
-export function createMetrics(src: MetricSources): Metrics {
+export function createMetrics(initial?: MetricSources): Metrics {
   const registry = new Registry();
   const probes = new ProbeCounters();
   collectDefaultMetrics({ register: registry });
+  // The daemon builds what the gauges read after the counters it hands around: readFrom() then.
+  let src = initial;
 
   // Counters fed from plain numbers: report the growth since the last scrape.
   const mirrored = (name: string, help: string, label: string, read: () => Record<string, number>): void => {
@@ -74,208 +78,146 @@ export function createMetrics(src: MetricSources): Metrics {
       },
     });
   };
+  const counter = <L extends string = string>(name: string, help: string, labelNames: readonly L[] = []): Counter<L> =>
+    new Counter<L>({ name: METRIC_PREFIX + name, help, labelNames, registers: [registry] });
+  // Gauges read at scrape time: one value, values by `label`, or undefined to leave them as they are.
+  type Reading = number | Record<string, number> | undefined;
+  const gauge = (name: string, help: string, read: (s: MetricSources) => Reading, label?: string): void => {
+    new Gauge({
+      name: METRIC_PREFIX + name,
+      help,
+      labelNames: label === undefined ? [] : [label],
+      registers: [registry],
+      collect() {
+        const v = src === undefined ? undefined : read(src);
+        if (typeof v === 'number') this.set(v);
+        else if (v !== undefined) for (const [k, n] of Object.entries(v)) this.set({ [label ?? '']: k }, n);
+      },
+    });
+  };
+  const flag = (b: boolean): number => (b ? 1 : 0);
+
   mirrored('probes_total', 'Agent-check probes answered, by reply kind (none = closed without a reply)', 'reply', () => probes.replies);
   mirrored('probe_rejections_total', 'Probes whose request could not be used as asked, by reason (the node answer was sent)', 'reason', () => probes.rejections);
-
-  new Gauge({
-    name: METRIC_PREFIX + 'agent_connections',
-    help: 'Agent-check connections open now',
-    registers: [registry],
-    collect() {
-      this.set(probes.open);
+  gauge('agent_connections', 'Agent-check connections open now', () => probes.open);
+  const invalidAnnotations = counter(
+    'invalid_annotations_total',
+    'Annotation values rejected (the documented default was used), counted once per change',
+    ['annotation'],
+  );
+  const watchRestarts = counter(
+    'watch_restarts_total',
+    'List/watch restarts after an error or a hung watch, by resource and reason',
+    ['resource', 'reason'],
+  );
+  const watchEvents = counter('watch_events_total', 'Watch events applied to the snapshot, by resource and type', ['resource', 'type']);
+  gauge(
+    'api_last_contact_seconds',
+    'Seconds since the API server last answered (list, watch event or clean watch end); -1 before any contact',
+    (s) => s.secondsSinceContact() ?? -1,
+  );
+  gauge('snapshot_objects', 'Objects held in the in-memory snapshot, by resource', (s) => s.snapshotSizes(), 'resource');
+  gauge('synced', '1 once the first full list of Nodes, Services and EndpointSlices has arrived, else 0', (s) => flag(s.synced()));
+  gauge(
+    'node_reply',
+    'The reply given for the node alone: 1 for the current kind, 0 for the others',
+    (s) => oneHot(REPLY_KINDS, s.nodeReplyKind()),
+    'reply',
+  );
+  const agentPortRefusals = counter(
+    'agent_port_refusals_total',
+    'Dedicated agent-port requests refused (clash with an older Service, reserved port, namespace not allowed, listen failure)',
+    ['reason'],
+  );
+  gauge('dedicated_agent_ports', 'Dedicated agent ports open now (PREFIX/agent-port annotations)', (s) => s.dedicatedPorts());
+  const invalidOverrides = counter(
+    'invalid_override_total',
+    'Override file contents that were not drain, maint or ready (ignored), once per change',
+  );
+  const overrideErrors = counter(
+    'override_errors_total',
+    'Override file present but unusable (unreadable, not_regular, too_big, error): the last good override stays; once per distinct failure',
+    ['reason'],
+  );
+  const unhandledRejections = counter(
+    'unhandled_rejections_total',
+    'Promise rejections nothing handled (a bug): logged, and the agent keeps answering',
+  );
+  const tooLargeObjects = counter(
+    'objects_too_large_total',
+    'Objects over the 10 MiB read cap: skipped in a list, or a watch event that forced a relist',
+    ['resource', 'where'],
+  );
+  gauge(
+    'override',
+    'The break-glass override file in force: 1 for its state, 0 for the others (all 0 = none)',
+    (s) => oneHot(['drain', 'maint', 'ready'], s.override()),
+    'state',
+  );
+  gauge('stale', '1 while the API has been silent longer than --max-staleness (answers drain), else 0', (s) => flag(s.stale()));
+  gauge('slow_start_factor', 'Fraction of full weight being answered during slow start (1 = full)', (s) => s.slowStartFactor());
+  gauge(
+    'guard_nodes',
+    'Mass-drain guard, cluster-wide: nodes draining on automatic signals and nodes held back (answered ready)',
+    (s) => {
+      const g = s.guard();
+      return { draining: g.draining, held: g.held };
     },
-  });
-  const invalidAnnotations = new Counter({
-    name: METRIC_PREFIX + 'invalid_annotations_total',
-    help: 'Annotation values rejected (the documented default was used), counted once per change',
-    labelNames: ['annotation'] as const,
-    registers: [registry],
-  });
-  const watchRestarts = new Counter({
-    name: METRIC_PREFIX + 'watch_restarts_total',
-    help: 'List/watch restarts after an error or a hung watch, by resource and reason',
-    labelNames: ['resource', 'reason'] as const,
-    registers: [registry],
-  });
-  const watchEvents = new Counter({
-    name: METRIC_PREFIX + 'watch_events_total',
-    help: 'Watch events applied to the snapshot, by resource and type',
-    labelNames: ['resource', 'type'] as const,
-    registers: [registry],
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'api_last_contact_seconds',
-    help: 'Seconds since the API server last answered (list, watch event or clean watch end); -1 before any contact',
-    registers: [registry],
-    collect() {
-      this.set(src.secondsSinceContact() ?? -1);
+    'state',
+  );
+  gauge(
+    'guard_self_held',
+    '1 while the mass-drain guard keeps this node serving although a signal says drain',
+    (s) => flag(s.guard().selfHeld),
+  );
+  gauge(
+    'guard_decision',
+    'Coordinated mode: 1 for the state of the coordinator decision (fresh, stale, missing), 0 for the others',
+    (s) => {
+      const d = s.guardDecision?.();
+      return d === undefined ? undefined : oneHot(['fresh', 'stale', 'missing'], d.state);
     },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'snapshot_objects',
-    help: 'Objects held in the in-memory snapshot, by resource',
-    labelNames: ['resource'] as const,
-    registers: [registry],
-    collect() {
-      for (const [resource, n] of Object.entries(src.snapshotSizes())) this.set({ resource }, n);
+    'state',
+  );
+  gauge(
+    'guard_decision_age_seconds',
+    'Coordinated mode: seconds since the coordinator heartbeat last moved (-1 without a decision)',
+    (s) => {
+      const d = s.guardDecision?.();
+      return d === undefined ? undefined : (d.ageSeconds ?? -1);
     },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'synced',
-    help: '1 once the first full list of Nodes, Services and EndpointSlices has arrived, else 0',
-    registers: [registry],
-    collect() {
-      this.set(src.synced() ? 1 : 0);
+  );
+  const delivery = (s: MetricSources | undefined) => s?.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
+  gauge(
+    'peers',
+    'Load balancers (probe source addresses) seen within their window, and how many have received the node\'s current answer on every key they probe',
+    (s) => {
+      const d = delivery(s);
+      return { seen: d.peers, current: d.current };
     },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'node_reply',
-    help: 'The reply given for the node alone: 1 for the current kind, 0 for the others',
-    labelNames: ['reply'] as const,
-    registers: [registry],
-    collect() {
-      const now = src.nodeReplyKind();
-      for (const k of REPLY_KINDS) this.set({ reply: k }, k === now ? 1 : 0);
-    },
-  });
-  const agentPortRefusals = new Counter({
-    name: METRIC_PREFIX + 'agent_port_refusals_total',
-    help: 'Dedicated agent-port requests refused (clash with an older Service, reserved port, namespace not allowed, listen failure)',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'dedicated_agent_ports',
-    help: 'Dedicated agent ports open now (PREFIX/agent-port annotations)',
-    registers: [registry],
-    collect() {
-      this.set(src.dedicatedPorts());
-    },
-  });
-  const invalidOverrides = new Counter({
-    name: METRIC_PREFIX + 'invalid_override_total',
-    help: 'Override file contents that were not drain, maint or ready (ignored), once per change',
-    registers: [registry],
-  });
-  const overrideErrors = new Counter({
-    name: METRIC_PREFIX + 'override_errors_total',
-    help: 'Override file present but unusable (unreadable, not_regular, too_big, error): no override; once per distinct failure',
-    labelNames: ['reason'] as const,
-    registers: [registry],
-  });
-  const unhandledRejections = new Counter({
-    name: METRIC_PREFIX + 'unhandled_rejections_total',
-    help: 'Promise rejections nothing handled (a bug): logged, and the agent keeps answering',
-    registers: [registry],
-  });
-  const tooLargeObjects = new Counter({
-    name: METRIC_PREFIX + 'objects_too_large_total',
-    help: 'Objects over the 10 MiB read cap: skipped in a list, or a watch event that forced a relist',
-    labelNames: ['resource', 'where'] as const,
-    registers: [registry],
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'override',
-    help: 'The break-glass override file in force: 1 for its state, 0 for the others (all 0 = none)',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    collect() {
-      const now = src.override();
-      for (const k of ['drain', 'maint', 'ready']) this.set({ state: k }, k === now ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'stale',
-    help: '1 while the API has been silent longer than --max-staleness (answers drain), else 0',
-    registers: [registry],
-    collect() {
-      this.set(src.stale() ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'slow_start_factor',
-    help: 'Fraction of full weight being answered during slow start (1 = full)',
-    registers: [registry],
-    collect() {
-      this.set(src.slowStartFactor());
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'guard_nodes',
-    help: 'Mass-drain guard, cluster-wide: nodes draining on automatic signals and nodes held back (answered ready)',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    collect() {
-      const g = src.guard();
-      this.set({ state: 'draining' }, g.draining);
-      this.set({ state: 'held' }, g.held);
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'guard_self_held',
-    help: '1 while the mass-drain guard keeps this node serving although a signal says drain',
-    registers: [registry],
-    collect() {
-      this.set(src.guard().selfHeld ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'guard_decision',
-    help: 'Coordinated mode: 1 for the state of the coordinator decision (fresh, stale, missing), 0 for the others',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    collect() {
-      const d = src.guardDecision?.();
-      if (d === undefined) return;
-      for (const k of ['fresh', 'stale', 'missing']) this.set({ state: k }, k === d.state ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'guard_decision_age_seconds',
-    help: 'Coordinated mode: seconds since the coordinator heartbeat last moved (-1 without a decision)',
-    registers: [registry],
-    collect() {
-      const d = src.guardDecision?.();
-      if (d !== undefined) this.set(d.ageSeconds ?? -1);
-    },
-  });
-  const delivery = () => src.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
-  new Gauge({
-    name: METRIC_PREFIX + 'peers',
-    help: 'Load balancers (probe source addresses) seen within their window, and how many have received the node\'s current answer on every key they probe',
-    labelNames: ['state'] as const,
-    registers: [registry],
-    collect() {
-      const d = delivery();
-      this.set({ state: 'seen' }, d.peers);
-      this.set({ state: 'current' }, d.current);
-    },
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'drain_delivered',
-    help: '1 when the node answers drain, maint or down and every peer has received it (what /drained says), else 0',
-    registers: [registry],
-    collect() {
-      this.set(delivery().delivered ? 1 : 0);
-    },
-  });
+    'state',
+  );
+  gauge(
+    'drain_delivered',
+    '1 when the node answers drain, maint or down and every peer has received it (what /drained says), else 0',
+    (s) => flag(delivery(s).delivered),
+  );
   let droppedSeen = 0;
   new Counter({
     name: METRIC_PREFIX + 'receipts_dropped_total',
     help: 'Delivery receipts not kept because the table (peers x keys) was full',
     registers: [registry],
     collect() {
-      const d = delivery().dropped;
+      const d = delivery(src).dropped;
       this.inc(d - droppedSeen);
       droppedSeen = d;
     },
   });
-  const events = new Counter({
-    name: METRIC_PREFIX + 'events_total',
-    help: 'Kubernetes Events about this node, by reason and result (posted, failed, dropped by the rate limit)',
-    labelNames: ['reason', 'result'] as const,
-    registers: [registry],
-  });
+  const events = counter(
+    'events_total',
+    'Kubernetes Events about this node, by reason and result (posted, failed, dropped by the rate limit)',
+    ['reason', 'result'],
+  );
   // Constant 1: the labels say which build answers, so a rollout can be watched node by node.
   new Gauge({
     name: METRIC_PREFIX + 'build_info',
@@ -283,30 +225,25 @@ export function createMetrics(src: MetricSources): Metrics {
     labelNames: ['version', 'node_version'] as const,
     registers: [registry],
   }).set({ version: VERSION, node_version: process.version }, 1);
-  new Gauge({
-    name: METRIC_PREFIX + 'dataplane_healthy',
-    help: "kube-proxy's health port (--proxy-healthz-url): 1 healthy, 0 unhealthy (answers down), -1 unknown (never reached) or off",
-    registers: [registry],
-    collect() {
-      const s = src.dataplane?.() ?? 'off';
-      this.set(s === 'healthy' ? 1 : s === 'unhealthy' ? 0 : -1);
+  gauge(
+    'dataplane_healthy',
+    "kube-proxy's health port (--proxy-healthz-url): 1 healthy, 0 unhealthy (answers down), -1 unknown (never reached) or off",
+    (s) => {
+      const d = s.dataplane?.() ?? 'off';
+      return d === 'healthy' ? 1 : d === 'unhealthy' ? 0 : -1;
     },
-  });
-  const dataplanePolls = new Counter({
-    name: METRIC_PREFIX + 'dataplane_polls_total',
-    help: 'Polls of --proxy-healthz-url, by result (2xx, non_2xx, timeout, error)',
-    labelNames: ['result'] as const,
-    registers: [registry],
-  });
-  new Gauge({
-    name: METRIC_PREFIX + 'api_up',
-    help: '1 while the API server answers list/watch for the resource, 0 while it fails (or before its first answer)',
-    labelNames: ['resource'] as const,
-    registers: [registry],
-    collect() {
-      for (const [resource, up] of Object.entries(src.api?.().up ?? {})) this.set({ resource }, up ? 1 : 0);
-    },
-  });
+  );
+  const dataplanePolls = counter(
+    'dataplane_polls_total',
+    'Polls of --proxy-healthz-url, by result (2xx, non_2xx, timeout, error)',
+    ['result'],
+  );
+  gauge(
+    'api_up',
+    '1 while the API server answers list/watch for the resource, 0 while it fails (or before its first answer)',
+    (s) => Object.fromEntries(Object.entries(s.api?.().up ?? {}).map(([resource, up]) => [resource, flag(up)])),
+    'resource',
+  );
   const apiErrorsSeen = new Map<string, number>();
   new Counter({
     name: METRIC_PREFIX + 'api_errors_total',
@@ -314,12 +251,23 @@ export function createMetrics(src: MetricSources): Metrics {
     labelNames: ['resource', 'code'] as const,
     registers: [registry],
     collect() {
-      for (const [key, n] of src.api?.().errors ?? []) {
+      for (const [key, n] of src?.api?.().errors ?? []) {
         const [resource = '', code = ''] = key.split('\0');
         this.inc({ resource, code }, n - (apiErrorsSeen.get(key) ?? 0));
         apiErrorsSeen.set(key, n);
       }
     },
   });
-  return { registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls, overrideErrors, unhandledRejections, tooLargeObjects };
+  const readFrom = (s: MetricSources): void => {
+    src = s;
+  };
+  return {
+    registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls,
+    overrideErrors, unhandledRejections, tooLargeObjects, readFrom,
+  };
+}
+
+/** 1 for the value in force, 0 for every other one it could be. */
+function oneHot(kinds: readonly string[], now: string | undefined): Record<string, number> {
+  return Object.fromEntries(kinds.map((k) => [k, k === now ? 1 : 0]));
 }

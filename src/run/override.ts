@@ -3,6 +3,8 @@
 // fs.watch misses changes on some filesystems and through some editors' rename-on-save.
 // Reading it must never block or cost memory, whatever sits at the path: opened non-blocking (a
 // FIFO returns at once), regular files only, at most MAX_OVERRIDE_BYTES read.
+// A file that cannot be used, or holds something else, changes nothing: the last good override stays
+// in force until the file is removed or emptied (a slip while editing must never undo a drain).
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
@@ -72,12 +74,15 @@ export class OverrideWatcher {
   private last = '';
   private reading = false;
   private lastFailure = '';
+  /** The last good override: drain, maint or ready read from the file; undefined once it is missing or empty. */
+  private inForce: OperatorState | undefined;
 
   constructor(
     private readonly path: string,
-    private readonly onChange: (r: OverrideReading) => void,
-    /** The file could not be used: called once per distinct failure (again after a good read). */
-    private readonly onFailure: (reason: OverrideFailure, detail: string) => void = () => undefined,
+    /** The file says something new (once per distinct content), and the override now in force. */
+    private readonly onChange: (r: OverrideReading, inForce: OperatorState | undefined) => void,
+    /** The file could not be used: called once per distinct failure (again after a good read); inForce stays. */
+    private readonly onFailure: (reason: OverrideFailure, detail: string, inForce: OperatorState | undefined) => void = () => undefined,
     private readonly pollMs = 1000,
   ) {}
 
@@ -111,22 +116,22 @@ export class OverrideWatcher {
     } finally {
       this.reading = false;
     }
-    // A file we cannot use is no override (as a missing one), but never silently.
-    let content: string | undefined;
     if ('failure' in r) {
       // Distinct by reason (and errno for odd errors), not by size: a growing file logs once.
       const failure = r.failure === 'error' ? `error ${r.detail}` : r.failure;
       if (failure !== this.lastFailure) {
         this.lastFailure = failure;
-        this.onFailure(r.failure, r.detail);
+        this.onFailure(r.failure, r.detail, this.inForce);
       }
-    } else {
-      this.lastFailure = '';
-      content = r.content;
+      // Never silent, but not "no override" either: only a missing (or empty) file ends one.
+      return;
     }
-    const key = content ?? '\u0000missing';
+    this.lastFailure = '';
+    const key = r.content ?? '\u0000missing';
     if (key === this.last) return;
     this.last = key;
-    this.onChange(parseOverride(content));
+    const reading = parseOverride(r.content);
+    if (reading.kind !== 'invalid') this.inForce = reading.kind === 'state' ? reading.state : undefined;
+    this.onChange(reading, this.inForce);
   }
 }

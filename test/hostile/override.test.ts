@@ -1,14 +1,15 @@
 // Issue 17 item 6: whatever sits at the override path, the built daemon starts, keeps answering,
 // says once (log + override_errors_total) why the file cannot be used, and sees a drain written
 // there later. A FIFO (blocks a plain read forever), a 1 GB sparse file (a plain read allocates it),
-// a file the agent may not read (root's umask 027 file, agent non-root).
+// a file the agent may not read (root's umask 027 file, agent non-root). Issue 12: none of these
+// (nor bad content) undoes a drain already in force; only removing the file ends it.
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpGet, metricValue, seedCluster, startAgent, startApi, type AgentProcess } from '../lib/agent-process.js';
-import { probeUntil } from '../lib/probe.js';
+import { probe, probeUntil } from '../lib/probe.js';
 
 const M = 'haproxy_node_agent_';
 const WEB = 'shop/web\n';
@@ -111,4 +112,29 @@ t.test('a file the agent may not read: logged and counted, then seen once readab
   t.match(String(failureLogs(agent, 'unreadable')[0]?.detail), /EACCES/, 'the log names the error');
   chmodSync(file, 0o644);
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n', 10_000), 'drain\n', 'readable now: the drain is answered');
+});
+
+t.test('a drain in force survives the file turning unusable; removing the file ends it', async (t) => {
+  const file = overridePath(t);
+  const agent = await start(t, file);
+  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', 20_000), 'ready up 100%\n', 'synced, no override');
+  replaceWith(file, 'drain\n');
+  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n', 10_000), 'drain\n', 'drain written: answered');
+  // Each replacement is renamed into place: the path never goes missing in between (that would end the drain).
+  replaceWith(file, `drain${' '.repeat(100)}\n`);
+  t.ok(await until(async () => (await errors(agent, 'too_big')) === 1, 10_000), 'an oversize file: counted once it has been read');
+  t.equal(await probe(agent.agentPort, { send: WEB }), 'drain\n', 'still drain');
+  execFileSync('mkfifo', [`${file}.new`]);
+  renameSync(`${file}.new`, file);
+  t.ok(await until(async () => (await errors(agent, 'not_regular')) === 1, 10_000), 'a FIFO: counted once it has been read');
+  t.equal(await probe(agent.agentPort, { send: WEB }), 'drain\n', 'still drain');
+  t.match(String(failureLogs(agent, 'not_regular')[0]?.msg), /the last good override \(drain\) stays in force/, 'the log says the drain stays');
+  replaceWith(file, 'drian\n');
+  const invalid = async () => metricValue((await httpGet(agent.httpPort, '/metrics')).body, `${M}invalid_override_total`) === 1;
+  t.ok(await until(invalid, 10_000), 'a typo: counted once it has been read');
+  t.equal(await probe(agent.agentPort, { send: WEB }), 'drain\n', 'still drain');
+  const m = (await httpGet(agent.httpPort, '/metrics')).body;
+  t.equal(metricValue(m, `${M}override{state="drain"}`), 1, 'the override gauge still shows the drain in force');
+  rmSync(file);
+  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', 10_000), 'ready up 100%\n', 'file removed: the drain ends');
 });

@@ -136,7 +136,7 @@ export function createMetrics(initial?: MetricSources): Metrics {
   );
   const overrideErrors = counter(
     'override_errors_total',
-    'Override file present but unusable (unreadable, not_regular, too_big, error): the last good override stays; once per distinct failure',
+    'Override file present but unreadable (unreadable, not_regular, too_big, error): the last good override stays; once per distinct failure',
     ['reason'],
   );
   const unhandledRejections = counter(

@@ -168,8 +168,8 @@ export class DaemonObserver implements StateObserver {
     } else if (r.kind === 'invalid') {
       this.metrics.invalidOverrides.inc();
       this.log.error(
-        { file, content: r.content, override: inForce ?? null },
-        `override file ${file} holds "${r.content}", not drain, maint or ready; ignored${keeps(inForce)}`,
+        { file, content: r.content },
+        `override file ${file} holds "${r.content}", not drain, maint or ready; ignored`,
       );
     } else if (r.kind === 'state') {
       this.log.warn({ file, override: r.state }, `override file says ${r.state}: it beats every other signal`);
@@ -240,7 +240,7 @@ export class DaemonObserver implements StateObserver {
   };
 }
 
-/** What an unusable or invalid override file leaves in force (nothing to add when there is none). */
+/** What an unreadable override file leaves in force (nothing to add when there is none). */
 function keeps(inForce: OperatorState | undefined): string {
   return inForce === undefined ? '' : `; the last good override (${inForce}) stays in force until the file is fixed or removed`;
 }

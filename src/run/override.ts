@@ -3,8 +3,10 @@
 // fs.watch misses changes on some filesystems and through some editors' rename-on-save.
 // Reading it must never block or cost memory, whatever sits at the path: opened non-blocking (a
 // FIFO returns at once), regular files only, at most MAX_OVERRIDE_BYTES read.
-// A file that cannot be used, or holds something else, changes nothing: the last good override stays
-// in force until the file is removed or emptied (a slip while editing must never undo a drain).
+// A file that cannot be read (unreadable, not a regular file, too big) changes nothing: its content is
+// unknown, so the last good override stays in force until the file is removed or readable again, as
+// answers keep the last known truth while the API server is away. A file we can read that says
+// something else is an explicit statement we reject: no override, logged and counted (documented).
 import { constants, watch, type FSWatcher } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
@@ -74,7 +76,7 @@ export class OverrideWatcher {
   private last = '';
   private reading = false;
   private lastFailure = '';
-  /** The last good override: drain, maint or ready read from the file; undefined once it is missing or empty. */
+  /** The last override read: drain, maint or ready; undefined once the file is missing, empty or says something else. */
   private inForce: OperatorState | undefined;
 
   constructor(
@@ -131,7 +133,7 @@ export class OverrideWatcher {
     if (key === this.last) return;
     this.last = key;
     const reading = parseOverride(r.content);
-    if (reading.kind !== 'invalid') this.inForce = reading.kind === 'state' ? reading.state : undefined;
+    this.inForce = reading.kind === 'state' ? reading.state : undefined;
     this.onChange(reading, this.inForce);
   }
 }

@@ -26,7 +26,8 @@ t.test('reachable, then hanging, closing or gone: unhealthy → down', async (t)
 });
 
 t.test('a bad URL: exit 2 with one line naming the flag', async (t) => {
-  const proc = spawnChild(t, process.execPath, [CLI, 'run', '--node-name', 'n1', '--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [CLI, 'run', '--node-name', 'n1', '--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'];
+  const proc = spawnChild(t, process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   proc.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
   const code = await new Promise<number | null>((r) => proc.on('exit', r));

@@ -279,7 +279,8 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   });
   if (!existsSync(join(dist, 'main.js'))) {
     t.comment('dist/ missing: building with tsc into a temp dir');
-    const tsc = await runChild(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(root, 'tsconfig.json'), '--outDir', join(base, 'built')], { timeoutMs: 300_000 });
+    const tscArgs = ['-p', join(root, 'tsconfig.json'), '--outDir', join(base, 'built')];
+    const tsc = await runChild(join(root, 'node_modules', '.bin', 'tsc'), tscArgs, { timeoutMs: 300_000 });
     if (tsc.code !== 0) throw new Error(`tsc: exit ${tsc.code}: ${tsc.stdout}${tsc.stderr}`);
     dist = join(base, 'built');
   }

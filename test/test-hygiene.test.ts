@@ -16,7 +16,11 @@ const STARTERS = new Set(['spawn', 'exec', 'execFile', 'fork', 'spawnSync', 'exe
  * it, and why those may bypass spawn.ts: each is bounded, works on local files and cannot hang.
  */
 const ALLOWED: Record<string, { fn: string; programs: string[]; why: string }> = {
-  'image.test.ts': { fn: 'execFileSync', programs: ["'du'", "'find'", "'rm'", "'cp'", "'chmod'", 'setpriv!'], why: 'coreutils on the temp tree; setpriv ... touch' },
+  'image.test.ts': {
+    fn: 'execFileSync',
+    programs: ["'du'", "'find'", "'rm'", "'cp'", "'chmod'", 'setpriv!'],
+    why: 'coreutils on the temp tree; setpriv ... touch',
+  },
   'lib/tls-front.ts': { fn: 'execFileSync', programs: ["'openssl'"], why: 'one-shot openssl req/x509, no stdin' },
   'hostile/override.test.ts': { fn: 'execFileSync', programs: ["'mkfifo'"], why: 'makes a FIFO' },
 };

@@ -2,13 +2,13 @@
 // in-cluster, the real path in a private mount namespace), wrong CA, and failures as an operator sees
 // them in /status, /readyz, the metrics and the logs.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpGet, kubectl, metricValue, startAgent } from './lib/agent-process.js';
 import { probeUntil } from './lib/probe.js';
 import { READY, WEB, agentFor, apiStatus, errorLines, expectSynced, setup, until } from './lib/access.js';
 import { FORBIDDEN_MESSAGE, writeAccessKubeconfig } from './lib/tls-front.js';
+import { runChild } from './lib/spawn.js';
 
 t.test('wrong CA: state tls, never synced, /readyz 503, one ERROR line per resource', async (t) => {
   const { pki, front, dir } = await setup(t);
@@ -121,7 +121,7 @@ t.test('403 then 401 mid-flight: keeps the last answer, /status says why, one ER
   t.ok(agent.logs.some((l) => l.level === 30 && /answers for nodes again/.test(String(l.msg))), 'recovery logged');
 });
 
-const canUnshare = await new Promise<boolean>((resolve) => execFile('unshare', ['-m', 'true'], (err) => resolve(err === null)));
+const canUnshare = await runChild('unshare', ['-m', 'true']).then((r) => r.code === 0, () => false);
 const inClusterSkip = canUnshare ? false : 'unshare -m is not permitted here (needs root or CAP_SYS_ADMIN): the in-cluster path is not tested';
 
 t.test('in-cluster, the real path: service-account files in a private mount namespace, token rotated', { skip: inClusterSkip }, async (t) => {

@@ -1,12 +1,12 @@
 // The built daemon behind a real TLS front (own CA, bearer tokens, client certificates) in front of
 // the fake API server: every credential form kubectl accepts, and the ones we refuse at start.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI } from './lib/agent-process.js';
 import { agentFor, expectSynced, setup } from './lib/access.js';
 import { writeAccessKubeconfig } from './lib/tls-front.js';
+import { runChild } from './lib/spawn.js';
 
 t.test('every credential form kubectl accepts', async (t) => {
   const { pki, front, dir } = await setup(t);
@@ -54,9 +54,7 @@ t.test('every credential form kubectl accepts', async (t) => {
 t.test('forms we cannot honour: one line at start naming them, exit 2', async (t) => {
   const { pki, front, dir } = await setup(t);
   const run = (kc: string): Promise<{ code: number | null; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', kc], { env: { PATH: process.env.PATH ?? '' } }, (err, _o, stderr) => resolve({ code: err === null ? 0 : (err.code as number), stderr }));
-    });
+    runChild(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', kc], { env: { PATH: process.env.PATH ?? '' } });
   const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, RegExp]> = [
     ['auth-provider', {}, { 'auth-provider': { name: 'oidc', config: { 'client-id': 'x' } } }, /--kubeconfig: .*user "agent" uses auth-provider "oidc", which this agent does not support/],
     ['missing token file', {}, { tokenFile: join(dir, 'nope') }, /--kubeconfig: cannot read token file .*nope: ENOENT/],

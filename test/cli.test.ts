@@ -1,26 +1,19 @@
 // What every subcommand owes an operator before it does any work: --version, help that fits a
 // terminal, and no Kubernetes client loaded for answers that need no cluster.
 import t from 'tap';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import { CLI, startSyncedAgent, httpGet } from './lib/agent-process.js';
+import { runChild } from './lib/spawn.js';
 
-const exec = promisify(execFile);
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
 const COMMANDS = ['run', 'demo', 'render'];
 
 async function cli(args: string[], nodeArgs: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...nodeArgs, CLI, ...args], { timeout: 120_000, env: { PATH: process.env.PATH ?? '' } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
+  const r = await runChild(process.execPath, [...nodeArgs, CLI, ...args], { timeoutMs: 120_000, env: { PATH: process.env.PATH ?? '' } });
+  return { ...r, code: r.code ?? -1 };
 }
 
 t.test('--version answers on every subcommand, with or without other flags', { timeout: 300_000 }, async (t) => {

@@ -4,7 +4,7 @@ import { probeUntil } from './lib/probe.js';
 import { DEADLINE_MS, DOWN, WEB, agentWith, dataplane, until } from './lib/dataplane.js';
 import { StandInHealthz } from './lib/healthz.js';
 import { CLI } from './lib/agent-process.js';
-import { spawn } from 'node:child_process';
+import { spawnChild } from './lib/spawn.js';
 
 t.test('reachable, then hanging, closing or gone: unhealthy → down', async (t) => {
   const hz = new StandInHealthz(t);
@@ -26,10 +26,10 @@ t.test('reachable, then hanging, closing or gone: unhealthy → down', async (t)
 });
 
 t.test('a bad URL: exit 2 with one line naming the flag', async (t) => {
-  const proc = spawn(process.execPath, [CLI, 'run', '--node-name', 'n1', '--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [CLI, 'run', '--node-name', 'n1', '--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'];
+  const proc = spawnChild(t, process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  proc.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-  t.teardown(() => void proc.kill('SIGKILL'));
+  proc.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
   const code = await new Promise<number | null>((r) => proc.on('exit', r));
   t.equal(code, 2);
   t.match(err.trim(), /^haproxy-node-agent: --proxy-healthz-url: only http:\/\/ URLs are supported/);

@@ -3,7 +3,7 @@
 // `render` against the demo.
 import t, { type Test } from 'tap';
 import { spawnChild } from './lib/spawn.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CLI, kubectl } from './lib/agent-process.js';
 import { freePort } from './lib/haproxy.js';

@@ -1,13 +1,11 @@
 // `npm run release -- X.Y.Z` on a copy of the repository's own files: every place the version is
 // written down moves together, and a refusal writes nothing.
 import t, { type Test } from 'tap';
-import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { runChild } from './lib/spawn.js';
 
-const exec = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const SCRIPT = join(root, 'scripts', 'release.mjs');
 const FILES = ['package.json', 'package-lock.json', 'Dockerfile', 'deploy/kustomization.yaml', 'CHANGELOG.md'];
@@ -21,13 +19,8 @@ function copyRepo(t: Test): string {
 }
 
 async function release(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [SCRIPT, ...args], { timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
+  const r = await runChild(process.execPath, [SCRIPT, ...args], { timeoutMs: 60_000 });
+  return { ...r, code: r.code ?? -1 };
 }
 
 /** Every version the repository states, by where it is written. */

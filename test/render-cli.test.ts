@@ -1,7 +1,6 @@
 // The subcommand end to end: flags, --out, --diff, --check, and the live path against the
 // wire-level fake API server (two clusters as two kubeconfig contexts).
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadYaml } from '@kubernetes/client-node';
@@ -9,12 +8,12 @@ import { FlagError } from '../src/common/flags.js';
 import { runRender, RENDER_FLAGS } from '../src/render/cli.js';
 import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
 import { isCI } from './lib/ci.js';
-import { tempDir } from './lib/spawn.js';
+import { tempDir, which } from './lib/spawn.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'render');
 const SNAPSHOT = join(FIX, 'snapshot.yaml');
 const GOLDEN = readFileSync(join(FIX, 'default.cfg'), 'utf8');
-const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
+const haproxyMissing = which('haproxy') === undefined;
 
 async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';

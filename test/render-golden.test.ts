@@ -1,13 +1,12 @@
 // Golden files: the whole rendered text for a fixed snapshot, reviewed by eye once, then frozen.
 // UPDATE_GOLDEN=1 rewrites them. Every golden must also pass `haproxy -c` (real HAProxy).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runRender } from '../src/render/cli.js';
 import { haproxyCheck } from '../src/render/check.js';
 import { isCI } from './lib/ci.js';
-import { tempDir } from './lib/spawn.js';
+import { tempDir, which } from './lib/spawn.js';
 
 const FIX = join(import.meta.dirname, 'fixtures', 'render');
 const SNAPSHOT = join(FIX, 'snapshot.yaml');
@@ -30,7 +29,7 @@ async function render(args: string[]): Promise<{ code: number; stdout: string; s
   return { code, stdout, stderr };
 }
 
-const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
+const haproxyMissing = which('haproxy') === undefined;
 
 for (const c of CASES) {
   t.test(c.golden, async (t) => {

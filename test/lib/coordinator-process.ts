@@ -1,5 +1,5 @@
 // `node dist/main.js coordinate` as a child process, with its JSON logs captured. Killed at teardown.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { spawnChild } from './spawn.js';
 import type { Test } from 'tap';
 import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';

@@ -1,10 +1,9 @@
 // `haproxy-node-agent render … --check` as an operator runs it, for the hostile-render tests.
-import { spawnSync } from 'node:child_process';
 import { CLI } from './agent-process.js';
-import { runChild } from './spawn.js';
+import { runChild, which } from './spawn.js';
 
 /** Without Debian's haproxy the output is still rendered, just not judged by `haproxy -c`. */
-export const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
+export const haproxyMissing = which('haproxy') === undefined;
 
 /** The built CLI's `render ARGS`, with `--check` whenever haproxy is installed. */
 export async function render(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

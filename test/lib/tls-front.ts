@@ -22,6 +22,7 @@ export interface Pki {
   clientKeyFile: string;
 }
 
+/** One-shot `openssl req`/`x509` on local files: no stdin (-subj, -nodes), done in milliseconds, so it stays synchronous. */
 function openssl(dir: string, ...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
 }

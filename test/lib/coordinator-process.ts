@@ -4,6 +4,7 @@ import { spawnChild } from './spawn.js';
 import type { Test } from 'tap';
 import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';
 import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
+import { lineSplitter } from '../../src/common/lines.js';
 
 export interface CoordinatorProcess {
   proc: ChildProcess;
@@ -32,15 +33,11 @@ export async function startCoordinator(t: Test, args: string[], env: Record<stri
   const logs: Array<Record<string, unknown>> = [];
   const stderr: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  let pending = '';
+  const split = lineSplitter();
   const listening = new Promise<{ httpPort: number; identity: string }>((resolve, reject) => {
     proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (chunk: string) => {
-      pending += chunk;
-      let nl: number;
-      while ((nl = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
+      for (const line of split(chunk)) {
         try {
           const rec = JSON.parse(line) as Record<string, unknown>;
           logs.push(rec);

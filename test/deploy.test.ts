@@ -64,7 +64,7 @@ if (rendered === undefined) {
     const keys = (yaml: string): Set<string> => {
       const s = new Set<string>();
       for (const line of yaml.split('\n')) {
-        const m = /^\s*(?:- )*([A-Za-z_$][\w.\/-]*):(?:\s|$)/.exec(line);
+        const m = /^\s*(?:- )*([A-Za-z_$][\w./-]*):(?:\s|$)/.exec(line);
         if (m) s.add(m[1]!);
       }
       return s;

@@ -31,7 +31,7 @@ t.test('kubectl: configmaps and leases', async (t) => {
   // replace with the read resourceVersion works once; a second writer with the same one conflicts.
   writeFileSync(file, JSON.stringify({ ...got, spec: { ...got.spec, holderIdentity: 'you' } }));
   await kubectl(kubeconfig, 'replace', '--validate=false', '-f', file);
-  t.equal((api.get('leases', 'ns1', 'l1')?.spec as { holderIdentity?: string }).holderIdentity, 'you');
+  t.equal((api.get('leases', 'ns1', 'l1')?.spec as { holderIdentity?: string } | undefined)?.holderIdentity, 'you');
   await t.rejects(kubectl(kubeconfig, 'replace', '--validate=false', '-f', file), /Conflict|modified/, 'stale resourceVersion: 409');
   await kubectl(kubeconfig, 'delete', 'lease', '-n', 'ns1', 'l1');
   t.equal(api.get('leases', 'ns1', 'l1'), undefined);

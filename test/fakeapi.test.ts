@@ -30,7 +30,8 @@ async function started(t: Test, opts: ConstructorParameters<typeof FakeApiServer
 
 interface Reply {
   status: number;
-  body: any; // test assertions poke into arbitrary JSON
+  // biome-ignore lint/suspicious/noExplicitAny: test assertions poke into arbitrary JSON
+  body: any;
 }
 
 async function call(api: FakeApiServer, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
@@ -45,6 +46,7 @@ async function call(api: FakeApiServer, method: string, path: string, body?: unk
 
 interface WatchEvent {
   type: string;
+  // biome-ignore lint/suspicious/noExplicitAny: as Reply.body
   object: any;
 }
 
@@ -289,8 +291,8 @@ t.test('watch: initial state, replay, selectors, timeout, bookmarks, 410', async
   api.create('nodes', node('n2'));
 
   const fromNow = watch(api, '/api/v1/nodes?watch=1');
-  const edge = watch(api, '/api/v1/nodes?watch=true&labelSelector=pool%3Dedge&resourceVersion=' + rv0);
-  const replay = watch(api, '/api/v1/nodes?watch=true&resourceVersion=' + rv0);
+  const edge = watch(api, `/api/v1/nodes?watch=true&labelSelector=pool%3Dedge&resourceVersion=${rv0}`);
+  const replay = watch(api, `/api/v1/nodes?watch=true&resourceVersion=${rv0}`);
   await until('watches open', () => api.watchCount() === 3);
   t.equal(fromNow.headers?.['content-type'], 'application/json');
   t.equal(fromNow.headers?.['transfer-encoding'], 'chunked');
@@ -413,7 +415,7 @@ t.test('stop() destroys connections; start() reuses the port and keeps the store
   api.create('nodes', node('n1'));
   const port = api.port;
   api.faults.listDelayMs = 5000;
-  const pendingList = fetch(api.url + '/api/v1/nodes').then(
+  const pendingList = fetch(`${api.url}/api/v1/nodes`).then(
     () => 'answered',
     () => 'failed',
   );
@@ -502,7 +504,7 @@ t.test('kubectl', async (t) => {
   await kubectl('taint', 'node', 'n1', 'k:NoSchedule-');
   t.same(api.get('nodes', undefined, 'n1')?.spec, {}, 'the last taint removed: spec.taints is null');
   await kubectl('taint', 'node', 'n2', 'k=v:NoSchedule');
-  t.equal((api.get('nodes', undefined, 'n2')?.spec as { taints: unknown[] }).taints.length, 2);
+  t.equal((api.get('nodes', undefined, 'n2')?.spec as { taints: unknown[] } | undefined)?.taints.length, 2);
   await kubectl('taint', 'node', 'n2', 'k:NoSchedule-');
   t.same(api.get('nodes', undefined, 'n2')?.spec, { taints: [{ effect: 'NoExecute', key: 'a', value: 'b' }] });
 

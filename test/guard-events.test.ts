@@ -23,7 +23,7 @@ t.test('cordon 8 of 10: exactly 5 drain, earliest first; uncordon 3: the held on
 
   // Cordon node-7 first, node-0 last: the guard's order is the signal's time, not the name.
   const cordoned = NODES.slice(0, 8).reverse();
-  cordoned.forEach((n, i) => api.patch('nodes', undefined, n, cordonPatch(`2026-01-01T00:00:${String(10 + i).padStart(2, '0')}Z`)));
+  for (const [i, n] of cordoned.entries()) api.patch('nodes', undefined, n, cordonPatch(`2026-01-01T00:00:${String(10 + i).padStart(2, '0')}Z`));
   const expectDrain = ['node-7', 'node-6', 'node-5', 'node-4', 'node-3'];
   const expectHeld = ['node-2', 'node-1', 'node-0'];
   const answers = async () => Object.fromEntries(await Promise.all(NODES.map(async (n) => [n, await probeUntil(agents.get(n)!.agentPort, WEB, (r) => (expectDrain.includes(n) ? r === 'drain\n' : r === 'ready up 100%\n'), 10_000)] as const)));

@@ -117,7 +117,7 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
     failed: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election round failed'),
   });
 
-  const informer = new ResourceInformer(kc, transport, {
+  const informer = new ResourceInformer(transport, {
     resource: 'nodes',
     path: '/api/v1/nodes',
     trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),

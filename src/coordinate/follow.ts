@@ -1,7 +1,6 @@
 // Agent side of coordinated mode: watch the coordinator's decision ConfigMap (by name, nothing
 // else in the namespace) and judge its freshness by the heartbeat the leader rewrites. What the
 // agent then answers is coordinate/verdict.ts; this file only keeps the decision and its state.
-import type { KubeAccess } from '../kube/kubeconfig.js';
 import { ResourceInformer, type InformerOptions, type InformerTiming } from '../kube/informer.js';
 import type { ApiTransport } from '../kube/transport.js';
 import { DECISION_NAME, decisionFromConfigMap, type Decision } from './decision.js';
@@ -35,9 +34,9 @@ export class DecisionFollower {
   private readonly informer: ResourceInformer<Decision>;
   private readonly now: () => number;
 
-  constructor(kc: KubeAccess, transport: ApiTransport, private readonly opts: FollowerOptions, private readonly hooks: FollowerHooks, timing: InformerTiming) {
+  constructor(transport: ApiTransport, private readonly opts: FollowerOptions, private readonly hooks: FollowerHooks, timing: InformerTiming) {
     this.now = opts.now ?? Date.now;
-    this.informer = new ResourceInformer<Decision>(kc, transport, {
+    this.informer = new ResourceInformer<Decision>(transport, {
       resource: 'configmaps',
       path: `/api/v1/namespaces/${opts.namespace}/configmaps`,
       // By name: RBAC can then limit the agent to this one object (resourceNames).

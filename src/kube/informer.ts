@@ -3,7 +3,6 @@
 // objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
 import { isPlainObject } from '../common/json.js';
 import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
-import type { KubeAccess } from './kubeconfig.js';
 import { ApiError, MAX_OBJECT_BYTES, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
 import type { Cached } from './views.js';
 
@@ -66,13 +65,12 @@ interface WatchHooks {
  */
 class SupervisedWatch<V> extends Watch {
   constructor(
-    kc: KubeAccess,
     private readonly transport: ApiTransport,
     private readonly timing: InformerTiming,
     private readonly trim: (raw: unknown) => Cached<V> | undefined,
     private readonly hooks: WatchHooks,
   ) {
-    super(kc);
+    super();
   }
 
   override async watch(
@@ -175,7 +173,6 @@ export class ResourceInformer<V> {
   private stopped = false;
 
   constructor(
-    kc: KubeAccess,
     private readonly transport: ApiTransport,
     private readonly opts: InformerOptions<V>,
     private readonly timing: InformerTiming,
@@ -186,7 +183,7 @@ export class ResourceInformer<V> {
       if (type !== 'ERROR') this.backoffMs = timing.minBackoffMs;
       opts.onEvent?.(type);
     };
-    const watch = new SupervisedWatch<V>(kc, transport, timing, opts.trim, {
+    const watch = new SupervisedWatch<V>(transport, timing, opts.trim, {
       beforeWatch: () => this.beforeWatch(),
       onEvent,
       goneAfterList: (err) => {

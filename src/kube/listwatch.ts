@@ -16,8 +16,6 @@ export interface KubernetesListObject<T> {
 
 /** The streaming half: subclasses open a watch and report events and its end. */
 export abstract class Watch {
-  constructor(_config?: unknown) {}
-
   abstract watch(
     path: string,
     queryParams: Record<string, string | number | boolean | undefined>,

@@ -3,7 +3,7 @@
 // re-reads the token file (or re-runs the exec plugin) and retries at once, once.
 import http from 'node:http';
 import https from 'node:https';
-import { CredentialError, Credentials } from './credentials.js';
+import { CredentialError, Credentials, type Prepared } from './credentials.js';
 import type { KubeAccess } from './kubeconfig.js';
 import { ListSplitter, type SplitterSink } from './list-splitter.js';
 
@@ -87,7 +87,7 @@ export class ApiTransport {
 
   private async prepare(pathAndQuery: string): Promise<{ url: URL; opts: { method: string; headers: http.OutgoingHttpHeaders; agent: http.Agent }; mod: typeof http | typeof https }> {
     const url = new URL(this.server + pathAndQuery);
-    let prepared;
+    let prepared: Prepared;
     try {
       prepared = await this.credentials.prepare();
     } catch (err) {

@@ -202,6 +202,7 @@ function weightNote(raw: unknown, parsed: { weight: number; error?: string }): {
 
 /** A hostile value, safe to show: at most 32 characters, control characters as "?". */
 function shortQuote(v: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
   const clean = v.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
   return `'${clean.length > 32 ? `${clean.slice(0, 32)}…` : clean}'`;
 }

@@ -47,7 +47,7 @@ export function pickNodes<T extends Candidate>(identity: string, candidates: rea
   }
   for (const list of byZone.values()) {
     list.sort(byScoreThenName);
-    list.forEach((s, i) => (s.rank = i));
+    for (const [i, s] of list.entries()) s.rank = i;
   }
   scored.sort((a, b) => a.rank - b.rank || byScoreThenName(a, b));
   return scored.slice(0, k).map((s) => s.c);

@@ -243,6 +243,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   const requests: Request[] = [];
   for (const c of [...clusters].sort((x, y) => cmp(x.name, y.name))) {
     // Cluster names come from a file or a kubeconfig, not from Kubernetes: any text but a line break.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
     if (c.name.length > 253 || /[\x00-\x1f\x7f\u2028\u2029]/.test(c.name)) {
       warnings.push(`cluster ${shown(c.name)}: name holds control characters or is too long; skipped`);
       continue;

@@ -90,7 +90,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   );
 
   const override = new OverrideWatcher(cfg.overrideFile, (r, inForce) => {
-    observer.overrideRead(r, inForce);
+    observer.overrideRead(r);
     snapshot.setOverride(inForce);
   }, (reason, detail, inForce) => observer.overrideFailed(reason, detail, inForce));
 
@@ -105,7 +105,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     onTooLarge: (where, bytes) => observer.tooLarge(resource, where, bytes),
   });
 
-  const nodes = new ResourceInformer(kc, transport, {
+  const nodes = new ResourceInformer(transport, {
     ...common('nodes'),
     // local: all Nodes, as small views (the guard compares this node with the others).
     // coordinated and off: only our own Node, so other Nodes' writes never reach this agent.
@@ -119,7 +119,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       snapshot.markListed('nodes');
     },
   }, timing);
-  const services = new ResourceInformer(kc, transport, {
+  const services = new ResourceInformer(transport, {
     ...common('services'),
     path: '/api/v1/services',
     ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
@@ -132,7 +132,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       ports.reconcile(snapshot.agentPortRequests());
     },
   }, timing);
-  const slices = new ResourceInformer(kc, transport, {
+  const slices = new ResourceInformer(transport, {
     ...common('endpointslices'),
     path: '/apis/discovery.k8s.io/v1/endpointslices',
     // Only slices that belong to a Service matter (they carry this label).
@@ -147,7 +147,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   const follower =
     cfg.guardMode !== 'coordinated'
       ? undefined
-      : new DecisionFollower(kc, transport, { namespace: cfg.guardNamespace, staleAfterMs: cfg.guardStaleAfterMs }, {
+      : new DecisionFollower(transport, { namespace: cfg.guardNamespace, staleAfterMs: cfg.guardStaleAfterMs }, {
           onRestart: common('configmaps').onRestart,
           onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
           // The hooks run once the follower is started, so it is there to read.

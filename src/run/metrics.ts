@@ -204,7 +204,7 @@ export function createMetrics(initial?: MetricSources): Metrics {
   );
   let droppedSeen = 0;
   new Counter({
-    name: METRIC_PREFIX + 'receipts_dropped_total',
+    name: `${METRIC_PREFIX}receipts_dropped_total`,
     help: 'Delivery receipts not kept because the table (peers x keys) was full',
     registers: [registry],
     collect() {
@@ -220,7 +220,7 @@ export function createMetrics(initial?: MetricSources): Metrics {
   );
   // Constant 1: the labels say which build answers, so a rollout can be watched node by node.
   new Gauge({
-    name: METRIC_PREFIX + 'build_info',
+    name: `${METRIC_PREFIX}build_info`,
     help: 'Always 1; the labels name the release and the Node.js runtime of this agent',
     labelNames: ['version', 'node_version'] as const,
     registers: [registry],
@@ -246,7 +246,7 @@ export function createMetrics(initial?: MetricSources): Metrics {
   );
   const apiErrorsSeen = new Map<string, number>();
   new Counter({
-    name: METRIC_PREFIX + 'api_errors_total',
+    name: `${METRIC_PREFIX}api_errors_total`,
     help: 'Failed list/watch requests by resource and code (HTTP status, tls, credentials or unreachable)',
     labelNames: ['resource', 'code'] as const,
     registers: [registry],

@@ -158,8 +158,8 @@ export class DaemonObserver implements StateObserver {
     else this.log.warn('API contact is back: staleness drain lifted');
   }
 
-  /** The override file says something new (once per distinct content); inForce is the override now in force. */
-  overrideRead(r: OverrideReading, inForce: OperatorState | undefined): void {
+  /** The override file says something new (once per distinct content). */
+  overrideRead(r: OverrideReading): void {
     const file = this.cfg.overrideFile;
     const wasSeen = this.overrideSeen;
     this.overrideSeen = r.kind !== 'none';

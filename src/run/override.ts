@@ -8,7 +8,7 @@
 // answers keep the last known truth while the API server is away. A file we can read that says
 // something else is an explicit statement we reject: no override, logged and counted (documented).
 import { constants, watch, type FSWatcher } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { OperatorState } from '../core/views.js';
 
@@ -36,7 +36,7 @@ type ReadResult = { content: string | undefined } | { failure: OverrideFailure; 
 
 /** One bounded, non-blocking read of the override file. */
 export async function readOverrideFile(path: string): Promise<ReadResult> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (err) {

@@ -5,7 +5,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kubectl, startApi } from '../lib/agent-process.js';
-import { haproxyMissing, render, serversOf } from '../lib/render-check.js';
+import { render, serversOf } from '../lib/render-check.js';
 import { tempDir } from '../lib/spawn.js';
 
 // Agent restarts, kubectl and haproxy -c runs add up on a loaded machine: a generous file deadline.

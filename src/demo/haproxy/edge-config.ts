@@ -96,7 +96,7 @@ export function renderHaproxyConfig(spec: HaproxySpec): string {
     out.push('', `backend ${be.name}`, `  mode ${be.mode}`, `  balance ${be.balance}`);
     for (const s of be.servers) out.push(`  ${serverLine(be.name, s)}`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function serverLine(backend: string, s: ServerSpec): string {

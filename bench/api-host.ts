@@ -39,10 +39,24 @@ api.requestLog.push = (...items) => {
 };
 
 function seed(): void {
-  api.create('nodes', { metadata: { name: 'n1' }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  api.create('nodes', { metadata: { name: 'other' }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
-  api.create('services', { metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] } });
+  api.create('nodes', {
+    metadata: { name: 'n1' },
+    spec: {},
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  api.create('nodes', {
+    metadata: { name: 'other' },
+    spec: {},
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
+  api.create('services', {
+    metadata: { namespace: 'shop', name: 'web' },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] },
+  });
+  api.create('services', {
+    metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] },
+  });
 }
 
 /**
@@ -51,7 +65,11 @@ function seed(): void {
  * with 3 endpoints on nodes n1..n20 (so some are local to the agent's node), plus the one Node.
  */
 function scale(services: number, slices: number, nodeName: string): { services: number; slices: number } {
-  api.create('nodes', { metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName } }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  api.create('nodes', {
+    metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName } },
+    spec: {},
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
   const svc: Array<{ ns: string; name: string }> = [];
   for (let i = 0; i < services; i++) {
     const ns = `ns-${i % 50}`;
@@ -85,7 +103,14 @@ function scale(services: number, slices: number, nodeName: string): { services: 
       targetRef: { kind: 'Pod', namespace: s.ns, name: `${s.name}-${j}-${k}` },
     }));
     api.create('endpointslices', {
-      metadata: { namespace: s.ns, name: `${s.name}-${Math.floor(j / svc.length)}`, labels: { 'kubernetes.io/service-name': s.name, 'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io' } },
+      metadata: {
+        namespace: s.ns,
+        name: `${s.name}-${Math.floor(j / svc.length)}`,
+        labels: {
+          'kubernetes.io/service-name': s.name,
+          'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+        },
+      },
       addressType: 'IPv4',
       endpoints,
       ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
@@ -118,14 +143,35 @@ process.on('message', (msg: HostRequest & { id: number }) => {
         }
         case 'nodes':
           // The churn scenario's cluster: node-0..node-(count-1), all Ready, and one Service.
-          for (let i = 0; i < msg.count; i++) api.create('nodes', { metadata: { name: `node-${i}` }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-          api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
+          for (let i = 0; i < msg.count; i++)
+            api.create('nodes', {
+              metadata: { name: `node-${i}` },
+              spec: {},
+              status: { conditions: [{ type: 'Ready', status: 'True' }] },
+            });
+          api.create('services', {
+            metadata: { namespace: 'shop', name: 'web' },
+            spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] },
+          });
           return reply({});
         case 'churn': {
           // Kubelet-like status writes, round-robin over the Nodes not in `skip`.
-          const names = api.list('nodes').map((n) => n.metadata.name).filter((n) => !msg.skip.includes(n));
+          const names = api
+            .list('nodes')
+            .map((n) => n.metadata.name)
+            .filter((n) => !msg.skip.includes(n));
           for (let i = 0; i < msg.writes; i++) {
-            api.patch('nodes', undefined, names[i % names.length] as string, { status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: new Date(1_767_225_600_000 + i * 1000).toISOString() }] } });
+            api.patch('nodes', undefined, names[i % names.length] as string, {
+              status: {
+                conditions: [
+                  {
+                    type: 'Ready',
+                    status: 'True',
+                    lastHeartbeatTime: new Date(1_767_225_600_000 + i * 1000).toISOString(),
+                  },
+                ],
+              },
+            });
           }
           return reply({});
         }

@@ -17,7 +17,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 function sum(metrics: string, prefix: string): number {
   let total = 0;
-  for (const line of metrics.split('\n')) if (line.startsWith(prefix)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  for (const line of metrics.split('\n'))
+    if (line.startsWith(prefix)) total += Number(line.slice(line.lastIndexOf(' ') + 1));
   return total;
 }
 
@@ -26,8 +27,15 @@ async function metrics(port: number): Promise<string> {
 }
 
 /** Starts a CLI subcommand with an HTTP port and waits for /healthz. */
-async function start(cli: string, args: string[], children: Set<ChildProcess>): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'ignore'] });
+async function start(
+  cli: string,
+  args: string[],
+  children: Set<ChildProcess>,
+): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [cli, ...args], {
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   children.add(proc);
   proc.on('exit', () => children.delete(proc));
   const port = await new Promise<number>((resolve, reject) => {
@@ -35,7 +43,10 @@ async function start(cli: string, args: string[], children: Set<ChildProcess>): 
     proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (c: string) => {
       buf += c;
-      const m = /"msg":"listening"[^\n]*"http":"127\.0\.0\.1:(\d+)"|"http":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(buf);
+      const m =
+        /"msg":"listening"[^\n]*"http":"127\.0\.0\.1:(\d+)"|"http":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(
+          buf,
+        );
       if (m !== null) resolve(Number(m[1] ?? m[2]));
     });
     proc.on('exit', (code) => reject(new Error(`${args[0]} exited (${code})`)));
@@ -49,31 +60,89 @@ export interface ChurnHost {
   request(req: HostRequest): Promise<unknown>;
 }
 
-export async function churn(host: ChurnHost, kubeconfig: string, cli: string, nodes: number, writes: number, children: Set<ChildProcess>): Promise<ChurnFigures> {
+export async function churn(
+  host: ChurnHost,
+  kubeconfig: string,
+  cli: string,
+  nodes: number,
+  writes: number,
+  children: Set<ChildProcess>,
+): Promise<ChurnFigures> {
   await host.request({ op: 'nodes', count: nodes });
-  const coord = await start(cli, ['coordinate', '--kubeconfig', kubeconfig, '--http-address', '127.0.0.1', '--http-port', '0', '--log-level', 'info'], children);
+  const coord = await start(
+    cli,
+    [
+      'coordinate',
+      '--kubeconfig',
+      kubeconfig,
+      '--http-address',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--log-level',
+      'info',
+    ],
+    children,
+  );
   const modes = ['local', 'coordinated', 'off'] as const;
   const agents = await Promise.all(
     modes.map((mode, i) =>
-      start(cli, ['run', '--node-name', `node-${i}`, '--kubeconfig', kubeconfig, '--guard-mode', mode, '--agent-address', '127.0.0.1', '--agent-port', '0', '--http-address', '127.0.0.1', '--http-port', '0', '--log-level', 'info', '--events', 'false'], children),
+      start(
+        cli,
+        [
+          'run',
+          '--node-name',
+          `node-${i}`,
+          '--kubeconfig',
+          kubeconfig,
+          '--guard-mode',
+          mode,
+          '--agent-address',
+          '127.0.0.1',
+          '--agent-port',
+          '0',
+          '--http-address',
+          '127.0.0.1',
+          '--http-port',
+          '0',
+          '--log-level',
+          'info',
+          '--events',
+          'false',
+        ],
+        children,
+      ),
     ),
   );
   // Synced: /readyz 200 on every agent.
   for (const a of agents) while ((await fetch(`http://127.0.0.1:${a.port}/readyz`)).status !== 200) await sleep(20);
-  const nodeEv = async (port: number) => sum(await metrics(port), 'haproxy_node_agent_watch_events_total{resource="nodes"');
-  const cmEv = async (port: number) => sum(await metrics(port), 'haproxy_node_agent_watch_events_total{resource="configmaps"');
-  const coordEv = async () => sum(await metrics(coord.port), 'haproxy_node_agent_coordinator_watch_events_total{type="MODIFIED"');
-  const before = await Promise.all(agents.map(async (a) => ({ n: await nodeEv(a.port), c: await cmEv(a.port), cpu: cpuMs(a.proc.pid as number) })));
+  const nodeEv = async (port: number) =>
+    sum(await metrics(port), 'haproxy_node_agent_watch_events_total{resource="nodes"');
+  const cmEv = async (port: number) =>
+    sum(await metrics(port), 'haproxy_node_agent_watch_events_total{resource="configmaps"');
+  const coordEv = async () =>
+    sum(await metrics(coord.port), 'haproxy_node_agent_coordinator_watch_events_total{type="MODIFIED"');
+  const before = await Promise.all(
+    agents.map(async (a) => ({ n: await nodeEv(a.port), c: await cmEv(a.port), cpu: cpuMs(a.proc.pid as number) })),
+  );
   const coordBefore = await coordEv();
   await host.request({ op: 'churn', writes, skip: modes.map((_, i) => `node-${i}`) });
   // Done when the local agent and the coordinator (who see every write) have seen them all.
   const deadline = Date.now() + 60_000;
-  while (((await nodeEv(agents[0]!.port)) - before[0]!.n < writes || (await coordEv()) - coordBefore < writes) && Date.now() < deadline) await sleep(50);
+  while (
+    ((await nodeEv(agents[0]!.port)) - before[0]!.n < writes || (await coordEv()) - coordBefore < writes) &&
+    Date.now() < deadline
+  )
+    await sleep(50);
   await sleep(500);
   const out: ChurnFigures['agents'] = {};
   for (const [i, mode] of modes.entries()) {
     const a = agents[i]!;
-    out[mode] = { nodeEvents: (await nodeEv(a.port)) - before[i]!.n, decisionEvents: (await cmEv(a.port)) - before[i]!.c, cpuMs: Math.round(cpuMs(a.proc.pid as number) - before[i]!.cpu) };
+    out[mode] = {
+      nodeEvents: (await nodeEv(a.port)) - before[i]!.n,
+      decisionEvents: (await cmEv(a.port)) - before[i]!.c,
+      cpuMs: Math.round(cpuMs(a.proc.pid as number) - before[i]!.cpu),
+    };
   }
   const coordinatorNodeEvents = (await coordEv()) - coordBefore;
   for (const p of [coord, ...agents]) p.proc.kill('SIGTERM');

@@ -27,7 +27,10 @@ export function hostileService(i: number): KubeObject {
       : i % 3 === 1
         ? { [`${PREFIX}/weight`]: '50', 'example.com/blob': fill }
         : { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ data: fill }) };
-  return { metadata: { namespace: `tenant-${i % 10}`, name: `big-${i}`, annotations }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30000 + (i % 2000) }] } };
+  return {
+    metadata: { namespace: `tenant-${i % 10}`, name: `big-${i}`, annotations },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30000 + (i % 2000) }] },
+  };
 }
 
 // ------------------------------------------------------------------ the API host (child process)
@@ -40,8 +43,15 @@ async function apiHost(): Promise<void> {
     void (async () => {
       if (m.op === 'start') {
         await api.start();
-        api.create('nodes', { metadata: { name: 'n1' }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-        api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
+        api.create('nodes', {
+          metadata: { name: 'n1' },
+          spec: {},
+          status: { conditions: [{ type: 'Ready', status: 'True' }] },
+        });
+        api.create('services', {
+          metadata: { namespace: 'shop', name: 'web' },
+          spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] },
+        });
         const dir = mkdtempSync(join(tmpdir(), 'hna-hostile-'));
         api.writeKubeconfig(join(dir, 'kubeconfig'));
         process.send?.({ kubeconfig: join(dir, 'kubeconfig'), dir });
@@ -75,11 +85,38 @@ interface Run {
 }
 
 function startAgent(cli: string, kubeconfig: string): Run {
-  const proc = spawn(process.execPath, [cli, 'run', '--node-name', 'n1', '--kubeconfig', kubeconfig, '--agent-address', '127.0.0.1', '--agent-port', '0', '--http-address', '127.0.0.1', '--http-port', '0', '--override-file', join(tmpdir(), 'hna-none', 'override')], {
-    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const run: Run = { proc, peakMb: 0, httpPort: undefined as unknown as Promise<number>, exited: new Promise((r) => proc.on('exit', (c, s) => r(c ?? (s === null ? null : -1)))), stop: () => clearInterval(sampler) };
+  const proc = spawn(
+    process.execPath,
+    [
+      cli,
+      'run',
+      '--node-name',
+      'n1',
+      '--kubeconfig',
+      kubeconfig,
+      '--agent-address',
+      '127.0.0.1',
+      '--agent-port',
+      '0',
+      '--http-address',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--override-file',
+      join(tmpdir(), 'hna-none', 'override'),
+    ],
+    {
+      env: { PATH: process.env.PATH ?? '', NODE_OPTIONS },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const run: Run = {
+    proc,
+    peakMb: 0,
+    httpPort: undefined as unknown as Promise<number>,
+    exited: new Promise((r) => proc.on('exit', (c, s) => r(c ?? (s === null ? null : -1)))),
+    stop: () => clearInterval(sampler),
+  };
   const sampler = setInterval(() => {
     try {
       const peak = memoryMb(proc.pid ?? 0).peakRssMb;
@@ -93,7 +130,8 @@ function startAgent(cli: string, kubeconfig: string): Run {
     proc.stdout?.setEncoding('utf8');
     proc.stdout?.on('data', (c: string) => {
       for (const line of split(c)) {
-        if (line.length < 2000 && line.includes('"msg":"listening"')) resolve(Number(/"http":"[^"]*:(\d+)"/.exec(line)?.[1]));
+        if (line.length < 2000 && line.includes('"msg":"listening"'))
+          resolve(Number(/"http":"[^"]*:(\d+)"/.exec(line)?.[1]));
       }
     });
   });
@@ -123,11 +161,18 @@ async function until(run: Run, check: () => Promise<boolean>, ms: number): Promi
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const count = Number(argv[argv.indexOf('--count') + 1] ?? 1000) || 1000;
-  const cli = argv.includes('--cli') ? (argv[argv.indexOf('--cli') + 1] as string) : join(import.meta.dirname, '..', '..', 'dist', 'main.js');
+  const cli = argv.includes('--cli')
+    ? (argv[argv.indexOf('--cli') + 1] as string)
+    : join(import.meta.dirname, '..', '..', 'dist', 'main.js');
   const host = fork(new URL(import.meta.url).pathname, ['--api-host'], { stdio: 'inherit' });
   const { kubeconfig, dir } = await ask<{ kubeconfig: string; dir: string }>(host, { op: 'start' });
   const want = count + 1;
-  const report: Record<string, unknown> = { count, annotationBytesPerService: BLOB, nodeOptions: NODE_OPTIONS, limitMb: LIMIT_MB };
+  const report: Record<string, unknown> = {
+    count,
+    annotationBytesPerService: BLOB,
+    nodeOptions: NODE_OPTIONS,
+    limitMb: LIMIT_MB,
+  };
   try {
     // (a) running agent, Services arrive over the watch.
     const a = startAgent(cli, kubeconfig);
@@ -136,11 +181,25 @@ async function main(): Promise<void> {
     const idle = memoryMb(a.proc.pid ?? 0);
     const t0 = Date.now();
     await ask(host, { op: 'hostile', from: 0, count });
-    const ok = await until(a, async () => (await metric(port, 'haproxy_node_agent_snapshot_objects{resource="services"}')) === want, 300_000);
+    const ok = await until(
+      a,
+      async () => (await metric(port, 'haproxy_node_agent_snapshot_objects{resource="services"}')) === want,
+      300_000,
+    );
     const settled = ok ? memoryMb(a.proc.pid ?? 0) : undefined;
-    const invalid = ok ? await metric(port, 'haproxy_node_agent_invalid_annotations_total{annotation="haproxy-node-agent.io/weight"}') : undefined;
+    const invalid = ok
+      ? await metric(port, 'haproxy_node_agent_invalid_annotations_total{annotation="haproxy-node-agent.io/weight"}')
+      : undefined;
     a.stop();
-    report.running = { idleRssMb: idle.rssMb, survived: ok, seconds: (Date.now() - t0) / 1000, rssMb: settled?.rssMb, peakRssMb: Math.max(a.peakMb, settled?.peakRssMb ?? 0), invalidWeightCounted: invalid, exit: ok ? null : await Promise.race([a.exited, new Promise((r) => setTimeout(() => r('timeout'), 1000))]) };
+    report.running = {
+      idleRssMb: idle.rssMb,
+      survived: ok,
+      seconds: (Date.now() - t0) / 1000,
+      rssMb: settled?.rssMb,
+      peakRssMb: Math.max(a.peakMb, settled?.peakRssMb ?? 0),
+      invalidWeightCounted: invalid,
+      exit: ok ? null : await Promise.race([a.exited, new Promise((r) => setTimeout(() => r('timeout'), 1000))]),
+    };
     a.proc.kill('SIGKILL');
     await a.exited;
 
@@ -148,12 +207,23 @@ async function main(): Promise<void> {
     const b = startAgent(cli, kubeconfig);
     const t1 = Date.now();
     const bport = await Promise.race([b.httpPort, b.exited.then(() => -1)]);
-    const ready = bport > 0 && (await until(b, async () => (await fetch(`http://127.0.0.1:${bport}/readyz`)).status === 200, 300_000));
+    const ready =
+      bport > 0 &&
+      (await until(b, async () => (await fetch(`http://127.0.0.1:${bport}/readyz`)).status === 200, 300_000));
     const readyMs = Date.now() - t1;
     const after = ready ? memoryMb(b.proc.pid ?? 0) : undefined;
-    const services = ready ? await metric(bport, 'haproxy_node_agent_snapshot_objects{resource="services"}') : undefined;
+    const services = ready
+      ? await metric(bport, 'haproxy_node_agent_snapshot_objects{resource="services"}')
+      : undefined;
     b.stop();
-    report.coldRestart = { ready, readySeconds: readyMs / 1000, services, rssMb: after?.rssMb, peakRssMb: Math.max(b.peakMb, after?.peakRssMb ?? 0), exit: ready ? null : await Promise.race([b.exited, new Promise((r) => setTimeout(() => r('timeout'), 1000))]) };
+    report.coldRestart = {
+      ready,
+      readySeconds: readyMs / 1000,
+      services,
+      rssMb: after?.rssMb,
+      peakRssMb: Math.max(b.peakMb, after?.peakRssMb ?? 0),
+      exit: ready ? null : await Promise.race([b.exited, new Promise((r) => setTimeout(() => r('timeout'), 1000))]),
+    };
     b.proc.kill('SIGKILL');
     await b.exited;
   } finally {

@@ -146,12 +146,38 @@ interface Daemon {
 
 async function startDaemon(kubeconfig: string, logLevel: string, extra: string[] = [], cli = CLI): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'hna-bench-'));
-  const nodeFlags = [...(opts.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`]), ...opts.nodeFlags];
+  const nodeFlags = [
+    ...(opts.cpuProf === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`]),
+    ...opts.nodeFlags,
+  ];
   // Ports chosen here: below info level the daemon does not log the ones it picked.
   const [agentPort, httpPort] = [await freePort(), await freePort()];
   const spawnedAtMs = nowMs();
   const proc = spawnServer(
-    [...nodeFlags, cli, 'run', '--node-name', 'n1', '--kubeconfig', kubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort), '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(dir, 'override'), '--max-connections', '8192', ...extra],
+    [
+      ...nodeFlags,
+      cli,
+      'run',
+      '--node-name',
+      'n1',
+      '--kubeconfig',
+      kubeconfig,
+      '--agent-address',
+      '127.0.0.1',
+      '--agent-port',
+      String(agentPort),
+      '--http-address',
+      '127.0.0.1',
+      '--http-port',
+      String(httpPort),
+      '--log-level',
+      logLevel,
+      '--override-file',
+      join(dir, 'override'),
+      '--max-connections',
+      '8192',
+      ...extra,
+    ],
     // As deployed (DaemonSet, systemd unit): glibc hands freed list pages back to the kernel.
     { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' },
   );
@@ -159,11 +185,19 @@ async function startDaemon(kubeconfig: string, logLevel: string, extra: string[]
   let stderr = '';
   proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   readLines(proc, (rec) => logs.push(rec));
-  const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`daemon exited (${code}): ${stderr}`))));
+  const exited = new Promise<never>((_, reject) =>
+    proc.once('exit', (code) => reject(new Error(`daemon exited (${code}): ${stderr}`))),
+  );
   exited.catch(() => undefined);
   // Listening once the HTTP port answers (the agent port listens before it).
   for (;;) {
-    const up = await Promise.race([fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.text().then(() => true), () => false), exited]);
+    const up = await Promise.race([
+      fetch(`http://127.0.0.1:${httpPort}/healthz`).then(
+        (r) => r.text().then(() => true),
+        () => false,
+      ),
+      exited,
+    ]);
     if (up) break;
     await sleep(5);
   }
@@ -201,7 +235,10 @@ class ApiHost {
   readonly ready: Promise<void>;
 
   constructor() {
-    this.proc = fork(join(import.meta.dirname, 'api-host.js'), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc = fork(join(import.meta.dirname, 'api-host.js'), [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     children.add(this.proc);
     this.ready = new Promise((resolve) => {
       this.proc.on('message', (m: Record<string, unknown>) => {
@@ -221,7 +258,9 @@ class ApiHost {
     await this.ready;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, (m) => (typeof m.error === 'string' ? reject(new Error(m.error)) : resolve(m as T & { atMs: number })));
+      this.waiting.set(id, (m) =>
+        typeof m.error === 'string' ? reject(new Error(m.error)) : resolve(m as T & { atMs: number }),
+      );
       this.proc.send({ ...req, id });
     });
   }
@@ -268,7 +307,10 @@ interface Generators {
 async function startGenerators(n: number): Promise<Generators> {
   const procs: ChildProcess[] = [];
   for (let i = 0; i < n; i++) {
-    const p = fork(join(import.meta.dirname, 'loadgen.js'), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const p = fork(join(import.meta.dirname, 'loadgen.js'), [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     children.add(p);
     await new Promise<void>((resolve) => p.once('message', () => resolve()));
     procs.push(p);
@@ -288,20 +330,45 @@ interface LevelRun {
   latencies: Float64Array;
 }
 
-async function runLevel(gens: Generators, server: { pid: number; port: number }, send: string, expect: string, concurrency: number): Promise<LevelRun> {
+async function runLevel(
+  gens: Generators,
+  server: { pid: number; port: number },
+  send: string,
+  expect: string,
+  concurrency: number,
+): Promise<LevelRun> {
   const start = nowMs();
   const from = start + opts.warmupMs + 50;
   // --duration is the measured time per server and level, split over the rounds.
   const to = from + opts.durationMs / opts.rounds;
   const addrs = Array.from({ length: opts.sourceAddresses }, (_, i) => `127.0.0.${i + 2}`);
-  const shares = gens.procs.map((_, i) => Math.floor(concurrency / gens.procs.length) + (i < concurrency % gens.procs.length ? 1 : 0));
+  const shares = gens.procs.map(
+    (_, i) => Math.floor(concurrency / gens.procs.length) + (i < concurrency % gens.procs.length ? 1 : 0),
+  );
   const results = gens.procs.map(
     (p, i) =>
       new Promise<LoadResult>((resolve) => {
         const share = shares[i] as number;
-        if (share === 0) return resolve({ probes: 0, latenciesUs: new Float64Array(0), wrong: 0, errors: 0, firstError: undefined, started: 0 });
+        if (share === 0)
+          return resolve({
+            probes: 0,
+            latenciesUs: new Float64Array(0),
+            wrong: 0,
+            errors: 0,
+            firstError: undefined,
+            started: 0,
+          });
         p.once('message', (m: { result: LoadResult }) => resolve(m.result));
-        const job: LoadJob = { port: server.port, send, expect, concurrency: share, measureFromMs: from, measureToMs: to, localAddresses: addrs, maxSamples: 1 << 21 };
+        const job: LoadJob = {
+          port: server.port,
+          send,
+          expect,
+          concurrency: share,
+          measureFromMs: from,
+          measureToMs: to,
+          localAddresses: addrs,
+          maxSamples: 1 << 21,
+        };
         p.send({ op: 'run', job });
       }),
   );
@@ -372,17 +439,25 @@ interface ThroughputRow {
   baselineRatios?: { probesPerSec: number; cpuPerProbe: number; p99: number };
 }
 
-async function throughput(agent: { pid: number; port: number }, baseline: { pid: number; port: number } | undefined): Promise<ThroughputRow[]> {
+async function throughput(
+  agent: { pid: number; port: number },
+  baseline: { pid: number; port: number } | undefined,
+): Promise<ThroughputRow[]> {
   const bare = await startBare();
   const gens = await startGenerators(opts.generators);
   const send = 'shop/web\n';
   const expect = 'ready up 100%\n';
-  const servers: Partial<Record<ServerName, { pid: number; port: number }>> = { bare, agent, ...(baseline === undefined ? {} : { baseline }) };
+  const servers: Partial<Record<ServerName, { pid: number; port: number }>> = {
+    bare,
+    agent,
+    ...(baseline === undefined ? {} : { baseline }),
+  };
   const names = Object.keys(servers) as ServerName[];
   // Every server answers the same line; confirm before measuring.
   for (const srv of Object.values(servers)) {
     const r = await probeOnce(srv.port, send);
-    if (r.text !== expect) throw new Error(`server on ${srv.port} answered ${JSON.stringify(r.text)}, expected ${JSON.stringify(expect)}`);
+    if (r.text !== expect)
+      throw new Error(`server on ${srv.port} answered ${JSON.stringify(r.text)}, expected ${JSON.stringify(expect)}`);
   }
   const rows: ThroughputRow[] = [];
   for (const c of opts.levels) {
@@ -397,14 +472,26 @@ async function throughput(agent: { pid: number; port: number }, baseline: { pid:
     }
     const b = figures(runs.bare ?? []);
     const a = figures(runs.agent ?? []);
-    const ratio = (x: LevelFigures) => ({ probesPerSec: round(x.probesPerSec / b.probesPerSec, 3), cpuPerProbe: round(x.serverCpuUsPerProbe / b.serverCpuUsPerProbe, 3), p99: round(x.latencyUs.p99 / b.latencyUs.p99, 3) });
+    const ratio = (x: LevelFigures) => ({
+      probesPerSec: round(x.probesPerSec / b.probesPerSec, 3),
+      cpuPerProbe: round(x.serverCpuUsPerProbe / b.serverCpuUsPerProbe, 3),
+      p99: round(x.latencyUs.p99 / b.latencyUs.p99, 3),
+    });
     const row: ThroughputRow = { concurrency: c, bare: b, agent: a, ratios: ratio(a) };
     if (runs.baseline) {
       row.baseline = figures(runs.baseline);
       row.baselineRatios = ratio(row.baseline);
     }
     rows.push(row);
-    log(`  concurrency ${String(c).padStart(3)}: ${(['bare', 'agent', 'baseline'] as const).filter((n) => row[n] !== undefined).map((n) => `${n} ${row[n]?.probesPerSec}/s ${row[n]?.serverCpuUsPerProbe}µs CPU/probe p99 ${row[n]?.latencyUs.p99}µs`).join(' | ')}`);
+    log(
+      `  concurrency ${String(c).padStart(3)}: ${(['bare', 'agent', 'baseline'] as const)
+        .filter((n) => row[n] !== undefined)
+        .map(
+          (n) =>
+            `${n} ${row[n]?.probesPerSec}/s ${row[n]?.serverCpuUsPerProbe}µs CPU/probe p99 ${row[n]?.latencyUs.p99}µs`,
+        )
+        .join(' | ')}`,
+    );
   }
   for (const p of gens.procs) p.send({ op: 'exit' });
   await stopChild(bare.proc);
@@ -454,7 +541,13 @@ async function propagation(host: ApiHost, agent: Daemon, kubeconfig: string): Pr
     if (i % 3 === 2) {
       kind = 'annotate';
       weight = weight === 100 ? 10 + ((i * 7) % 80) : 100;
-      patch = { op: 'patch', resource: 'services', namespace: 'shop', name: 'web', patch: { metadata: { annotations: { 'haproxy-node-agent.io/weight': String(weight) } } } };
+      patch = {
+        op: 'patch',
+        resource: 'services',
+        namespace: 'shop',
+        name: 'web',
+        patch: { metadata: { annotations: { 'haproxy-node-agent.io/weight': String(weight) } } },
+      };
       expected = `ready up ${weight}%\n`; // every third change, always right after an uncordon
     } else {
       cordoned = !cordoned;
@@ -480,7 +573,9 @@ async function propagation(host: ApiHost, agent: Daemon, kubeconfig: string): Pr
     for (let i = 0; i < opts.kubectlChanges; i++) {
       cordoned = !cordoned;
       const expected = cordoned ? 'drain\n' : `ready up ${weight}%\n`;
-      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, cordoned ? 'cordon' : 'uncordon', 'n1'], { stdio: 'ignore' });
+      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, cordoned ? 'cordon' : 'uncordon', 'n1'], {
+        stdio: 'ignore',
+      });
       const seenAt = await until(expected);
       await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
       const reqs = (await host.request<{ requests: StampedRequest[] }>({ op: 'requests' })).requests;
@@ -529,7 +624,14 @@ interface ScaleFigures {
   /** Cordon/uncordon at this scale: API change → first probe with the new answer. */
   propagationAtScale: { changes: number; p50Ms: number; maxMs: number };
   /** Node status updates that change no answer (kubelet heartbeats), one every 50 ms, with a probe loop running. */
-  probeLatencyDuringNodeUpdates: { updates: number; probes: number; p50Ms: number; p99Ms: number; maxMs: number; daemonCpuPerUpdateMs: number };
+  probeLatencyDuringNodeUpdates: {
+    updates: number;
+    probes: number;
+    p50Ms: number;
+    p99Ms: number;
+    maxMs: number;
+    daemonCpuPerUpdateMs: number;
+  };
   rssMb: number;
   peakRssMb: number;
   heapUsedMb?: number;
@@ -540,7 +642,12 @@ async function scale(): Promise<ScaleFigures> {
   const host = new ApiHost();
   const { kubeconfig } = await host.request<{ kubeconfig: string }>({ op: 'start' });
   const t0 = nowMs();
-  const made = await host.request<{ services: number; slices: number }>({ op: 'scale', services: opts.services, slices: opts.slices, nodeName: 'n1' });
+  const made = await host.request<{ services: number; slices: number }>({
+    op: 'scale',
+    services: opts.services,
+    slices: opts.slices,
+    nodeName: 'n1',
+  });
   const createMs = nowMs() - t0;
   await host.request({ op: 'requests' });
   const daemon = await startDaemon(kubeconfig, 'info');
@@ -568,7 +675,13 @@ async function scale(): Promise<ScaleFigures> {
     await sleep(1);
   }
   const reqs = (await host.request<{ requests: StampedRequest[] }>({ op: 'requests' })).requests;
-  const lists = reqs.filter((r) => r.method === 'GET' && !r.query.includes('watch=') && /\/(nodes|services|endpointslices)$/.test(r.path) && r.atMs <= readyAt);
+  const lists = reqs.filter(
+    (r) =>
+      r.method === 'GET' &&
+      !r.query.includes('watch=') &&
+      /\/(nodes|services|endpointslices)$/.test(r.path) &&
+      r.atMs <= readyAt,
+  );
   const firstList = Math.min(...lists.map((r) => r.atMs));
   const lastList = Math.max(...lists.map((r) => r.atMs));
   // Settle.
@@ -580,7 +693,12 @@ async function scale(): Promise<ScaleFigures> {
   for (let i = 0; i < 10; i++) {
     cordoned = !cordoned;
     const expected = cordoned ? 'drain\n' : 'ready up 20%\n';
-    const applied = host.request<{ appliedAtMs: number }>({ op: 'patch', resource: 'nodes', name: 'n1', patch: { spec: { unschedulable: cordoned } } });
+    const applied = host.request<{ appliedAtMs: number }>({
+      op: 'patch',
+      resource: 'nodes',
+      name: 'n1',
+      patch: { spec: { unschedulable: cordoned } },
+    });
     let seenAt = 0;
     for (;;) {
       const r = await probeOnce(daemon.agentPort, send, 60_000);
@@ -598,7 +716,19 @@ async function scale(): Promise<ScaleFigures> {
   // hold up probes that arrive meanwhile.
   const updates = 20;
   let beat = 0;
-  const heartbeat = () => host.request({ op: 'patch', resource: 'nodes', name: 'n1', patch: { status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: new Date(Date.now() + beat++ * 1000).toISOString() }] } } });
+  const heartbeat = () =>
+    host.request({
+      op: 'patch',
+      resource: 'nodes',
+      name: 'n1',
+      patch: {
+        status: {
+          conditions: [
+            { type: 'Ready', status: 'True', lastHeartbeatTime: new Date(Date.now() + beat++ * 1000).toISOString() },
+          ],
+        },
+      },
+    });
   const cpuBefore = cpuMs(daemon.pid);
   for (let i = 0; i < updates; i++) {
     await heartbeat();
@@ -656,7 +786,14 @@ async function scale(): Promise<ScaleFigures> {
     listRequests: lists.length,
     daemonCpuAtReadyMs: round(cpuAtReady),
     propagationAtScale: { changes: prop.length, p50Ms: round(ps.p50, 1), maxMs: round(ps.max, 1) },
-    probeLatencyDuringNodeUpdates: { updates, probes: ls.count, p50Ms: round(ls.p50, 2), p99Ms: round(ls.p99, 1), maxMs: round(ls.max, 1), daemonCpuPerUpdateMs: round(cpuPerUpdate, 1) },
+    probeLatencyDuringNodeUpdates: {
+      updates,
+      probes: ls.count,
+      p50Ms: round(ls.p50, 2),
+      p99Ms: round(ls.p99, 1),
+      maxMs: round(ls.max, 1),
+      daemonCpuPerUpdateMs: round(cpuPerUpdate, 1),
+    },
     ...mem,
     ...(heap === null ? {} : { heapUsedMb: round(Number(heap[1]) / 1048576, 1) }),
     correctAnswers: correct,
@@ -671,37 +808,66 @@ function pad(s: string | number, n: number): string {
 
 function printThroughput(rows: ThroughputRow[]): void {
   log('');
-  log(`Throughput: fresh TCP connection per probe ("shop/web\\n" → "ready up 100%\\n"); ${opts.durationMs / 1000} s measured per server and level, in ${opts.rounds} interleaved slices each after a ${opts.warmupMs / 1000} s warm-up; ${opts.generators} generator process(es)${pinning ? `, server pinned to CPU ${SERVER_CPU}, generators to CPU ${BENCH_CPU}` : ', unpinned'}`);
-  log(`${pad('conc', 4)} ${pad('server', 6)} ${pad('probes/s', 9)} ${pad('p50 µs', 7)} ${pad('p99 µs', 7)} ${pad('max µs', 7)} ${pad('srv CPU µs/probe', 16)} ${pad('(user)', 6)} ${pad('srv core', 8)} ${pad('gen CPU µs/probe', 16)}`);
+  log(
+    `Throughput: fresh TCP connection per probe ("shop/web\\n" → "ready up 100%\\n"); ${opts.durationMs / 1000} s measured per server and level, in ${opts.rounds} interleaved slices each after a ${opts.warmupMs / 1000} s warm-up; ${opts.generators} generator process(es)${pinning ? `, server pinned to CPU ${SERVER_CPU}, generators to CPU ${BENCH_CPU}` : ', unpinned'}`,
+  );
+  log(
+    `${pad('conc', 4)} ${pad('server', 6)} ${pad('probes/s', 9)} ${pad('p50 µs', 7)} ${pad('p99 µs', 7)} ${pad('max µs', 7)} ${pad('srv CPU µs/probe', 16)} ${pad('(user)', 6)} ${pad('srv core', 8)} ${pad('gen CPU µs/probe', 16)}`,
+  );
   for (const r of rows) {
-    for (const [name, f] of [['bare', r.bare], ['agent', r.agent], ...(r.baseline ? [['before', r.baseline] as const] : [])] as const) {
-      log(`${pad(r.concurrency, 4)} ${pad(name, 6)} ${pad(f.probesPerSec, 9)} ${pad(f.latencyUs.p50, 7)} ${pad(f.latencyUs.p99, 7)} ${pad(f.latencyUs.max, 7)} ${pad(f.serverCpuUsPerProbe, 16)} ${pad(f.serverUserUsPerProbe, 6)} ${pad(`${Math.round(f.serverCpuUtilisation * 100)}%`, 8)} ${pad(f.generatorCpuUsPerProbe, 16)}${f.wrongReplies + f.errors > 0 ? `  (${f.wrongReplies} wrong, ${f.errors} errors${f.firstError ? `: ${f.firstError}` : ''})` : ''}`);
+    for (const [name, f] of [
+      ['bare', r.bare],
+      ['agent', r.agent],
+      ...(r.baseline ? [['before', r.baseline] as const] : []),
+    ] as const) {
+      log(
+        `${pad(r.concurrency, 4)} ${pad(name, 6)} ${pad(f.probesPerSec, 9)} ${pad(f.latencyUs.p50, 7)} ${pad(f.latencyUs.p99, 7)} ${pad(f.latencyUs.max, 7)} ${pad(f.serverCpuUsPerProbe, 16)} ${pad(f.serverUserUsPerProbe, 6)} ${pad(`${Math.round(f.serverCpuUtilisation * 100)}%`, 8)} ${pad(f.generatorCpuUsPerProbe, 16)}${f.wrongReplies + f.errors > 0 ? `  (${f.wrongReplies} wrong, ${f.errors} errors${f.firstError ? `: ${f.firstError}` : ''})` : ''}`,
+      );
     }
   }
   log('');
   log('agent/bare   probes/s (≥0.85)   CPU per probe (≤1.15)   p99 (≤1.2)');
   for (const r of rows) {
     const mark = (ok: boolean): string => (ok ? ' ok ' : ' MISS');
-    log(`${pad(r.concurrency, 4)}        ${pad(r.ratios.probesPerSec.toFixed(3), 8)}${mark(r.ratios.probesPerSec >= 0.85)}        ${pad(r.ratios.cpuPerProbe.toFixed(3), 8)}${mark(r.ratios.cpuPerProbe <= 1.15)}       ${pad(r.ratios.p99.toFixed(3), 7)}${mark(r.ratios.p99 <= 1.2)}`);
+    log(
+      `${pad(r.concurrency, 4)}        ${pad(r.ratios.probesPerSec.toFixed(3), 8)}${mark(r.ratios.probesPerSec >= 0.85)}        ${pad(r.ratios.cpuPerProbe.toFixed(3), 8)}${mark(r.ratios.cpuPerProbe <= 1.15)}       ${pad(r.ratios.p99.toFixed(3), 7)}${mark(r.ratios.p99 <= 1.2)}`,
+    );
   }
   if (rows.some((r) => r.baselineRatios)) {
     log(`before/bare (--baseline-cli ${opts.baselineCli})`);
     for (const r of rows) {
       const x = r.baselineRatios;
-      if (x) log(`${pad(r.concurrency, 4)}        ${pad(x.probesPerSec.toFixed(3), 8)}             ${pad(x.cpuPerProbe.toFixed(3), 8)}              ${pad(x.p99.toFixed(3), 7)}`);
+      if (x)
+        log(
+          `${pad(r.concurrency, 4)}        ${pad(x.probesPerSec.toFixed(3), 8)}             ${pad(x.cpuPerProbe.toFixed(3), 8)}              ${pad(x.p99.toFixed(3), 7)}`,
+        );
     }
   }
 }
 
 async function main(): Promise<void> {
-  log(`haproxy-node-agent bench: ${facts.cores} cores (${facts.cpuModel}), Node ${facts.node}, Linux ${facts.kernel}, CLK_TCK ${facts.clkTck}, net.ipv4.tcp_tw_reuse=${facts.tcpTwReuse}, ephemeral ports ${facts.ephemeralPorts}${opts.quick ? ' [--quick]' : ''}`);
-  if (facts.tcpTwReuse === '0') log('hint: net.ipv4.tcp_tw_reuse=0; fresh connections at this rate may exhaust ephemeral ports (sysctl -w net.ipv4.tcp_tw_reuse=2 allows reuse on loopback)');
+  log(
+    `haproxy-node-agent bench: ${facts.cores} cores (${facts.cpuModel}), Node ${facts.node}, Linux ${facts.kernel}, CLK_TCK ${facts.clkTck}, net.ipv4.tcp_tw_reuse=${facts.tcpTwReuse}, ephemeral ports ${facts.ephemeralPorts}${opts.quick ? ' [--quick]' : ''}`,
+  );
+  if (facts.tcpTwReuse === '0')
+    log(
+      'hint: net.ipv4.tcp_tw_reuse=0; fresh connections at this rate may exhaust ephemeral ports (sysctl -w net.ipv4.tcp_tw_reuse=2 allows reuse on loopback)',
+    );
   const load = await readLoad();
   const results: Record<string, unknown> = {
     command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     date: new Date().toISOString(),
     machine: { ...facts, loadAverageAtStart: load },
-    settings: { ...(opts.baselineCli === undefined ? {} : { baselineCli: opts.baselineCli }), levels: opts.levels, warmupMs: opts.warmupMs, durationMs: opts.durationMs, rounds: opts.rounds, generators: opts.generators, pinned: pinning, sourceAddresses: opts.sourceAddresses },
+    settings: {
+      ...(opts.baselineCli === undefined ? {} : { baselineCli: opts.baselineCli }),
+      levels: opts.levels,
+      warmupMs: opts.warmupMs,
+      durationMs: opts.durationMs,
+      rounds: opts.rounds,
+      generators: opts.generators,
+      pinned: pinning,
+      sourceAddresses: opts.sourceAddresses,
+    },
   };
   const started = nowMs();
 
@@ -716,7 +882,11 @@ async function main(): Promise<void> {
       opts.baselineCli === undefined || !opts.only.has('throughput')
         ? undefined
         : opts.baselineCli === 'bare' || opts.baselineCli === 'bare-heavy'
-          ? await startBare(opts.baselineCli === 'bare-heavy').then((b) => ({ proc: b.proc, pid: b.pid, agentPort: b.port }))
+          ? await startBare(opts.baselineCli === 'bare-heavy').then((b) => ({
+              proc: b.proc,
+              pid: b.pid,
+              agentPort: b.port,
+            }))
           : await startDaemon(kubeconfig, 'warn', [], opts.baselineCli);
     for (let i = 0; (await probeOnce(agent.agentPort, 'shop/web\n')).text === ''; i++) {
       if (i > 5000) throw new Error('agent never synced');
@@ -730,7 +900,10 @@ async function main(): Promise<void> {
           await sleep(2);
         }
       }
-      const rows = await throughput({ pid: agent.pid, port: agent.agentPort }, baseline === undefined ? undefined : { pid: baseline.pid, port: baseline.agentPort });
+      const rows = await throughput(
+        { pid: agent.pid, port: agent.agentPort },
+        baseline === undefined ? undefined : { pid: baseline.pid, port: baseline.agentPort },
+      );
       if (baseline !== undefined) await stopChild(baseline.proc);
       results.throughput = rows;
       printThroughput(rows);
@@ -738,12 +911,20 @@ async function main(): Promise<void> {
     }
     if (opts.only.has('propagation')) {
       log('');
-      log(`propagation: ${opts.changes} changes through the fake API (cordon/uncordon/annotate), a fresh-connection probe loop…`);
+      log(
+        `propagation: ${opts.changes} changes through the fake API (cordon/uncordon/annotate), a fresh-connection probe loop…`,
+      );
       const p = await propagation(host, agent, kubeconfig);
       results.propagation = p;
-      log(`propagation over ${p.changes} changes: p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms, max ${p.maxMs} ms (target p99 < 50 ms)${p.wrongAnswers > 0 ? `, ${p.wrongAnswers} WRONG answers` : ', no wrong answer'}; one probe takes ${p.meanProbeUs} µs`);
-      for (const [k, v] of Object.entries(p.byKind)) log(`  ${k.padEnd(8)} n=${v.n} p50 ${v.p50Ms} ms max ${v.maxMs} ms`);
-      if (p.kubectl) log(`  via kubectl (${p.kubectl.changes} cordon/uncordon, from the API server's PATCH answer): p50 ${p.kubectl.p50Ms} ms, max ${p.kubectl.maxMs} ms`);
+      log(
+        `propagation over ${p.changes} changes: p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms, max ${p.maxMs} ms (target p99 < 50 ms)${p.wrongAnswers > 0 ? `, ${p.wrongAnswers} WRONG answers` : ', no wrong answer'}; one probe takes ${p.meanProbeUs} µs`,
+      );
+      for (const [k, v] of Object.entries(p.byKind))
+        log(`  ${k.padEnd(8)} n=${v.n} p50 ${v.p50Ms} ms max ${v.maxMs} ms`);
+      if (p.kubectl)
+        log(
+          `  via kubectl (${p.kubectl.changes} cordon/uncordon, from the API server's PATCH answer): p50 ${p.kubectl.p50Ms} ms, max ${p.kubectl.maxMs} ms`,
+        );
     }
     await stopChild(agent.proc);
     await host.stop();
@@ -754,19 +935,30 @@ async function main(): Promise<void> {
     log(`scale: ${opts.services} Services + ${opts.slices} EndpointSlices + 1 Node…`);
     const s = await scale();
     results.scale = s;
-    log(`scale: created in ${s.createMs} ms; daemon start → ready ${s.startToReadyMs} ms (/readyz ${s.startToReadyzMs} ms); first list request → ready ${s.firstListToReadyMs} ms; last list page sent → ready ${s.lastListToReadyMs} ms (target < 1000 ms; ${s.listRequests} list requests); daemon CPU until ready ${s.daemonCpuAtReadyMs} ms`);
-    log(`scale: cordon/uncordon at this scale: p50 ${s.propagationAtScale.p50Ms} ms, max ${s.propagationAtScale.maxMs} ms; during ${s.probeLatencyDuringNodeUpdates.updates} heartbeat-like node updates (no answer change) probe latency p50 ${s.probeLatencyDuringNodeUpdates.p50Ms} ms, p99 ${s.probeLatencyDuringNodeUpdates.p99Ms} ms, max ${s.probeLatencyDuringNodeUpdates.maxMs} ms (daemon CPU ${s.probeLatencyDuringNodeUpdates.daemonCpuPerUpdateMs} ms per update)`);
-    log(`scale: RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB, heap used ${s.heapUsedMb ?? '?'} MB) after settle and a 3,200-probe burst (target < 80 MB); answers ${s.correctAnswers ? 'correct' : 'WRONG'}`);
+    log(
+      `scale: created in ${s.createMs} ms; daemon start → ready ${s.startToReadyMs} ms (/readyz ${s.startToReadyzMs} ms); first list request → ready ${s.firstListToReadyMs} ms; last list page sent → ready ${s.lastListToReadyMs} ms (target < 1000 ms; ${s.listRequests} list requests); daemon CPU until ready ${s.daemonCpuAtReadyMs} ms`,
+    );
+    log(
+      `scale: cordon/uncordon at this scale: p50 ${s.propagationAtScale.p50Ms} ms, max ${s.propagationAtScale.maxMs} ms; during ${s.probeLatencyDuringNodeUpdates.updates} heartbeat-like node updates (no answer change) probe latency p50 ${s.probeLatencyDuringNodeUpdates.p50Ms} ms, p99 ${s.probeLatencyDuringNodeUpdates.p99Ms} ms, max ${s.probeLatencyDuringNodeUpdates.maxMs} ms (daemon CPU ${s.probeLatencyDuringNodeUpdates.daemonCpuPerUpdateMs} ms per update)`,
+    );
+    log(
+      `scale: RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB, heap used ${s.heapUsedMb ?? '?'} MB) after settle and a 3,200-probe burst (target < 80 MB); answers ${s.correctAnswers ? 'correct' : 'WRONG'}`,
+    );
   }
 
   if (opts.only.has('churn')) {
     log('');
-    log(`churn: ${opts.churnWrites} Node status writes over ${opts.churnNodes} Nodes, one agent per --guard-mode and a coordinator…`);
+    log(
+      `churn: ${opts.churnWrites} Node status writes over ${opts.churnNodes} Nodes, one agent per --guard-mode and a coordinator…`,
+    );
     const host = new ApiHost();
     const { kubeconfig } = await host.request<{ kubeconfig: string }>({ op: 'start' });
     const c = await churn(host, kubeconfig, CLI, opts.churnNodes, opts.churnWrites, children);
     results.churn = c;
-    for (const [mode, a] of Object.entries(c.agents)) log(`  ${mode.padEnd(12)} Node watch events ${a.nodeEvents}, decision events ${a.decisionEvents}, agent CPU ${a.cpuMs} ms`);
+    for (const [mode, a] of Object.entries(c.agents))
+      log(
+        `  ${mode.padEnd(12)} Node watch events ${a.nodeEvents}, decision events ${a.decisionEvents}, agent CPU ${a.cpuMs} ms`,
+      );
     log(`  coordinator  Node watch events ${c.coordinatorNodeEvents}`);
     await host.stop();
   }
@@ -775,7 +967,11 @@ async function main(): Promise<void> {
   results.targets = targets(results);
   writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
   log('');
-  log(`targets: ${Object.entries(results.targets as Record<string, boolean>).map(([k, v]) => `${k} ${v ? 'met' : 'MISSED'}`).join('; ')}`);
+  log(
+    `targets: ${Object.entries(results.targets as Record<string, boolean>)
+      .map(([k, v]) => `${k} ${v ? 'met' : 'MISSED'}`)
+      .join('; ')}`,
+  );
   log(`wrote ${opts.out} (${results.totalSeconds} s)`);
 }
 

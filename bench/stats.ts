@@ -8,7 +8,8 @@ export interface LatencySummary {
 
 export function summarize(samples: Float64Array): LatencySummary {
   const a = samples.slice().sort();
-  const at = (q: number): number => (a.length === 0 ? NaN : (a[Math.min(a.length - 1, Math.ceil(q * a.length) - 1)] as number));
+  const at = (q: number): number =>
+    a.length === 0 ? NaN : (a[Math.min(a.length - 1, Math.ceil(q * a.length) - 1)] as number);
   return { count: a.length, p50: at(0.5), p99: at(0.99), max: a.length === 0 ? NaN : (a[a.length - 1] as number) };
 }
 

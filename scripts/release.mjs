@@ -16,14 +16,19 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const out = { version: undefined, date: new Date().toISOString().slice(0, 10), dir: resolve(import.meta.dirname, '..') };
+  const out = {
+    version: undefined,
+    date: new Date().toISOString().slice(0, 10),
+    dir: resolve(import.meta.dirname, '..'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--date' || a === '--dir') {
       const v = argv[++i];
       if (v === undefined) fail(`${a} needs a value`);
       out[a.slice(2)] = a === '--dir' ? resolve(v) : v;
-    } else if (a.startsWith('--')) fail(`unknown flag ${a} (usage: npm run release -- X.Y.Z [--date YYYY-MM-DD] [--dir PATH])`);
+    } else if (a.startsWith('--'))
+      fail(`unknown flag ${a} (usage: npm run release -- X.Y.Z [--date YYYY-MM-DD] [--dir PATH])`);
     else if (out.version === undefined) out.version = a.replace(/^v/, '');
     else fail(`unexpected argument "${a}"`);
   }
@@ -72,13 +77,32 @@ const files = new Map();
 files.set('package.json', replaceOne('package.json', pkgText, /^(\s*"version":\s*")[^"]*(")/m, version, '"version"'));
 
 const lock = JSON.parse(read('package-lock.json'));
-if (lock.packages?.[''] === undefined) fail('package-lock.json: no packages[""] entry (lockfileVersion 2 or 3 expected)');
+if (lock.packages?.[''] === undefined)
+  fail('package-lock.json: no packages[""] entry (lockfileVersion 2 or 3 expected)');
 lock.version = version;
 lock.packages[''].version = version;
 files.set('package-lock.json', `${JSON.stringify(lock, null, 2)}\n`);
 
-files.set('deploy/kustomization.yaml', replaceOne('deploy/kustomization.yaml', read('deploy/kustomization.yaml'), /^(\s*newTag:\s*)\S+()$/m, version, 'images: newTag'));
-files.set('Dockerfile', replaceOne('Dockerfile', read('Dockerfile'), /(org\.opencontainers\.image\.version=")[^"]*(")/, version, 'org.opencontainers.image.version label'));
+files.set(
+  'deploy/kustomization.yaml',
+  replaceOne(
+    'deploy/kustomization.yaml',
+    read('deploy/kustomization.yaml'),
+    /^(\s*newTag:\s*)\S+()$/m,
+    version,
+    'images: newTag',
+  ),
+);
+files.set(
+  'Dockerfile',
+  replaceOne(
+    'Dockerfile',
+    read('Dockerfile'),
+    /(org\.opencontainers\.image\.version=")[^"]*(")/,
+    version,
+    'org.opencontainers.image.version label',
+  ),
+);
 
 const changelog = read('CHANGELOG.md');
 const head = /^## \[Unreleased\][^\n]*\n/m.exec(changelog);
@@ -87,8 +111,12 @@ const bodyStart = head.index + head[0].length;
 const next = changelog.slice(bodyStart).search(/^## \[/m);
 const body = changelog.slice(bodyStart, next === -1 ? undefined : bodyStart + next);
 if (!/^\s*[-*] \S/m.test(body)) fail('CHANGELOG.md: nothing under [Unreleased]; say what changed before releasing');
-if (new RegExp(`^## \\[${version.replace(/\./g, '\\.')}\\]`, 'm').test(changelog)) fail(`CHANGELOG.md: ${version} is already there`);
-files.set('CHANGELOG.md', `${changelog.slice(0, bodyStart)}\n## [${version}] - ${date}\n${body.replace(/^\n+/, '\n')}${next === -1 ? '' : changelog.slice(bodyStart + next)}`);
+if (new RegExp(`^## \\[${version.replace(/\./g, '\\.')}\\]`, 'm').test(changelog))
+  fail(`CHANGELOG.md: ${version} is already there`);
+files.set(
+  'CHANGELOG.md',
+  `${changelog.slice(0, bodyStart)}\n## [${version}] - ${date}\n${body.replace(/^\n+/, '\n')}${next === -1 ? '' : changelog.slice(bodyStart + next)}`,
+);
 
 for (const [file, text] of files) writeFileSync(join(dir, file), text);
 process.stdout.write(`release: ${current} -> ${version} in ${[...files.keys()].join(', ')}

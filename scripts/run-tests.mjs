@@ -19,11 +19,18 @@ const run = mkdtempSync(join(tmpdir(), 'hna-run-'));
 chmodSync(run, 0o1777);
 const TAP_TIMEOUT_S = 120;
 
-const slowdown = Number(process.env.HNA_TEST_SLOWDOWN) || Math.min(5, Math.max(1, Math.round((loadavg()[0] / availableParallelism()) * 10) / 10));
-if (slowdown > 1) console.log(`# machine busy (load ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores): deadlines ×${slowdown}`);
+const slowdown =
+  Number(process.env.HNA_TEST_SLOWDOWN) ||
+  Math.min(5, Math.max(1, Math.round((loadavg()[0] / availableParallelism()) * 10) / 10));
+if (slowdown > 1)
+  console.log(
+    `# machine busy (load ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores): deadlines ×${slowdown}`,
+  );
 
 const args = process.argv.slice(2);
-const tapArgs = args.some((a) => a.startsWith('--timeout') || a === '-t') ? args : [`--timeout=${Math.round(TAP_TIMEOUT_S * slowdown)}`, ...args];
+const tapArgs = args.some((a) => a.startsWith('--timeout') || a === '-t')
+  ? args
+  : [`--timeout=${Math.round(TAP_TIMEOUT_S * slowdown)}`, ...args];
 const code = await new Promise((resolve) => {
   const tap = spawn(join(root, 'node_modules', '.bin', 'tap'), tapArgs, {
     cwd: root,
@@ -46,7 +53,12 @@ function leftovers() {
       } catch {
         // not ours to read
       }
-      if (state !== 'Z' && Number(pid) !== process.pid && (cmd.includes(cli) || cmd.includes(run) || cwd.startsWith(run))) found.push({ pid: Number(pid), cmd });
+      if (
+        state !== 'Z' &&
+        Number(pid) !== process.pid &&
+        (cmd.includes(cli) || cmd.includes(run) || cwd.startsWith(run))
+      )
+        found.push({ pid: Number(pid), cmd });
     } catch {
       // gone meanwhile
     }
@@ -71,7 +83,11 @@ for (const p of procs) {
 }
 rmSync(run, { recursive: true, force: true });
 
-if (procs.length > 0) console.error(`# LEAK: ${procs.length} process(es) of this run still running after the tests (killed now):\n${procs.map((p) => `#   ${p.pid} ${p.cmd}`).join('\n')}`);
-if (files.length > 0) console.error(`# LEAK: ${files.length} temp folder(s) left in ${run} (removed now): ${files.join(' ')}`);
+if (procs.length > 0)
+  console.error(
+    `# LEAK: ${procs.length} process(es) of this run still running after the tests (killed now):\n${procs.map((p) => `#   ${p.pid} ${p.cmd}`).join('\n')}`,
+  );
+if (files.length > 0)
+  console.error(`# LEAK: ${files.length} temp folder(s) left in ${run} (removed now): ${files.join(' ')}`);
 if (procs.length === 0 && files.length === 0) console.log('# no process or temp folder left behind');
 process.exit(code !== 0 ? code : procs.length > 0 || files.length > 0 ? 1 : 0);

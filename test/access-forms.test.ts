@@ -15,23 +15,59 @@ t.test('every credential form kubectl accepts', async (t) => {
   writeFileSync(join(dir, 'token'), 'tok-file\n');
   writeFileSync(join(dir, 'token-dash'), 'tok-dash');
   const plugin = join(dir, 'plugin.sh');
-  writeFileSync(plugin, `#!/bin/sh\necho "$@" >> "${join(dir, 'plugin.calls')}"\nprintf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$TOKEN"\n`);
+  writeFileSync(
+    plugin,
+    `#!/bin/sh\necho "$@" >> "${join(dir, 'plugin.calls')}"\nprintf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$TOKEN"\n`,
+  );
   chmodSync(plugin, 0o755);
-  const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, (r: typeof front.requests) => boolean]> = [
-    ['token + CA data', { 'certificate-authority-data': ca }, { token: 'tok-static' }, (r) => r.some((x) => x.token === 'tok-static')],
-    ['tokenFile (kubectl field) + CA file', { 'certificate-authority': pki.caFile }, { tokenFile: join(dir, 'token') }, (r) => r.some((x) => x.token === 'tok-file')],
-    ['token-file (client-node field)', { 'certificate-authority': pki.caFile }, { 'token-file': join(dir, 'token-dash') }, (r) => r.some((x) => x.token === 'tok-dash')],
-    ['client certificate files', { 'certificate-authority': pki.caFile }, { 'client-certificate': pki.clientCertFile, 'client-key': pki.clientKeyFile }, (r) => r.some((x) => x.clientCn === 'agent' && x.token === '')],
+  const cases: Array<
+    [string, Record<string, unknown>, Record<string, unknown>, (r: typeof front.requests) => boolean]
+  > = [
+    [
+      'token + CA data',
+      { 'certificate-authority-data': ca },
+      { token: 'tok-static' },
+      (r) => r.some((x) => x.token === 'tok-static'),
+    ],
+    [
+      'tokenFile (kubectl field) + CA file',
+      { 'certificate-authority': pki.caFile },
+      { tokenFile: join(dir, 'token') },
+      (r) => r.some((x) => x.token === 'tok-file'),
+    ],
+    [
+      'token-file (client-node field)',
+      { 'certificate-authority': pki.caFile },
+      { 'token-file': join(dir, 'token-dash') },
+      (r) => r.some((x) => x.token === 'tok-dash'),
+    ],
+    [
+      'client certificate files',
+      { 'certificate-authority': pki.caFile },
+      { 'client-certificate': pki.clientCertFile, 'client-key': pki.clientKeyFile },
+      (r) => r.some((x) => x.clientCn === 'agent' && x.token === ''),
+    ],
     [
       'client certificate data',
       { 'certificate-authority-data': ca },
-      { 'client-certificate-data': readFileSync(pki.clientCertFile).toString('base64'), 'client-key-data': readFileSync(pki.clientKeyFile).toString('base64') },
+      {
+        'client-certificate-data': readFileSync(pki.clientCertFile).toString('base64'),
+        'client-key-data': readFileSync(pki.clientKeyFile).toString('base64'),
+      },
       (r) => r.some((x) => x.clientCn === 'agent'),
     ],
     [
       'exec credential plugin',
       { 'certificate-authority': pki.caFile },
-      { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, args: ['--cluster', 'front'], env: [{ name: 'TOKEN', value: 'tok-exec' }], interactiveMode: 'Never' } },
+      {
+        exec: {
+          apiVersion: 'client.authentication.k8s.io/v1',
+          command: plugin,
+          args: ['--cluster', 'front'],
+          env: [{ name: 'TOKEN', value: 'tok-exec' }],
+          interactiveMode: 'Never',
+        },
+      },
       (r) => r.some((x) => x.token === 'tok-exec'),
     ],
   ];
@@ -43,7 +79,10 @@ t.test('every credential form kubectl accepts', async (t) => {
       const agent = await agentFor(t, kc);
       await expectSynced(t, agent, what);
       t.ok(seen(front.requests.slice(from)), `${what}: the front saw these credentials`);
-      t.notOk(front.requests.slice(from).some((x) => x.status === 401), `${what}: never an anonymous or refused request`);
+      t.notOk(
+        front.requests.slice(from).some((x) => x.status === 401),
+        `${what}: never an anonymous or refused request`,
+      );
       agent.proc.kill('SIGTERM');
       await agent.exited;
     });
@@ -54,11 +93,23 @@ t.test('every credential form kubectl accepts', async (t) => {
 t.test('forms we cannot honour: one line at start naming them, exit 2', async (t) => {
   const { pki, front, dir } = await setup(t);
   const run = (kc: string): Promise<{ code: number | null; stderr: string }> =>
-    runChild(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', kc], { env: { PATH: process.env.PATH ?? '' } });
+    runChild(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', kc], {
+      env: { PATH: process.env.PATH ?? '' },
+    });
   const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, RegExp]> = [
-    ['auth-provider', {}, { 'auth-provider': { name: 'oidc', config: { 'client-id': 'x' } } }, /--kubeconfig: .*user "agent" uses auth-provider "oidc", which this agent does not support/],
+    [
+      'auth-provider',
+      {},
+      { 'auth-provider': { name: 'oidc', config: { 'client-id': 'x' } } },
+      /--kubeconfig: .*user "agent" uses auth-provider "oidc", which this agent does not support/,
+    ],
     ['missing token file', {}, { tokenFile: join(dir, 'nope') }, /--kubeconfig: cannot read token file .*nope: ENOENT/],
-    ['certificate without key', {}, { 'client-certificate': pki.clientCertFile }, /--kubeconfig: .*client certificate without its key/],
+    [
+      'certificate without key',
+      {},
+      { 'client-certificate': pki.clientCertFile },
+      /--kubeconfig: .*client certificate without its key/,
+    ],
     ['proxy-url', { 'proxy-url': 'http://127.0.0.1:3128' }, { token: 'x' }, /--kubeconfig: .*proxy-url/],
   ];
   for (const [what, cluster, user, re] of cases) {
@@ -71,4 +122,3 @@ t.test('forms we cannot honour: one line at start naming them, exit 2', async (t
   }
   t.equal(front.requests.length, 0, 'no request was ever made, anonymous or not');
 });
-

@@ -15,19 +15,43 @@ async function until(check: () => boolean, ms = deadline(20_000)): Promise<void>
   for (const end = Date.now() + ms; !check() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
 }
 
-const quiet: StateObserver = { nodeAnswerChanged() {}, serviceWeightChanged() {}, annotationProblem() {}, agentPortsChanged() {}, guardChanged() {} };
+const quiet: StateObserver = {
+  nodeAnswerChanged() {},
+  serviceWeightChanged() {},
+  annotationProblem() {},
+  agentPortsChanged() {},
+  guardChanged() {},
+};
 
 async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean; readTimeoutMs?: number } = {}) {
-  const snap = new AgentState({ nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 }, quiet);
+  const snap = new AgentState(
+    { nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 },
+    quiet,
+  );
   const counters = new ProbeCounters();
   if (opts.synced !== false) {
     snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '1' }, spec: {} }, PREFIX)!);
-    snap.upsertService(serviceFromObject({ metadata: { name: 'web', namespace: 'shop', annotations: { 'haproxy-node-agent.io/weight': '75' } } }, PREFIX, RANGE)!);
+    snap.upsertService(
+      serviceFromObject(
+        { metadata: { name: 'web', namespace: 'shop', annotations: { 'haproxy-node-agent.io/weight': '75' } } },
+        PREFIX,
+        RANGE,
+      )!,
+    );
     snap.markListed('nodes');
     snap.markListed('services');
     snap.markListed('endpointslices');
   }
-  const server = new AgentServer({ host: '127.0.0.1', port: 0, readTimeoutMs: opts.readTimeoutMs ?? 100, maxConnections: opts.maxConnections ?? 100 }, snap, counters);
+  const server = new AgentServer(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      readTimeoutMs: opts.readTimeoutMs ?? 100,
+      maxConnections: opts.maxConnections ?? 100,
+    },
+    snap,
+    counters,
+  );
   const port = await server.listen();
   t.teardown(() => server.close());
   return { snap, counters, port };
@@ -69,7 +93,9 @@ t.test('unknown service: node answer, counted', async (t) => {
   const { port, counters, snap } = await setup(t);
   t.equal(await probe(port, { send: 'shop/nope\n' }), 'ready up 100%\n');
   t.equal(counters.rejections.unknown_service, 1);
-  snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '2' }, spec: { unschedulable: true } }, PREFIX)!);
+  snap.upsertNode(
+    nodeFromObject({ metadata: { name: 'n1', resourceVersion: '2' }, spec: { unschedulable: true } }, PREFIX)!,
+  );
   t.equal(await probe(port, { send: 'shop/nope\n' }), 'drain\n', 'a cordoned node drains unknown services too');
 });
 
@@ -83,8 +109,16 @@ t.test('bad requests: node answer and a counted rejection, never a crash', async
   t.equal(counters.rejections.too_long, 1);
   t.equal(await probe(port, { send: Buffer.alloc(1 << 20, 0x61) }), 'ready up 100%\n', '1 MiB without newline');
   t.equal(counters.rejections.too_long, 2);
-  t.equal(await probe(port, { send: 'shop/web', end: true }), 'ready up 75%\n', 'no newline, then half-close: the bytes are the line');
-  t.equal(await probe(port, { send: 'shop/web' }), 'ready up 100%\n', 'no newline and no close: node answer at the timeout');
+  t.equal(
+    await probe(port, { send: 'shop/web', end: true }),
+    'ready up 75%\n',
+    'no newline, then half-close: the bytes are the line',
+  );
+  t.equal(
+    await probe(port, { send: 'shop/web' }),
+    'ready up 100%\n',
+    'no newline and no close: node answer at the timeout',
+  );
   t.equal(counters.rejections.malformed, 3, 'the unfinished line is counted');
   t.equal(await probe(port, { send: 'shop/web\n' }), 'ready up 75%\n', 'still serving');
 });
@@ -99,7 +133,13 @@ t.test('before the first full list: closes without a reply', async (t) => {
 t.test('connections over the cap are closed and counted; others still answered', async (t) => {
   const { port, counters } = await setup(t, { maxConnections: 5 });
   const idle = await Promise.all(
-    Array.from({ length: 5 }, () => new Promise<ReturnType<typeof connect>>((resolve) => { const s = connect({ host: '127.0.0.1', port }, () => resolve(s)); })),
+    Array.from(
+      { length: 5 },
+      () =>
+        new Promise<ReturnType<typeof connect>>((resolve) => {
+          const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+        }),
+    ),
   );
   // Until the server has accepted all five idle ones (a condition, with a deadline).
   await until(() => counters.open === 5);

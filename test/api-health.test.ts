@@ -7,11 +7,20 @@ import { ApiError } from '../src/kube/transport.js';
 function make(): { h: ApiHealth; seen: Transition[]; advance(ms: number): void } {
   let now = 1_000_000;
   const seen: Transition[] = [];
-  const h = new ApiHealth(['nodes', 'services'], (tr) => seen.push(tr), () => now);
+  const h = new ApiHealth(
+    ['nodes', 'services'],
+    (tr) => seen.push(tr),
+    () => now,
+  );
   return { h, seen, advance: (ms) => void (now += ms) };
 }
 
-const forbidden = new ApiError('watch /api/v1/nodes: HTTP 403 nodes is forbidden: no', 403, 'http', 'nodes is forbidden: no');
+const forbidden = new ApiError(
+  'watch /api/v1/nodes: HTTP 403 nodes is forbidden: no',
+  403,
+  'http',
+  'nodes is forbidden: no',
+);
 
 t.test('synced and forbidden: ready until the bound, then 503 with the reason', async (t) => {
   const { h, seen, advance } = make();
@@ -19,7 +28,10 @@ t.test('synced and forbidden: ready until the bound, then 503 with the reason', 
   h.ok('services');
   h.failed('nodes', forbidden);
   h.failed('nodes', forbidden); // a retry: no new transition
-  t.same(seen.map((s) => `${s.resource}:${s.from}->${s.to}`), ['nodes:connecting->ok', 'services:connecting->ok', 'nodes:ok->forbidden']);
+  t.same(
+    seen.map((s) => `${s.resource}:${s.from}->${s.to}`),
+    ['nodes:connecting->ok', 'services:connecting->ok', 'nodes:ok->forbidden'],
+  );
   t.equal(h.notReadyReason(true), null, 'ready within the bound');
   advance(CONFIG_FAILURE_READY_BOUND_MS);
   t.match(h.notReadyReason(true), /answers cannot be kept fresh: nodes forbids access \(403, RBAC\) for 60s/);

@@ -14,7 +14,11 @@ t.test('defaults and environment', async (t) => {
   t.equal(c.annotationPrefix, 'haproxy-node-agent.io');
   t.equal(c.kubeconfig, undefined);
   t.equal(c.statusDetail, 'loopback', '/status detail for clients on the node only by default');
-  const c2 = loadConfig(['--agent-port', '7000', '--read-timeout=250ms'], { ...env, HAPROXY_NODE_AGENT_AGENT_PORT: '8000', HAPROXY_NODE_AGENT_HTTP_PORT: '8001' });
+  const c2 = loadConfig(['--agent-port', '7000', '--read-timeout=250ms'], {
+    ...env,
+    HAPROXY_NODE_AGENT_AGENT_PORT: '8000',
+    HAPROXY_NODE_AGENT_HTTP_PORT: '8001',
+  });
   if (c2 === 'help') throw new Error('unexpected help');
   t.equal(c2.agentPort, 7000, 'flag wins over env');
   t.equal(c2.httpPort, 8001, 'env used when no flag');
@@ -39,7 +43,11 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
     [['--max-connections', '0'], env, /^--max-connections: must be 1\.\.1000000/],
     [['--watch-timeout', '10ms'], env, /^--watch-timeout: must be at least 1000ms/],
     [['--bogus'], env, /^--bogus: unknown flag/],
-    [['--max-staleness', '90s'], env, /^--max-staleness: must be 0 or at least twice --watch-timeout \(120s\), got 90s$/],
+    [
+      ['--max-staleness', '90s'],
+      env,
+      /^--max-staleness: must be 0 or at least twice --watch-timeout \(120s\), got 90s$/,
+    ],
     [['--agent-port-range', '9400-9300'], env, /^--agent-port-range: MIN must not exceed MAX/],
     [['--agent-port-range', '9300'], env, /^--agent-port-range: expected MIN-MAX/],
     [['--override-file', 'relative/file'], env, /^--override-file: expected an absolute path/],
@@ -47,9 +55,17 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
     [['stray'], env, /^--stray: unexpected argument/],
     [['--agent-port', '1', '--agent-port', '2'], env, /^--agent-port: given more than once/],
     [[], { ...env, HAPROXY_NODE_AGENT_AGENT_PORT: 'nope' }, /^--agent-port: expected a whole number/],
-    [['--proxy-healthz-url', '127.0.0.1:10256/healthz'], env, /^--proxy-healthz-url: (expected an http:\/\/ URL|only http:\/\/ URLs)/],
+    [
+      ['--proxy-healthz-url', '127.0.0.1:10256/healthz'],
+      env,
+      /^--proxy-healthz-url: (expected an http:\/\/ URL|only http:\/\/ URLs)/,
+    ],
     [['--proxy-healthz-url', 'not a url'], env, /^--proxy-healthz-url: expected an http:\/\/ URL/],
-    [['--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'], env, /^--proxy-healthz-url: only http:\/\/ URLs are supported/],
+    [
+      ['--proxy-healthz-url', 'https://127.0.0.1:10256/healthz'],
+      env,
+      /^--proxy-healthz-url: only http:\/\/ URLs are supported/,
+    ],
     [['--proxy-healthz-url', 'http://127.0.0.1:99999/healthz'], env, /^--proxy-healthz-url: expected an http:\/\/ URL/],
     [['--proxy-healthz-url', 'http://u:p@127.0.0.1:10256/'], env, /^--proxy-healthz-url: credentials/],
     [[], { ...env, HAPROXY_NODE_AGENT_PROXY_HEALTHZ_URL: 'ftp://x/' }, /^--proxy-healthz-url: only http:\/\/ URLs/],
@@ -63,7 +79,7 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
   }
 });
 
-t.test('data-plane health polling: on by default at kube-proxy\'s port, empty or off turns it off', async (t) => {
+t.test("data-plane health polling: on by default at kube-proxy's port, empty or off turns it off", async (t) => {
   const c = loadConfig([], env);
   if (c === 'help') throw new Error('unexpected help');
   t.equal(c.proxyHealthzUrl?.href, 'http://127.0.0.1:10256/healthz');
@@ -73,7 +89,14 @@ t.test('data-plane health polling: on by default at kube-proxy\'s port, empty or
   const off = loadConfig(['--proxy-healthz-url='], env);
   t.equal(off === 'help' ? 'help' : off.proxyHealthzUrl, undefined, '--proxy-healthz-url= (empty)');
   const offEnv = loadConfig([], { ...env, HAPROXY_NODE_AGENT_PROXY_HEALTHZ_URL: 'off' });
-  t.equal(offEnv === 'help' ? 'help' : offEnv.proxyHealthzUrl, undefined, 'off in the environment (an empty variable means unset)');
-  const cilium = loadConfig(['--proxy-healthz-url', 'http://10.0.0.5:10256/healthz', '--proxy-healthz-interval', '500ms'], env);
+  t.equal(
+    offEnv === 'help' ? 'help' : offEnv.proxyHealthzUrl,
+    undefined,
+    'off in the environment (an empty variable means unset)',
+  );
+  const cilium = loadConfig(
+    ['--proxy-healthz-url', 'http://10.0.0.5:10256/healthz', '--proxy-healthz-interval', '500ms'],
+    env,
+  );
   t.equal(cilium === 'help' ? 'help' : cilium.proxyHealthzUrl?.href, 'http://10.0.0.5:10256/healthz');
 });

@@ -5,7 +5,18 @@ import { coordinatedVerdict } from '../src/coordinate/verdict.js';
 import { DEFAULT_POLICY } from '../src/core/policy.js';
 import type { NodeView } from '../src/core/views.js';
 
-const d: Decision = { generation: 7, updated: '2026-01-01T00:00:00.000Z', heartbeat: '2026-01-01T00:00:10.000Z', holder: 'c-1_abc', maxDrainFraction: 0.5, readyNodes: 10, budget: 5, explicit: ['node-9'], draining: ['node-5', 'node-4'], held: ['node-0'] };
+const d: Decision = {
+  generation: 7,
+  updated: '2026-01-01T00:00:00.000Z',
+  heartbeat: '2026-01-01T00:00:10.000Z',
+  holder: 'c-1_abc',
+  maxDrainFraction: 0.5,
+  readyNodes: 10,
+  budget: 5,
+  explicit: ['node-9'],
+  draining: ['node-5', 'node-4'],
+  held: ['node-0'],
+};
 
 t.test('round trip through the ConfigMap', async (t) => {
   t.same(decisionFromConfigMap(decisionToConfigMap('ns', d))?.view, d);
@@ -29,13 +40,39 @@ t.test('a hand-edited or hostile ConfigMap is not a decision', async (t) => {
 });
 
 t.test('verdict: only automatic drains named in the decision are honoured', async (t) => {
-  const cordoned = (name: string, p: Partial<NodeView> = {}): NodeView => ({ name, signals: [{ name: 'cordon', since: 1 }], state: undefined, weight: 100, ...p });
+  const cordoned = (name: string, p: Partial<NodeView> = {}): NodeView => ({
+    name,
+    signals: [{ name: 'cordon', since: 1 }],
+    state: undefined,
+    weight: 100,
+    ...p,
+  });
   t.equal(coordinatedVerdict(cordoned('node-5'), DEFAULT_POLICY, d).held, false, 'draining: honoured');
   t.equal(coordinatedVerdict(cordoned('node-0'), DEFAULT_POLICY, d).held, true, 'held: held');
   t.equal(coordinatedVerdict(cordoned('node-7'), DEFAULT_POLICY, d).held, true, 'not counted yet: held');
   t.equal(coordinatedVerdict(cordoned('node-7'), DEFAULT_POLICY, undefined).held, true, 'no decision: held');
-  t.equal(coordinatedVerdict(cordoned('node-7', { state: 'drain' }), DEFAULT_POLICY, undefined).held, false, 'explicit intent: never held');
-  t.equal(coordinatedVerdict({ name: 'node-7', signals: [{ name: 'out-of-service' }], state: undefined, weight: 100 }, DEFAULT_POLICY, undefined).held, false, 'down signal: never held');
-  t.equal(coordinatedVerdict({ name: 'node-7', signals: [], state: undefined, weight: 100 }, DEFAULT_POLICY, undefined).held, false, 'no signal: nothing to hold');
-  t.same(coordinatedVerdict(undefined, DEFAULT_POLICY, d).result.held, ['node-0'], 'the cluster picture comes from the decision');
+  t.equal(
+    coordinatedVerdict(cordoned('node-7', { state: 'drain' }), DEFAULT_POLICY, undefined).held,
+    false,
+    'explicit intent: never held',
+  );
+  t.equal(
+    coordinatedVerdict(
+      { name: 'node-7', signals: [{ name: 'out-of-service' }], state: undefined, weight: 100 },
+      DEFAULT_POLICY,
+      undefined,
+    ).held,
+    false,
+    'down signal: never held',
+  );
+  t.equal(
+    coordinatedVerdict({ name: 'node-7', signals: [], state: undefined, weight: 100 }, DEFAULT_POLICY, undefined).held,
+    false,
+    'no signal: nothing to hold',
+  );
+  t.same(
+    coordinatedVerdict(undefined, DEFAULT_POLICY, d).result.held,
+    ['node-0'],
+    'the cluster picture comes from the decision',
+  );
 });

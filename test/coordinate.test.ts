@@ -18,5 +18,13 @@ t.test('bad flags exit 2 with one line naming the flag', async (t) => {
   }
   const help = await runChild(process.execPath, [CLI, 'coordinate', '--help'], { timeoutMs: 20_000 });
   t.equal(help.code, 0);
-  for (const f of ['--kubeconfig', '--namespace', '--max-drain-fraction', '--http-address', '--http-port', '--log-level']) t.match(help.stdout, f);
+  for (const f of [
+    '--kubeconfig',
+    '--namespace',
+    '--max-drain-fraction',
+    '--http-address',
+    '--http-port',
+    '--log-level',
+  ])
+    t.match(help.stdout, f);
 });

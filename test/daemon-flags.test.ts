@@ -4,12 +4,21 @@ import { CLI } from './lib/agent-process.js';
 import { runChild } from './lib/spawn.js';
 
 t.test('bad flags: non-zero exit, one line naming the flag', async (t) => {
-  const run = (args: string[], env: Record<string, string> = {}) => runChild(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    runChild(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
   const cases: Array<[string[], Record<string, string>, RegExp]> = [
     [['run'], {}, /^haproxy-node-agent: --node-name: required/],
-    [['run', '--node-name', 'n1', '--agent-port', 'abc'], {}, /^haproxy-node-agent: --agent-port: expected a whole number/],
+    [
+      ['run', '--node-name', 'n1', '--agent-port', 'abc'],
+      {},
+      /^haproxy-node-agent: --agent-port: expected a whole number/,
+    ],
     [['run', '--node-name', 'n1'], {}, /^haproxy-node-agent: --kubeconfig: not set, and not running in a Pod/],
-    [['run', '--node-name', 'n1', '--kubeconfig', '/nonexistent/kc'], {}, /^haproxy-node-agent: --kubeconfig: cannot load/],
+    [
+      ['run', '--node-name', 'n1', '--kubeconfig', '/nonexistent/kc'],
+      {},
+      /^haproxy-node-agent: --kubeconfig: cannot load/,
+    ],
     [['run', '--nope'], { NODE_NAME: 'n1' }, /^haproxy-node-agent: --nope: unknown flag/],
     [['frobnicate'], {}, /^haproxy-node-agent: unknown command "frobnicate"/],
   ];
@@ -22,5 +31,16 @@ t.test('bad flags: non-zero exit, one line naming the flag', async (t) => {
   const help = await run(['run', '--help']);
   t.equal(help.code, 0);
   const out = help.stdout;
-  for (const flag of ['--node-name', '--kubeconfig', '--agent-address', '--agent-port', '--http-address', '--http-port', '--annotation-prefix', '--service-selector', '--log-level']) t.match(out, flag, `--help lists ${flag}`);
+  for (const flag of [
+    '--node-name',
+    '--kubeconfig',
+    '--agent-address',
+    '--agent-port',
+    '--http-address',
+    '--http-port',
+    '--annotation-prefix',
+    '--service-selector',
+    '--log-level',
+  ])
+    t.match(out, flag, `--help lists ${flag}`);
 });

@@ -18,5 +18,8 @@ t.test('a watch that hangs silently is replaced', async (t) => {
   // Open past --watch-timeout (1 s) + its grace (hungGraceMs: 1 s here), then replaced by a relist.
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n', 20_000), 'drain\n');
   const m = (await httpGet(agent.httpPort, '/metrics')).body;
-  t.ok((metricValue(m, 'haproxy_node_agent_watch_restarts_total{resource="nodes",reason="hung"}') ?? 0) >= 1, 'counted as hung');
+  t.ok(
+    (metricValue(m, 'haproxy_node_agent_watch_restarts_total{resource="nodes",reason="hung"}') ?? 0) >= 1,
+    'counted as hung',
+  );
 });

@@ -31,9 +31,15 @@ t.test('410 Gone and dropped watches: no wrong answer, updates continue', async 
   api.dropWatches();
   await change(() => api.patch('nodes', undefined, 'n1', { spec: { unschedulable: false } }), 'ready up 100%\n');
   api.compact();
-  await change(() => api.patch('services', 'shop', 'web', { metadata: { annotations: { 'haproxy-node-agent.io/weight': '40' } } }), 'ready up 40%\n');
+  await change(
+    () => api.patch('services', 'shop', 'web', { metadata: { annotations: { 'haproxy-node-agent.io/weight': '40' } } }),
+    'ready up 40%\n',
+  );
   api.dropWatches();
-  await change(() => api.patch('services', 'shop', 'web', { metadata: { annotations: { 'haproxy-node-agent.io/weight': '60' } } }), 'ready up 60%\n');
+  await change(
+    () => api.patch('services', 'shop', 'web', { metadata: { annotations: { 'haproxy-node-agent.io/weight': '60' } } }),
+    'ready up 60%\n',
+  );
   looping = false;
   await loop;
   t.equal(wrong, 0, `no wrong answer in ${probes} probes`);
@@ -51,11 +57,19 @@ t.test('API server stopped: last truth kept and reported; restarted: updates res
   for (let i = 0; i < 5; i++) t.equal(await probe(agent.agentPort, { send: WEB }), 'drain\n', 'still the last truth');
   const m = (await httpGet(agent.httpPort, '/metrics')).body;
   t.ok((metricValue(m, 'haproxy_node_agent_api_last_contact_seconds') ?? 0) >= 1, 'staleness visible in metrics');
-  t.match(m, /haproxy_node_agent_watch_restarts_total\{resource="nodes",reason="[a-z_0-9]+"\} [1-9]/, 'restarts counted');
+  t.match(
+    m,
+    /haproxy_node_agent_watch_restarts_total\{resource="nodes",reason="[a-z_0-9]+"\} [1-9]/,
+    'restarts counted',
+  );
   // While it is away the cluster changes; when it is back the agent catches up.
   api.patch('nodes', undefined, 'n1', { spec: { unschedulable: false } });
   await api.start();
-  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r !== 'drain\n', 20_000), 'ready up 100%\n', 'caught up after restart');
+  t.equal(
+    await probeUntil(agent.agentPort, WEB, (r) => r !== 'drain\n', 20_000),
+    'ready up 100%\n',
+    'caught up after restart',
+  );
   api.patch('services', 'shop', 'web', { metadata: { annotations: { 'haproxy-node-agent.io/weight': '10' } } });
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 10%\n'), 'ready up 10%\n', 'watch resumed');
 });

@@ -10,19 +10,35 @@ t.test('reachable, then hanging, closing or gone: unhealthy → down', async (t)
   const hz = new StandInHealthz(t);
   await hz.start(200);
   const { agent } = await agentWith(t, hz.url);
-  await until('healthy', () => dataplane(agent), (d) => d.state === 'healthy');
+  await until(
+    'healthy',
+    () => dataplane(agent),
+    (d) => d.state === 'healthy',
+  );
   for (const mode of ['hang', 'close'] as const) {
     hz.set(mode);
     t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === DOWN, DEADLINE_MS), DOWN, `${mode}: down`);
-    t.match(await dataplane(agent), { state: 'unhealthy', lastStatusCode: null, lastResult: mode === 'hang' ? 'timeout' : /ECONNRESET|socket hang up/ });
+    t.match(await dataplane(agent), {
+      state: 'unhealthy',
+      lastStatusCode: null,
+      lastResult: mode === 'hang' ? 'timeout' : /ECONNRESET|socket hang up/,
+    });
     hz.set(200);
-    t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', DEADLINE_MS), 'ready up 100%\n', 'back');
+    t.equal(
+      await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', DEADLINE_MS),
+      'ready up 100%\n',
+      'back',
+    );
   }
   await hz.stop();
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === DOWN, DEADLINE_MS), DOWN, 'gone (refused): down');
   t.match(await dataplane(agent), { state: 'unhealthy', lastResult: 'ECONNREFUSED' });
   await hz.start(200);
-  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', DEADLINE_MS), 'ready up 100%\n', 'listening again: ready');
+  t.equal(
+    await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', DEADLINE_MS),
+    'ready up 100%\n',
+    'listening again: ready',
+  );
 });
 
 t.test('a bad URL: exit 2 with one line naming the flag', async (t) => {

@@ -8,7 +8,11 @@ t.test('the signal policy applies: proxy-unhealthy=drain drains instead', async 
   const hz = new StandInHealthz(t);
   await hz.start(503);
   const { agent } = await agentWith(t, hz.url, ['--signal-policy', 'proxy-unhealthy=drain']);
-  await until('unhealthy', () => dataplane(agent), (d) => d.state === 'unhealthy');
+  await until(
+    'unhealthy',
+    () => dataplane(agent),
+    (d) => d.state === 'unhealthy',
+  );
   t.equal(await probe(agent.agentPort, { send: WEB }), 'drain\n', 'proxy-unhealthy=drain: drain');
 });
 

@@ -27,20 +27,41 @@ t.test('starts unknown; the first 2xx is healthy at once (nothing is taken away 
   t.equal(tr.status().since, 5);
   const change = tr.observe(noContent, 1000);
   t.same(change, { from: 'unknown', to: 'healthy', at: 1000, cause: 'HTTP 204 (1 in a row)' });
-  t.match(tr.status(), { state: 'healthy', since: 1000, lastStatusCode: 204, lastResult: 'HTTP 204', everAnswered: true });
+  t.match(tr.status(), {
+    state: 'healthy',
+    since: 1000,
+    lastStatusCode: 204,
+    lastResult: 'HTTP 204',
+    everAnswered: true,
+  });
 });
 
 t.test('never reached: timeouts and refusals keep it unknown forever', async (t) => {
   const { states, tracker } = run([refused, hang, refused, reset, hang, refused, refused, hang]);
   t.same(new Set(states), new Set(['unknown']));
-  t.match(tracker.status(), { state: 'unknown', since: 0, lastStatusCode: null, lastResult: 'timeout', consecutiveFailures: 0, everAnswered: false });
+  t.match(tracker.status(), {
+    state: 'unknown',
+    since: 0,
+    lastStatusCode: null,
+    lastResult: 'timeout',
+    consecutiveFailures: 0,
+    everAnswered: false,
+  });
 });
 
 t.test('healthy → unhealthy only after N consecutive failures of any kind', async (t) => {
   t.same(run([ok, bad, bad, bad]).states, ['healthy', 'healthy', 'healthy', 'unhealthy'], '503 ×3');
-  t.same(run([ok, hang, refused, reset]).states, ['healthy', 'healthy', 'healthy', 'unhealthy'], 'once healthy, timeouts and refusals count');
+  t.same(
+    run([ok, hang, refused, reset]).states,
+    ['healthy', 'healthy', 'healthy', 'unhealthy'],
+    'once healthy, timeouts and refusals count',
+  );
   t.same(run([ok, redirect, bad, hang]).states, ['healthy', 'healthy', 'healthy', 'unhealthy'], 'any non-2xx counts');
-  t.same(run([ok, bad, bad, ok, bad, bad, ok, bad, bad]).states.at(-1), 'healthy', 'a 2xx in between resets the count: flapping never drains');
+  t.same(
+    run([ok, bad, bad, ok, bad, bad, ok, bad, bad]).states.at(-1),
+    'healthy',
+    'a 2xx in between resets the count: flapping never drains',
+  );
   t.same(run([ok, bad], 1).states, ['healthy', 'unhealthy'], 'N=1: the first failure');
 });
 
@@ -57,7 +78,11 @@ t.test('the transition says when and why', async (t) => {
 
 t.test('unhealthy → healthy only after M consecutive 2xx', async (t) => {
   t.same(run([ok, bad, bad, bad, ok, ok]).states.slice(3), ['unhealthy', 'unhealthy', 'healthy']);
-  t.same(run([ok, bad, bad, bad, ok, bad, ok, hang, ok]).states.at(-1), 'unhealthy', 'a failure in between resets the count');
+  t.same(
+    run([ok, bad, bad, bad, ok, bad, ok, hang, ok]).states.at(-1),
+    'unhealthy',
+    'a failure in between resets the count',
+  );
   t.same(run([ok, bad, bad, bad, ok], 3, 1).states.at(-1), 'healthy', 'M=1: the first 2xx');
   const tr = run([ok, bad, bad, bad, ok, ok]).tracker;
   t.match(tr.status(), { state: 'healthy', since: 6000, consecutiveSuccesses: 2, consecutiveFailures: 0 });
@@ -70,7 +95,11 @@ t.test('reachable, then gone: unhealthy (a kube-proxy that died is not "unknown"
 
 t.test('answering non-2xx from the start: unhealthy after N (it was reached)', async (t) => {
   t.same(run([bad, bad, bad]).states, ['unknown', 'unknown', 'unhealthy']);
-  t.same(run([bad, refused, refused]).states.at(-1), 'unhealthy', 'an endpoint that answered once, then went away, counts its silence');
+  t.same(
+    run([bad, refused, refused]).states.at(-1),
+    'unhealthy',
+    'an endpoint that answered once, then went away, counts its silence',
+  );
   t.same(run([refused, refused, bad, bad]).states.at(-1), 'unknown', 'silence before the first answer does not count');
 });
 

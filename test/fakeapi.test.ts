@@ -2,14 +2,21 @@
 import t, { type Test } from 'tap';
 import { request, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, ListWatch, Watch, makeInformer, type Informer, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  ListWatch,
+  Watch,
+  makeInformer,
+  type Informer,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector } from '../src/demo/fakeapi/selectors.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch } from '../src/demo/fakeapi/patch.js';
 import { lineSplitter } from '../src/common/lines.js';
 import { runChild, tempDir } from './lib/spawn.js';
 import { deadline as stretch } from './lib/deadline.js';
-
 
 // ---------------------------------------------------------------- helpers
 
@@ -34,7 +41,13 @@ interface Reply {
   body: any;
 }
 
-async function call(api: FakeApiServer, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+async function call(
+  api: FakeApiServer,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<Reply> {
   const res = await fetch(api.url + path, {
     method,
     headers: body === undefined ? {} : { 'Content-Type': contentType },
@@ -82,7 +95,11 @@ function watch(api: FakeApiServer, path: string) {
   };
 }
 
-const node = (name: string, extra: Partial<KubeObject> = {}): KubeObject => ({ metadata: { name }, spec: {}, ...extra });
+const node = (name: string, extra: Partial<KubeObject> = {}): KubeObject => ({
+  metadata: { name },
+  spec: {},
+  ...extra,
+});
 const svc = (namespace: string, name: string, labels: Record<string, string> = {}): KubeObject => ({
   metadata: { name, namespace, labels },
   spec: { type: 'ClusterIP', ports: [{ port: 80, protocol: 'TCP' }] },
@@ -173,17 +190,48 @@ t.test('strategic merge patch', async (t) => {
   const schema = { 'spec.ports': { mergeKey: 'port' }, 'metadata.finalizers': { primitives: true as const } };
   const doc = {
     metadata: { name: 's', finalizers: ['a'] },
-    spec: { taints: [{ key: 'k1' }], ports: [{ port: 80, name: 'http' }, { port: 443, name: 'https' }] },
+    spec: {
+      taints: [{ key: 'k1' }],
+      ports: [
+        { port: 80, name: 'http' },
+        { port: 443, name: 'https' },
+      ],
+    },
   };
-  t.same(applyStrategicMergePatch(doc, { spec: { taints: [{ key: 'k2' }] } }, schema), { ...doc, spec: { ...doc.spec, taints: [{ key: 'k2' }] } }, 'lists without a merge key are replaced');
-  t.same(applyStrategicMergePatch(doc, { spec: { taints: null } }, schema), { ...doc, spec: { ports: doc.spec.ports } });
-  const ports = applyStrategicMergePatch(doc, { spec: { ports: [{ port: 80, name: 'web' }, { port: 443, $patch: 'delete' }, { port: 8080 }] } }, schema) as typeof doc;
+  t.same(
+    applyStrategicMergePatch(doc, { spec: { taints: [{ key: 'k2' }] } }, schema),
+    { ...doc, spec: { ...doc.spec, taints: [{ key: 'k2' }] } },
+    'lists without a merge key are replaced',
+  );
+  t.same(applyStrategicMergePatch(doc, { spec: { taints: null } }, schema), {
+    ...doc,
+    spec: { ports: doc.spec.ports },
+  });
+  const ports = applyStrategicMergePatch(
+    doc,
+    { spec: { ports: [{ port: 80, name: 'web' }, { port: 443, $patch: 'delete' }, { port: 8080 }] } },
+    schema,
+  ) as typeof doc;
   t.same(ports.spec.ports, [{ port: 80, name: 'web' }, { port: 8080 }], 'merge by key, $patch: delete');
-  const fin = applyStrategicMergePatch(doc, { metadata: { finalizers: ['b'], '$deleteFromPrimitiveList/finalizers': ['a'] } }, schema) as typeof doc;
+  const fin = applyStrategicMergePatch(
+    doc,
+    { metadata: { finalizers: ['b'], '$deleteFromPrimitiveList/finalizers': ['a'] } },
+    schema,
+  ) as typeof doc;
   t.same(fin.metadata.finalizers, ['b']);
-  const order = applyStrategicMergePatch(doc, { spec: { '$setElementOrder/ports': [{ port: 443 }, { port: 80 }] } }, schema) as typeof doc;
-  t.same(order.spec.ports.map((p) => p.port), [443, 80]);
-  t.same(applyStrategicMergePatch(doc, { spec: { $patch: 'replace', x: 1 } }, schema), { metadata: doc.metadata, spec: { x: 1 } });
+  const order = applyStrategicMergePatch(
+    doc,
+    { spec: { '$setElementOrder/ports': [{ port: 443 }, { port: 80 }] } },
+    schema,
+  ) as typeof doc;
+  t.same(
+    order.spec.ports.map((p) => p.port),
+    [443, 80],
+  );
+  t.same(applyStrategicMergePatch(doc, { spec: { $patch: 'replace', x: 1 } }, schema), {
+    metadata: doc.metadata,
+    spec: { x: 1 },
+  });
 });
 
 // ---------------------------------------------------------------- store semantics
@@ -199,8 +247,15 @@ t.test('direct store access', async (t) => {
   t.throws(() => api.create('services', { metadata: { name: 'no-ns' } }), { code: 400 });
   const s = api.create('services', svc('shop', 'web'));
   t.equal(s.kind, 'Service');
-  t.equal(api.create('endpointslices', { metadata: { name: 'e', namespace: 'shop' }, addressType: 'IPv4', endpoints: [] }).apiVersion, 'discovery.k8s.io/v1');
-  t.equal(api.create('events', { metadata: { name: 'ev', namespace: 'shop' }, reason: 'X' }).apiVersion, 'events.k8s.io/v1');
+  t.equal(
+    api.create('endpointslices', { metadata: { name: 'e', namespace: 'shop' }, addressType: 'IPv4', endpoints: [] })
+      .apiVersion,
+    'discovery.k8s.io/v1',
+  );
+  t.equal(
+    api.create('events', { metadata: { name: 'ev', namespace: 'shop' }, reason: 'X' }).apiVersion,
+    'events.k8s.io/v1',
+  );
 
   const rv = api.resourceVersion;
   const same = api.patch('nodes', undefined, 'n1', { spec: {} });
@@ -216,7 +271,10 @@ t.test('direct store access', async (t) => {
   const got = api.get('nodes', undefined, 'n1');
   if (got) got.metadata.name = 'mutated';
   t.equal(api.get('nodes', undefined, 'n1')?.metadata.name, 'n1', 'returned objects are copies');
-  t.same(api.list('services', 'shop').map((o) => o.metadata.name), ['web']);
+  t.same(
+    api.list('services', 'shop').map((o) => o.metadata.name),
+    ['web'],
+  );
   t.same(api.list('services', 'other'), []);
   api.delete('nodes', undefined, 'n1');
   t.equal(api.get('nodes', undefined, 'n1'), undefined);
@@ -232,32 +290,84 @@ t.test('discovery and errors over HTTP', async (t) => {
   const groups = (await call(api, 'GET', '/apis')).body.groups.map((g: { name: string }) => g.name);
   t.same(groups.sort(), ['coordination.k8s.io', 'discovery.k8s.io', 'events.k8s.io']);
   const core = (await call(api, 'GET', '/api/v1')).body;
-  t.match(core.resources.find((r: { name: string }) => r.name === 'nodes'), { namespaced: false, kind: 'Node', shortNames: ['no'] });
-  t.match(core.resources.find((r: { name: string }) => r.name === 'services'), { namespaced: true, shortNames: ['svc'], verbs: Array });
-  t.match((await call(api, 'GET', '/apis/discovery.k8s.io/v1')).body.resources[0], { name: 'endpointslices', kind: 'EndpointSlice' });
-  t.match((await call(api, 'GET', '/api/v1/namespaces/anything')).body, { kind: 'Namespace', status: { phase: 'Active' } });
+  t.match(
+    core.resources.find((r: { name: string }) => r.name === 'nodes'),
+    { namespaced: false, kind: 'Node', shortNames: ['no'] },
+  );
+  t.match(
+    core.resources.find((r: { name: string }) => r.name === 'services'),
+    { namespaced: true, shortNames: ['svc'], verbs: Array },
+  );
+  t.match((await call(api, 'GET', '/apis/discovery.k8s.io/v1')).body.resources[0], {
+    name: 'endpointslices',
+    kind: 'EndpointSlice',
+  });
+  t.match((await call(api, 'GET', '/api/v1/namespaces/anything')).body, {
+    kind: 'Namespace',
+    status: { phase: 'Active' },
+  });
   t.equal((await call(api, 'GET', '/openapi/v2')).status, 404);
 
   const missing = await call(api, 'GET', '/api/v1/namespaces/shop/services/nope');
-  t.match(missing, { status: 404, body: { kind: 'Status', code: 404, reason: 'NotFound', message: 'services "nope" not found' } });
+  t.match(missing, {
+    status: 404,
+    body: { kind: 'Status', code: 404, reason: 'NotFound', message: 'services "nope" not found' },
+  });
   t.equal((await call(api, 'POST', '/api/v1/namespaces/shop/services', svc('shop', 'web'))).status, 201);
-  t.match(await call(api, 'POST', '/api/v1/namespaces/shop/services', svc('shop', 'web')), { status: 409, body: { reason: 'AlreadyExists' } });
+  t.match(await call(api, 'POST', '/api/v1/namespaces/shop/services', svc('shop', 'web')), {
+    status: 409,
+    body: { reason: 'AlreadyExists' },
+  });
   t.match(await call(api, 'POST', '/api/v1/namespaces/other/services', svc('shop', 'x')), { status: 400 });
   const cur = api.get('services', 'shop', 'web')!;
   const stale = { ...cur, metadata: { ...cur.metadata, resourceVersion: '1' } };
-  t.match(await call(api, 'PUT', '/api/v1/namespaces/shop/services/web', stale), { status: 409, body: { reason: 'Conflict' } });
-  t.equal((await call(api, 'PUT', '/api/v1/namespaces/shop/services/web', { ...cur, spec: { type: 'NodePort' } })).status, 200);
-  t.match(await call(api, 'PATCH', '/api/v1/namespaces/shop/services/web', [{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }], 'application/json-patch+json'), {
-    status: 200,
-    body: { metadata: { labels: { a: 'b' } } },
-  });
-  t.match(await call(api, 'PATCH', '/api/v1/namespaces/shop/services/web', { metadata: { resourceVersion: '1', labels: { a: 'c' } } }, 'application/merge-patch+json'), {
+  t.match(await call(api, 'PUT', '/api/v1/namespaces/shop/services/web', stale), {
     status: 409,
-  }, 'a patch that sets resourceVersion is a precondition');
-  t.equal((await call(api, 'PATCH', '/api/v1/namespaces/shop/services/web', {}, 'application/apply-patch+yaml')).status, 415);
-  t.match(await call(api, 'GET', '/api/v1/services?fieldSelector=spec.bogus%3Dx'), { status: 400, body: { message: /field label not supported/ } });
+    body: { reason: 'Conflict' },
+  });
+  t.equal(
+    (await call(api, 'PUT', '/api/v1/namespaces/shop/services/web', { ...cur, spec: { type: 'NodePort' } })).status,
+    200,
+  );
+  t.match(
+    await call(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/shop/services/web',
+      [{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }],
+      'application/json-patch+json',
+    ),
+    {
+      status: 200,
+      body: { metadata: { labels: { a: 'b' } } },
+    },
+  );
+  t.match(
+    await call(
+      api,
+      'PATCH',
+      '/api/v1/namespaces/shop/services/web',
+      { metadata: { resourceVersion: '1', labels: { a: 'c' } } },
+      'application/merge-patch+json',
+    ),
+    {
+      status: 409,
+    },
+    'a patch that sets resourceVersion is a precondition',
+  );
+  t.equal(
+    (await call(api, 'PATCH', '/api/v1/namespaces/shop/services/web', {}, 'application/apply-patch+yaml')).status,
+    415,
+  );
+  t.match(await call(api, 'GET', '/api/v1/services?fieldSelector=spec.bogus%3Dx'), {
+    status: 400,
+    body: { message: /field label not supported/ },
+  });
   t.match(await call(api, 'GET', '/api/v1/services?labelSelector=a%20in'), { status: 400 });
-  t.match(await call(api, 'DELETE', '/api/v1/namespaces/shop/services/web'), { status: 200, body: { kind: 'Service' } });
+  t.match(await call(api, 'DELETE', '/api/v1/namespaces/shop/services/web'), {
+    status: 200,
+    body: { kind: 'Service' },
+  });
   api.create('nodes', node('n1'));
   t.match(await call(api, 'DELETE', '/api/v1/nodes/n1'), { status: 200, body: { kind: 'Status', status: 'Success' } });
   t.equal((await call(api, 'GET', '/api/v1/services/web')).status, 404, 'a namespaced object needs its namespace');
@@ -265,23 +375,37 @@ t.test('discovery and errors over HTTP', async (t) => {
 
 t.test('list: selectors, pagination, continue after compaction', async (t) => {
   const api = await started(t);
-  for (let i = 0; i < 5; i++) api.create('services', svc(i % 2 ? 'a' : 'b', `s${i}`, { i: String(i), odd: String(i % 2 === 1) }));
+  for (let i = 0; i < 5; i++)
+    api.create('services', svc(i % 2 ? 'a' : 'b', `s${i}`, { i: String(i), odd: String(i % 2 === 1) }));
   const all = (await call(api, 'GET', '/api/v1/services')).body;
   t.match(all, { kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: api.resourceVersion } });
-  t.same(all.items.map((s: KubeObject) => `${s.metadata.namespace}/${s.metadata.name}`), ['a/s1', 'a/s3', 'b/s0', 'b/s2', 'b/s4']);
+  t.same(
+    all.items.map((s: KubeObject) => `${s.metadata.namespace}/${s.metadata.name}`),
+    ['a/s1', 'a/s3', 'b/s0', 'b/s2', 'b/s4'],
+  );
   t.equal(all.items[0].kind, 'Service', 'items carry kind');
   t.equal((await call(api, 'GET', '/api/v1/namespaces/a/services')).body.items.length, 2);
   t.equal((await call(api, 'GET', '/api/v1/services?labelSelector=odd%3Dtrue,i!%3D1')).body.items.length, 1);
-  t.equal((await call(api, 'GET', '/api/v1/services?fieldSelector=metadata.namespace%3Db,metadata.name!%3Ds0')).body.items.length, 2);
+  t.equal(
+    (await call(api, 'GET', '/api/v1/services?fieldSelector=metadata.namespace%3Db,metadata.name!%3Ds0')).body.items
+      .length,
+    2,
+  );
 
   const p1 = (await call(api, 'GET', '/api/v1/services?limit=2')).body;
   t.equal(p1.items.length, 2);
   t.equal(p1.metadata.remainingItemCount, 3);
   const p2 = (await call(api, 'GET', `/api/v1/services?limit=2&continue=${p1.metadata.continue}`)).body;
-  t.same(p2.items.map((s: KubeObject) => s.metadata.name), ['s0', 's2']);
+  t.same(
+    p2.items.map((s: KubeObject) => s.metadata.name),
+    ['s0', 's2'],
+  );
   t.equal(p2.metadata.resourceVersion, p1.metadata.resourceVersion, 'later pages report the snapshot RV');
   api.compact();
-  t.match(await call(api, 'GET', `/api/v1/services?limit=2&continue=${p2.metadata.continue}`), { status: 410, body: { code: 410, reason: 'Expired' } });
+  t.match(await call(api, 'GET', `/api/v1/services?limit=2&continue=${p2.metadata.continue}`), {
+    status: 410,
+    body: { code: 410, reason: 'Expired' },
+  });
 });
 
 t.test('watch: initial state, replay, selectors, timeout, bookmarks, 410', async (t) => {
@@ -297,28 +421,47 @@ t.test('watch: initial state, replay, selectors, timeout, bookmarks, 410', async
   t.equal(fromNow.headers?.['content-type'], 'application/json');
   t.equal(fromNow.headers?.['transfer-encoding'], 'chunked');
   await until('initial ADDED', () => fromNow.events.length === 2);
-  t.same(fromNow.events.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED n1', 'ADDED n2']);
+  t.same(
+    fromNow.events.map((e) => `${e.type} ${e.object.metadata.name}`),
+    ['ADDED n1', 'ADDED n2'],
+  );
   await until('replay', () => replay.events.length === 1);
-  t.same(replay.events.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED n2'], 'only events after the RV');
+  t.same(
+    replay.events.map((e) => `${e.type} ${e.object.metadata.name}`),
+    ['ADDED n2'],
+    'only events after the RV',
+  );
 
   api.patch('nodes', undefined, 'n1', { metadata: { labels: { pool: null } } }); // leaves the selector
   api.patch('nodes', undefined, 'n2', { metadata: { labels: { pool: 'edge' } } }); // enters it
   api.patch('nodes', undefined, 'n2', { spec: { unschedulable: true } });
   api.delete('nodes', undefined, 'n2');
   await until('selector events', () => edge.events.length === 4);
-  t.same(edge.events.map((e) => `${e.type} ${e.object.metadata.name}`), ['DELETED n1', 'ADDED n2', 'MODIFIED n2', 'DELETED n2']);
+  t.same(
+    edge.events.map((e) => `${e.type} ${e.object.metadata.name}`),
+    ['DELETED n1', 'ADDED n2', 'MODIFIED n2', 'DELETED n2'],
+  );
   await until('all events', () => fromNow.events.length === 6);
-  t.same(fromNow.events.slice(2).map((e) => e.type), ['MODIFIED', 'MODIFIED', 'MODIFIED', 'DELETED']);
+  t.same(
+    fromNow.events.slice(2).map((e) => e.type),
+    ['MODIFIED', 'MODIFIED', 'MODIFIED', 'DELETED'],
+  );
   t.equal(fromNow.events[5]?.object.metadata.resourceVersion, api.resourceVersion, 'DELETED carries the deletion RV');
 
   const bm = watch(api, `/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=${api.resourceVersion}`);
   await until('bookmark', () => bm.events.some((e) => e.type === 'BOOKMARK'));
-  t.match(bm.events[0], { type: 'BOOKMARK', object: { kind: 'Node', metadata: { resourceVersion: api.resourceVersion } } });
-  t.notOk(fromNow.events.some((e) => e.type === 'BOOKMARK'), 'no bookmarks unless asked');
+  t.match(bm.events[0], {
+    type: 'BOOKMARK',
+    object: { kind: 'Node', metadata: { resourceVersion: api.resourceVersion } },
+  });
+  t.notOk(
+    fromNow.events.some((e) => e.type === 'BOOKMARK'),
+    'no bookmarks unless asked',
+  );
 
   const timed = watch(api, '/api/v1/nodes?watch=true&timeoutSeconds=1');
   const t0 = Date.now();
-  await until("timeoutSeconds ends the stream", () => timed.ended);
+  await until('timeoutSeconds ends the stream', () => timed.ended);
   t.ok(Date.now() - t0 >= 900, 'not before timeoutSeconds');
 
   api.compact();
@@ -338,7 +481,10 @@ t.test('faults', async (t) => {
   api.create('nodes', node('n1'));
 
   api.faults.failRequests = 2;
-  t.match(await call(api, 'GET', '/api/v1/nodes'), { status: 503, body: { kind: 'Status', code: 503, reason: 'ServiceUnavailable' } });
+  t.match(await call(api, 'GET', '/api/v1/nodes'), {
+    status: 503,
+    body: { kind: 'Status', code: 503, reason: 'ServiceUnavailable' },
+  });
   api.faults.failStatus = 500;
   t.match(await call(api, 'GET', '/api/v1/nodes/n1'), { status: 500, body: { reason: 'InternalError' } });
   t.equal((await call(api, 'GET', '/api/v1/nodes')).status, 200, 'only N requests fail');
@@ -438,16 +584,25 @@ t.test('performance: LIST 10,000 Services and 20,000 EndpointSlices', async (t) 
   for (let i = 0; i < 10_000; i++) api.create('services', svc(`ns${i % 50}`, `svc-${i}`, { app: `a${i}` }));
   for (let i = 0; i < 20_000; i++) {
     api.create('endpointslices', {
-      metadata: { name: `svc-${i >> 1}-${i & 1}`, namespace: `ns${(i >> 1) % 50}`, labels: { 'kubernetes.io/service-name': `svc-${i >> 1}` } },
+      metadata: {
+        name: `svc-${i >> 1}-${i & 1}`,
+        namespace: `ns${(i >> 1) % 50}`,
+        labels: { 'kubernetes.io/service-name': `svc-${i >> 1}` },
+      },
       addressType: 'IPv4',
-      endpoints: [{ addresses: [`10.0.${(i >> 8) & 255}.${i & 255}`], conditions: { ready: true }, nodeName: `node-${i % 100}` }],
+      endpoints: [
+        { addresses: [`10.0.${(i >> 8) & 255}.${i & 255}`], conditions: { ready: true }, nodeName: `node-${i % 100}` },
+      ],
       ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
     });
   }
   // How fast is the bench's business (`npm run bench`, "scale": initial sync at 10,000 Services and
   // 20,000 EndpointSlices); here only that it works, with the time as a comment.
   const t0 = performance.now();
-  const [s, e] = await Promise.all([call(api, 'GET', '/api/v1/services'), call(api, 'GET', '/apis/discovery.k8s.io/v1/endpointslices')]);
+  const [s, e] = await Promise.all([
+    call(api, 'GET', '/api/v1/services'),
+    call(api, 'GET', '/apis/discovery.k8s.io/v1/endpointslices'),
+  ]);
   t.comment(`both lists took ${(performance.now() - t0).toFixed(0)} ms`);
   t.equal(s.body.items.length, 10_000);
   t.equal(e.body.items.length, 20_000);
@@ -455,10 +610,15 @@ t.test('performance: LIST 10,000 Services and 20,000 EndpointSlices', async (t) 
   const w = watch(api, `/api/v1/services?watch=true&resourceVersion=${api.resourceVersion}`);
   await until('watch open', () => api.watchCount() === 1);
   const t1 = performance.now();
-  for (let i = 0; i < 1000; i++) api.patch('services', `ns${i % 50}`, `svc-${i}`, { metadata: { annotations: { n: String(i) } } });
+  for (let i = 0; i < 1000; i++)
+    api.patch('services', `ns${i % 50}`, `svc-${i}`, { metadata: { annotations: { n: String(i) } } });
   await until('1000 watch events', () => w.events.length === 1000, 30_000);
   t.comment(`1000 changes delivered to a watch in ${(performance.now() - t1).toFixed(0)} ms`);
-  t.same(w.events.map((ev) => ev.object.metadata.annotations.n), Array.from({ length: 1000 }, (_, i) => String(i)), 'every change, in order');
+  t.same(
+    w.events.map((ev) => ev.object.metadata.annotations.n),
+    Array.from({ length: 1000 }, (_, i) => String(i)),
+    'every change, in order',
+  );
 });
 
 // ---------------------------------------------------------------- real kubectl
@@ -531,7 +691,14 @@ t.test('client-node informers', async (t) => {
   const core = kc.makeApiClient(CoreV1Api);
 
   // makeInformer() in 1.4.0 takes no field selector; ListWatch does, and passes it to the watch.
-  const nodes = new ListWatch('/api/v1/nodes', new Watch(kc), () => core.listNode({ fieldSelector: 'metadata.name=n1' }), false, undefined, 'metadata.name=n1');
+  const nodes = new ListWatch(
+    '/api/v1/nodes',
+    new Watch(kc),
+    () => core.listNode({ fieldSelector: 'metadata.name=n1' }),
+    false,
+    undefined,
+    'metadata.name=n1',
+  );
   const services = makeInformer(kc, '/api/v1/services', () => core.listServiceForAllNamespaces());
   const log: string[] = [];
   const record = (inf: Informer<KubernetesObject>, tag: string) => {
@@ -563,8 +730,15 @@ t.test('client-node informers', async (t) => {
   // Compaction + a server-side close: the informer re-watches from its RV, gets the 410 ERROR, relists.
   api.compact();
   api.dropWatches();
-  await until('relisted and watching', () => api.watchCount() === 2 && log.filter((l) => l.endsWith('connect')).length === 4);
-  t.same(log.splice(0).sort(), ['nodes connect', 'nodes connect', 'svc connect', 'svc connect'], 'connect on re-watch, connect again on relist; no add/update');
+  await until(
+    'relisted and watching',
+    () => api.watchCount() === 2 && log.filter((l) => l.endsWith('connect')).length === 4,
+  );
+  t.same(
+    log.splice(0).sort(),
+    ['nodes connect', 'nodes connect', 'svc connect', 'svc connect'],
+    'connect on re-watch, connect again on relist; no add/update',
+  );
   const lists = api.requestLog.filter((r) => r.method === 'GET' && !r.query.includes('watch='));
   t.equal(lists.length, 4, 'one initial list and one relist per informer');
   api.create('services', svc('shop', 'api'));
@@ -576,7 +750,10 @@ t.test('client-node informers', async (t) => {
   await until('errors', () => log.length >= 2);
   await new Promise((r) => setTimeout(r, 200));
   const errors = log.splice(0);
-  t.ok(errors.every((l) => / error /.test(l)), `only error events: ${JSON.stringify(errors)}`);
+  t.ok(
+    errors.every((l) => / error /.test(l)),
+    `only error events: ${JSON.stringify(errors)}`,
+  );
   t.same(errors.map((l) => l.split(' ')[0]).sort(), ['nodes', 'svc']);
   t.comment(`on stop(): ${JSON.stringify(errors)}`);
 
@@ -585,5 +762,9 @@ t.test('client-node informers', async (t) => {
   await nodes.start();
   await services.start();
   await until('resumed', () => api.watchCount() === 2 && log.includes('svc update web'));
-  t.same(log.splice(0).sort(), ['nodes connect', 'svc connect', 'svc update web'], 'resumes from its resourceVersion, no relist');
+  t.same(
+    log.splice(0).sort(),
+    ['nodes connect', 'svc connect', 'svc update web'],
+    'resumes from its resourceVersion, no relist',
+  );
 });

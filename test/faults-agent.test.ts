@@ -54,7 +54,9 @@ function normalProbes(port: number): { stop: () => Promise<{ n: number; wrong: s
   const loop = (async () => {
     while (running) {
       const started = Date.now();
-      const r = await probe(port, { send: API, timeoutMs: PROBE_DEADLINE_MS }).catch((e: Error) => `error: ${e.message}`);
+      const r = await probe(port, { send: API, timeoutMs: PROBE_DEADLINE_MS }).catch(
+        (e: Error) => `error: ${e.message}`,
+      );
       lat.push(Date.now() - started);
       if (r !== 'ready up 50%\n') wrong.push(r);
       await sleep(10);
@@ -137,33 +139,61 @@ t.test('5,000 idle connections, then the cap: over it refused at once, those hel
   const started = Date.now();
   const held = await holdMany(agent.agentPort, idle);
   t.comment(`${idle} idle connections open in ${Date.now() - started} ms`);
-  t.ok(await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? 0) >= idle, DEADLINE_MS), 'the daemon holds them all');
+  t.ok(
+    await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? 0) >= idle, DEADLINE_MS),
+    'the daemon holds them all',
+  );
   const during = await normal.stop();
   const rssDuring = rssMb(agent.proc.pid as number);
-  t.comment(`normal probes during the idle storm: ${during.n}, p50 ${during.p50} ms, max ${during.max} ms; daemon RSS ${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB`);
+  t.comment(
+    `normal probes during the idle storm: ${during.n}, p50 ${during.p50} ms, max ${during.max} ms; daemon RSS ${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB`,
+  );
   t.same(during.wrong, [], 'every normal probe answered correctly');
-  t.ok(rssDuring < RSS_LIMIT_MB && rssDuring - rssBefore < RSS_GROWTH_LIMIT_MB, `RSS bounded (${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB)`);
+  t.ok(
+    rssDuring < RSS_LIMIT_MB && rssDuring - rssBefore < RSS_GROWTH_LIMIT_MB,
+    `RSS bounded (${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB)`,
+  );
 
   // Fill up to the cap; everything beyond it is closed at once without a reply, and counted.
   held.push(...(await holdMany(agent.agentPort, cap - idle)));
-  t.ok(await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? 0) >= cap, DEADLINE_MS), 'at the cap');
+  t.ok(
+    await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? 0) >= cap, DEADLINE_MS),
+    'at the cap',
+  );
   const refusedStart = Date.now();
   // Closed at once, not after a read deadline: the 10 s --read-timeout would outlast this probe timeout.
-  const over = await Promise.all(Array.from({ length: 200 }, () => probe(agent.agentPort, { send: WEB, timeoutMs: 9000 }).catch((e: NodeJS.ErrnoException) => (e.code === 'ECONNRESET' ? '' : `error: ${e.message}`))));
+  const over = await Promise.all(
+    Array.from({ length: 200 }, () =>
+      probe(agent.agentPort, { send: WEB, timeoutMs: 9000 }).catch((e: NodeJS.ErrnoException) =>
+        e.code === 'ECONNRESET' ? '' : `error: ${e.message}`,
+      ),
+    ),
+  );
   t.same([...new Set(over)], [''], 'over the cap: closed without a reply');
   t.comment(`200 over the cap refused in ${Date.now() - refusedStart} ms`);
-  t.ok((metricValue(await metrics(agent), `${M}probe_rejections_total{reason="over_capacity"}`) ?? 0) >= 200, 'refusals counted');
+  t.ok(
+    (metricValue(await metrics(agent), `${M}probe_rejections_total{reason="over_capacity"}`) ?? 0) >= 200,
+    'refusals counted',
+  );
 
   // Those already admitted are not starved: they send their line now and get their answer.
   const sample = held.slice(0, 200);
   const answeredStart = Date.now();
   for (const h of sample) h.s.write(API);
-  t.ok(await until(() => sample.every((h) => h.closedAt !== undefined), DEADLINE_MS), 'every admitted connection answered');
+  t.ok(
+    await until(() => sample.every((h) => h.closedAt !== undefined), DEADLINE_MS),
+    'every admitted connection answered',
+  );
   t.same([...new Set(sample.map((h) => h.data))], ['ready up 50%\n'], 'with the right answer');
-  t.comment(`200 admitted connections answered in ${Math.max(...sample.map((h) => (h.closedAt ?? Infinity) - answeredStart))} ms while at the cap`);
+  t.comment(
+    `200 admitted connections answered in ${Math.max(...sample.map((h) => (h.closedAt ?? Infinity) - answeredStart))} ms while at the cap`,
+  );
 
   for (const h of held) h.s.destroy();
-  t.ok(await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? Infinity) <= 1, DEADLINE_MS), 'all released');
+  t.ok(
+    await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? Infinity) <= 1, DEADLINE_MS),
+    'all released',
+  );
   t.equal(await probe(agent.agentPort, { send: API }), 'ready up 50%\n', 'below the cap again: answered');
   const rssAfter = rssMb(agent.proc.pid as number);
   t.comment(`daemon RSS after: ${rssAfter.toFixed(1)} MB`);
@@ -186,7 +216,8 @@ t.test('slowloris: one byte a second gets the node answer at the read deadline, 
   for (const h of after) h.s.write(WEB);
   let i = 1;
   const ticker = setInterval(() => {
-    for (const h of [...before, ...after]) if (!h.s.destroyed && h.error === undefined) h.s.write(API.charAt(i % API.length));
+    for (const h of [...before, ...after])
+      if (!h.s.destroyed && h.error === undefined) h.s.write(API.charAt(i % API.length));
     i++;
   }, 1000);
   try {
@@ -194,18 +225,35 @@ t.test('slowloris: one byte a second gets the node answer at the read deadline, 
     const answered = await until(() => [...before, ...after].every((h) => h.closedAt !== undefined), DEADLINE_MS);
     const slowest = Math.max(...before.map((h) => (h.closedAt ?? Infinity) - startedAt));
     t.ok(answered, `every slow client answered and sent the agent's FIN (slowest after ${slowest} ms)`);
-    t.same([...new Set(before.map((h) => h.data))], ['ready up 100%\n'], 'an unfinished line at the read deadline: the node answer');
+    t.same(
+      [...new Set(before.map((h) => h.data))],
+      ['ready up 100%\n'],
+      'an unfinished line at the read deadline: the node answer',
+    );
     t.same([...new Set(after.map((h) => h.data))], ['ready up 100%\n'], 'a finished line: its answer');
     const released = Date.now();
-    t.ok(await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? Infinity) <= 1, DEADLINE_MS), 'still trickling, yet dropped after the linger time');
-    t.comment(`slowloris: ${2 * n} slow clients, answered within ${slowest} ms, all released ${Date.now() - startedAt} ms after the start (${Date.now() - released} ms after the answers)`);
+    t.ok(
+      await until(
+        async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? Infinity) <= 1,
+        DEADLINE_MS,
+      ),
+      'still trickling, yet dropped after the linger time',
+    );
+    t.comment(
+      `slowloris: ${2 * n} slow clients, answered within ${slowest} ms, all released ${Date.now() - startedAt} ms after the start (${Date.now() - released} ms after the answers)`,
+    );
   } finally {
     clearInterval(ticker);
   }
   const m = await metrics(agent);
-  t.ok((metricValue(m, `${M}probe_rejections_total{reason="malformed"}`) ?? 0) >= n, 'unfinished lines counted as malformed');
+  t.ok(
+    (metricValue(m, `${M}probe_rejections_total{reason="malformed"}`) ?? 0) >= n,
+    'unfinished lines counted as malformed',
+  );
   const r = await normal.stop();
-  t.comment(`slowloris: normal probes meanwhile: ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; RSS ${rssBefore.toFixed(1)} → ${rssMb(agent.proc.pid as number).toFixed(1)} MB`);
+  t.comment(
+    `slowloris: normal probes meanwhile: ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; RSS ${rssBefore.toFixed(1)} → ${rssMb(agent.proc.pid as number).toFixed(1)} MB`,
+  );
   t.same(r.wrong, []);
   for (const h of [...before, ...after]) h.s.destroy();
 });
@@ -216,19 +264,28 @@ t.test('1 MB without a newline, many at once: node answer, bounded memory', asyn
   const rssBefore = rssMb(agent.proc.pid as number);
   const big = Buffer.alloc(1 << 20, 0x61);
   const n = 32;
-  const answers = await Promise.all(Array.from({ length: n }, () => probe(agent.agentPort, { send: big, timeoutMs: 10_000 }).catch((e: Error) => `error: ${e.message}`)));
+  const answers = await Promise.all(
+    Array.from({ length: n }, () =>
+      probe(agent.agentPort, { send: big, timeoutMs: 10_000 }).catch((e: Error) => `error: ${e.message}`),
+    ),
+  );
   t.same([...new Set(answers)], ['ready up 100%\n'], 'each answered for the node');
   const m = await metrics(agent);
   t.ok((metricValue(m, `${M}probe_rejections_total{reason="too_long"}`) ?? 0) >= n, 'counted as too long');
   const rssAfter = rssMb(agent.proc.pid as number);
   const r = await normal.stop();
-  t.comment(`${n} × 1 MiB: RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms`);
+  t.comment(
+    `${n} × 1 MiB: RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms`,
+  );
   t.ok(rssAfter - rssBefore < 64, 'the bytes are not kept (RSS grew by less than 64 MB for 32 MiB sent)');
   t.same(r.wrong, []);
 });
 
 /** What the agent must answer for these bytes (the README's rules, with parseRequestLine as the spec). */
-function expectedReply(bytes: Buffer, halfClose: boolean): { reply: string; reason?: 'malformed' | 'too_long' | 'unknown_service' } {
+function expectedReply(
+  bytes: Buffer,
+  halfClose: boolean,
+): { reply: string; reason?: 'malformed' | 'too_long' | 'unknown_service' } {
   const answers: Record<string, string> = { 'shop/web': 'ready up 100%\n', 'shop/api': 'ready up 50%\n' };
   const node = 'ready up 100%\n';
   const nl = bytes.indexOf(10);
@@ -257,7 +314,23 @@ function fuzzCases(seed: number, n: number): FuzzCase[] {
   const rand = mulberry32(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const alphabet = Buffer.from('abcdefghijklmnopqrstuvwxyz0123456789-/ \t\r\n\0\xff.ABC_%', 'latin1');
-  const fragments = ['shop/web', 'shop/api', 'shop/nope', ' shop/web ', 'shop/web\r', '\tshop/api', 'Shop/web', 'shop//web', '/web', 'shop/', '-shop/web', 'shop/web-', `${'a'.repeat(63)}/b`, `${'a'.repeat(64)}/b`, ''];
+  const fragments = [
+    'shop/web',
+    'shop/api',
+    'shop/nope',
+    ' shop/web ',
+    'shop/web\r',
+    '\tshop/api',
+    'Shop/web',
+    'shop//web',
+    '/web',
+    'shop/',
+    '-shop/web',
+    'shop/web-',
+    `${'a'.repeat(63)}/b`,
+    `${'a'.repeat(64)}/b`,
+    '',
+  ];
   const out: FuzzCase[] = [];
   for (let k = 0; k < n; k++) {
     // A known fragment, random bytes, or a mix; usually a newline; now and then a long run.
@@ -267,14 +340,17 @@ function fuzzCases(seed: number, n: number): FuzzCase[] {
     if (shape >= 0.25) {
       const len = rand() < 0.1 ? 200 + Math.floor(rand() * 400) : Math.floor(rand() * 40);
       const b = Buffer.alloc(len);
-      for (let i = 0; i < len; i++) b[i] = rand() < 0.5 ? (alphabet[Math.floor(rand() * alphabet.length)] as number) : Math.floor(rand() * 256);
+      for (let i = 0; i < len; i++)
+        b[i] = rand() < 0.5 ? (alphabet[Math.floor(rand() * alphabet.length)] as number) : Math.floor(rand() * 256);
       parts.push(b);
     }
     if (rand() < 0.7) parts.push(Buffer.from('\n'));
     if (rand() < 0.3) parts.push(Buffer.from(`${pick(fragments)}\n`, 'latin1'));
     const bytes = Buffer.concat(parts);
     const halfClose = rand() < 0.3;
-    const inner = Array.from({ length: Math.floor(rand() * 4) }, () => Math.floor(rand() * (bytes.length + 1))).sort((a, b) => a - b);
+    const inner = Array.from({ length: Math.floor(rand() * 4) }, () => Math.floor(rand() * (bytes.length + 1))).sort(
+      (a, b) => a - b,
+    );
     const cuts = [0, ...inner, bytes.length];
     out.push({ bytes, halfClose, cuts, pauses: cuts.map(() => Math.floor(rand() * 4)) });
   }
@@ -316,7 +392,10 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
         if (c.halfClose && !s.destroyed) s.end();
       });
     });
-    if (got !== want.reply) failures.push(`case ${k}: sent ${JSON.stringify(c.bytes.toString('latin1').slice(0, 80))} (${c.bytes.length} bytes${c.halfClose ? ', half-closed' : ''}): got ${JSON.stringify(got)}, want ${JSON.stringify(want.reply)}`);
+    if (got !== want.reply)
+      failures.push(
+        `case ${k}: sent ${JSON.stringify(c.bytes.toString('latin1').slice(0, 80))} (${c.bytes.length} bytes${c.halfClose ? ', half-closed' : ''}): got ${JSON.stringify(got)}, want ${JSON.stringify(want.reply)}`,
+      );
   };
   // 24 cases in flight at a time.
   let next = 0;
@@ -333,7 +412,9 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
   }
   t.equal(await probe(agent.agentPort, { send: API }), 'ready up 50%\n', 'still serving');
   const rssAfter = rssMb(agent.proc.pid as number);
-  t.comment(`fuzz: ${cases.length} cases (${JSON.stringify(reasons)}), RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB`);
+  t.comment(
+    `fuzz: ${cases.length} cases (${JSON.stringify(reasons)}), RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB`,
+  );
   t.ok(rssAfter < RSS_LIMIT_MB && rssAfter - rssBefore < RSS_GROWTH_LIMIT_MB, 'RSS bounded');
   t.equal(agent.proc.exitCode, null, 'no crash');
 });
@@ -358,13 +439,21 @@ t.test('half-closed sockets by the thousand; clients that never finish closing a
   const a = await holdMany(agent.agentPort, n, 250, { allowHalfOpen: true, endWith: API });
   // ...and clients that send nothing and never answer the agent's FIN with their own.
   const b = await holdMany(agent.agentPort, n, 250, { allowHalfOpen: true });
-  t.ok(await until(() => [...a, ...b].every((h) => h.closedAt !== undefined), DEADLINE_MS), 'every one got its answer and the agent FIN');
+  t.ok(
+    await until(() => [...a, ...b].every((h) => h.closedAt !== undefined), DEADLINE_MS),
+    'every one got its answer and the agent FIN',
+  );
   t.same([...new Set(a.map((h) => h.data))], ['ready up 50%\n']);
   t.same([...new Set(b.map((h) => h.data))], ['ready up 100%\n']);
   // Our side of b stays open; the agent must let go of them anyway (after its linger time).
-  t.ok(await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? Infinity) <= 1, DEADLINE_MS), 'the agent released the half-open connections');
+  t.ok(
+    await until(async () => (metricValue(await metrics(agent), `${M}agent_connections`) ?? Infinity) <= 1, DEADLINE_MS),
+    'the agent released the half-open connections',
+  );
   const r = await normal.stop();
-  t.comment(`half-closed: ${2 * n} clients; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; RSS ${rssMb(agent.proc.pid as number).toFixed(1)} MB`);
+  t.comment(
+    `half-closed: ${2 * n} clients; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; RSS ${rssMb(agent.proc.pid as number).toFixed(1)} MB`,
+  );
   t.same(r.wrong, []);
   for (const h of [...a, ...b]) h.s.destroy();
 });

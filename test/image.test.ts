@@ -169,37 +169,78 @@ const WORKDIR = '/app';
 t.test('Dockerfile: multi-stage, Node 20, distroless runtime as a numeric non-root user', async (t) => {
   t.ok(stages.length >= 2, 'multi-stage');
   const nodeMajor = /(\d+)/.exec(pkg.engines.node)?.[1];
-  for (const s of stages.slice(0, -1)) t.match(s.image, new RegExp(`^node:${nodeMajor}-bookworm-slim(@sha256:[0-9a-f]{64})?$`), `stage ${s.name}: node:${nodeMajor}-bookworm-slim`);
-  t.match(runtime.image, new RegExp(`^gcr\\.io/distroless/nodejs${nodeMajor}-debian12(:nonroot)?(@sha256:[0-9a-f]{64})?$`), 'runtime: distroless Node of the same major');
-  t.same(runtime.instructions.filter((i) => i.op === 'RUN'), [], 'no RUN in the runtime stage: it has no shell');
+  for (const s of stages.slice(0, -1))
+    t.match(
+      s.image,
+      new RegExp(`^node:${nodeMajor}-bookworm-slim(@sha256:[0-9a-f]{64})?$`),
+      `stage ${s.name}: node:${nodeMajor}-bookworm-slim`,
+    );
+  t.match(
+    runtime.image,
+    new RegExp(`^gcr\\.io/distroless/nodejs${nodeMajor}-debian12(:nonroot)?(@sha256:[0-9a-f]{64})?$`),
+    'runtime: distroless Node of the same major',
+  );
+  t.same(
+    runtime.instructions.filter((i) => i.op === 'RUN'),
+    [],
+    'no RUN in the runtime stage: it has no shell',
+  );
   const user = runtime.instructions.filter((i) => i.op === 'USER').at(-1)?.args ?? '';
   t.match(user, /^[1-9]\d*(:[1-9]\d*)?$/, 'USER is numeric and not root (runAsNonRoot can check it)');
   t.equal(user.split(':')[0], '65532', 'the distroless nonroot uid, as deploy/ runs it');
   t.equal(runtime.instructions.filter((i) => i.op === 'WORKDIR').at(-1)?.args, WORKDIR);
-  t.same(exec(runtime, 'ENTRYPOINT'), ['/nodejs/bin/node', `${WORKDIR}/${pkg.bin['haproxy-node-agent']}`], 'ENTRYPOINT: distroless node + the package bin, exec form');
+  t.same(
+    exec(runtime, 'ENTRYPOINT'),
+    ['/nodejs/bin/node', `${WORKDIR}/${pkg.bin['haproxy-node-agent']}`],
+    'ENTRYPOINT: distroless node + the package bin, exec form',
+  );
   t.same(exec(runtime, 'CMD'), ['run'], 'CMD: the run command');
 
   const build = stages.find((s) => s.instructions.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)));
   t.ok(build, 'a stage runs npm run build');
-  t.ok(build?.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)), 'the build stage installs dev dependencies (tsc)');
+  t.ok(
+    build?.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args) && !/--omit=dev/.test(i.args)),
+    'the build stage installs dev dependencies (tsc)',
+  );
 });
 
 t.test('runtime stage copies exactly dist/, package.json, production node_modules and LICENSE', async (t) => {
   const got = copies(runtime).map((c) => ({ dest: c.dest, from: c.from, sources: c.sources }));
-  t.equal(got.filter((c) => c.from === undefined).length, 0, 'nothing from the build context straight into the runtime');
-  t.same(got.map((c) => c.dest).sort(), [`${WORKDIR}/LICENSE`, `${WORKDIR}/dist`, `${WORKDIR}/node_modules`, `${WORKDIR}/package.json`]);
+  t.equal(
+    got.filter((c) => c.from === undefined).length,
+    0,
+    'nothing from the build context straight into the runtime',
+  );
+  t.same(got.map((c) => c.dest).sort(), [
+    `${WORKDIR}/LICENSE`,
+    `${WORKDIR}/dist`,
+    `${WORKDIR}/node_modules`,
+    `${WORKDIR}/package.json`,
+  ]);
   for (const c of got) {
     const src = stageByName(c.from);
     t.ok(src, `${c.dest} comes from stage ${c.from}`);
     if (src === undefined) continue;
     const srcDir = src.instructions.filter((i) => i.op === 'WORKDIR').at(-1)?.args;
-    t.same(c.sources, [`${srcDir}/${posix.basename(c.dest)}`], `${c.dest} ← ${c.from}:${srcDir}/${posix.basename(c.dest)}`);
+    t.same(
+      c.sources,
+      [`${srcDir}/${posix.basename(c.dest)}`],
+      `${c.dest} ← ${c.from}:${srcDir}/${posix.basename(c.dest)}`,
+    );
     if (c.dest.endsWith('/node_modules')) {
-      t.ok(src.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args)), 'node_modules from `npm ci --omit=dev`: production dependencies only');
+      t.ok(
+        src.instructions.some((i) => i.op === 'RUN' && /\bnpm ci\b.*--omit=dev/.test(i.args)),
+        'node_modules from `npm ci --omit=dev`: production dependencies only',
+      );
     }
     if (c.dest.endsWith('/dist')) {
-      t.ok(src.instructions.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)), 'dist/ from the stage that runs the build');
-      const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string } };
+      t.ok(
+        src.instructions.some((i) => i.op === 'RUN' && /\bnpm run build\b/.test(i.args)),
+        'dist/ from the stage that runs the build',
+      );
+      const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as {
+        compilerOptions: { outDir: string };
+      };
       t.equal(tsconfig.compilerOptions.outDir, 'dist', 'tsc writes dist/');
     }
   }
@@ -212,7 +253,9 @@ t.test('runtime stage copies exactly dist/, package.json, production node_module
   if (pack.code !== 0) throw new Error(`npm pack: exit ${pack.code}: ${pack.stderr}`);
   const packedJson = pack.stdout;
   const packed = JSON.parse(packedJson) as Array<{ files: Array<{ path: string }> }>;
-  const outside = packed[0]!.files.map((f) => f.path).filter((p) => p !== 'package.json' && !p.startsWith('dist/') && !/^(README|LICENSE|LICENCE)(\.|$)/i.test(p));
+  const outside = packed[0]!.files
+    .map((f) => f.path)
+    .filter((p) => p !== 'package.json' && !p.startsWith('dist/') && !/^(README|LICENSE|LICENCE)(\.|$)/i.test(p));
   t.same(outside, [], 'npm pack ships nothing the image lacks');
   const inImage = copies(runtime).map((c) => posix.relative(WORKDIR, c.dest));
   for (const doc of packed[0]!.files.map((f) => f.path).filter((p) => /^LICEN[CS]E(\.|$)/i.test(p))) {
@@ -224,17 +267,46 @@ t.test('.dockerignore: the build context holds what the build stages COPY, and n
   const ignored = dockerignore(readFileSync(join(root, '.dockerignore'), 'utf8'));
   const heavy = ['node_modules', 'dist', '.git', '.tap', 'build'];
   const context = walk(root, (rel) => heavy.includes(rel) || ignored(rel));
-  const fromContext = [...new Set(stages.flatMap((s) => copies(s).filter((c) => c.from === undefined).flatMap((c) => c.sources)))];
-  t.same(fromContext.sort(), ['LICENSE', 'package-lock.json', 'package.json', 'src', 'tsconfig.json'], 'the build stages COPY these from the context');
+  const fromContext = [
+    ...new Set(
+      stages.flatMap((s) =>
+        copies(s)
+          .filter((c) => c.from === undefined)
+          .flatMap((c) => c.sources),
+      ),
+    ),
+  ];
+  t.same(
+    fromContext.sort(),
+    ['LICENSE', 'package-lock.json', 'package.json', 'src', 'tsconfig.json'],
+    'the build stages COPY these from the context',
+  );
   for (const src of fromContext) {
     t.notOk(ignored(src), `${src} is in the context`);
-    t.ok(context.some((p) => p === src || p.startsWith(`${src}/`)), `${src} exists`);
+    t.ok(
+      context.some((p) => p === src || p.startsWith(`${src}/`)),
+      `${src} exists`,
+    );
   }
   t.ok(context.includes('src/main.ts'), 'src/ contents are in the context');
-  for (const p of ['node_modules', 'node_modules/pino/package.json', 'dist/main.js', '.git/HEAD', 'test/deploy.test.ts', '.tap', 'deploy/daemonset.yaml', 'kubeconfig', 'x.log']) {
+  for (const p of [
+    'node_modules',
+    'node_modules/pino/package.json',
+    'dist/main.js',
+    '.git/HEAD',
+    'test/deploy.test.ts',
+    '.tap',
+    'deploy/daemonset.yaml',
+    'kubeconfig',
+    'x.log',
+  ]) {
     t.ok(ignored(p), `${p} stays out of the context`);
   }
-  t.same(context.filter((p) => !p.startsWith('src/')).sort(), ['LICENSE', 'package-lock.json', 'package.json', 'tsconfig.json'], 'the whole context');
+  t.same(
+    context.filter((p) => !p.startsWith('src/')).sort(),
+    ['LICENSE', 'package-lock.json', 'package.json', 'tsconfig.json'],
+    'the whole context',
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -246,7 +318,9 @@ const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 /** Every non-dev package of the lockfile: exactly what `npm ci --omit=dev` installs. */
 function productionPackages(): string[] {
-  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; optional?: boolean }> };
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean; optional?: boolean }>;
+  };
   return Object.entries(lock.packages)
     .filter(([path, p]) => path !== '' && p.dev !== true)
     .map(([path]) => path);
@@ -314,9 +388,12 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   }
   const missing = prod.filter((p) => !existsSync(join(app, p)) && existsSync(join(root, p)));
   t.same(missing, [], 'every production package (nested ones too) is in the tree');
-  for (const dev of ['typescript', 'tap']) t.notOk(existsSync(join(app, 'node_modules', dev)), `dev dependency ${dev} is not in the tree`);
+  for (const dev of ['typescript', 'tap'])
+    t.notOk(existsSync(join(app, 'node_modules', dev)), `dev dependency ${dev} is not in the tree`);
   const sizes = { dist: du(join(app, 'dist')), node_modules: du(join(app, 'node_modules')) };
-  t.comment(`runtime files: ${((sizes.dist + sizes.node_modules) / 2 ** 20).toFixed(1)} MiB (dist ${(sizes.dist / 2 ** 10).toFixed(0)} KiB, production node_modules ${(sizes.node_modules / 2 ** 20).toFixed(1)} MiB)`);
+  t.comment(
+    `runtime files: ${((sizes.dist + sizes.node_modules) / 2 ** 20).toFixed(1)} MiB (dist ${(sizes.dist / 2 ** 10).toFixed(0)} KiB, production node_modules ${(sizes.node_modules / 2 ** 20).toFixed(1)} MiB)`,
+  );
 
   // Read-only, like readOnlyRootFilesystem: no write bit for anyone (directories and our copies;
   // hard-linked files are root's and left as they are).
@@ -324,7 +401,13 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   if (linked) {
     execFileSync('find', [app, '-type', 'd', '-exec', 'chmod', 'a-w', '{}', '+']);
     execFileSync('chmod', ['-R', 'a-w', join(app, 'dist'), join(app, 'package.json')]);
-    t.same(execFileSync('find', [app, '(', '-user', String(UID), '-o', '-perm', '-o+w', ')', '-print'], { encoding: 'utf8' }), '', `no file owned by or writable for uid ${UID}`);
+    t.same(
+      execFileSync('find', [app, '(', '-user', String(UID), '-o', '-perm', '-o+w', ')', '-print'], {
+        encoding: 'utf8',
+      }),
+      '',
+      `no file owned by or writable for uid ${UID}`,
+    );
   } else {
     execFileSync('chmod', ['-R', 'a-w', app]);
   }
@@ -334,14 +417,34 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   const tmp = join(base, 'tmp');
   mkdirSync(tmp);
   if (asUser) chownSync(tmp, UID, UID);
-  else t.comment(asRoot ? 'setpriv (util-linux) missing: running as root' : `not root: running as uid ${process.getuid?.()}, not ${UID}`);
+  else
+    t.comment(
+      asRoot
+        ? 'setpriv (util-linux) missing: running as root'
+        : `not root: running as uid ${process.getuid?.()}, not ${UID}`,
+    );
 
   // ENTRYPOINT + CMD from the Dockerfile, with /nodejs/bin/node → this node and /app → the tree.
-  const entrypoint = (exec(runtime, 'ENTRYPOINT') as string[]).map((a, i) => (i === 0 ? process.execPath : a.replace(/^\/app\//, `${app}/`)));
+  const entrypoint = (exec(runtime, 'ENTRYPOINT') as string[]).map((a, i) =>
+    i === 0 ? process.execPath : a.replace(/^\/app\//, `${app}/`),
+  );
   const cmd = exec(runtime, 'CMD') as string[];
   // --pdeathsig again after the uid change (which clears the one test/lib/spawn.ts set): setpriv
   // applies it after switching users, so the daemon still dies with this test process.
-  const user = asUser ? [setpriv!, `--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--pdeathsig', 'SIGKILL', '--'] : [];
+  const user = asUser
+    ? [
+        setpriv!,
+        `--reuid=${UID}`,
+        `--regid=${UID}`,
+        '--clear-groups',
+        '--no-new-privs',
+        '--bounding-set=-all',
+        '--inh-caps=-all',
+        '--pdeathsig',
+        'SIGKILL',
+        '--',
+      ]
+    : [];
   // `env -i`: exactly the image's environment. (tap's process tracking adds NODE_OPTIONS with its
   // loaders to every child's env; that would not be the image any more.) env and setpriv exec, so
   // the node process is the child itself and gets our signals.
@@ -350,17 +453,43 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   const image = (args: string[]): Promise<Result> => runChild('/usr/bin/env', argv(args), { cwd: app });
 
   if (asUser) {
-    t.throws(() => execFileSync(setpriv!, [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'touch', join(app, 'probe')], { stdio: 'ignore' }), 'the user cannot write the tree');
+    t.throws(
+      () =>
+        execFileSync(setpriv!, [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', 'touch', join(app, 'probe')], {
+          stdio: 'ignore',
+        }),
+      'the user cannot write the tree',
+    );
   }
 
   const [help, runHelp, noFile, badFile] = await Promise.all([
     image(['--help']),
     image([...cmd, '--help']),
-    image([...cmd, '--node-name', 'n1', '--kubeconfig', join(base, 'no-such-kubeconfig'), '--agent-port=0', '--http-port=0', '--agent-address=127.0.0.1', '--http-address=127.0.0.1']),
+    image([
+      ...cmd,
+      '--node-name',
+      'n1',
+      '--kubeconfig',
+      join(base, 'no-such-kubeconfig'),
+      '--agent-port=0',
+      '--http-port=0',
+      '--agent-address=127.0.0.1',
+      '--http-address=127.0.0.1',
+    ]),
     (() => {
       const bad = join(base, 'bad-kubeconfig');
       writeFileSync(bad, 'apiVersion: v1\nkind: Config\nclusters: [{{{ not yaml\n', { mode: 0o444 });
-      return image([...cmd, '--node-name', 'n1', '--kubeconfig', bad, '--agent-port=0', '--http-port=0', '--agent-address=127.0.0.1', '--http-address=127.0.0.1']);
+      return image([
+        ...cmd,
+        '--node-name',
+        'n1',
+        '--kubeconfig',
+        bad,
+        '--agent-port=0',
+        '--http-port=0',
+        '--agent-address=127.0.0.1',
+        '--http-address=127.0.0.1',
+      ]);
     })(),
   ]);
 
@@ -370,10 +499,17 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
 
   t.equal(runHelp.code, 0, `run --help exits 0 ${runHelp.stderr}`);
   const listed = [...runHelp.stdout.matchAll(/^\s+--([a-z-]+)/gm)].map((m) => m[1]);
-  t.same(listed, RUN_FLAGS.map((f) => f.name), 'run --help lists every flag, in order');
+  t.same(
+    listed,
+    RUN_FLAGS.map((f) => f.name),
+    'run --help lists every flag, in order',
+  );
   t.equal(runHelp.stderr, '', 'nothing on stderr');
 
-  for (const [what, r] of [['missing', noFile], ['unparsable', badFile]] as const) {
+  for (const [what, r] of [
+    ['missing', noFile],
+    ['unparsable', badFile],
+  ] as const) {
     t.equal(r.code, 2, `${what} kubeconfig: exit 2 (a configuration error)`);
     const lines = r.stderr.split('\n').filter((l) => l !== '');
     t.equal(lines.length, 1, `${what} kubeconfig: one line on stderr: ${JSON.stringify(r.stderr)}`);
@@ -390,10 +526,25 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   const kubeconfig = join(base, 'kubeconfig');
   api.writeKubeconfig(kubeconfig);
   chmodSync(kubeconfig, 0o444);
-  const daemon = spawnChild(t, '/usr/bin/env', argv([...cmd, '--node-name', 'n1', '--kubeconfig', kubeconfig, '--agent-port=0', '--http-port=0', '--agent-address=127.0.0.1', '--http-address=127.0.0.1']), {
-    cwd: app,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const daemon = spawnChild(
+    t,
+    '/usr/bin/env',
+    argv([
+      ...cmd,
+      '--node-name',
+      'n1',
+      '--kubeconfig',
+      kubeconfig,
+      '--agent-port=0',
+      '--http-port=0',
+      '--agent-address=127.0.0.1',
+      '--http-address=127.0.0.1',
+    ]),
+    {
+      cwd: app,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const { stdout, stderr } = daemon;
   if (stdout === null || stderr === null) throw new Error('no pipes');
   const exited = new Promise<number | null>((resolve) => daemon.on('exit', (code) => resolve(code)));
@@ -404,16 +555,24 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
     stdout.setEncoding('utf8').on('data', (c: string) => {
       out += c;
       for (const line of out.split('\n')) {
-        const rec = /^\{.*"msg":"listening".*\}$/.test(line) ? (JSON.parse(line) as { agent: string; http: string }) : undefined;
+        const rec = /^\{.*"msg":"listening".*\}$/.test(line)
+          ? (JSON.parse(line) as { agent: string; http: string })
+          : undefined;
         if (rec) resolve({ agent: Number(rec.agent.split(':').pop()), http: Number(rec.http.split(':').pop()) });
       }
     });
     void exited.then((code) => reject(new Error(`daemon exited (${code}) before listening: ${err}`)));
-    setTimeout(() => reject(new Error(`no "listening" log line within ${deadline(30)} s: ${out} ${err}`)), deadline(30_000)).unref();
+    setTimeout(
+      () => reject(new Error(`no "listening" log line within ${deadline(30)} s: ${out} ${err}`)),
+      deadline(30_000),
+    ).unref();
   });
   let ready = 0;
   for (const until = Date.now() + deadline(20_000); Date.now() < until && ready !== 200; ) {
-    ready = await fetch(`http://127.0.0.1:${ports.http}/readyz`).then((r) => r.status, () => 0);
+    ready = await fetch(`http://127.0.0.1:${ports.http}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
   }
   t.equal(ready, 200, '/readyz turns 200 after the first full list');
@@ -431,11 +590,21 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   t.equal(await within(exited, deadline(30_000), 'still running'), 0, 'SIGTERM → exit 0');
   t.comment(`stopped ${Date.now() - stopAt} ms after SIGTERM`);
   t.equal(err, '', 'nothing on stderr');
-  t.ok(out.split('\n').filter((l) => l !== '').every((l) => l.startsWith('{')), 'stdout is JSON log lines');
+  t.ok(
+    out
+      .split('\n')
+      .filter((l) => l !== '')
+      .every((l) => l.startsWith('{')),
+    'stdout is JSON log lines',
+  );
 
   t.same(treeState(app), before, 'the tree is unchanged');
   t.same(readdirSync(tmp), [], 'nothing written to TMPDIR');
-  t.same(readdirSync(base).sort(), ['app', 'bad-kubeconfig', 'kubeconfig', ...(dist === join(root, 'dist') ? [] : ['built']), 'tmp'].sort(), 'nothing written next to the tree');
+  t.same(
+    readdirSync(base).sort(),
+    ['app', 'bad-kubeconfig', 'kubeconfig', ...(dist === join(root, 'dist') ? [] : ['built']), 'tmp'].sort(),
+    'nothing written next to the tree',
+  );
   try {
     accessSync('/nonexistent');
     t.fail('HOME exists');

@@ -20,7 +20,9 @@ const sources: MetricSources = {
 
 /** Our samples only (no runtime metrics, no build_info: it names the Node.js version). */
 async function samples(m: ReturnType<typeof createMetrics>): Promise<string[]> {
-  return (await m.registry.metrics()).split('\n').filter((l) => l.startsWith(METRIC_PREFIX) && !l.startsWith(`${METRIC_PREFIX}build_info`));
+  return (await m.registry.metrics())
+    .split('\n')
+    .filter((l) => l.startsWith(METRIC_PREFIX) && !l.startsWith(`${METRIC_PREFIX}build_info`));
 }
 
 t.test('sources given after creation scrape like sources given at creation', async (t) => {
@@ -46,5 +48,8 @@ t.test('gauge values: one value, one-hot by label, values by label, absent sourc
   has(`${METRIC_PREFIX}peers{state="current"} 2`);
   has(`${METRIC_PREFIX}receipts_dropped_total 7`);
   has(`${METRIC_PREFIX}dataplane_healthy -1`);
-  t.notOk(lines.some((l) => l.startsWith(`${METRIC_PREFIX}guard_decision{`)), 'no coordinator decision source: no guard_decision samples');
+  t.notOk(
+    lines.some((l) => l.startsWith(`${METRIC_PREFIX}guard_decision{`)),
+    'no coordinator decision source: no guard_decision samples',
+  );
 });

@@ -17,7 +17,11 @@ function table(first: string): string[][] {
   if (at === -1) throw new Error(`no table starting with "${first}"`);
   const rows: string[][] = [];
   for (let i = at + 2; i < lines.length && lines[i]!.startsWith('|'); i++) {
-    rows.push(lines[i]!.split('|').slice(1, -1).map((c) => c.trim()));
+    rows.push(
+      lines[i]!.split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -27,7 +31,11 @@ const unquote = (s: string) => s.replace(/^`|`$/g, '');
 t.test('flags table = the flags the daemon parses', async (t) => {
   const rows = table('flag');
   const flags = RUN_FLAGS.filter((f) => f.name !== 'help');
-  t.same(rows.map((r) => unquote(r[0]!)), flags.map((f) => `--${f.name}`), 'same flags, same order');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    flags.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
   for (const f of flags) {
     const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
     if (r === undefined) continue;
@@ -51,7 +59,11 @@ t.test('metrics table = the metrics the daemon registers', async (t) => {
   });
   const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(METRIC_PREFIX));
   const rows = table('metric');
-  t.same(rows.map((r) => unquote(r[0]!)), ours.map((x) => x.name), 'same metrics, same order');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    ours.map((x) => x.name),
+    'same metrics, same order',
+  );
   for (const x of ours) {
     const r = rows.find((row) => unquote(row[0]!) === x.name);
     t.equal(r?.[1], x.type, `${x.name} type`);
@@ -61,13 +73,18 @@ t.test('metrics table = the metrics the daemon registers', async (t) => {
 
 t.test('every signal and annotation is documented', async (t) => {
   for (const s of SIGNAL_NAMES) t.match(readme, `\`${s}\``, `signal ${s}`);
-  for (const a of ['weight', 'state', 'agent-port']) t.match(readme, `\`haproxy-node-agent.io/${a}\``, `annotation ${a}`);
+  for (const a of ['weight', 'state', 'agent-port'])
+    t.match(readme, `\`haproxy-node-agent.io/${a}\``, `annotation ${a}`);
 });
 
 t.test('coordinate flags table = the flags `coordinate` parses', async (t) => {
   const rows = table('coordinate flag');
   const flags = COORDINATE_FLAGS.filter((f) => f.name !== 'help');
-  t.same(rows.map((r) => unquote(r[0]!)), flags.map((f) => `--${f.name}`), 'same flags, same order');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    flags.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
   for (const f of flags) {
     const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
     t.equal(unquote(r?.[1] ?? ''), f.env ?? '', `${f.name} env`);
@@ -77,10 +94,19 @@ t.test('coordinate flags table = the flags `coordinate` parses', async (t) => {
 });
 
 t.test('coordinator metrics table = the metrics the coordinator registers', async (t) => {
-  const m = coordinatorMetrics({ leader: () => true, generation: () => 1, nodes: () => 1, guard: () => ({ engaged: false, readyNodes: 1, budget: 1, explicit: [], draining: [], held: [] }) });
+  const m = coordinatorMetrics({
+    leader: () => true,
+    generation: () => 1,
+    nodes: () => 1,
+    guard: () => ({ engaged: false, readyNodes: 1, budget: 1, explicit: [], draining: [], held: [] }),
+  });
   const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(COORDINATOR_METRIC_PREFIX));
   const rows = table('coordinator metric');
-  t.same(rows.map((r) => unquote(r[0]!)), ours.map((x) => x.name), 'same metrics, same order');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    ours.map((x) => x.name),
+    'same metrics, same order',
+  );
   for (const x of ours) {
     const r = rows.find((row) => unquote(row[0]!) === x.name);
     t.equal(r?.[1], x.type, `${x.name} type`);
@@ -90,7 +116,11 @@ t.test('coordinator metrics table = the metrics the coordinator registers', asyn
 
 t.test('source layout table = the folders of src/, and programs import only shared folders', async (t) => {
   const src = join(import.meta.dirname, '..', 'src');
-  const listed = table('Folder').map((r) => unquote(r[0]!).replace(/^src\//, '').replace(/\/$/, ''));
+  const listed = table('Folder').map((r) =>
+    unquote(r[0]!)
+      .replace(/^src\//, '')
+      .replace(/\/$/, ''),
+  );
   const present = readdirSync(src, { withFileTypes: true })
     .filter((e) => e.isDirectory() || e.name === 'main.ts')
     .map((e) => e.name);
@@ -108,6 +138,10 @@ t.test('source layout table = the folders of src/, and programs import only shar
       if (to !== from && programs.includes(to) && from !== 'main.ts') crossings.add(`${from}->${to}`);
     }
   }
-  t.same([...crossings].filter((c) => !allowed.has(c)), [], 'no import from one program into another beyond the documented ones');
+  t.same(
+    [...crossings].filter((c) => !allowed.has(c)),
+    [],
+    'no import from one program into another beyond the documented ones',
+  );
   t.ok(/import only the shared folders/.test(readme), 'the README states the rule');
 });

@@ -40,7 +40,13 @@ t.test('delivered only when every peer has an out answer on every key it probes,
   r.record('10.0.0.1', 'shop/web', DRAIN);
   v = r.view();
   t.equal(v.delivered, false, 'one key of one peer is not enough');
-  t.same(v.peers.find((p) => p.peer === '10.0.0.1')?.keys.map((k) => [k.key, k.current]), [['', false], ['shop/web', true]]);
+  t.same(
+    v.peers.find((p) => p.peer === '10.0.0.1')?.keys.map((k) => [k.key, k.current]),
+    [
+      ['', false],
+      ['shop/web', true],
+    ],
+  );
   r.record('10.0.0.1', NODE_KEY, DRAIN);
   // A Local Service with no pod here answers down while the node drains: still "out".
   r.record('10.0.0.2', 'shop/web', DOWN);
@@ -77,7 +83,11 @@ t.test('a peer that stops probing is forgotten after 3 of its intervals (at leas
     clock.now += 100;
   }
   const v = r.view();
-  t.same(v.peers.map((p) => p.peer), ['lb-a'], 'lb-b forgotten after its window');
+  t.same(
+    v.peers.map((p) => p.peer),
+    ['lb-a'],
+    'lb-b forgotten after its window',
+  );
   t.equal(v.delivered, true);
   t.equal(Receipts.windowOf(100), MIN_WINDOW_MS);
   t.equal(Receipts.windowOf(5000), 15_000);

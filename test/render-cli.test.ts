@@ -15,7 +15,10 @@ const SNAPSHOT = join(FIX, 'snapshot.yaml');
 const GOLDEN = readFileSync(join(FIX, 'default.cfg'), 'utf8');
 const haproxyMissing = which('haproxy') === undefined;
 
-async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
   const code = await runRender(args, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env });
@@ -51,8 +54,14 @@ t.test('bad flags and unreadable inputs: FlagError naming the flag', async (t) =
     [['--snapshot', SNAPSHOT, '--agent-inter', '0'], /^--agent-inter: expected a duration/],
     [['--snapshot', SNAPSHOT, '--agent-port', '70000'], /^--agent-port: must be 1\.\.65535/],
     [['--snapshot', SNAPSHOT, '--bind', ':80 # x'], /^--bind: expected bind arguments/],
-    [['--snapshot', SNAPSHOT, '--annotation-prefix', 'No Prefix'], /^--annotation-prefix: expected a lower-case DNS name/],
-    [['--snapshot', SNAPSHOT, '--context', 'x'], /^--snapshot: reads clusters from the file; drop --kubeconfig and --context/],
+    [
+      ['--snapshot', SNAPSHOT, '--annotation-prefix', 'No Prefix'],
+      /^--annotation-prefix: expected a lower-case DNS name/,
+    ],
+    [
+      ['--snapshot', SNAPSHOT, '--context', 'x'],
+      /^--snapshot: reads clusters from the file; drop --kubeconfig and --context/,
+    ],
     [['--context', 'a,,b'], /^--context: empty entry/],
     [['--context', 'a=x,a=y'], /^--context: cluster "a" given twice/],
     [['--snapshot', SNAPSHOT, '--template', join(dir, 'missing.tmpl')], /^--template: cannot read/],
@@ -81,7 +90,9 @@ t.test('--out writes the file; --diff counts servers against the previous one', 
   t.match(r.stderr, 'render: servers: 0 added, 0 removed, 0 changed, 34 unchanged');
 
   // One node less in prod-eu: only the Services that had it move, one server each.
-  const doc = loadYaml<{ clusters: Array<{ name: string; nodes: Array<{ metadata: { name: string } }> }> }>(readFileSync(SNAPSHOT, 'utf8'));
+  const doc = loadYaml<{ clusters: Array<{ name: string; nodes: Array<{ metadata: { name: string } }> }> }>(
+    readFileSync(SNAPSHOT, 'utf8'),
+  );
   const eu = doc.clusters[0]!;
   eu.nodes = eu.nodes.filter((n) => n.metadata.name !== 'eu-c1');
   const smaller = join(dir, 'smaller.json');
@@ -104,7 +115,11 @@ t.test('--check: HAProxy rejects a broken template; the previous output stays', 
   const r = await run(['--snapshot', SNAPSHOT, '--template', broken, '--check', '--out', out]);
   t.equal(r.code, 1);
   t.match(r.stderr, `render: haproxy -c rejected the output; ${out} left as it was:`);
-  t.match(r.stderr, /\[<rendered output>:2\] : unknown keyword 'no-such-keyword'/, "HAProxy's message with the fragment's own line number");
+  t.match(
+    r.stderr,
+    /\[<rendered output>:2\] : unknown keyword 'no-such-keyword'/,
+    "HAProxy's message with the fragment's own line number",
+  );
   t.equal(readFileSync(out, 'utf8'), 'previous\n');
 
   const ok = await run(['--snapshot', SNAPSHOT, '--check', '--out', out]);
@@ -121,7 +136,9 @@ t.test('--check without HAProxy: exit 1 and why', async (t) => {
 
 /** The fixture's clusters, loaded into one fake API server each. */
 async function fakeClusters(t: Test): Promise<Map<string, FakeApiServer>> {
-  const doc = loadYaml<{ clusters: Array<{ name: string; nodes: KubeObject[]; services: KubeObject[] | { items: KubeObject[] } }> }>(readFileSync(SNAPSHOT, 'utf8'));
+  const doc = loadYaml<{
+    clusters: Array<{ name: string; nodes: KubeObject[]; services: KubeObject[] | { items: KubeObject[] } }>;
+  }>(readFileSync(SNAPSHOT, 'utf8'));
   const servers = new Map<string, FakeApiServer>();
   for (const c of doc.clusters) {
     const api = new FakeApiServer();
@@ -143,7 +160,12 @@ t.test('live: two contexts of one kubeconfig render exactly like the snapshot', 
     'apiVersion: v1',
     'kind: Config',
     'clusters:',
-    ...names.flatMap((n) => [`- name: ${n}`, '  cluster:', `    server: ${JSON.stringify(servers.get(n)!.url)}`, '    insecure-skip-tls-verify: true']),
+    ...names.flatMap((n) => [
+      `- name: ${n}`,
+      '  cluster:',
+      `    server: ${JSON.stringify(servers.get(n)!.url)}`,
+      '    insecure-skip-tls-verify: true',
+    ]),
     'users:',
     '- name: u',
     '  user: {token: t}',
@@ -166,10 +188,17 @@ t.test('live: two contexts of one kubeconfig render exactly like the snapshot', 
 
   const single = await run(['--kubeconfig', kubeconfig]);
   t.equal(single.code, 0);
-  t.match(single.stdout, `# ${names[0]!.startsWith('prod-eu') ? 4 : 2} services in`, 'no --context: the current context only');
+  t.match(
+    single.stdout,
+    `# ${names[0]!.startsWith('prod-eu') ? 4 : 2} services in`,
+    'no --context: the current context only',
+  );
   t.match(single.stdout, `server ctx-${names[0]}_`, 'named after the context');
 
-  await t.rejects(run(['--kubeconfig', kubeconfig, '--context', 'nope']), /^--context: no context "nope" in .*kubeconfig \(have: ctx-prod-eu, ctx-prod-us\)$/);
+  await t.rejects(
+    run(['--kubeconfig', kubeconfig, '--context', 'nope']),
+    /^--context: no context "nope" in .*kubeconfig \(have: ctx-prod-eu, ctx-prod-us\)$/,
+  );
 });
 
 t.test('live: an unreachable API server is exit 1 with the context named', async (t) => {

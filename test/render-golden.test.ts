@@ -13,7 +13,21 @@ const SNAPSHOT = join(FIX, 'snapshot.yaml');
 
 const CASES: Array<{ golden: string; args: string[] }> = [
   { golden: 'default.cfg', args: [] },
-  { golden: 'options.cfg', args: ['--nodes-per-service', '3', '--slowstart', '30s', '--agent-port', '9400', '--agent-inter', '500ms', '--bind', '127.0.0.1:8080'] },
+  {
+    golden: 'options.cfg',
+    args: [
+      '--nodes-per-service',
+      '3',
+      '--slowstart',
+      '30s',
+      '--agent-port',
+      '9400',
+      '--agent-inter',
+      '500ms',
+      '--bind',
+      '127.0.0.1:8080',
+    ],
+  },
   { golden: 'backends-only.cfg', args: ['--template', join(FIX, 'backends-only.tmpl'), '--slowstart', '1m'] },
 ];
 
@@ -25,7 +39,11 @@ const EXPECTED_WARNINGS = [
 async function render(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runRender(['--snapshot', SNAPSHOT, ...args], { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s), env: {} });
+  const code = await runRender(['--snapshot', SNAPSHOT, ...args], {
+    stdout: (s) => void (stdout += s),
+    stderr: (s) => void (stderr += s),
+    env: {},
+  });
   return { code, stdout, stderr };
 }
 

@@ -13,14 +13,19 @@ t.test('the score is sha256-based and the same on every machine', async (t) => {
 t.test('without zones: the k highest scores, whatever the input order', async (t) => {
   const nodes: Candidate[] = Array.from({ length: 30 }, (_, i) => ({ name: `n${i}`, zone: '' }));
   const picked = pickNodes('c/ns/svc', nodes, 5);
-  const expected = [...nodes].sort((a, b) => (rendezvousScore('c/ns/svc', b.name) < rendezvousScore('c/ns/svc', a.name) ? -1 : 1)).slice(0, 5);
+  const expected = [...nodes]
+    .sort((a, b) => (rendezvousScore('c/ns/svc', b.name) < rendezvousScore('c/ns/svc', a.name) ? -1 : 1))
+    .slice(0, 5);
   t.same(names(picked), names(expected));
   t.same(names(pickNodes('c/ns/svc', [...nodes].reverse(), 5)), names(picked), 'input order does not matter');
   t.not(names(pickNodes('c/ns/other', nodes, 5)).join(), names(picked).join(), 'another Service gets another subset');
 });
 
 t.test('fewer candidates than k: all of them; k = 0 or none: nothing', async (t) => {
-  const nodes: Candidate[] = [{ name: 'a', zone: '' }, { name: 'b', zone: 'z' }];
+  const nodes: Candidate[] = [
+    { name: 'a', zone: '' },
+    { name: 'b', zone: 'z' },
+  ];
   t.same(names(pickNodes('x', nodes, 6)).sort(), ['a', 'b']);
   t.same(pickNodes('x', nodes, 0), []);
   t.same(pickNodes('x', [], 3), []);

@@ -6,16 +6,34 @@ import { buildModel, eligibleNode, type ClusterSnapshot } from '../src/render/mo
 const P = 'haproxy-node-agent.io';
 const opts = { annotationPrefix: P, nodesPerService: 6 };
 
-function node(name: string, extra: { labels?: Record<string, string>; spec?: object; ready?: string; addresses?: object[] } = {}): object {
+function node(
+  name: string,
+  extra: { labels?: Record<string, string>; spec?: object; ready?: string; addresses?: object[] } = {},
+): object {
   return {
     metadata: { name, labels: extra.labels ?? {} },
     spec: extra.spec ?? {},
-    status: { conditions: [{ type: 'Ready', status: extra.ready ?? 'True' }], addresses: extra.addresses ?? [{ type: 'InternalIP', address: `10.0.0.${name.length}` }] },
+    status: {
+      conditions: [{ type: 'Ready', status: extra.ready ?? 'True' }],
+      addresses: extra.addresses ?? [{ type: 'InternalIP', address: `10.0.0.${name.length}` }],
+    },
   };
 }
 
-function svc(ns: string, name: string, ann: Record<string, string>, ports: object[] = [{ port: 80, nodePort: 30080 }]): object {
-  return { metadata: { namespace: ns, name, annotations: Object.fromEntries(Object.entries(ann).map(([k, v]) => [`${P}/${k}`, v])) }, spec: { type: 'NodePort', ports } };
+function svc(
+  ns: string,
+  name: string,
+  ann: Record<string, string>,
+  ports: object[] = [{ port: 80, nodePort: 30080 }],
+): object {
+  return {
+    metadata: {
+      namespace: ns,
+      name,
+      annotations: Object.fromEntries(Object.entries(ann).map(([k, v]) => [`${P}/${k}`, v])),
+    },
+    spec: { type: 'NodePort', ports },
+  };
 }
 
 t.test('eligible nodes: Ready, schedulable, not excluded, not being deleted, with an address', async (t) => {
@@ -25,70 +43,128 @@ t.test('eligible nodes: Ready, schedulable, not excluded, not being deleted, wit
   t.equal(eligibleNode(node('nr', { ready: 'False' }), warn), undefined, 'not Ready');
   t.equal(eligibleNode(node('unk', { ready: 'Unknown' }), warn), undefined, 'Ready Unknown');
   t.equal(eligibleNode(node('cordoned', { spec: { unschedulable: true } }), warn), undefined, 'cordoned');
-  t.equal(eligibleNode(node('ex', { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': 'true' } }), warn), undefined, 'excluded by label');
-  t.equal(eligibleNode(node('ca', { spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] } }), warn), undefined, 'autoscaler deleting it');
-  t.ok(eligibleNode(node('other-taint', { spec: { taints: [{ key: 'dedicated', effect: 'NoSchedule' }] } }), warn), 'other taints do not matter');
+  t.equal(
+    eligibleNode(node('ex', { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': 'true' } }), warn),
+    undefined,
+    'excluded by label',
+  );
+  t.equal(
+    eligibleNode(
+      node('ca', { spec: { taints: [{ key: 'ToBeDeletedByClusterAutoscaler', effect: 'NoSchedule' }] } }),
+      warn,
+    ),
+    undefined,
+    'autoscaler deleting it',
+  );
+  t.ok(
+    eligibleNode(node('other-taint', { spec: { taints: [{ key: 'dedicated', effect: 'NoSchedule' }] } }), warn),
+    'other taints do not matter',
+  );
   t.same(warnings, []);
   t.equal(eligibleNode(node('noaddr', { addresses: [] }), warn), undefined);
   t.match(warnings, [/node noaddr: Ready but no usable/]);
 });
 
-t.test('eligibility follows the daemon\'s signal table: a default drain or down keeps a node out, a weight cut does not', async (t) => {
-  const w = (): void => {};
-  const taint = (key: string): object => ({ spec: { taints: [{ key, effect: 'NoSchedule' }] } });
-  // Each signal as the API shows it; proxy-unhealthy is the agent's own probe, never in a Node object.
-  const raised: Record<Exclude<SignalName, 'proxy-unhealthy'>, object> = {
-    cordon: { spec: { unschedulable: true } },
-    'unschedulable-taint': taint('node.kubernetes.io/unschedulable'),
-    'autoscaler-to-be-deleted': taint('ToBeDeletedByClusterAutoscaler'),
-    'autoscaler-deletion-candidate': taint('DeletionCandidateOfClusterAutoscaler'),
-    'karpenter-disrupted': taint('karpenter.sh/disrupted'),
-    'gke-impending-termination': taint('cloud.google.com/impending-node-termination'),
-    'out-of-service': taint('node.kubernetes.io/out-of-service'),
-    deletion: { metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' } },
-    'exclude-label': { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' } } },
-    'not-ready': { status: { conditions: [{ type: 'Ready', status: 'False' }] } },
-  };
-  const build = (name: string, part: object, annotations: Record<string, string> = {}): object => {
-    const base = node(name) as { metadata: object; spec: object; status: object };
-    const p = part as { metadata?: object; spec?: object; status?: object };
-    return {
-      metadata: { ...base.metadata, ...p.metadata, annotations },
-      spec: { ...base.spec, ...p.spec },
-      status: { ...base.status, ...p.status },
+t.test(
+  "eligibility follows the daemon's signal table: a default drain or down keeps a node out, a weight cut does not",
+  async (t) => {
+    const w = (): void => {};
+    const taint = (key: string): object => ({ spec: { taints: [{ key, effect: 'NoSchedule' }] } });
+    // Each signal as the API shows it; proxy-unhealthy is the agent's own probe, never in a Node object.
+    const raised: Record<Exclude<SignalName, 'proxy-unhealthy'>, object> = {
+      cordon: { spec: { unschedulable: true } },
+      'unschedulable-taint': taint('node.kubernetes.io/unschedulable'),
+      'autoscaler-to-be-deleted': taint('ToBeDeletedByClusterAutoscaler'),
+      'autoscaler-deletion-candidate': taint('DeletionCandidateOfClusterAutoscaler'),
+      'karpenter-disrupted': taint('karpenter.sh/disrupted'),
+      'gke-impending-termination': taint('cloud.google.com/impending-node-termination'),
+      'out-of-service': taint('node.kubernetes.io/out-of-service'),
+      deletion: { metadata: { deletionTimestamp: '2026-01-01T00:00:00Z' } },
+      'exclude-label': { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' } } },
+      'not-ready': { status: { conditions: [{ type: 'Ready', status: 'False' }] } },
     };
-  };
-  for (const s of SIGNAL_NAMES) {
-    if (s === 'proxy-unhealthy') continue;
-    const kind = DEFAULT_POLICY[s].kind;
-    const out = kind === 'drain' || kind === 'down';
-    t.equal(eligibleNode(build(`n-${s}`, raised[s]), w) === undefined, out, `${s} (default ${kind})`);
-  }
-  // state=ready keeps a node serving through scheduling signals, so render keeps it too; never through
-  // deletion or a down signal. state=drain/maint are run-time answers: the node keeps its servers.
-  const ready = { [`${P}/state`]: 'ready' };
-  t.ok(eligibleNode(build('sr-cordon', raised.cordon, ready), w), 'state=ready + cordon');
-  t.ok(eligibleNode(build('sr-ex', raised['exclude-label'], ready), w), 'state=ready + exclude label');
-  t.equal(eligibleNode(build('sr-del', raised.deletion, ready), w), undefined, 'state=ready + deletion');
-  t.equal(eligibleNode(build('sr-nr', raised['not-ready'], ready), w), undefined, 'state=ready + NotReady');
-  t.ok(eligibleNode(build('sd', {}, { [`${P}/state`]: 'drain' }), w), 'state=drain');
-  t.ok(eligibleNode(build('sm', {}, { [`${P}/state`]: 'maint' }), w), 'state=maint');
-  t.equal(eligibleNode(build('other', raised.cordon, { 'example.com/state': 'ready' }), w, P), undefined, 'another prefix is not ours');
-  t.ok(eligibleNode(build('own', raised.cordon, { 'example.com/state': 'ready' }), w, 'example.com'), '--annotation-prefix is honoured');
-  // Render-only: no Ready condition at all is not eligible (the daemon counts it ready).
-  t.equal(eligibleNode({ metadata: { name: 'fresh' }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] } }, w), undefined, 'no Ready condition');
-  // buildModel passes its prefix down.
-  const snap = (annotations: Record<string, string>): ClusterSnapshot[] => [
-    { name: 'c', nodes: [build('kept', raised.cordon, annotations)], services: [svc('a', 's', { expose: 'true', host: 'h.example' })] },
-  ];
-  t.equal(buildModel(snap({ [`${P}/state`]: 'ready' }), opts).backends[0]?.servers.length, 1);
-  t.equal(buildModel(snap({}), opts).backends[0]?.servers.length, 0);
-});
+    const build = (name: string, part: object, annotations: Record<string, string> = {}): object => {
+      const base = node(name) as { metadata: object; spec: object; status: object };
+      const p = part as { metadata?: object; spec?: object; status?: object };
+      return {
+        metadata: { ...base.metadata, ...p.metadata, annotations },
+        spec: { ...base.spec, ...p.spec },
+        status: { ...base.status, ...p.status },
+      };
+    };
+    for (const s of SIGNAL_NAMES) {
+      if (s === 'proxy-unhealthy') continue;
+      const kind = DEFAULT_POLICY[s].kind;
+      const out = kind === 'drain' || kind === 'down';
+      t.equal(eligibleNode(build(`n-${s}`, raised[s]), w) === undefined, out, `${s} (default ${kind})`);
+    }
+    // state=ready keeps a node serving through scheduling signals, so render keeps it too; never through
+    // deletion or a down signal. state=drain/maint are run-time answers: the node keeps its servers.
+    const ready = { [`${P}/state`]: 'ready' };
+    t.ok(eligibleNode(build('sr-cordon', raised.cordon, ready), w), 'state=ready + cordon');
+    t.ok(eligibleNode(build('sr-ex', raised['exclude-label'], ready), w), 'state=ready + exclude label');
+    t.equal(eligibleNode(build('sr-del', raised.deletion, ready), w), undefined, 'state=ready + deletion');
+    t.equal(eligibleNode(build('sr-nr', raised['not-ready'], ready), w), undefined, 'state=ready + NotReady');
+    t.ok(eligibleNode(build('sd', {}, { [`${P}/state`]: 'drain' }), w), 'state=drain');
+    t.ok(eligibleNode(build('sm', {}, { [`${P}/state`]: 'maint' }), w), 'state=maint');
+    t.equal(
+      eligibleNode(build('other', raised.cordon, { 'example.com/state': 'ready' }), w, P),
+      undefined,
+      'another prefix is not ours',
+    );
+    t.ok(
+      eligibleNode(build('own', raised.cordon, { 'example.com/state': 'ready' }), w, 'example.com'),
+      '--annotation-prefix is honoured',
+    );
+    // Render-only: no Ready condition at all is not eligible (the daemon counts it ready).
+    t.equal(
+      eligibleNode(
+        { metadata: { name: 'fresh' }, status: { addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] } },
+        w,
+      ),
+      undefined,
+      'no Ready condition',
+    );
+    // buildModel passes its prefix down.
+    const snap = (annotations: Record<string, string>): ClusterSnapshot[] => [
+      {
+        name: 'c',
+        nodes: [build('kept', raised.cordon, annotations)],
+        services: [svc('a', 's', { expose: 'true', host: 'h.example' })],
+      },
+    ];
+    t.equal(buildModel(snap({ [`${P}/state`]: 'ready' }), opts).backends[0]?.servers.length, 1);
+    t.equal(buildModel(snap({}), opts).backends[0]?.servers.length, 0);
+  },
+);
 
 t.test('node address: InternalIP, then ExternalIP, then Hostname; zone label', async (t) => {
   const w = (): void => {};
-  t.equal(eligibleNode(node('a', { addresses: [{ type: 'Hostname', address: 'a.local' }, { type: 'ExternalIP', address: '203.0.113.9' }, { type: 'InternalIP', address: '10.9.9.9' }] }), w)?.address, '10.9.9.9');
-  t.equal(eligibleNode(node('a', { addresses: [{ type: 'Hostname', address: 'a.local' }, { type: 'ExternalIP', address: '203.0.113.9' }] }), w)?.address, '203.0.113.9');
+  t.equal(
+    eligibleNode(
+      node('a', {
+        addresses: [
+          { type: 'Hostname', address: 'a.local' },
+          { type: 'ExternalIP', address: '203.0.113.9' },
+          { type: 'InternalIP', address: '10.9.9.9' },
+        ],
+      }),
+      w,
+    )?.address,
+    '10.9.9.9',
+  );
+  t.equal(
+    eligibleNode(
+      node('a', {
+        addresses: [
+          { type: 'Hostname', address: 'a.local' },
+          { type: 'ExternalIP', address: '203.0.113.9' },
+        ],
+      }),
+      w,
+    )?.address,
+    '203.0.113.9',
+  );
   t.equal(eligibleNode(node('a', { addresses: [{ type: 'Hostname', address: 'a.local' }] }), w)?.address, 'a.local');
   t.equal(eligibleNode(node('a', { addresses: [{ type: 'InternalIP', address: 'fd00::1' }] }), w)?.address, 'fd00::1');
   t.equal(eligibleNode(node('a', { labels: { 'topology.kubernetes.io/zone': 'z1' } }), w)?.zone, 'z1');
@@ -100,7 +176,10 @@ t.test('Services merge by host+path across clusters; explicit backends; routes m
     {
       name: 'b',
       nodes: [node('n1'), node('n22')],
-      services: [svc('shop', 'web', { expose: 'true', host: 'shop.example.com' }), svc('shop', 'api', { expose: 'true', host: 'shop.example.com', path: '/api' })],
+      services: [
+        svc('shop', 'web', { expose: 'true', host: 'shop.example.com' }),
+        svc('shop', 'api', { expose: 'true', host: 'shop.example.com', path: '/api' }),
+      ],
     },
     {
       name: 'a',
@@ -116,15 +195,28 @@ t.test('Services merge by host+path across clusters; explicit backends; routes m
   ];
   const m = buildModel(clusters, opts);
   t.same(m.warnings, []);
-  t.same(m.backends.map((b) => [b.name, b.services.map((s) => s.identity)]), [
-    ['shop.example.com', ['a/shop/web', 'b/shop/web']],
-    ['shop.example.com_api', ['b/shop/api']],
-    ['shop.example.com_api_v2', ['a/shop/v2']],
-    ['tools', ['a/tools/x']],
-  ]);
-  t.same(m.routes.map((r) => `${r.host}${r.path} -> ${r.backend}`), ['shop.example.com/api/v2 -> shop.example.com_api_v2', 'shop.example.com/api -> shop.example.com_api', 'shop.example.com/ -> shop.example.com']);
+  t.same(
+    m.backends.map((b) => [b.name, b.services.map((s) => s.identity)]),
+    [
+      ['shop.example.com', ['a/shop/web', 'b/shop/web']],
+      ['shop.example.com_api', ['b/shop/api']],
+      ['shop.example.com_api_v2', ['a/shop/v2']],
+      ['tools', ['a/tools/x']],
+    ],
+  );
+  t.same(
+    m.routes.map((r) => `${r.host}${r.path} -> ${r.backend}`),
+    [
+      'shop.example.com/api/v2 -> shop.example.com_api_v2',
+      'shop.example.com/api -> shop.example.com_api',
+      'shop.example.com/ -> shop.example.com',
+    ],
+  );
   const web = m.backends[0]!;
-  t.same(web.servers.map((s) => `${s.name} ${s.address}:${s.nodePort}`), ['a_m1_shop_web 10.0.0.2:31000', 'b_n1_shop_web 10.0.0.2:30080', 'b_n22_shop_web 10.0.0.3:30080']);
+  t.same(
+    web.servers.map((s) => `${s.name} ${s.address}:${s.nodePort}`),
+    ['a_m1_shop_web 10.0.0.2:31000', 'b_n1_shop_web 10.0.0.2:30080', 'b_n22_shop_web 10.0.0.3:30080'],
+  );
 });
 
 t.test('ports: the first TCP nodePort, or the one PREFIX/port names; problems are warnings', async (t) => {
@@ -134,9 +226,18 @@ t.test('ports: the first TCP nodePort, or the one PREFIX/port names; problems ar
         name: 'c',
         nodes: [node('n1')],
         services: [
-          svc('ns', 'udp-first', { expose: 'true', host: 'a.example.com' }, [{ port: 53, nodePort: 30053, protocol: 'UDP' }, { port: 80, nodePort: 30080 }]),
-          svc('ns', 'by-name', { expose: 'true', host: 'b.example.com', port: 'http' }, [{ name: 'm', port: 9, nodePort: 30009 }, { name: 'http', port: 80, nodePort: 30081 }]),
-          svc('ns', 'by-number', { expose: 'true', host: 'c.example.com', port: '80' }, [{ name: 'm', port: 9, nodePort: 30009 }, { name: 'http', port: 80, nodePort: 30082 }]),
+          svc('ns', 'udp-first', { expose: 'true', host: 'a.example.com' }, [
+            { port: 53, nodePort: 30053, protocol: 'UDP' },
+            { port: 80, nodePort: 30080 },
+          ]),
+          svc('ns', 'by-name', { expose: 'true', host: 'b.example.com', port: 'http' }, [
+            { name: 'm', port: 9, nodePort: 30009 },
+            { name: 'http', port: 80, nodePort: 30081 },
+          ]),
+          svc('ns', 'by-number', { expose: 'true', host: 'c.example.com', port: '80' }, [
+            { name: 'm', port: 9, nodePort: 30009 },
+            { name: 'http', port: 80, nodePort: 30082 },
+          ]),
           svc('ns', 'missing-port', { expose: 'true', host: 'd.example.com', port: 'https' }),
           svc('ns', 'clusterip', { expose: 'true', host: 'e.example.com' }, [{ port: 80 }]),
           svc('ns', 'yes', { expose: 'yes', host: 'f.example.com' }),
@@ -149,7 +250,10 @@ t.test('ports: the first TCP nodePort, or the one PREFIX/port names; problems ar
     ],
     opts,
   );
-  t.same(m.backends.map((b) => `${b.name}:${b.services[0]!.nodePort}`), ['a.example.com:30080', 'b.example.com:30081', 'c.example.com:30082']);
+  t.same(
+    m.backends.map((b) => `${b.name}:${b.services[0]!.nodePort}`),
+    ['a.example.com:30080', 'b.example.com:30081', 'c.example.com:30082'],
+  );
   // In input order, one line each.
   t.same(m.warnings, [
     `service c/ns/missing-port: ${P}/port "https" names no TCP port with a nodePort; skipped`,
@@ -177,7 +281,10 @@ t.test('conflicts: one host+path claimed twice, backend names that meet, no elig
     ],
     opts,
   );
-  t.same(m.backends.map((b) => b.name), ['a.example.com', 'a.example.com_2', 'zeta']);
+  t.same(
+    m.backends.map((b) => b.name),
+    ['a.example.com', 'a.example.com_2', 'zeta'],
+  );
   t.same(m.routes, [{ host: 'a.example.com', path: '/', backend: 'a.example.com_2' }]);
   t.same(m.warnings, [
     'cluster c: no eligible nodes (Ready, schedulable, not excluded); its Services get no servers',
@@ -195,6 +302,9 @@ t.test('server names stay unique even when sanitizing makes them meet', async (t
     ],
     opts,
   );
-  t.same(m.backends[0]!.servers.map((s) => `${s.cluster} ${s.name}`), ['x y x_y_n1_ns_s', 'x_y x_y_n1_ns_s_2']);
+  t.same(
+    m.backends[0]!.servers.map((s) => `${s.cluster} ${s.name}`),
+    ['x y x_y_n1_ns_s', 'x_y x_y_n1_ns_s_2'],
+  );
   t.match(m.warnings, [/server name x_y_n1_ns_s repeats; using x_y_n1_ns_s_2/]);
 });

@@ -8,7 +8,11 @@ const snapshot = join(import.meta.dirname, 'fixtures', 'render', 'snapshot.yaml'
 
 async function render(extra: string[]): Promise<string> {
   let out = '';
-  const code = await runRender(['--snapshot', snapshot, ...extra], { stdout: (s) => void (out += s), stderr: () => {}, env: {} });
+  const code = await runRender(['--snapshot', snapshot, ...extra], {
+    stdout: (s) => void (out += s),
+    stderr: () => {},
+    env: {},
+  });
   t.equal(code, 0);
   return out;
 }

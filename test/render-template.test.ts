@@ -6,7 +6,16 @@ import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, haproxyTime, routeCondition } from '.
 const render = (src: string, data: Parameters<Template['render']>[0]): string => new Template(src).render(data);
 
 t.test('names, loops with outer names, conditionals', async (t) => {
-  const data = { title: 'T', port: 9300, on: true, off: '', items: [{ n: 'a', z: 'z1' }, { n: 'b', z: '' }] };
+  const data = {
+    title: 'T',
+    port: 9300,
+    on: true,
+    off: '',
+    items: [
+      { n: 'a', z: 'z1' },
+      { n: 'b', z: '' },
+    ],
+  };
   t.equal(render('{{title}}:{{ port }}', data), 'T:9300');
   t.equal(render('{{#each items}}[{{n}}@{{port}}]{{/each}}', data), '[a@9300][b@9300]');
   t.equal(render('{{#each items}}{{n}}{{#if z}}({{z}}){{/if}} {{/each}}', data), 'a(z1) b ');
@@ -43,7 +52,10 @@ t.test('errors name the line', async (t) => {
   t.equal(bad('{{#each list}}\n{{/if}}'), 'line 2: {{/if}} closes {{#each list}} from line 1');
   t.equal(bad('\n{{#if a}}'), 'line 2: {{#if a}} is never closed');
   t.equal(bad('{{/each}}'), 'line 1: {{/each}} without a matching {{#each ...}}');
-  t.equal(bad('{{a b}}'), 'line 1: cannot read tag {{a b}} (expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})');
+  t.equal(
+    bad('{{a b}}'),
+    'line 1: cannot read tag {{a b}} (expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})',
+  );
   t.equal(bad('x\n{{a'), 'line 2: unclosed {{');
   t.equal(bad('{{#each 9x}}{{/each}}'), 'line 1: "9x" is not a name');
   t.throws(() => new Template('{{b}}').render({}), /line 1: unknown name "b"/, 'render checks too');

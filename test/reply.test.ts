@@ -7,7 +7,11 @@ t.test('exact bytes of each reply kind', async (t) => {
   t.equal(formatReply({ kind: 'drain' }), 'drain\n');
   t.equal(formatReply({ kind: 'maint' }), 'maint\n');
   t.equal(formatReply({ kind: 'down', text: 'no local endpoints' }), 'down #no local endpoints\n');
-  t.equal(formatReply({ kind: 'down', text: 'bad\nline\r' }), 'down #bad line \n', 'a description can never break the line');
+  t.equal(
+    formatReply({ kind: 'down', text: 'bad\nline\r' }),
+    'down #bad line \n',
+    'a description can never break the line',
+  );
   t.equal(formatReply({ kind: 'none' }), '');
 });
 
@@ -18,7 +22,20 @@ t.test('agent-send lines', async (t) => {
   t.same(parseRequestLine(''), { kind: 'node' });
   t.same(parseRequestLine('\r'), { kind: 'node' });
   t.same(parseRequestLine('a-1/b-2'), { kind: 'service', key: 'a-1/b-2' });
-  const malformed = ['shop', 'shop/', '/web', 'shop/web/x', 'Shop/web', 'shop/-web', 'shop-/web', 'shop web', 'shop/w_b', 'shop/wéb', `${'a'.repeat(64)}/web`, '\u0000/\u0001'];
+  const malformed = [
+    'shop',
+    'shop/',
+    '/web',
+    'shop/web/x',
+    'Shop/web',
+    'shop/-web',
+    'shop-/web',
+    'shop web',
+    'shop/w_b',
+    'shop/wéb',
+    `${'a'.repeat(64)}/web`,
+    '\u0000/\u0001',
+  ];
   for (const line of malformed) t.same(parseRequestLine(line), { kind: 'malformed' }, JSON.stringify(line));
   t.same(parseRequestLine(`${'a'.repeat(63)}/${'b'.repeat(63)}`).kind, 'service', 'longest names');
 });

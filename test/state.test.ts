@@ -40,7 +40,10 @@ const ALL: ResourceName[] = ['nodes', 'services', 'endpointslices'];
 function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
   const clock = { now: 1_000_000 };
   const rec = new Recorder(guard);
-  const snap = new AgentState({ nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts }, rec);
+  const snap = new AgentState(
+    { nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts },
+    rec,
+  );
   const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
   return {
     snap,
@@ -51,11 +54,23 @@ function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
   };
 }
 
-const cached = <V>(name: string, view: V, problems: AnnotationProblem[] = [], namespace?: string): Cached<V> => ({ metadata: { name, ...(namespace === undefined ? {} : { namespace }) }, view, problems });
-const nodeView = (name: string, signals: NodeSignal['name'][] = [], p: Partial<NodeView> = {}): Cached<NodeView> => cached(name, { name, signals: signals.map((s) => ({ name: s })), state: undefined, weight: 100, ...p });
-const service = (name: string, p: Partial<ServiceView> = {}, problems: AnnotationProblem[] = []): Cached<ServiceView> => cached(name, { namespace: 'shop', name, weight: 100, local: false, agentPort: undefined, ...p }, problems, 'shop');
-const slice = (name: string, service: string, perNode: Record<string, [number, number]>): Cached<SliceView> => cached(name, { serviceKey: `shop/${service}`, perNode: new Map(Object.entries(perNode)) }, [], 'shop');
-const problem = (value: string): AnnotationProblem => ({ annotation: 'haproxy-node-agent.io/weight', ...rejectedValue(value), reason: 'not a whole number 0..256', fallback: '100' });
+const cached = <V>(name: string, view: V, problems: AnnotationProblem[] = [], namespace?: string): Cached<V> => ({
+  metadata: { name, ...(namespace === undefined ? {} : { namespace }) },
+  view,
+  problems,
+});
+const nodeView = (name: string, signals: NodeSignal['name'][] = [], p: Partial<NodeView> = {}): Cached<NodeView> =>
+  cached(name, { name, signals: signals.map((s) => ({ name: s })), state: undefined, weight: 100, ...p });
+const service = (name: string, p: Partial<ServiceView> = {}, problems: AnnotationProblem[] = []): Cached<ServiceView> =>
+  cached(name, { namespace: 'shop', name, weight: 100, local: false, agentPort: undefined, ...p }, problems, 'shop');
+const slice = (name: string, service: string, perNode: Record<string, [number, number]>): Cached<SliceView> =>
+  cached(name, { serviceKey: `shop/${service}`, perNode: new Map(Object.entries(perNode)) }, [], 'shop');
+const problem = (value: string): AnnotationProblem => ({
+  annotation: 'haproxy-node-agent.io/weight',
+  ...rejectedValue(value),
+  reason: 'not a whole number 0..256',
+  fallback: '100',
+});
 
 t.test('no answer until every resource is listed; then the node and each Service answer', async (t) => {
   const { snap, rec, node, svc } = setup();
@@ -132,7 +147,11 @@ t.test('a bad annotation is reported once per change of the bad value, not once 
   snap.upsertService(service('web', {}, [problem('huge')]));
   snap.upsertService(service('web', {}, []));
   snap.upsertService(service('web', {}, [problem('huge')]));
-  t.same(rec.take(), ['problem shop/web haproxy-node-agent.io/weight=huge', 'problem shop/web haproxy-node-agent.io/weight=huge'], 'new value: reported; cleared and back: reported again');
+  t.same(
+    rec.take(),
+    ['problem shop/web haproxy-node-agent.io/weight=huge', 'problem shop/web haproxy-node-agent.io/weight=huge'],
+    'new value: reported; cleared and back: reported again',
+  );
   snap.upsertNode({ ...nodeView('n1'), problems: [problem('lots')] });
   snap.upsertNode({ ...nodeView('n1'), problems: [problem('lots')] });
   t.same(rec.take(), ['problem node/n1 haproxy-node-agent.io/weight=lots'], 'on the node too');

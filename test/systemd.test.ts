@@ -41,7 +41,8 @@ const last = (key: string, section = service): string | undefined => section.get
 
 const analyze = which('systemd-analyze');
 // Skipped where systemd-analyze is missing, except in CI (.ci/run installs it): there it fails.
-const noAnalyze = analyze === undefined && !isCI() ? 'systemd-analyze not found (install the Debian package "systemd")' : false;
+const noAnalyze =
+  analyze === undefined && !isCI() ? 'systemd-analyze not found (install the Debian package "systemd")' : false;
 
 t.test('systemd-analyze verify accepts the unit without a single warning', { skip: noAnalyze }, async (t) => {
   if (analyze === undefined) throw new Error('systemd-analyze is missing in CI: install the Debian package "systemd"');
@@ -105,11 +106,14 @@ t.test('hardening and restart settings', async (t) => {
   t.ok((service.get('SystemCallFilter') ?? []).includes('@system-service'), 'syscalls limited to @system-service');
   t.equal(service.get('MemoryDenyWriteExecute'), undefined, 'MemoryDenyWriteExecute would break V8');
   t.equal(last('KillSignal') ?? 'SIGTERM', 'SIGTERM', 'SIGTERM: the daemon finishes in-flight probes');
-  t.ok(parseSeconds(last('TimeoutStopSec') ?? '90s') > 10, 'stop timeout beyond the daemon\'s 10 s hard deadline');
+  t.ok(parseSeconds(last('TimeoutStopSec') ?? '90s') > 10, "stop timeout beyond the daemon's 10 s hard deadline");
 
   const execStart = (last('ExecStart') ?? '').split(/\s+/);
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
-  t.ok(execStart[1]?.endsWith(`/${pkg.bin['haproxy-node-agent']}`), `ExecStart runs the package's bin (${pkg.bin['haproxy-node-agent']})`);
+  t.ok(
+    execStart[1]?.endsWith(`/${pkg.bin['haproxy-node-agent']}`),
+    `ExecStart runs the package's bin (${pkg.bin['haproxy-node-agent']})`,
+  );
   t.equal(execStart[2], 'run', 'the run command');
 });
 
@@ -117,7 +121,11 @@ t.test('the override-file directory is the RuntimeDirectory, kept across restart
   const override = RUN_FLAGS.find((f) => f.name === 'override-file');
   t.ok(override, 'the CLI has --override-file');
   const runtimeDir = last('RuntimeDirectory');
-  t.equal(dirname(override?.default ?? ''), `/run/${runtimeDir}`, '--override-file default lives in /run/$RuntimeDirectory');
+  t.equal(
+    dirname(override?.default ?? ''),
+    `/run/${runtimeDir}`,
+    '--override-file default lives in /run/$RuntimeDirectory',
+  );
   t.equal(last('RuntimeDirectoryPreserve'), 'yes', 'a break-glass drain survives systemctl restart/stop');
   t.match(last('RuntimeDirectoryMode') ?? '0755', /^0?7[0-5][0-5]$/, 'the agent can read it, root writes it');
 });
@@ -132,13 +140,23 @@ t.test('env file: every variable is one the CLI reads; the agent port needs no c
     if (m) vars.set(m[2]!, { value: m[3]!, active: m[1] === '' });
   }
   t.ok(vars.size >= 5, `the example shows the main settings (${vars.size})`);
-  t.same([...vars.keys()].filter((k) => !known.has(k)), [], 'no variable the CLI would ignore');
+  t.same(
+    [...vars.keys()].filter((k) => !known.has(k)),
+    [],
+    'no variable the CLI would ignore',
+  );
   t.equal(vars.get('NODE_NAME')?.active, true, 'NODE_NAME is set in the env file (no commented default)');
-  const port = Number(vars.get('HAPROXY_NODE_AGENT_AGENT_PORT')?.value ?? RUN_FLAGS.find((f) => f.name === 'agent-port')?.default);
+  const port = Number(
+    vars.get('HAPROXY_NODE_AGENT_AGENT_PORT')?.value ?? RUN_FLAGS.find((f) => f.name === 'agent-port')?.default,
+  );
   t.ok(port >= 1024, `agent port ${port} >= 1024: works with CapabilityBoundingSet= empty`);
   // The unit's own Environment= lines name real variables too (KUBECONFIG, NODE_OPTIONS, ...).
   const unitVars = (service.get('Environment') ?? []).map((e) => e.replace(/^"/, '').split('=')[0]!);
-  t.same(unitVars.filter((k) => !known.has(k)), [], 'the unit sets only variables the CLI or Node reads');
+  t.same(
+    unitVars.filter((k) => !known.has(k)),
+    [],
+    'the unit sets only variables the CLI or Node reads',
+  );
   t.ok(unitVars.includes('KUBECONFIG'), 'KUBECONFIG points at the credential');
   t.match(last('LoadCredential') ?? '', /^kubeconfig:\//, 'kubeconfig passed as a credential');
 });

@@ -57,7 +57,11 @@ function starters(text: string): string[] {
 t.test('no test starts a process through node:child_process except via test/lib/spawn.ts', async (t) => {
   const files = sources(TEST);
   t.ok(files.includes(SPAWN), 'the scan sees test/lib/spawn.ts');
-  t.same(starters(readFileSync(join(TEST, SPAWN), 'utf8')).sort(), ['execFile', 'spawn'], 'the scan sees what spawn.ts imports');
+  t.same(
+    starters(readFileSync(join(TEST, SPAWN), 'utf8')).sort(),
+    ['execFile', 'spawn'],
+    'the scan sees what spawn.ts imports',
+  );
   const bypass: string[] = [];
   for (const f of files.filter((f) => f !== SPAWN)) {
     const text = readFileSync(join(TEST, f), 'utf8');
@@ -68,12 +72,22 @@ t.test('no test starts a process through node:child_process except via test/lib/
       continue;
     }
     t.same(used, [allowed.fn], `${f}: only ${allowed.fn} (${allowed.why})`);
-    const programs = [...text.matchAll(new RegExp(`\\b${allowed.fn}\\(\\s*([^,)]+)`, 'g'))].map((m) => (m[1] ?? '').trim());
+    const programs = [...text.matchAll(new RegExp(`\\b${allowed.fn}\\(\\s*([^,)]+)`, 'g'))].map((m) =>
+      (m[1] ?? '').trim(),
+    );
     t.ok(programs.length > 0, `${f}: still needs its allow-list entry`);
-    t.same(programs.filter((p) => !allowed.programs.includes(p)), [], `${f}: ${allowed.fn} runs only ${allowed.programs.join(' ')}`);
+    t.same(
+      programs.filter((p) => !allowed.programs.includes(p)),
+      [],
+      `${f}: ${allowed.fn} runs only ${allowed.programs.join(' ')}`,
+    );
   }
   t.same(bypass, [], 'start them with spawnChild/runChild from test/lib/spawn.ts (extend it if it lacks something)');
-  t.same(Object.keys(ALLOWED).filter((f) => !files.includes(f)), [], 'every allow-listed file exists');
+  t.same(
+    Object.keys(ALLOWED).filter((f) => !files.includes(f)),
+    [],
+    'every allow-listed file exists',
+  );
 });
 
 t.test('the scan catches every way of importing a starter, and lets types through', async (t) => {

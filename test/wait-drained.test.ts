@@ -22,8 +22,29 @@ t.test('timeout: exits 1 saying the node is not draining; drained: exits 0; --no
   // The probes that synced the agent made this test process a peer (one probe = a 60 s window):
   // it must hear the drain on every key it asked about before the node counts as drained.
   for (const line of ['shop/web\n', '\n']) await probeUntil(agent.agentPort, line, (r) => r === 'drain\n', 20_000);
-  api.patch('nodes', undefined, 'n1', { status: { addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: '127.0.0.1' }] } });
-  const ok = await waitDrained(['--node', 'n1', '--kubeconfig', kubeconfig, '--http-port', String(agent.httpPort), '--timeout', '30s', '--interval', '100ms']);
+  api.patch('nodes', undefined, 'n1', {
+    status: {
+      addresses: [
+        { type: 'Hostname', address: 'n1' },
+        { type: 'InternalIP', address: '127.0.0.1' },
+      ],
+    },
+  });
+  const ok = await waitDrained([
+    '--node',
+    'n1',
+    '--kubeconfig',
+    kubeconfig,
+    '--http-port',
+    String(agent.httpPort),
+    '--timeout',
+    '30s',
+    '--interval',
+    '100ms',
+  ]);
   t.equal(ok.code, 0, `drained once the one peer heard it: ${ok.stdout}${ok.stderr}`);
-  t.match(ok.stdout, /^drained: 127\.0\.0\.1:\d+ node answers "drain"; every load balancer probing has received it \(1 peer/);
+  t.match(
+    ok.stdout,
+    /^drained: 127\.0\.0\.1:\d+ node answers "drain"; every load balancer probing has received it \(1 peer/,
+  );
 });

@@ -66,11 +66,15 @@ export function httpUrl(flag: string, v: string): URL | undefined {
   try {
     u = new URL(v);
   } catch {
-    throw new FlagError(flag, `expected an http:// URL such as http://127.0.0.1:10256/healthz (or empty for off), got "${v}"`);
+    throw new FlagError(
+      flag,
+      `expected an http:// URL such as http://127.0.0.1:10256/healthz (or empty for off), got "${v}"`,
+    );
   }
   // kube-proxy's health port speaks no TLS; node:http is all the poller uses.
   if (u.protocol !== 'http:') throw new FlagError(flag, `only http:// URLs are supported, got "${v}"`);
-  if (u.username !== '' || u.password !== '') throw new FlagError(flag, `credentials in the URL are not supported, got "${v}"`);
+  if (u.username !== '' || u.password !== '')
+    throw new FlagError(flag, `credentials in the URL are not supported, got "${v}"`);
   return u;
 }
 

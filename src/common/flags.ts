@@ -16,7 +16,10 @@ export interface FlagSpec<K extends string = string> {
 
 /** Thrown for any bad flag or value: the message is one line that names the flag. */
 export class FlagError extends Error {
-  constructor(readonly flag: string, detail: string) {
+  constructor(
+    readonly flag: string,
+    detail: string,
+  ) {
     super(`--${flag}: ${detail}`);
     this.name = 'FlagError';
   }
@@ -74,7 +77,11 @@ export function helpText(usage: string, specs: readonly FlagSpec[]): string {
   const rows = specs.map((s) => {
     const left = `  --${s.name}${s.boolean === true ? '' : '=VALUE'}`;
     // "[env X]" and "(default X)" stay whole so a wrapped line never splits them.
-    const words = [...s.help.split(' '), ...(s.env === undefined ? [] : [`[env ${s.env}]`]), ...(s.default === '' ? [] : [`(default ${s.default})`])];
+    const words = [
+      ...s.help.split(' '),
+      ...(s.env === undefined ? [] : [`[env ${s.env}]`]),
+      ...(s.default === '' ? [] : [`(default ${s.default})`]),
+    ];
     const lines = wrap(words, HELP_WIDTH - HELP_INDENT);
     const first = left.length < HELP_INDENT ? `${left.padEnd(HELP_INDENT - 1)} ${lines.shift() ?? ''}` : left;
     return [first, ...lines.map((l) => `${' '.repeat(HELP_INDENT)}${l}`)].join('\n');
@@ -108,18 +115,29 @@ export function parseIntFlag(flag: string, v: string, min: number, max: number):
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Durations like 100ms, 5s, 2m, 1h (or 0 = off where allowed). Returns milliseconds. */
-export function parseDurationFlag(flag: string, v: string, opts: { allowZero?: boolean; minMs?: number; maxMs?: number } = {}): number {
+export function parseDurationFlag(
+  flag: string,
+  v: string,
+  opts: { allowZero?: boolean; minMs?: number; maxMs?: number } = {},
+): number {
   if (v === '0' && opts.allowZero === true) return 0;
   const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(v);
-  if (m === null) throw new FlagError(flag, `expected a duration like 100ms, 5s or 2m${opts.allowZero === true ? ' (or 0 for off)' : ''}, got "${v}"`);
+  if (m === null)
+    throw new FlagError(
+      flag,
+      `expected a duration like 100ms, 5s or 2m${opts.allowZero === true ? ' (or 0 for off)' : ''}, got "${v}"`,
+    );
   const ms = Math.round(Number(m[1]) * (UNITS[m[2] as string] as number));
   if (ms === 0 && opts.allowZero !== true) throw new FlagError(flag, 'must be greater than 0');
-  if (opts.minMs !== undefined && ms < opts.minMs) throw new FlagError(flag, `must be at least ${opts.minMs}ms, got ${v}`);
-  if (opts.maxMs !== undefined && ms > opts.maxMs) throw new FlagError(flag, `must be at most ${opts.maxMs}ms, got ${v}`);
+  if (opts.minMs !== undefined && ms < opts.minMs)
+    throw new FlagError(flag, `must be at least ${opts.minMs}ms, got ${v}`);
+  if (opts.maxMs !== undefined && ms > opts.maxMs)
+    throw new FlagError(flag, `must be at most ${opts.maxMs}ms, got ${v}`);
   return ms;
 }
 
 export function parseEnumFlag<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(v)) throw new FlagError(flag, `expected one of ${allowed.join(', ')}, got "${v}"`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw new FlagError(flag, `expected one of ${allowed.join(', ')}, got "${v}"`);
   return v as T;
 }

@@ -14,7 +14,12 @@ export interface Stoppable {
  * 0 when it stopped, 1 when stopping failed or outlasted the deadline.
  * `stopping` tells the operator what the command does meanwhile, e.g. "releasing the lease and stopping".
  */
-export function runUntilSignal(running: Stoppable, log: Logger, stopping: string, deadlineMs = STOP_DEADLINE_MS): Promise<number> {
+export function runUntilSignal(
+  running: Stoppable,
+  log: Logger,
+  stopping: string,
+  deadlineMs = STOP_DEADLINE_MS,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let signalled = false;
     const onSignal = (sig: NodeJS.Signals): void => {

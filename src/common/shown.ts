@@ -6,7 +6,10 @@ export const SHOWN_MAX = 64;
 
 export function shown(value: string, max = SHOWN_MAX): string {
   // Line and paragraph separators survive JSON.stringify but end lines in some viewers.
-  const esc = (s: string): string => JSON.stringify(s).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const esc = (s: string): string =>
+    JSON.stringify(s)
+      .replace(/\u2028/g, '\\u2028')
+      .replace(/\u2029/g, '\\u2029');
   if (value.length <= max) return esc(value);
   return `${esc(value.slice(0, max))}… (${value.length} chars)`;
 }

@@ -20,13 +20,48 @@ export interface CoordinatorConfig {
 const P = 'HAPROXY_NODE_AGENT_';
 
 export const COORDINATE_FLAGS = [
-  { name: 'kubeconfig', env: 'KUBECONFIG', default: '', help: 'Kubeconfig file; in-cluster service account when unset' },
-  { name: 'namespace', env: `${P}NAMESPACE`, default: 'haproxy-node-agent', help: 'Namespace of the leader Lease and the decision ConfigMap (agents: --guard-namespace)' },
-  { name: 'max-drain-fraction', env: `${P}MAX_DRAIN_FRACTION`, default: '0.5', help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)' },
-  { name: 'signal-policy', env: `${P}SIGNAL_POLICY`, default: '', help: 'Same as the agents\' --signal-policy (which signals count as automatic drains); keep them equal' },
-  { name: 'annotation-prefix', env: `${P}ANNOTATION_PREFIX`, default: 'haproxy-node-agent.io', help: 'Same as the agents\' --annotation-prefix (PREFIX/state is explicit intent)' },
-  { name: 'http-address', env: `${P}HTTP_ADDRESS`, default: '0.0.0.0', help: 'Address of the HTTP server (/metrics /status /healthz /readyz)' },
-  { name: 'http-port', env: `${P}HTTP_PORT`, default: '9291', help: 'Port of the HTTP server (0 = any free port, logged)' },
+  {
+    name: 'kubeconfig',
+    env: 'KUBECONFIG',
+    default: '',
+    help: 'Kubeconfig file; in-cluster service account when unset',
+  },
+  {
+    name: 'namespace',
+    env: `${P}NAMESPACE`,
+    default: 'haproxy-node-agent',
+    help: 'Namespace of the leader Lease and the decision ConfigMap (agents: --guard-namespace)',
+  },
+  {
+    name: 'max-drain-fraction',
+    env: `${P}MAX_DRAIN_FRACTION`,
+    default: '0.5',
+    help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)',
+  },
+  {
+    name: 'signal-policy',
+    env: `${P}SIGNAL_POLICY`,
+    default: '',
+    help: "Same as the agents' --signal-policy (which signals count as automatic drains); keep them equal",
+  },
+  {
+    name: 'annotation-prefix',
+    env: `${P}ANNOTATION_PREFIX`,
+    default: 'haproxy-node-agent.io',
+    help: "Same as the agents' --annotation-prefix (PREFIX/state is explicit intent)",
+  },
+  {
+    name: 'http-address',
+    env: `${P}HTTP_ADDRESS`,
+    default: '0.0.0.0',
+    help: 'Address of the HTTP server (/metrics /status /healthz /readyz)',
+  },
+  {
+    name: 'http-port',
+    env: `${P}HTTP_PORT`,
+    default: '9291',
+    help: 'Port of the HTTP server (0 = any free port, logged)',
+  },
   { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];

@@ -33,7 +33,11 @@ export interface RunningCoordinator {
   stop(): Promise<void>;
 }
 
-export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningCoordinator> {
+export async function startCoordinator(
+  cfg: CoordinatorConfig,
+  log: Logger,
+  env: NodeJS.ProcessEnv,
+): Promise<RunningCoordinator> {
   const kc = loadKubeConfig(cfg.kubeconfig, env);
   // Pod name (or host name) plus a random part: two processes on one host are two candidates.
   const identity = `${env.POD_NAME || hostname()}_${randomBytes(3).toString('hex')}`;
@@ -88,14 +92,19 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
     let result: PublishResult | 'failed';
     try {
       result = await publisher.publish(next);
-      if (lastError !== undefined) log.warn({ configmap: `${cfg.namespace}/${DECISION_NAME}` }, 'decision written again');
+      if (lastError !== undefined)
+        log.warn({ configmap: `${cfg.namespace}/${DECISION_NAME}` }, 'decision written again');
       lastError = undefined;
       lastPublish = new Date().toISOString();
     } catch (err) {
       result = 'failed';
       due = true;
       const msg = err instanceof Error ? err.message : String(err);
-      if (lastError === undefined) log.error({ err: msg, configmap: `${cfg.namespace}/${DECISION_NAME}` }, `could not write the decision: ${msg}; retrying`);
+      if (lastError === undefined)
+        log.error(
+          { err: msg, configmap: `${cfg.namespace}/${DECISION_NAME}` },
+          `could not write the decision: ${msg}; retrying`,
+        );
       lastError = msg;
     }
     m.publishes.inc({ result });
@@ -109,62 +118,78 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
 
   const elector = new LeaderElector(transport, cfg.namespace, LEASE_NAME, identity, DEFAULT_LEASE_TIMING, {
     elected: () => {
-      log.warn({ identity, lease: `${cfg.namespace}/${LEASE_NAME}` }, `elected leader: publishing the guard decision to ${cfg.namespace}/${DECISION_NAME}`);
+      log.warn(
+        { identity, lease: `${cfg.namespace}/${LEASE_NAME}` },
+        `elected leader: publishing the guard decision to ${cfg.namespace}/${DECISION_NAME}`,
+      );
       due = true;
       kick(0);
     },
     deposed: (reason) => log.warn({ identity, reason }, `no longer leader: ${reason}`),
-    failed: (err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election round failed'),
+    failed: (err) =>
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election round failed'),
   });
 
-  const informer = new ResourceInformer(transport, {
-    resource: 'nodes',
-    path: '/api/v1/nodes',
-    trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
-    onUpsert: (c) => {
-      const prev = nodes.get(c.view.name);
-      nodes.set(c.view.name, c.view);
-      if (prev === undefined || JSON.stringify(prev) !== JSON.stringify(c.view)) kick();
+  const informer = new ResourceInformer(
+    transport,
+    {
+      resource: 'nodes',
+      path: '/api/v1/nodes',
+      trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
+      onUpsert: (c) => {
+        const prev = nodes.get(c.view.name);
+        nodes.set(c.view.name, c.view);
+        if (prev === undefined || JSON.stringify(prev) !== JSON.stringify(c.view)) kick();
+      },
+      onDelete: (c) => {
+        nodes.delete(c.view.name);
+        kick();
+      },
+      onListed: () => {
+        if (!listed) log.info({ nodes: nodes.size }, `nodes listed: ${nodes.size}`);
+        listed = true;
+        kick(0);
+      },
+      onRestart: (reason, err, delayMs) => {
+        m.watchRestarts.inc({ reason });
+        log.warn(
+          { reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs },
+          `nodes watch stopped (${reason}); restarting in ${delayMs}ms`,
+        );
+      },
+      onEvent: (type) => m.watchEvents.inc({ type }),
     },
-    onDelete: (c) => {
-      nodes.delete(c.view.name);
-      kick();
-    },
-    onListed: () => {
-      if (!listed) log.info({ nodes: nodes.size }, `nodes listed: ${nodes.size}`);
-      listed = true;
-      kick(0);
-    },
-    onRestart: (reason, err, delayMs) => {
-      m.watchRestarts.inc({ reason });
-      log.warn({ reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs }, `nodes watch stopped (${reason}); restarting in ${delayMs}ms`);
-    },
-    onEvent: (type) => m.watchEvents.inc({ type }),
-  }, { ...DEFAULT_TIMING, watchTimeoutMs: WATCH_TIMEOUT_MS });
+    { ...DEFAULT_TIMING, watchTimeoutMs: WATCH_TIMEOUT_MS },
+  );
 
-  const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
-    registry: m.registry,
-    ready: () => listed,
-    // The coordinator has no per-Service list: everything is a small live field, built per request.
-    status: {
-      version: () => 0,
-      document: () => ({ services: [] }),
-      live: () => ({
-        identity,
-        leader: elector.isLeader,
-        holder: elector.holder ?? null,
-        lease: `${cfg.namespace}/${LEASE_NAME}`,
-        configmap: `${cfg.namespace}/${DECISION_NAME}`,
-        nodesListed: listed,
-        nodes: nodes.size,
-        maxDrainFraction: cfg.maxDrainFraction,
-        guard,
-        published: publisher.published ?? null,
-        lastPublish: lastPublish ?? null,
-        lastError: lastError ?? null,
-      }),
+  const http = new HttpServer(
+    cfg.httpAddress,
+    cfg.httpPort,
+    {
+      registry: m.registry,
+      ready: () => listed,
+      // The coordinator has no per-Service list: everything is a small live field, built per request.
+      status: {
+        version: () => 0,
+        document: () => ({ services: [] }),
+        live: () => ({
+          identity,
+          leader: elector.isLeader,
+          holder: elector.holder ?? null,
+          lease: `${cfg.namespace}/${LEASE_NAME}`,
+          configmap: `${cfg.namespace}/${DECISION_NAME}`,
+          nodesListed: listed,
+          nodes: nodes.size,
+          maxDrainFraction: cfg.maxDrainFraction,
+          guard,
+          published: publisher.published ?? null,
+          lastPublish: lastPublish ?? null,
+          lastError: lastError ?? null,
+        }),
+      },
     },
-  }, 'all');
+    'all',
+  );
   let httpPort: number;
   try {
     httpPort = await http.listen();
@@ -172,7 +197,10 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
     const e = err as NodeJS.ErrnoException;
     throw new FlagError('http-port', `cannot listen: ${e.code ?? ''} ${e.message}`.trim());
   }
-  log.info({ identity, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, namespace: cfg.namespace }, 'listening');
+  log.info(
+    { identity, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, namespace: cfg.namespace },
+    'listening',
+  );
   informer.start();
   elector.start();
   const heartbeat = setInterval(() => {
@@ -197,8 +225,20 @@ export async function startCoordinator(cfg: CoordinatorConfig, log: Logger, env:
 
 function logGuard(log: Logger, from: GuardResult, to: GuardResult, fraction: number, result: PublishResult): void {
   if (result === 'heartbeat') return;
-  const fields = { readyNodes: to.readyNodes, budget: to.budget, explicit: to.explicit, draining: to.draining, held: to.held };
-  if (to.engaged && (!from.engaged || from.held.join() !== to.held.join())) log.warn(fields, `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${fraction})`);
-  else if (!to.engaged && from.engaged) log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
-  else log.info(fields, `decision published: ${to.explicit.length + to.draining.length} draining, ${to.held.length} held`);
+  const fields = {
+    readyNodes: to.readyNodes,
+    budget: to.budget,
+    explicit: to.explicit,
+    draining: to.draining,
+    held: to.held,
+  };
+  if (to.engaged && (!from.engaged || from.held.join() !== to.held.join()))
+    log.warn(
+      fields,
+      `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${fraction})`,
+    );
+  else if (!to.engaged && from.engaged)
+    log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
+  else
+    log.info(fields, `decision published: ${to.explicit.length + to.draining.length} draining, ${to.held.length} held`);
 }

@@ -33,7 +33,13 @@ export interface Decision {
 
 /** The verdict part of a decision, as guard.ts computes it. */
 export function sameVerdict(d: Decision, g: GuardResult): boolean {
-  return d.budget === g.budget && d.readyNodes === g.readyNodes && d.explicit.join() === g.explicit.join() && d.draining.join() === g.draining.join() && d.held.join() === g.held.join();
+  return (
+    d.budget === g.budget &&
+    d.readyNodes === g.readyNodes &&
+    d.explicit.join() === g.explicit.join() &&
+    d.draining.join() === g.draining.join() &&
+    d.held.join() === g.held.join()
+  );
 }
 
 export function decisionToConfigMap(namespace: string, d: Decision, resourceVersion?: string): object {
@@ -87,12 +93,35 @@ export function decisionFromConfigMap(raw: unknown): Cached<Decision> | undefine
   const held = names('held');
   const updated = s('updated');
   const heartbeat = s('heartbeat');
-  if (generation === undefined || readyNodes === undefined || budget === undefined || explicit === undefined || draining === undefined || held === undefined) return undefined;
+  if (
+    generation === undefined ||
+    readyNodes === undefined ||
+    budget === undefined ||
+    explicit === undefined ||
+    draining === undefined ||
+    held === undefined
+  )
+    return undefined;
   if (!(fraction > 0 && fraction <= 1) || updated === undefined || heartbeat === undefined) return undefined;
-  const metadata = { name: md.name, ...(typeof md.namespace === 'string' ? { namespace: md.namespace } : {}), ...(typeof md.resourceVersion === 'string' ? { resourceVersion: md.resourceVersion } : {}) };
+  const metadata = {
+    name: md.name,
+    ...(typeof md.namespace === 'string' ? { namespace: md.namespace } : {}),
+    ...(typeof md.resourceVersion === 'string' ? { resourceVersion: md.resourceVersion } : {}),
+  };
   return {
     metadata,
-    view: { generation, updated, heartbeat, holder: s('holder') ?? '', maxDrainFraction: fraction, readyNodes, budget, explicit, draining, held },
+    view: {
+      generation,
+      updated,
+      heartbeat,
+      holder: s('holder') ?? '',
+      maxDrainFraction: fraction,
+      readyNodes,
+      budget,
+      explicit,
+      draining,
+      held,
+    },
     problems: [],
   };
 }

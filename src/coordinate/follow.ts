@@ -34,24 +34,33 @@ export class DecisionFollower {
   private readonly informer: ResourceInformer<Decision>;
   private readonly now: () => number;
 
-  constructor(transport: ApiTransport, private readonly opts: FollowerOptions, private readonly hooks: FollowerHooks, timing: InformerTiming) {
+  constructor(
+    transport: ApiTransport,
+    private readonly opts: FollowerOptions,
+    private readonly hooks: FollowerHooks,
+    timing: InformerTiming,
+  ) {
     this.now = opts.now ?? Date.now;
-    this.informer = new ResourceInformer<Decision>(transport, {
-      resource: 'configmaps',
-      path: `/api/v1/namespaces/${opts.namespace}/configmaps`,
-      // By name: RBAC can then limit the agent to this one object (resourceNames).
-      fieldSelector: `metadata.name=${DECISION_NAME}`,
-      trim: decisionFromConfigMap,
-      onUpsert: (c) => this.set(c.view),
-      onDelete: () => this.set(undefined),
-      onListed: () => {
-        if (this.listedOnce) return;
-        this.listedOnce = true;
-        hooks.firstListed();
+    this.informer = new ResourceInformer<Decision>(
+      transport,
+      {
+        resource: 'configmaps',
+        path: `/api/v1/namespaces/${opts.namespace}/configmaps`,
+        // By name: RBAC can then limit the agent to this one object (resourceNames).
+        fieldSelector: `metadata.name=${DECISION_NAME}`,
+        trim: decisionFromConfigMap,
+        onUpsert: (c) => this.set(c.view),
+        onDelete: () => this.set(undefined),
+        onListed: () => {
+          if (this.listedOnce) return;
+          this.listedOnce = true;
+          hooks.firstListed();
+        },
+        onRestart: hooks.onRestart,
+        ...(hooks.onEvent === undefined ? {} : { onEvent: hooks.onEvent }),
       },
-      onRestart: hooks.onRestart,
-      ...(hooks.onEvent === undefined ? {} : { onEvent: hooks.onEvent }),
-    }, timing);
+      timing,
+    );
   }
 
   start(): void {
@@ -86,7 +95,15 @@ export class DecisionFollower {
       name: DECISION_NAME,
       staleAfterSeconds: this.opts.staleAfterMs / 1000,
       ageSeconds: this.ageSeconds ?? null,
-      ...(d === undefined ? {} : { generation: d.generation, updated: d.updated, heartbeat: d.heartbeat, holder: d.holder, maxDrainFraction: d.maxDrainFraction }),
+      ...(d === undefined
+        ? {}
+        : {
+            generation: d.generation,
+            updated: d.updated,
+            heartbeat: d.heartbeat,
+            holder: d.holder,
+            maxDrainFraction: d.maxDrainFraction,
+          }),
     };
   }
 
@@ -105,7 +122,12 @@ export class DecisionFollower {
   }
 
   private judge(): void {
-    const next: DecisionState = this.decision === undefined ? 'missing' : this.now() - this.heartbeatAt > this.opts.staleAfterMs ? 'stale' : 'fresh';
+    const next: DecisionState =
+      this.decision === undefined
+        ? 'missing'
+        : this.now() - this.heartbeatAt > this.opts.staleAfterMs
+          ? 'stale'
+          : 'fresh';
     if (next === this.current) return;
     const from = this.current;
     this.current = next;

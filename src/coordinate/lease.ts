@@ -87,7 +87,10 @@ export class LeaderElector {
     try {
       const cur = (await this.transport.getJson(this.path())) as LeaseObject;
       if (cur.spec?.holderIdentity !== this.identity) return;
-      await this.transport.putJson(this.path(), { ...cur, spec: { ...cur.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.now()) } });
+      await this.transport.putJson(this.path(), {
+        ...cur,
+        spec: { ...cur.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(this.now()) },
+      });
     } catch {
       // Best effort: the lease then expires on its own.
     }
@@ -131,7 +134,12 @@ export class LeaderElector {
     if (this.leader && this.now() - this.lastRenewed >= (this.timing.leaseDurationMs * 2) / 3) {
       this.leader = false;
       this.events.deposed('could not renew the lease in time');
-    } else if (this.leader && this.observed !== undefined && this.observed.holder !== '' && this.observed.holder !== this.identity) {
+    } else if (
+      this.leader &&
+      this.observed !== undefined &&
+      this.observed.holder !== '' &&
+      this.observed.holder !== this.identity
+    ) {
       this.leader = false;
       this.events.deposed(`lease now held by ${this.observed.holder}`);
     }
@@ -149,7 +157,13 @@ export class LeaderElector {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: { name: this.name, namespace: this.namespace },
-        spec: { holderIdentity: this.identity, leaseDurationSeconds: this.timing.leaseDurationMs / 1000, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
+        spec: {
+          holderIdentity: this.identity,
+          leaseDurationSeconds: this.timing.leaseDurationMs / 1000,
+          acquireTime: microTime(now),
+          renewTime: microTime(now),
+          leaseTransitions: 0,
+        },
       });
       this.observed = { holder: this.identity, renewTime: microTime(now), at: now };
       return true;
@@ -160,7 +174,10 @@ export class LeaderElector {
     if (this.observed === undefined || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
       this.observed = { holder, renewTime, at: now };
     }
-    const durationMs = typeof spec.leaseDurationSeconds === 'number' && spec.leaseDurationSeconds > 0 ? spec.leaseDurationSeconds * 1000 : this.timing.leaseDurationMs;
+    const durationMs =
+      typeof spec.leaseDurationSeconds === 'number' && spec.leaseDurationSeconds > 0
+        ? spec.leaseDurationSeconds * 1000
+        : this.timing.leaseDurationMs;
     if (holder !== '' && holder !== this.identity && now - this.observed.at < durationMs) return false;
     const mine = holder === this.identity;
     const next: LeaseSpec = {
@@ -168,7 +185,12 @@ export class LeaderElector {
       holderIdentity: this.identity,
       leaseDurationSeconds: this.timing.leaseDurationMs / 1000,
       renewTime: microTime(now),
-      ...(mine ? {} : { acquireTime: microTime(now), leaseTransitions: (typeof spec.leaseTransitions === 'number' ? spec.leaseTransitions : 0) + 1 }),
+      ...(mine
+        ? {}
+        : {
+            acquireTime: microTime(now),
+            leaseTransitions: (typeof spec.leaseTransitions === 'number' ? spec.leaseTransitions : 0) + 1,
+          }),
     };
     await this.transport.putJson(this.path(), { ...cur, spec: next });
     this.observed = { holder: this.identity, renewTime: next.renewTime ?? '', at: now };

@@ -37,14 +37,31 @@ export class DecisionPublisher {
     }
     const prev = decisionFromConfigMap(stored);
     const rv = (stored as { metadata?: { resourceVersion?: unknown } }).metadata?.resourceVersion;
-    const same = prev !== undefined && sameVerdict(prev.view, g) && prev.view.maxDrainFraction === this.maxDrainFraction;
-    const d = same ? this.make(g, prev.view.generation, prev.view.updated, at) : this.make(g, (prev?.view.generation ?? 0) + 1, at, at);
-    await this.transport.putJson(`${path}/${DECISION_NAME}`, decisionToConfigMap(this.namespace, d, typeof rv === 'string' ? rv : undefined));
+    const same =
+      prev !== undefined && sameVerdict(prev.view, g) && prev.view.maxDrainFraction === this.maxDrainFraction;
+    const d = same
+      ? this.make(g, prev.view.generation, prev.view.updated, at)
+      : this.make(g, (prev?.view.generation ?? 0) + 1, at, at);
+    await this.transport.putJson(
+      `${path}/${DECISION_NAME}`,
+      decisionToConfigMap(this.namespace, d, typeof rv === 'string' ? rv : undefined),
+    );
     this.last = d;
     return same ? 'heartbeat' : 'changed';
   }
 
   private make(g: GuardResult, generation: number, updated: string, heartbeat: string): Decision {
-    return { generation, updated, heartbeat, holder: this.identity, maxDrainFraction: this.maxDrainFraction, readyNodes: g.readyNodes, budget: g.budget, explicit: g.explicit, draining: g.draining, held: g.held };
+    return {
+      generation,
+      updated,
+      heartbeat,
+      holder: this.identity,
+      maxDrainFraction: this.maxDrainFraction,
+      readyNodes: g.readyNodes,
+      budget: g.budget,
+      explicit: g.explicit,
+      draining: g.draining,
+      held: g.held,
+    };
   }
 }

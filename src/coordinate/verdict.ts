@@ -19,15 +19,27 @@ export const DECISION_STATES: readonly DecisionState[] = ['fresh', 'stale', 'mis
 export const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
 
 /** The cluster-wide picture (for /status and metrics) and whether this node is held. */
-export function coordinatedVerdict(node: NodeView | undefined, policy: Policy, decision: Decision | undefined): { result: GuardResult; held: boolean } {
+export function coordinatedVerdict(
+  node: NodeView | undefined,
+  policy: Policy,
+  decision: Decision | undefined,
+): { result: GuardResult; held: boolean } {
   const result: GuardResult =
     decision === undefined
       ? NO_GUARD
-      : { engaged: decision.held.length > 0, readyNodes: decision.readyNodes, budget: decision.budget, explicit: decision.explicit, draining: decision.draining, held: decision.held };
+      : {
+          engaged: decision.held.length > 0,
+          readyNodes: decision.readyNodes,
+          budget: decision.budget,
+          explicit: decision.explicit,
+          draining: decision.draining,
+          held: decision.held,
+        };
   if (node === undefined) return { result, held: false };
   // The guard's own classification of this one node: with fraction 1 an automatic drain lands in
   // `draining`; explicit intent, down signals, NotReady and no signal do not.
   const automatic = computeGuard([node], policy, 1).draining.length === 1;
-  const allowed = decision !== undefined && (decision.draining.includes(node.name) || decision.explicit.includes(node.name));
+  const allowed =
+    decision !== undefined && (decision.draining.includes(node.name) || decision.explicit.includes(node.name));
   return { result, held: automatic && !allowed };
 }

@@ -115,7 +115,11 @@ export class AgentState {
     const prev = this.nodes.get(c.view.name);
     this.nodes.set(c.view.name, c.view);
     // Most Node updates (status heartbeats, images, conditions we ignore) change nothing we read.
-    if (prev !== undefined && sameNodeView(prev, c.view) && (c.view.name !== this.opts.nodeName || problemsKey(c.problems) === this.nodeProblemsKey)) {
+    if (
+      prev !== undefined &&
+      sameNodeView(prev, c.view) &&
+      (c.view.name !== this.opts.nodeName || problemsKey(c.problems) === this.nodeProblemsKey)
+    ) {
       if (c.view.name === this.opts.nodeName) this.node = c.view;
       return;
     }
@@ -143,7 +147,9 @@ export class AgentState {
       this.guard = v.result;
       held = v.held;
     } else {
-      this.guard = this.listed.has('nodes') ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction) : NO_GUARD;
+      this.guard = this.listed.has('nodes')
+        ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction)
+        : NO_GUARD;
       held = this.guard.held.includes(this.opts.nodeName);
     }
     if (!sameGuard(prev, this.guard)) this.observer.guardChanged(prev, this.guard);
@@ -224,7 +230,12 @@ export class AgentState {
   /** Called about once a second: advances the slow-start ramp. */
   tick(): void {
     const deadline = this.opts.drainDeadlineMs ?? 0;
-    if (deadline > 0 && this.drainSince !== undefined && !this.drainExpired && this.opts.now() - this.drainSince >= deadline) {
+    if (
+      deadline > 0 &&
+      this.drainSince !== undefined &&
+      !this.drainExpired &&
+      this.opts.now() - this.drainSince >= deadline
+    ) {
       this.drainExpired = true;
       this.recomputeAll();
     }
@@ -280,8 +291,11 @@ export class AgentState {
   /** Services asking for a dedicated agent port, as [port, key], oldest claimant first (see claimOrder). */
   agentPortRequests(): Array<[number, string]> {
     const out: Array<[number, string, ClaimOrder | undefined]> = [];
-    for (const [key, e] of this.services) if (e.view.agentPort !== undefined) out.push([e.view.agentPort, key, e.view.claim]);
-    return out.sort((a, b) => compareClaims(a[2], b[2]) || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0)).map(([p, k]) => [p, k]);
+    for (const [key, e] of this.services)
+      if (e.view.agentPort !== undefined) out.push([e.view.agentPort, key, e.view.claim]);
+    return out
+      .sort((a, b) => compareClaims(a[2], b[2]) || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+      .map(([p, k]) => [p, k]);
   }
 
   localEndpoints(key: string): LocalEndpoints | undefined {
@@ -328,13 +342,30 @@ export class AgentState {
     }
     services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     return {
-      node: { name: this.opts.nodeName, known: this.node !== undefined, view: this.node ?? null, reply: formatReply(this.nodeAnswer).trimEnd(), why: this.nodeAnswer.why },
+      node: {
+        name: this.opts.nodeName,
+        known: this.node !== undefined,
+        view: this.node ?? null,
+        reply: formatReply(this.nodeAnswer).trimEnd(),
+        why: this.nodeAnswer.why,
+      },
       override: this.override ?? null,
       guard: { maxDrainFraction: this.opts.maxDrainFraction, selfHeld: this.held, ...this.guard },
       stale: this.stale,
-      slowStart: { factor: this.ramp, readySince: this.readySince === undefined ? null : new Date(this.readySince).toISOString() },
-      drainDeadline: { seconds: (this.opts.drainDeadlineMs ?? 0) / 1000 || null, drainingSince: this.drainSince === undefined ? null : new Date(this.drainSince).toISOString(), passed: this.drainExpired },
-      synced: { nodes: this.listed.has('nodes'), services: this.listed.has('services'), endpointslices: this.listed.has('endpointslices') },
+      slowStart: {
+        factor: this.ramp,
+        readySince: this.readySince === undefined ? null : new Date(this.readySince).toISOString(),
+      },
+      drainDeadline: {
+        seconds: (this.opts.drainDeadlineMs ?? 0) / 1000 || null,
+        drainingSince: this.drainSince === undefined ? null : new Date(this.drainSince).toISOString(),
+        passed: this.drainExpired,
+      },
+      synced: {
+        nodes: this.listed.has('nodes'),
+        services: this.listed.has('services'),
+        endpointslices: this.listed.has('endpointslices'),
+      },
       services,
     };
   }
@@ -342,7 +373,16 @@ export class AgentState {
   // ---- internals ----
 
   private baseInput() {
-    return { synced: this.synced, node: this.decisionNode(), override: this.override, stale: this.stale, ramp: this.ramp, policy: this.opts.policy, held: this.held, drainExpired: this.drainExpired };
+    return {
+      synced: this.synced,
+      node: this.decisionNode(),
+      override: this.override,
+      stale: this.stale,
+      ramp: this.ramp,
+      policy: this.opts.policy,
+      held: this.held,
+      drainExpired: this.drainExpired,
+    };
   }
 
   /**
@@ -351,11 +391,15 @@ export class AgentState {
    */
   private decisionNode(): NodeView | undefined {
     if (this.node === undefined || this.proxyUnhealthySince === undefined) return this.node;
-    return { ...this.node, signals: [...this.node.signals, { name: 'proxy-unhealthy', since: this.proxyUnhealthySince }] };
+    return {
+      ...this.node,
+      signals: [...this.node.signals, { name: 'proxy-unhealthy', since: this.proxyUnhealthySince }],
+    };
   }
 
   private decideFor(service: ServiceView | undefined): Reply {
-    const endpoints = service?.local === true ? this.localEndpoints(serviceKey(service.namespace, service.name)) : undefined;
+    const endpoints =
+      service?.local === true ? this.localEndpoints(serviceKey(service.namespace, service.name)) : undefined;
     return decide({ ...this.baseInput(), service, endpoints });
   }
 
@@ -371,7 +415,10 @@ export class AgentState {
     const memo = new Map<string, { reply: Reply; bytes: Buffer }>();
     for (const [key, e] of this.services) {
       const ep = e.view.local ? this.localEndpoints(key) : undefined;
-      const k = ep === undefined ? `${e.view.weight}${e.view.local ? ' L' : ''}` : `${e.view.weight} ${ep.ready} ${ep.terminating} ${ep.maxReadyPerNode}`;
+      const k =
+        ep === undefined
+          ? `${e.view.weight}${e.view.local ? ' L' : ''}`
+          : `${e.view.weight} ${ep.ready} ${ep.terminating} ${ep.maxReadyPerNode}`;
       let hit = memo.get(k);
       if (hit === undefined) {
         const reply = this.decideFor(e.view);
@@ -392,14 +439,16 @@ export class AgentState {
     const verdict = this.synced ? decideNode(this.baseInput()) : undefined;
     const isOk = verdict?.kind === 'ok';
     // Only a transition this process saw: a restart is not a recovery.
-    if (isOk && !wasOk && this.nodeAnswer.kind !== 'none' && this.opts.slowStartMs > 0) this.readySince = this.opts.now();
+    if (isOk && !wasOk && this.nodeAnswer.kind !== 'none' && this.opts.slowStartMs > 0)
+      this.readySince = this.opts.now();
     if (!isOk) this.readySince = undefined;
     this.ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
   }
 
   /** --drain-deadline: note when the node-level verdict turns drain; any other verdict resets it. */
   private updateDrainClock(): void {
-    const verdict = this.synced || this.override !== undefined ? decideNode({ ...this.baseInput(), drainExpired: false }) : undefined;
+    const verdict =
+      this.synced || this.override !== undefined ? decideNode({ ...this.baseInput(), drainExpired: false }) : undefined;
     if (verdict?.kind === 'drain') {
       this.drainSince ??= this.opts.now();
     } else {
@@ -445,7 +494,12 @@ function sameNodeView(a: NodeView, b: NodeView): boolean {
 }
 
 function sameGuard(a: GuardResult, b: GuardResult): boolean {
-  return a.budget === b.budget && a.held.join() === b.held.join() && a.draining.join() === b.draining.join() && a.explicit.join() === b.explicit.join();
+  return (
+    a.budget === b.budget &&
+    a.held.join() === b.held.join() &&
+    a.draining.join() === b.draining.join() &&
+    a.explicit.join() === b.explicit.join()
+  );
 }
 
 function problemsKey(problems: AnnotationProblem[]): string {

@@ -63,7 +63,11 @@ export function activeSignals(node: NodeView, policy: Policy): Array<{ signal: N
     if (node.state === 'ready' && action.kind !== 'down' && name !== 'deletion') continue;
     // kube-proxy >= 1.28 (KEP-3836) also fails /healthz while the Node is being deleted or carries
     // ToBeDeletedByClusterAutoscaler: that 503 is those signals again, and their own rows decide.
-    if (name === 'proxy-unhealthy' && node.signals.some((s) => s.name === 'deletion' || s.name === 'autoscaler-to-be-deleted')) continue;
+    if (
+      name === 'proxy-unhealthy' &&
+      node.signals.some((s) => s.name === 'deletion' || s.name === 'autoscaler-to-be-deleted')
+    )
+      continue;
     out.push({ signal, action });
   }
   return out;
@@ -89,7 +93,12 @@ export function decideNode(input: NodeInput): NodeVerdict {
   const active = activeSignals(node, input.policy);
   // Facts about the node's health beat intent: a NotReady node may have lost kube-proxy too.
   const down = active.find((a) => a.action.kind === 'down');
-  if (down !== undefined) return { kind: 'down', text: DOWN_TEXT[down.signal.name], why: `signal ${down.signal.name}: ${SIGNALS[down.signal.name]}` };
+  if (down !== undefined)
+    return {
+      kind: 'down',
+      text: DOWN_TEXT[down.signal.name],
+      why: `signal ${down.signal.name}: ${SIGNALS[down.signal.name]}`,
+    };
   if (node.state === 'drain') return { kind: 'drain', why: 'node annotation state=drain' };
   if (input.stale) return { kind: 'drain', why: 'no API contact for longer than --max-staleness' };
   const drain = active.find((a) => a.action.kind === 'drain');
@@ -119,8 +128,13 @@ export function decide(input: DecisionInput): Reply {
   if (svc?.local === true && input.override === undefined) {
     const ep = input.endpoints;
     if (ep === undefined || ep.ready === 0) {
-      if (ep !== undefined && ep.terminating > 0) return { kind: 'drain', why: 'only terminating endpoints on this node' };
-      return { kind: 'down', text: 'no local endpoints', why: 'externalTrafficPolicy Local and no ready endpoint on this node' };
+      if (ep !== undefined && ep.terminating > 0)
+        return { kind: 'drain', why: 'only terminating endpoints on this node' };
+      return {
+        kind: 'down',
+        text: 'no local endpoints',
+        why: 'externalTrafficPolicy Local and no ready endpoint on this node',
+      };
     }
   }
   if (verdict.kind === 'drain') return verdict;
@@ -139,7 +153,8 @@ export function effectiveWeight(input: DecisionInput, factor = 1): number {
   const base = (input.service?.weight ?? DEFAULT_WEIGHT) * ((input.node?.weight ?? DEFAULT_WEIGHT) / 100);
   let share = 1;
   const ep = input.endpoints;
-  if (input.service?.local === true && ep !== undefined && ep.maxReadyPerNode > 0) share = ep.ready / ep.maxReadyPerNode;
+  if (input.service?.local === true && ep !== undefined && ep.maxReadyPerNode > 0)
+    share = ep.ready / ep.maxReadyPerNode;
   const w = base * factor * share * input.ramp;
   if (w <= 0) return 0;
   // A node that serves must never round down to 0 (that would look like an operator's 0).

@@ -46,7 +46,9 @@ export function computeGuard(nodes: Iterable<NodeView>, policy: Policy, maxFract
     for (const d of drains) if (d.signal.since !== undefined && d.signal.since < since) since = d.signal.since;
     auto.push({ name: n.name, since });
   }
-  auto.sort((a, b) => (a.since !== b.since ? (a.since < b.since ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  auto.sort((a, b) =>
+    a.since !== b.since ? (a.since < b.since ? -1 : 1) : a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   explicit.sort();
   const budget = maxFraction >= 1 ? readyNodes : Math.max(1, Math.floor(maxFraction * readyNodes));
   const room = Math.max(0, budget - explicit.length);

@@ -34,7 +34,11 @@ export function taintSignal(key: string): SignalName | undefined {
   return Object.hasOwn(TAINT_SIGNALS, key) ? TAINT_SIGNALS[key] : undefined;
 }
 
-export type SignalAction = { kind: 'drain' } | { kind: 'down' } | { kind: 'ignore' } | { kind: 'weight'; percent: number };
+export type SignalAction =
+  | { kind: 'drain' }
+  | { kind: 'down' }
+  | { kind: 'ignore' }
+  | { kind: 'weight'; percent: number };
 export type Policy = Readonly<Record<SignalName, SignalAction>>;
 
 export const DEFAULT_POLICY: Policy = {
@@ -76,7 +80,8 @@ export function parsePolicy(spec: string): Policy {
   if (spec.trim() === '') return out;
   for (const part of spec.split(',')) {
     const [name, action, extra] = part.split('=').map((s) => s.trim());
-    if (name === undefined || action === undefined || extra !== undefined || name === '') throw new Error(`"${part}" is not NAME=ACTION`);
+    if (name === undefined || action === undefined || extra !== undefined || name === '')
+      throw new Error(`"${part}" is not NAME=ACTION`);
     if (!(name in SIGNALS)) throw new Error(`unknown signal "${name}" (known: ${SIGNAL_NAMES.join(', ')})`);
     out[name as SignalName] = parseAction(action, name);
   }

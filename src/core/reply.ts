@@ -43,10 +43,7 @@ function sanitizeText(text: string): string {
   return out.slice(0, 120);
 }
 
-export type ParsedRequest =
-  | { kind: 'node' }
-  | { kind: 'service'; key: string }
-  | { kind: 'malformed' };
+export type ParsedRequest = { kind: 'node' } | { kind: 'service'; key: string } | { kind: 'malformed' };
 
 /**
  * Parses one agent-send line (without its newline): empty = ask for the node alone;

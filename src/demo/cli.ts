@@ -20,10 +20,19 @@ export const DEMO_FLAGS = [
   { name: 'agent-port', default: '9300', help: 'Agent-check TCP port (on 127.0.0.1)' },
   { name: 'http-port', default: '9290', help: 'HTTP port for /metrics /status /healthz /readyz (on 127.0.0.1)' },
   { name: 'api-port', default: '0', help: 'Port of the simulated API server (0 = any free port)' },
-  { name: 'kubeconfig-out', default: '', help: 'Where to write the kubeconfig for kubectl, once every port listens (default: a new directory per run, printed at start)' },
+  {
+    name: 'kubeconfig-out',
+    default: '',
+    help: 'Where to write the kubeconfig for kubectl, once every port listens (default: a new directory per run, printed at start)',
+  },
   { name: 'log-level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
   // Boolean with an empty default: absent = auto (on when haproxy is installed), --haproxy / --haproxy=false force it.
-  { name: 'haproxy', default: '', help: 'Also run HAProxy wired to the agent and print its server states live (default: on when haproxy is installed)', boolean: true },
+  {
+    name: 'haproxy',
+    default: '',
+    help: 'Also run HAProxy wired to the agent and print its server states live (default: on when haproxy is installed)',
+    boolean: true,
+  },
   { name: 'haproxy-port', default: '8080', help: 'Port of the HAProxy frontend on 127.0.0.1 (with --haproxy)' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
@@ -33,8 +42,20 @@ type DemoFlag = (typeof DEMO_FLAGS)[number]['name'];
 /** The demo Services: what a newcomer can annotate (and what the demo's HAProxy fronts). */
 export const DEMO_SERVICES = [
   { namespace: 'shop', name: 'web', nodePort: 30080, clusterIP: '10.96.0.10', annotations: {} },
-  { namespace: 'shop', name: 'api', nodePort: 30081, clusterIP: '10.96.0.11', annotations: { 'haproxy-node-agent.io/weight': '50' } },
-  { namespace: 'blog', name: 'www', nodePort: 30082, clusterIP: '10.96.0.12', annotations: { 'haproxy-node-agent.io/weight': 'lots' } },
+  {
+    namespace: 'shop',
+    name: 'api',
+    nodePort: 30081,
+    clusterIP: '10.96.0.11',
+    annotations: { 'haproxy-node-agent.io/weight': '50' },
+  },
+  {
+    namespace: 'blog',
+    name: 'www',
+    nodePort: 30082,
+    clusterIP: '10.96.0.12',
+    annotations: { 'haproxy-node-agent.io/weight': 'lots' },
+  },
 ] as const;
 
 /** The demo cluster: what a newcomer can cordon and annotate. */
@@ -42,14 +63,40 @@ export function seedDemoCluster(api: FakeApiServer, nodeName: string): void {
   // Shaped like a kubelet-registered Node: an InternalIP (so `render` has an address to write), the
   // kubelet version and capacity `kubectl get nodes` and `kubectl describe node` print.
   api.create('nodes', {
-    metadata: { name: nodeName, labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/worker': '' } },
+    metadata: {
+      name: nodeName,
+      labels: { 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'node-role.kubernetes.io/worker': '' },
+    },
     spec: {},
     status: {
-      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: now(), lastTransitionTime: now() }],
-      addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: nodeName }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+          lastHeartbeatTime: now(),
+          lastTransitionTime: now(),
+        },
+      ],
+      addresses: [
+        { type: 'InternalIP', address: '127.0.0.1' },
+        { type: 'Hostname', address: nodeName },
+      ],
       capacity: { cpu: '2', memory: '4Gi', pods: '110' },
       allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
-      nodeInfo: { kubeletVersion: 'v1.32.0', kubeProxyVersion: 'v1.32.0', osImage: 'simulated by haproxy-node-agent demo', kernelVersion: '', containerRuntimeVersion: 'none://', operatingSystem: 'linux', architecture: 'amd64', machineID: '', systemUUID: '', bootID: '' },
+      nodeInfo: {
+        kubeletVersion: 'v1.32.0',
+        kubeProxyVersion: 'v1.32.0',
+        osImage: 'simulated by haproxy-node-agent demo',
+        kernelVersion: '',
+        containerRuntimeVersion: 'none://',
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+        machineID: '',
+        systemUUID: '',
+        bootID: '',
+      },
     },
   });
   api.create('leases', {
@@ -72,7 +119,13 @@ export function seedDemoCluster(api: FakeApiServer, nodeName: string): void {
           ...annotations,
         },
       },
-      spec: { type: 'NodePort', clusterIP, clusterIPs: [clusterIP], externalTrafficPolicy: 'Cluster', ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }] },
+      spec: {
+        type: 'NodePort',
+        clusterIP,
+        clusterIPs: [clusterIP],
+        externalTrafficPolicy: 'Cluster',
+        ports: [{ port: 80, targetPort: 8080, nodePort, protocol: 'TCP' }],
+      },
     });
   }
 }
@@ -85,7 +138,8 @@ function now(): string {
 function haproxyWanted(flag: string): string | undefined {
   if (flag === 'false') return undefined;
   const bin = findHaproxy(process.env);
-  if (bin === undefined && flag === 'true') throw new FlagError('haproxy', 'haproxy not found on PATH or in /usr/sbin (apt-get install haproxy)');
+  if (bin === undefined && flag === 'true')
+    throw new FlagError('haproxy', 'haproxy not found on PATH or in /usr/sbin (apt-get install haproxy)');
   return bin;
 }
 
@@ -106,7 +160,18 @@ export async function runDemo(argv: string[]): Promise<number> {
   const runDir = mkdtempSync(join(tmpdir(), 'haproxy-node-agent-demo-'));
   const kubeconfig = raw['kubeconfig-out'] === '' ? join(runDir, 'kubeconfig') : raw['kubeconfig-out'];
   try {
-    return await demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kubeconfig, haproxyPort, haproxyBin, runDir });
+    return await demo({
+      raw,
+      agentPort,
+      httpPort,
+      apiPort,
+      logLevel,
+      nodeName,
+      kubeconfig,
+      haproxyPort,
+      haproxyBin,
+      runDir,
+    });
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
@@ -125,7 +190,18 @@ interface DemoArgs {
   runDir: string;
 }
 
-async function demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kubeconfig, haproxyPort, haproxyBin, runDir }: DemoArgs): Promise<number> {
+async function demo({
+  raw,
+  agentPort,
+  httpPort,
+  apiPort,
+  logLevel,
+  nodeName,
+  kubeconfig,
+  haproxyPort,
+  haproxyBin,
+  runDir,
+}: DemoArgs): Promise<number> {
   const api = new FakeApiServer({ port: apiPort });
   await api.start();
   seedDemoCluster(api, nodeName);
@@ -136,9 +212,25 @@ async function demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kub
   // The demo runs `run` with its defaults, only pointed at the simulated cluster on loopback; it has no
   // kube-proxy, so data-plane polling is off rather than warning about an unreachable health port.
   const cfg = loadConfig(
-    ['--node-name', nodeName, '--kubeconfig', daemonKubeconfig, '--agent-address', '127.0.0.1', '--agent-port', String(agentPort),
-      '--http-address', '127.0.0.1', '--http-port', String(httpPort), '--log-level', logLevel, '--override-file', join(runDir, 'override'),
-      '--proxy-healthz-url='],
+    [
+      '--node-name',
+      nodeName,
+      '--kubeconfig',
+      daemonKubeconfig,
+      '--agent-address',
+      '127.0.0.1',
+      '--agent-port',
+      String(agentPort),
+      '--http-address',
+      '127.0.0.1',
+      '--http-port',
+      String(httpPort),
+      '--log-level',
+      logLevel,
+      '--override-file',
+      join(runDir, 'override'),
+      '--proxy-healthz-url=',
+    ],
     {},
   );
   if (cfg === 'help') return 0;
@@ -165,14 +257,22 @@ async function demo({ raw, agentPort, httpPort, apiPort, logLevel, nodeName, kub
     } catch (err) {
       await daemon.stop();
       await api.stop();
-      if (err instanceof HaproxyStartError && /cannot bind/i.test(err.output)) throw new FlagError('haproxy-port', `HAProxy cannot listen on 127.0.0.1:${haproxyPort} (in use?); pick another or --haproxy=false`);
+      if (err instanceof HaproxyStartError && /cannot bind/i.test(err.output))
+        throw new FlagError(
+          'haproxy-port',
+          `HAProxy cannot listen on 127.0.0.1:${haproxyPort} (in use?); pick another or --haproxy=false`,
+        );
       throw err;
     }
   }
   mkdirSync(join(kubeconfig, '..'), { recursive: true });
   api.writeKubeconfig(kubeconfig);
-  const edgeText = edge !== undefined ? edgeBanner(edge, haproxyPort, nodeName)
-    : raw.haproxy === 'false' ? '' : 'HAProxy not found (apt-get install haproxy): running without the edge.\n\n';
+  const edgeText =
+    edge !== undefined
+      ? edgeBanner(edge, haproxyPort, nodeName)
+      : raw.haproxy === 'false'
+        ? ''
+        : 'HAProxy not found (apt-get install haproxy): running without the edge.\n\n';
   process.stdout.write(`
 haproxy-node-agent demo: a simulated cluster at ${api.url} with node "${nodeName}" and Services
 shop/web (weight unset = 100), shop/api (weight 50), blog/www (invalid weight "lots" = 100, counted).

@@ -10,7 +10,8 @@ export function escapeHaproxyQuoted(s: string): string {
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
     else if (ch === '"' || ch === '\\' || ch === '$') out += `\\${ch}`;
-    else if (ch < ' ' || ch === '\x7f') throw new Error(`cannot put control character 0x${ch.charCodeAt(0).toString(16)} in an HAProxy string`);
+    else if (ch < ' ' || ch === '\x7f')
+      throw new Error(`cannot put control character 0x${ch.charCodeAt(0).toString(16)} in an HAProxy string`);
     else out += ch;
   }
   return out;

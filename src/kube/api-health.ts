@@ -40,7 +40,8 @@ export function classify(err: unknown): { state: ApiState; code: string; detail:
     if (err.kind === 'credentials') return { state: 'unauthorized', code: 'credentials', detail: null };
     if (err.statusCode === 401) return { state: 'unauthorized', code: '401', detail: err.detail || null };
     if (err.statusCode === 403) return { state: 'forbidden', code: '403', detail: err.detail || null };
-    if (err.kind === 'http' && err.statusCode !== undefined) return { state: 'error', code: String(err.statusCode), detail: err.detail || null };
+    if (err.kind === 'http' && err.statusCode !== undefined)
+      return { state: 'error', code: String(err.statusCode), detail: err.detail || null };
   }
   return { state: 'unreachable', code: 'unreachable', detail: null };
 }
@@ -55,7 +56,8 @@ export class ApiHealth {
     private readonly now: () => number = Date.now,
   ) {
     const t = now();
-    for (const r of resources) this.resources.set(r, { state: 'connecting', since: t, lastError: null, detail: null, drops: 0 });
+    for (const r of resources)
+      this.resources.set(r, { state: 'connecting', since: t, lastError: null, detail: null, drops: 0 });
   }
 
   /** The API server answered a request about this resource. Cheap when nothing changes. */
@@ -92,7 +94,12 @@ export class ApiHealth {
     h.since = this.now();
     if (lastError !== null) h.lastError = lastError;
     h.detail = detail;
-    this.onTransition({ resource, from, to, health: { state: h.state, since: h.since, lastError: h.lastError, detail: h.detail } });
+    this.onTransition({
+      resource,
+      from,
+      to,
+      health: { state: h.state, since: h.since, lastError: h.lastError, detail: h.detail },
+    });
   }
 
   get(resource: string): ResourceHealth | undefined {
@@ -110,7 +117,12 @@ export class ApiHealth {
       if (worst === undefined || SEVERITY.indexOf(e[1].state) < SEVERITY.indexOf(worst[1].state)) worst = e;
     }
     if (worst === undefined) return { state: 'ok', since: this.now(), resource: null, health: null };
-    return { state: worst[1].state, since: worst[1].since, resource: worst[1].state === 'ok' ? null : worst[0], health: worst[1] };
+    return {
+      state: worst[1].state,
+      since: worst[1].since,
+      resource: worst[1].state === 'ok' ? null : worst[0],
+      health: worst[1],
+    };
   }
 
   /**
@@ -145,7 +157,12 @@ export class ApiHealth {
       ...(o.resource === null ? {} : { resource: o.resource }),
       lastError: o.health?.lastError ?? null,
       ...(o.health?.detail ? { detail: o.health.detail } : {}),
-      resources: Object.fromEntries([...this.resources].map(([r, h]) => [r, { state: h.state, since: iso(h.since), lastError: h.lastError, ...(h.detail ? { detail: h.detail } : {}) }])),
+      resources: Object.fromEntries(
+        [...this.resources].map(([r, h]) => [
+          r,
+          { state: h.state, since: iso(h.since), lastError: h.lastError, ...(h.detail ? { detail: h.detail } : {}) },
+        ]),
+      ),
     };
   }
 }

@@ -79,12 +79,20 @@ export class Credentials {
     this.certData = b64(user.certData);
     this.keyData = b64(user.keyData);
     // Unreadable files are a configuration error at start, named, like kubectl's.
-    for (const [what, f] of [['token file', this.tokenFile], ['certificate-authority', this.caFile], ['client-certificate', this.certFile], ['client-key', this.keyFile]] as const) {
+    for (const [what, f] of [
+      ['token file', this.tokenFile],
+      ['certificate-authority', this.caFile],
+      ['client-certificate', this.certFile],
+      ['client-key', this.keyFile],
+    ] as const) {
       if (f === undefined) continue;
       try {
         f.read();
       } catch (err) {
-        throw new FlagError('kubeconfig', `cannot read ${what} ${f.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new FlagError(
+          'kubeconfig',
+          `cannot read ${what} ${f.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
     }
   }
@@ -112,7 +120,9 @@ export class Credentials {
       try {
         token = this.tokenFile.read().toString('utf8').trim();
       } catch (err) {
-        throw new CredentialError(`cannot read token file ${this.tokenFile.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        throw new CredentialError(
+          `cannot read token file ${this.tokenFile.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
       }
       if (token !== '') headers.Authorization = `Bearer ${token}`;
     } else if (u.token !== undefined) {
@@ -125,7 +135,9 @@ export class Credentials {
       try {
         await this.exec.applyAuthentication({ name: u.name, exec: u.exec } as User, opts);
       } catch (err) {
-        throw new CredentialError(`exec plugin ${u.exec.command} failed: ${(err instanceof Error ? err.message : String(err)).trim().split('\n')[0] || 'no message'}`);
+        throw new CredentialError(
+          `exec plugin ${u.exec.command} failed: ${(err instanceof Error ? err.message : String(err)).trim().split('\n')[0] || 'no message'}`,
+        );
       }
       const auth = (opts.headers as Record<string, unknown>).Authorization;
       if (typeof auth === 'string') headers.Authorization = auth;
@@ -166,7 +178,11 @@ export class Credentials {
   }
 
   /** One agent per TLS material; a new one when a file or plugin hands out new material. */
-  private agentFor(ca: Buffer | undefined, cert: Buffer | string | undefined, key: Buffer | string | undefined): http.Agent {
+  private agentFor(
+    ca: Buffer | undefined,
+    cert: Buffer | string | undefined,
+    key: Buffer | string | undefined,
+  ): http.Agent {
     const k = [ca, cert, key];
     if (this.agent !== undefined && k.every((v, i) => v === this.agentKey[i])) return this.agent;
     // The old agent is not destroyed: watches opened through it run on until they end.

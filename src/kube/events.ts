@@ -45,12 +45,22 @@ export class NodeEventRecorder {
   }
 
   record(cls: Exclude<AnswerClass, 'none'>, reply: string, why: string): void {
-    this.post(EVENT_REASONS[cls], cls === 'ready' ? 'Normal' : 'Warning', 'AgentCheckAnswer', `edge HAProxy told "${reply}": ${why}`);
+    this.post(
+      EVENT_REASONS[cls],
+      cls === 'ready' ? 'Normal' : 'Warning',
+      'AgentCheckAnswer',
+      `edge HAProxy told "${reply}": ${why}`,
+    );
   }
 
   /** kube-proxy's health port changed state (src/dataplane/): one Event per transition. */
   recordDataplane(healthy: boolean, note: string): void {
-    this.post(healthy ? DATAPLANE_REASONS.healthy : DATAPLANE_REASONS.unhealthy, healthy ? 'Normal' : 'Warning', 'DataplaneHealth', note);
+    this.post(
+      healthy ? DATAPLANE_REASONS.healthy : DATAPLANE_REASONS.unhealthy,
+      healthy ? 'Normal' : 'Warning',
+      'DataplaneHealth',
+      note,
+    );
   }
 
   /** Every load balancer probing this node has received its drain (see /drained). */
@@ -64,7 +74,10 @@ export class NodeEventRecorder {
     const event = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: { name: `${this.nodeName}.${t.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: this.namespace },
+      metadata: {
+        name: `${this.nodeName}.${t.getTime().toString(16)}${randomBytes(3).toString('hex')}`,
+        namespace: this.namespace,
+      },
       eventTime: t.toISOString().replace('Z', '000Z'), // MicroTime
       reportingController: 'haproxy-node-agent.io/agent',
       reportingInstance: `haproxy-node-agent-${this.nodeName}`.slice(0, 128),

@@ -35,7 +35,11 @@ export interface InformerTiming {
 
 // Lists stream item by item (ListSplitter), so a page costs one item of our memory whatever its
 // size; 250 (not 500) halves what the API server builds per page when tenants' objects are large.
-export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = { minBackoffMs: 250, maxBackoffMs: 30_000, pageSize: 250 };
+export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = {
+  minBackoffMs: 250,
+  maxBackoffMs: 30_000,
+  pageSize: 250,
+};
 
 /** Grace past the server-side watch timeout before an open watch counts as hung: 1..10 s. */
 export function hungGraceMs(watchTimeoutMs: number): number {
@@ -121,9 +125,16 @@ class SupervisedWatch<V> extends Watch {
     // it and treat it as a broken stream rather than an unhandled rejection.
     const deliver = (phase: string, obj: unknown): void => {
       const r: unknown = callback(phase, obj);
-      if (r instanceof Promise) r.catch((e: unknown) => broken('handler_error', new ApiError(`watch ${path}: ${e instanceof Error ? e.message : String(e)}`)));
+      if (r instanceof Promise)
+        r.catch((e: unknown) =>
+          broken('handler_error', new ApiError(`watch ${path}: ${e instanceof Error ? e.message : String(e)}`)),
+        );
     };
-    const q = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)) });
+    const q = new URLSearchParams({
+      watch: 'true',
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)),
+    });
     for (const [k, v] of Object.entries(queryParams)) if (v !== undefined && v !== '') q.set(k, String(v));
     let handle: StreamHandle | undefined;
     const onLine = (line: string): void => {
@@ -133,18 +144,25 @@ class SupervisedWatch<V> extends Watch {
       } catch {
         return broken('bad_line', new ApiError(`watch ${path}: a line that is not JSON`));
       }
-      if (typeof ev !== 'object' || ev === null) return broken('bad_line', new ApiError(`watch ${path}: a line that is not an event`));
+      if (typeof ev !== 'object' || ev === null)
+        return broken('bad_line', new ApiError(`watch ${path}: a line that is not an event`));
       const type = typeof ev.type === 'string' ? ev.type : '';
       this.hooks.onEvent(type);
       if (type === 'ERROR') {
         // e.g. 410 Expired: ListWatch forgets its resourceVersion; we end the stream so it relists.
         // Only a real Status reaches ListWatch: it reads `.code` of whatever it is given.
         const status = ev.object;
-        if (!isPlainObject(status)) return broken('bad_error_event', new ApiError(`watch ${path}: ERROR event without a Status`));
+        if (!isPlainObject(status))
+          return broken('bad_error_event', new ApiError(`watch ${path}: ERROR event without a Status`));
         const code = (status as { code?: unknown }).code;
         deliver(type, status);
         handle?.abort();
-        return finish(new ApiError(`watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`, typeof code === 'number' ? code : undefined));
+        return finish(
+          new ApiError(
+            `watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`,
+            typeof code === 'number' ? code : undefined,
+          ),
+        );
       }
       events++;
       if (type === 'BOOKMARK') {
@@ -156,7 +174,12 @@ class SupervisedWatch<V> extends Watch {
       if (c !== undefined) deliver(type, c);
     };
     try {
-      handle = await this.transport.stream(`${path}?${q.toString()}`, this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs), onLine, finish);
+      handle = await this.transport.stream(
+        `${path}?${q.toString()}`,
+        this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs),
+        onLine,
+        finish,
+      );
     } catch (err) {
       finish(err);
     }
@@ -197,7 +220,14 @@ export class ResourceInformer<V> {
         opts.onRestart(reason, err, 0);
       },
     });
-    this.lw = new ListWatch<Entry<V>>(opts.path, watch, () => this.list(), false, opts.labelSelector, opts.fieldSelector);
+    this.lw = new ListWatch<Entry<V>>(
+      opts.path,
+      watch,
+      () => this.list(),
+      false,
+      opts.labelSelector,
+      opts.fieldSelector,
+    );
     this.lw.on('add', (o) => opts.onUpsert(o));
     this.lw.on('update', (o) => opts.onUpsert(o));
     this.lw.on('delete', (o) => opts.onDelete(o));
@@ -269,7 +299,12 @@ export class ResourceInformer<V> {
   private scheduleRestart(err: unknown): void {
     if (this.stopped || this.restartTimer !== undefined) return;
     const delay = this.nextDelay();
-    const reason = err instanceof ApiError && err.statusCode === 0 ? 'hung' : err instanceof ApiError && err.statusCode !== undefined ? `http_${err.statusCode}` : 'error';
+    const reason =
+      err instanceof ApiError && err.statusCode === 0
+        ? 'hung'
+        : err instanceof ApiError && err.statusCode !== undefined
+          ? `http_${err.statusCode}`
+          : 'error';
     this.opts.onRestart(reason, err, delay);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

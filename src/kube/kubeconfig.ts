@@ -92,7 +92,11 @@ export class KubeAccess {
     const ctx = this.getContextObject(this.current);
     const name = ctx?.user ?? '';
     const user = this.users.find((u) => u.name === name);
-    if (user === undefined && name !== '') throw new FlagError('kubeconfig', `context "${this.current}" names user "${name}", which ${this.source} does not define`);
+    if (user === undefined && name !== '')
+      throw new FlagError(
+        'kubeconfig',
+        `context "${this.current}" names user "${name}", which ${this.source} does not define`,
+      );
     return user === undefined ? { name: '' } : user.read();
   }
 }
@@ -107,7 +111,10 @@ export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv)
   kc.getCurrentUser(); // a context naming a missing user fails now, not at the first request
   // Plain http carries no TLS at all: only when the kubeconfig says so explicitly.
   if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
-    throw new FlagError('kubeconfig', `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`);
+    throw new FlagError(
+      'kubeconfig',
+      `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`,
+    );
   }
   return kc;
 }
@@ -115,8 +122,16 @@ export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv)
 function inCluster(env: NodeJS.ProcessEnv): KubeAccess {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT;
-  if (host === undefined) throw new FlagError('kubeconfig', 'not set, and not running in a Pod (KUBERNETES_SERVICE_HOST is unset); give a kubeconfig file');
-  if (port === undefined || port === '') throw new FlagError('kubeconfig', 'not set, and KUBERNETES_SERVICE_PORT is unset (KUBERNETES_SERVICE_HOST is set); give a kubeconfig file');
+  if (host === undefined)
+    throw new FlagError(
+      'kubeconfig',
+      'not set, and not running in a Pod (KUBERNETES_SERVICE_HOST is unset); give a kubeconfig file',
+    );
+  if (port === undefined || port === '')
+    throw new FlagError(
+      'kubeconfig',
+      'not set, and KUBERNETES_SERVICE_PORT is unset (KUBERNETES_SERVICE_HOST is set); give a kubeconfig file',
+    );
   // Like client-go: always https, the service-account CA, the projected token (re-read on change).
   const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
   let namespace: string | undefined;
@@ -128,7 +143,14 @@ function inCluster(env: NodeJS.ProcessEnv): KubeAccess {
   const kc = new KubeAccess(
     [{ name: 'in-cluster', server, skipTLSVerify: false, caFile: join(SERVICEACCOUNT_DIR, 'ca.crt') }],
     [{ name: 'in-cluster', read: () => ({ name: 'in-cluster', tokenFile: join(SERVICEACCOUNT_DIR, 'token') }) }],
-    [{ name: 'in-cluster', cluster: 'in-cluster', user: 'in-cluster', ...(namespace === undefined ? {} : { namespace }) }],
+    [
+      {
+        name: 'in-cluster',
+        cluster: 'in-cluster',
+        user: 'in-cluster',
+        ...(namespace === undefined ? {} : { namespace }),
+      },
+    ],
     'in-cluster',
     'the in-cluster service account',
   );
@@ -141,13 +163,17 @@ function fromFile(path: string): KubeAccess {
   try {
     doc = yaml.load(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new FlagError('kubeconfig', `cannot load "${path}": ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new FlagError(
+      'kubeconfig',
+      `cannot load "${path}": ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+    );
   }
   const root = isPlainObject(doc) ? doc : {};
   // Relative paths in a kubeconfig are relative to the file, as kubectl reads them.
   const dir = dirname(path);
   const abs = (p: string | undefined): string | undefined => (p === undefined || isAbsolute(p) ? p : join(dir, p));
-  const list = (key: string): JsonObject[] => (Array.isArray(root[key]) ? (root[key] as unknown[]).filter(isPlainObject) : []);
+  const list = (key: string): JsonObject[] =>
+    Array.isArray(root[key]) ? (root[key] as unknown[]).filter(isPlainObject) : [];
   const bad = (what: string, detail: string): FlagError => new FlagError('kubeconfig', `${path}: ${what} ${detail}`);
 
   const clusters: ClusterInfo[] = [];
@@ -166,14 +192,21 @@ function fromFile(path: string): KubeAccess {
       ...opt('tlsServerName', str(c['tls-server-name'])),
     });
     // Accepted by kubectl, not by us: say so rather than connect somewhere else.
-    if (str(c['proxy-url']) !== undefined) throw bad(`cluster "${name}"`, 'uses proxy-url, which this agent does not support; reach the API server directly');
+    if (str(c['proxy-url']) !== undefined)
+      throw bad(
+        `cluster "${name}"`,
+        'uses proxy-url, which this agent does not support; reach the API server directly',
+      );
   }
 
   const users: Array<{ name: string; read(): UserInfo }> = [];
   for (const [i, e] of list('users').entries()) {
     const name = str(e.name);
     if (name === undefined) throw bad(`users[${i}]`, 'needs a name');
-    users.push({ name, read: () => userFrom(name, isPlainObject(e.user) ? e.user : {}, abs, (detail) => bad(`user "${name}"`, detail)) });
+    users.push({
+      name,
+      read: () => userFrom(name, isPlainObject(e.user) ? e.user : {}, abs, (detail) => bad(`user "${name}"`, detail)),
+    });
   }
 
   const contexts: ContextInfo[] = [];
@@ -181,7 +214,12 @@ function fromFile(path: string): KubeAccess {
     const name = str(e.name);
     const c = isPlainObject(e.context) ? e.context : undefined;
     if (name === undefined || c === undefined) throw bad(`contexts[${i}]`, 'needs a name and a context');
-    contexts.push({ name, cluster: str(c.cluster) ?? '', user: str(c.user) ?? '', ...opt('namespace', str(c.namespace)) });
+    contexts.push({
+      name,
+      cluster: str(c.cluster) ?? '',
+      user: str(c.user) ?? '',
+      ...opt('namespace', str(c.namespace)),
+    });
   }
   return new KubeAccess(clusters, users, contexts, str(root['current-context']) ?? '', path);
 }
@@ -190,11 +228,18 @@ function fromFile(path: string): KubeAccess {
  * One user entry: the forms we honour are kept, one we cannot honour (auth-provider, half a client
  * certificate, two bearer sources) fails naming it.
  */
-function userFrom(name: string, u: JsonObject, abs: (p: string | undefined) => string | undefined, bad: (d: string) => FlagError): UserInfo {
+function userFrom(
+  name: string,
+  u: JsonObject,
+  abs: (p: string | undefined) => string | undefined,
+  bad: (d: string) => FlagError,
+): UserInfo {
   const ap = u['auth-provider'];
   if (ap !== undefined && ap !== null) {
     const which = isPlainObject(ap) ? (str(ap.name) ?? 'unnamed') : 'unnamed';
-    throw bad(`uses auth-provider "${which}", which this agent does not support; use a token, tokenFile, client certificate or an exec plugin`);
+    throw bad(
+      `uses auth-provider "${which}", which this agent does not support; use a token, tokenFile, client certificate or an exec plugin`,
+    );
   }
   const out: UserInfo = {
     name,
@@ -218,16 +263,24 @@ function userFrom(name: string, u: JsonObject, abs: (p: string | undefined) => s
     out.exec = {
       command,
       args: Array.isArray(ex.args) ? ex.args.map(String) : [],
-      ...(Array.isArray(ex.env) ? { env: ex.env.filter(isPlainObject).map((v) => ({ name: String(v.name ?? ''), value: String(v.value ?? '') })) } : {}),
+      ...(Array.isArray(ex.env)
+        ? {
+            env: ex.env
+              .filter(isPlainObject)
+              .map((v) => ({ name: String(v.name ?? ''), value: String(v.value ?? '') })),
+          }
+        : {}),
       ...opt('apiVersion', str(ex.apiVersion)),
     };
   }
   const hasCert = out.certFile !== undefined || out.certData !== undefined;
   const hasKey = out.keyFile !== undefined || out.keyData !== undefined;
-  if (hasCert !== hasKey) throw bad(`has a client ${hasCert ? 'certificate without its key' : 'key without its certificate'}`);
+  if (hasCert !== hasKey)
+    throw bad(`has a client ${hasCert ? 'certificate without its key' : 'key without its certificate'}`);
   const bearer = out.token !== undefined || out.tokenFile !== undefined;
   if (out.exec !== undefined && bearer) throw bad('has both an exec plugin and a token; keep one');
-  if (out.username !== undefined && (bearer || out.exec !== undefined)) throw bad('has both username/password and a token or exec plugin; keep one');
+  if (out.username !== undefined && (bearer || out.exec !== undefined))
+    throw bad('has both username/password and a token or exec plugin; keep one');
   return out;
 }
 

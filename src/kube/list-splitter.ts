@@ -99,7 +99,8 @@ export class ListSplitter {
 
   /** The list without its items (parsed), once the body has ended. */
   end(): { metadata?: unknown; items?: unknown } {
-    if (this.depth !== 0 || this.inString || this.mode !== 'envelope') throw new ListSyntaxError('list body ended early');
+    if (this.depth !== 0 || this.inString || this.mode !== 'envelope')
+      throw new ListSyntaxError('list body ended early');
     let doc: unknown;
     try {
       doc = JSON.parse(Buffer.concat(this.envelope).toString('utf8'));
@@ -120,7 +121,8 @@ export class ListSplitter {
   private addEnvelope(b: Buffer): void {
     if (b.length === 0) return;
     this.envelopeBytes += b.length;
-    if (this.envelopeBytes > MAX_ENVELOPE_BYTES) throw new ListSyntaxError(`list body outside its items is over ${MAX_ENVELOPE_BYTES} bytes`);
+    if (this.envelopeBytes > MAX_ENVELOPE_BYTES)
+      throw new ListSyntaxError(`list body outside its items is over ${MAX_ENVELOPE_BYTES} bytes`);
     // Copy: the chunk is the socket's buffer and the envelope outlives it.
     this.envelope.push(Buffer.from(b));
     this.envelopeTail = (this.envelopeTail + b.toString('latin1')).slice(-64);

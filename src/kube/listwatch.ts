@@ -81,7 +81,9 @@ export class ListWatch<T extends KubernetesObject> {
 
   private async doneHandler(err: unknown): Promise<void> {
     this.abortRequest();
-    const code = (err as { statusCode?: unknown; code?: unknown } | null | undefined)?.statusCode ?? (err as { code?: unknown } | null | undefined)?.code;
+    const code =
+      (err as { statusCode?: unknown; code?: unknown } | null | undefined)?.statusCode ??
+      (err as { code?: unknown } | null | undefined)?.code;
     if (err && code === 410) {
       this.resourceVersion = '';
     } else if (err) {
@@ -103,7 +105,12 @@ export class ListWatch<T extends KubernetesObject> {
     const query: Record<string, string> = { resourceVersion: this.resourceVersion };
     if (this.labelSelector !== undefined) query.labelSelector = this.labelSelector;
     if (this.fieldSelector !== undefined) query.fieldSelector = this.fieldSelector;
-    this.request = await this.watcher.watch(this.path, query, (phase, obj) => this.onWatchEvent(phase, obj), (e) => void this.doneHandler(e));
+    this.request = await this.watcher.watch(
+      this.path,
+      query,
+      (phase, obj) => this.onWatchEvent(phase, obj),
+      (e) => void this.doneHandler(e),
+    );
   }
 
   private onWatchEvent(phase: string, raw: unknown): void {
@@ -154,7 +161,10 @@ export class ListWatch<T extends KubernetesObject> {
     if (found === undefined) {
       held.set(name, obj);
       this.emit('add', obj);
-    } else if (found.metadata?.resourceVersion === undefined || found.metadata.resourceVersion !== obj.metadata?.resourceVersion) {
+    } else if (
+      found.metadata?.resourceVersion === undefined ||
+      found.metadata.resourceVersion !== obj.metadata?.resourceVersion
+    ) {
       held.set(name, obj);
       this.emit('update', obj);
     }

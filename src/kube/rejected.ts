@@ -15,12 +15,15 @@ export interface RejectedValue {
 }
 
 export function rejectedValue(raw: unknown): RejectedValue {
-  const text = typeof raw === 'string' ? raw : JSON.stringify(raw) ?? String(raw);
+  const text = typeof raw === 'string' ? raw : (JSON.stringify(raw) ?? String(raw));
   const bytes = Buffer.byteLength(text, 'utf8');
   let prefix = text;
   if (bytes > REJECTED_PREFIX_BYTES) {
     // Cut on a character boundary: decoding a byte-cut prefix drops a split character's tail.
-    prefix = Buffer.from(text.slice(0, REJECTED_PREFIX_BYTES), 'utf8').subarray(0, REJECTED_PREFIX_BYTES).toString('utf8').replace(/\uFFFD$/, '');
+    prefix = Buffer.from(text.slice(0, REJECTED_PREFIX_BYTES), 'utf8')
+      .subarray(0, REJECTED_PREFIX_BYTES)
+      .toString('utf8')
+      .replace(/\uFFFD$/, '');
   }
   const escaped = JSON.stringify(prefix).slice(1, -1) + (prefix.length < text.length ? '…' : '');
   return { value: escaped, length: bytes, digest: createHash('sha1').update(text).digest('base64url').slice(0, 12) };

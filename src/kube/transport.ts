@@ -36,11 +36,17 @@ export function isTlsFailure(err: NodeJS.ErrnoException): boolean {
 /** The resource a request is about: the last path segment (nodes, services, events ...). */
 export function resourceOf(pathAndQuery: string): string {
   const path = pathAndQuery.split('?')[0] ?? '';
-  return path.split('/').filter((p) => p !== '').pop() ?? '';
+  return (
+    path
+      .split('/')
+      .filter((p) => p !== '')
+      .pop() ?? ''
+  );
 }
 
 function networkError(what: string, e: NodeJS.ErrnoException, timeoutMs: number): ApiError {
-  if (e.name === 'AbortError' || e.name === 'TimeoutError') return new ApiError(`${what}: no answer within ${timeoutMs}ms`);
+  if (e.name === 'AbortError' || e.name === 'TimeoutError')
+    return new ApiError(`${what}: no answer within ${timeoutMs}ms`);
   if (isTlsFailure(e)) return new ApiError(`${what}: TLS: ${e.message}`, undefined, 'tls', e.code ?? '');
   // Connected, then cut before an answer (a restarting API server, a load balancer): maybe routine.
   if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return new ApiError(`${what}: ${e.message}`, undefined, 'dropped');
@@ -85,7 +91,11 @@ export class ApiTransport {
     this.credentials = new Credentials(cluster, kc.getCurrentUser());
   }
 
-  private async prepare(pathAndQuery: string): Promise<{ url: URL; opts: { method: string; headers: http.OutgoingHttpHeaders; agent: http.Agent }; mod: typeof http | typeof https }> {
+  private async prepare(pathAndQuery: string): Promise<{
+    url: URL;
+    opts: { method: string; headers: http.OutgoingHttpHeaders; agent: http.Agent };
+    mod: typeof http | typeof https;
+  }> {
     const url = new URL(this.server + pathAndQuery);
     let prepared: Prepared;
     try {
@@ -108,18 +118,33 @@ export class ApiTransport {
    * page as one string), and resolve with the rest of the list (metadata). Items over
    * `maxItemBytes` are skipped and reported to `onOversize`.
    */
-  async getList(pathAndQuery: string, maxItemBytes: number, sink: SplitterSink): Promise<{ metadata?: unknown; items?: unknown }> {
+  async getList(
+    pathAndQuery: string,
+    maxItemBytes: number,
+    sink: SplitterSink,
+  ): Promise<{ metadata?: unknown; items?: unknown }> {
     try {
       return await this.getListOnce(pathAndQuery, maxItemBytes, sink);
     } catch (err) {
       // Same as request(): a 401 re-reads the credentials and retries at once, once. A 401 comes
       // before any item, so the sink has seen nothing of the refused attempt.
-      if (!(err instanceof ApiError && err.statusCode === 401 && this.credentials.refreshAfterUnauthorized(err.sentAuthorization))) throw err;
+      if (
+        !(
+          err instanceof ApiError &&
+          err.statusCode === 401 &&
+          this.credentials.refreshAfterUnauthorized(err.sentAuthorization)
+        )
+      )
+        throw err;
       return this.getListOnce(pathAndQuery, maxItemBytes, sink);
     }
   }
 
-  private async getListOnce(pathAndQuery: string, maxItemBytes: number, sink: SplitterSink): Promise<{ metadata?: unknown; items?: unknown }> {
+  private async getListOnce(
+    pathAndQuery: string,
+    maxItemBytes: number,
+    sink: SplitterSink,
+  ): Promise<{ metadata?: unknown; items?: unknown }> {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
     const resource = resourceOf(pathAndQuery);
     const what = `GET ${url.pathname}`;
@@ -137,7 +162,11 @@ export class ApiTransport {
           res.on('error', (e) => reject(new ApiError(`${what}: ${e.message}`)));
           res.on('end', () => {
             const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
-            reject(Object.assign(new ApiError(`${what}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), { sentAuthorization: opts.headers.Authorization }));
+            reject(
+              Object.assign(new ApiError(`${what}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), {
+                sentAuthorization: opts.headers.Authorization,
+              }),
+            );
           });
           return;
         }
@@ -188,7 +217,14 @@ export class ApiTransport {
     try {
       return await this.requestOnce(method, pathAndQuery, body);
     } catch (err) {
-      if (!(err instanceof ApiError && err.statusCode === 401 && this.credentials.refreshAfterUnauthorized(err.sentAuthorization))) throw err;
+      if (
+        !(
+          err instanceof ApiError &&
+          err.statusCode === 401 &&
+          this.credentials.refreshAfterUnauthorized(err.sentAuthorization)
+        )
+      )
+        throw err;
       return this.requestOnce(method, pathAndQuery, body);
     }
   }
@@ -197,7 +233,8 @@ export class ApiTransport {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
     const resource = resourceOf(pathAndQuery);
     opts.method = method;
-    if (body !== undefined) opts.headers = { ...opts.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    if (body !== undefined)
+      opts.headers = { ...opts.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { ...opts, signal: AbortSignal.timeout(this.requestTimeoutMs) }, (res) => {
         const chunks: Buffer[] = [];
@@ -208,7 +245,12 @@ export class ApiTransport {
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
             const detail = statusMessage(text);
-            return reject(Object.assign(new ApiError(`${method} ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), { sentAuthorization: opts.headers.Authorization }));
+            return reject(
+              Object.assign(
+                new ApiError(`${method} ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail),
+                { sentAuthorization: opts.headers.Authorization },
+              ),
+            );
           }
           try {
             const doc: unknown = JSON.parse(text);
@@ -229,7 +271,13 @@ export class ApiTransport {
    * ends by itself (null = clean end) or fails, and never after abort(). The stream is failed if
    * headers take longer than the request timeout or it stays open past maxOpenMs (a hung watch).
    */
-  async stream(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void, maxLineBytes = MAX_OBJECT_BYTES): Promise<StreamHandle> {
+  async stream(
+    pathAndQuery: string,
+    maxOpenMs: number,
+    onLine: (line: string) => void,
+    onDone: (err: ApiError | null) => void,
+    maxLineBytes = MAX_OBJECT_BYTES,
+  ): Promise<StreamHandle> {
     let current: StreamHandle | undefined;
     let aborted = false;
     let retried = false;
@@ -256,7 +304,13 @@ export class ApiTransport {
     };
   }
 
-  private async streamOnce(pathAndQuery: string, maxOpenMs: number, onLine: (line: string) => void, onDone: (err: ApiError | null) => void, maxLineBytes: number): Promise<StreamHandle> {
+  private async streamOnce(
+    pathAndQuery: string,
+    maxOpenMs: number,
+    onLine: (line: string) => void,
+    onDone: (err: ApiError | null) => void,
+    maxLineBytes: number,
+  ): Promise<StreamHandle> {
     const { url, opts, mod } = await this.prepare(pathAndQuery);
     const resource = resourceOf(pathAndQuery);
     const controller = new AbortController();
@@ -269,8 +323,14 @@ export class ApiTransport {
       controller.abort();
       onDone(err);
     };
-    const headerTimer = setTimeout(() => finish(new ApiError(`watch ${url.pathname}: no response headers within ${this.requestTimeoutMs}ms`)), this.requestTimeoutMs);
-    const openTimer = setTimeout(() => finish(new ApiError(`watch ${url.pathname}: open ${maxOpenMs}ms without ending, treated as hung`, 0)), maxOpenMs);
+    const headerTimer = setTimeout(
+      () => finish(new ApiError(`watch ${url.pathname}: no response headers within ${this.requestTimeoutMs}ms`)),
+      this.requestTimeoutMs,
+    );
+    const openTimer = setTimeout(
+      () => finish(new ApiError(`watch ${url.pathname}: open ${maxOpenMs}ms without ending, treated as hung`, 0)),
+      maxOpenMs,
+    );
     const req = mod.request(url, { ...opts, signal: controller.signal }, (res) => {
       clearTimeout(headerTimer);
       const status = res.statusCode ?? 0;
@@ -284,7 +344,12 @@ export class ApiTransport {
         res.on('error', () => finish(new ApiError(`watch ${url.pathname}: HTTP ${status}`, status)));
         res.on('end', () => {
           const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
-          finish(Object.assign(new ApiError(`watch ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), { sentAuthorization: opts.headers.Authorization }));
+          finish(
+            Object.assign(
+              new ApiError(`watch ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail),
+              { sentAuthorization: opts.headers.Authorization },
+            ),
+          );
         });
         return;
       }
@@ -299,7 +364,10 @@ export class ApiTransport {
         while (!finished && (nl = chunk.indexOf(0x0a, from)) !== -1) {
           const piece = chunk.subarray(from, nl);
           from = nl + 1;
-          if (lineBytes + piece.length > maxLineBytes) return finish(new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes + piece.length));
+          if (lineBytes + piece.length > maxLineBytes)
+            return finish(
+              new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes + piece.length),
+            );
           const line = (parts.length === 0 ? piece : Buffer.concat([...parts, piece])).toString('utf8');
           parts = [];
           lineBytes = 0;
@@ -310,17 +378,20 @@ export class ApiTransport {
         }
         if (finished || from === chunk.length) return;
         lineBytes += chunk.length - from;
-        if (lineBytes > maxLineBytes) return finish(new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes));
+        if (lineBytes > maxLineBytes)
+          return finish(new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes));
         parts.push(chunk.subarray(from));
       });
       res.on('end', () => {
-        if (!res.complete) return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
+        if (!res.complete)
+          return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
         this.onContact(resource);
         finish(null);
       });
       res.on('error', (e) => finish(new ApiError(`watch ${url.pathname}: ${e.message}`, undefined, 'dropped')));
       res.on('close', () => {
-        if (!res.complete) finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
+        if (!res.complete)
+          finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
       });
     });
     req.on('error', (e) => finish(networkError(`watch ${url.pathname}`, e, this.requestTimeoutMs)));

@@ -28,7 +28,11 @@ function identity(o: JsonObject): Cached<unknown>['metadata'] | undefined {
   if (name === undefined) return undefined;
   const namespace = str(md.namespace);
   const resourceVersion = str(md.resourceVersion);
-  return { name, ...(namespace === undefined ? {} : { namespace }), ...(resourceVersion === undefined ? {} : { resourceVersion }) };
+  return {
+    name,
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(resourceVersion === undefined ? {} : { resourceVersion }),
+  };
 }
 
 const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -87,7 +91,8 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
   }
   // When was it cordoned: the unschedulable taint's timeAdded if set, else the time server-side
   // field management recorded for whoever set spec.unschedulable (kubectl cordon, drain tools).
-  if (spec.unschedulable === true) add('cordon', unschedulableSince ?? fieldSetAt(md.managedFields, 'f:spec', 'f:unschedulable'));
+  if (spec.unschedulable === true)
+    add('cordon', unschedulableSince ?? fieldSetAt(md.managedFields, 'f:spec', 'f:unschedulable'));
   const deletion = str(md.deletionTimestamp);
   if (deletion !== undefined) add('deletion', epochMs(deletion));
   if (Object.hasOwn(obj(md.labels), EXCLUDE_LABEL)) add('exclude-label');
@@ -105,11 +110,23 @@ export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<N
   if (stateRaw !== undefined) {
     const v = stateRaw.trim().toLowerCase();
     if ((OPERATOR_STATES as readonly string[]).includes(v)) state = v as OperatorState;
-    else problems.push({ annotation: stateKey, ...rejectedValue(stateRaw), reason: 'expected drain, maint or ready', fallback: '(ignored)' });
+    else
+      problems.push({
+        annotation: stateKey,
+        ...rejectedValue(stateRaw),
+        reason: 'expected drain, maint or ready',
+        fallback: '(ignored)',
+      });
   }
   const weightKey = `${annotationPrefix}/weight`;
   const weight = parseWeight(str(annotations[weightKey]));
-  if (weight.error !== undefined) problems.push({ annotation: weightKey, ...rejectedValue(annotations[weightKey]), reason: weight.error, fallback: String(DEFAULT_WEIGHT) });
+  if (weight.error !== undefined)
+    problems.push({
+      annotation: weightKey,
+      ...rejectedValue(annotations[weightKey]),
+      reason: weight.error,
+      fallback: String(DEFAULT_WEIGHT),
+    });
 
   return { metadata, view: { name: metadata.name, signals, state, weight: weight.weight }, problems };
 }
@@ -119,7 +136,11 @@ export interface PortRange {
   max: number;
 }
 
-export function serviceFromObject(raw: unknown, annotationPrefix: string, portRange: PortRange): Cached<ServiceView> | undefined {
+export function serviceFromObject(
+  raw: unknown,
+  annotationPrefix: string,
+  portRange: PortRange,
+): Cached<ServiceView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
   if (metadata === undefined) return undefined;
@@ -130,7 +151,12 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   const weightKey = `${annotationPrefix}/weight`;
   const parsed = parseWeight(str(annotations[weightKey]));
   if (parsed.error !== undefined) {
-    problems.push({ annotation: weightKey, ...rejectedValue(annotations[weightKey]), reason: parsed.error, fallback: String(DEFAULT_WEIGHT) });
+    problems.push({
+      annotation: weightKey,
+      ...rejectedValue(annotations[weightKey]),
+      reason: parsed.error,
+      fallback: String(DEFAULT_WEIGHT),
+    });
   }
   const portKey = `${annotationPrefix}/agent-port`;
   const portRaw = str(annotations[portKey]);
@@ -138,8 +164,20 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   if (portRaw !== undefined) {
     const v = portRaw.trim();
     const n = /^[0-9]{1,5}$/.test(v) ? Number(v) : NaN;
-    if (Number.isNaN(n)) problems.push({ annotation: portKey, ...rejectedValue(portRaw), reason: 'not a port number', fallback: '(no dedicated port)' });
-    else if (n < portRange.min || n > portRange.max) problems.push({ annotation: portKey, ...rejectedValue(portRaw), reason: `outside --agent-port-range ${portRange.min}-${portRange.max}`, fallback: '(no dedicated port)' });
+    if (Number.isNaN(n))
+      problems.push({
+        annotation: portKey,
+        ...rejectedValue(portRaw),
+        reason: 'not a port number',
+        fallback: '(no dedicated port)',
+      });
+    else if (n < portRange.min || n > portRange.max)
+      problems.push({
+        annotation: portKey,
+        ...rejectedValue(portRaw),
+        reason: `outside --agent-port-range ${portRange.min}-${portRange.max}`,
+        fallback: '(no dedicated port)',
+      });
     else agentPort = n;
   }
   const type = str(spec.type);
@@ -148,7 +186,15 @@ export function serviceFromObject(raw: unknown, annotationPrefix: string, portRa
   const claim = agentPort === undefined ? undefined : claimOrder(obj(o.metadata));
   return {
     metadata,
-    view: { namespace: metadata.namespace ?? 'default', name: metadata.name, weight: parsed.weight, local, agentPort, ...weightNote(annotations[weightKey], parsed), ...(claim === undefined ? {} : { claim }) },
+    view: {
+      namespace: metadata.namespace ?? 'default',
+      name: metadata.name,
+      weight: parsed.weight,
+      local,
+      agentPort,
+      ...weightNote(annotations[weightKey], parsed),
+      ...(claim === undefined ? {} : { claim }),
+    },
     problems,
   };
 }

@@ -43,7 +43,11 @@ export async function haproxyCheck(config: string, haproxyBin: string): Promise<
       child.on('close', (code, signal) => {
         clearTimeout(timer);
         // The temporary paths mean nothing to the operator; the line numbers are the output's own.
-        const output = Buffer.concat(chunks).toString('utf8').trim().replaceAll(fragment, '<rendered output>').replaceAll(wrapper, '<check wrapper>');
+        const output = Buffer.concat(chunks)
+          .toString('utf8')
+          .trim()
+          .replaceAll(fragment, '<rendered output>')
+          .replaceAll(wrapper, '<check wrapper>');
         // Exit 2 "no error but will not start (no listener)" is fine for a backends-only fragment:
         // the operator's own frontend sits elsewhere.
         const ok = code === 0 || (code === 2 && output.includes('has no error but will not start (no listener)'));

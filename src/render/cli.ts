@@ -13,22 +13,56 @@ import { buildModel, type ClusterSnapshot } from './model.js';
 import { Template, TemplateError } from './template.js';
 
 export const RENDER_FLAGS = [
-  { name: 'kubeconfig', default: '', help: 'Kubeconfig file (default $KUBECONFIG, then ~/.kube/config, then in-cluster)' },
-  { name: 'context', default: '', help: 'Contexts to read, comma-separated, one per cluster; ALIAS=CONTEXT names the cluster ALIAS (default: current context)' },
-  { name: 'snapshot', default: '', help: 'Read clusters from this JSON or YAML file instead of the API: {clusters: [{name, nodes, services}]}' },
-  { name: 'nodes-per-service', default: '6', help: 'Nodes chosen per Service, spread across zones (all eligible nodes if fewer)' },
-  { name: 'agent-port', default: '9300', help: 'agent-port of every server: the daemon\'s port on each node' },
+  {
+    name: 'kubeconfig',
+    default: '',
+    help: 'Kubeconfig file (default $KUBECONFIG, then ~/.kube/config, then in-cluster)',
+  },
+  {
+    name: 'context',
+    default: '',
+    help: 'Contexts to read, comma-separated, one per cluster; ALIAS=CONTEXT names the cluster ALIAS (default: current context)',
+  },
+  {
+    name: 'snapshot',
+    default: '',
+    help: 'Read clusters from this JSON or YAML file instead of the API: {clusters: [{name, nodes, services}]}',
+  },
+  {
+    name: 'nodes-per-service',
+    default: '6',
+    help: 'Nodes chosen per Service, spread across zones (all eligible nodes if fewer)',
+  },
+  { name: 'agent-port', default: '9300', help: "agent-port of every server: the daemon's port on each node" },
   { name: 'agent-inter', default: '2s', help: 'agent-inter of every server: how often HAProxy asks the daemon' },
   { name: 'slowstart', default: '0', help: 'slowstart of every server, e.g. 30s (0 = off)' },
-  { name: 'shutdown-sessions-on-down', default: '', help: 'Add "on-marked-down shutdown-sessions" to every server: a down answer (e.g. the daemon\'s --drain-deadline) closes open connections', boolean: true },
-  { name: 'annotation-prefix', default: 'haproxy-node-agent.io', help: 'Prefix of the annotations read (Service PREFIX/expose, PREFIX/host, ...; Node PREFIX/state)' },
-  { name: 'bind', default: ':80', help: 'Arguments of the generated frontend\'s bind line' },
+  {
+    name: 'shutdown-sessions-on-down',
+    default: '',
+    help: 'Add "on-marked-down shutdown-sessions" to every server: a down answer (e.g. the daemon\'s --drain-deadline) closes open connections',
+    boolean: true,
+  },
+  {
+    name: 'annotation-prefix',
+    default: 'haproxy-node-agent.io',
+    help: 'Prefix of the annotations read (Service PREFIX/expose, PREFIX/host, ...; Node PREFIX/state)',
+  },
+  { name: 'bind', default: ':80', help: "Arguments of the generated frontend's bind line" },
   { name: 'template', default: '', help: 'Template file replacing the built-in one (see --print-template)' },
   { name: 'print-template', default: '', help: 'Print the built-in template and exit', boolean: true },
   { name: 'out', default: '', help: 'Write the result to this file (atomically) instead of stdout' },
-  { name: 'check', default: '', help: 'Run "haproxy -c" on the result first; exit 1 without writing if HAProxy rejects it', boolean: true },
+  {
+    name: 'check',
+    default: '',
+    help: 'Run "haproxy -c" on the result first; exit 1 without writing if HAProxy rejects it',
+    boolean: true,
+  },
   { name: 'haproxy', default: 'haproxy', help: 'HAProxy binary for --check' },
-  { name: 'diff', default: '', help: 'Previous output to compare with: prints servers added/removed/changed/unchanged on stderr' },
+  {
+    name: 'diff',
+    default: '',
+    help: 'Previous output to compare with: prints servers added/removed/changed/unchanged on stderr',
+  },
   { name: 'request-timeout', default: '30s', help: 'Deadline for each API list request' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
@@ -80,7 +114,8 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     bind: raw.bind.trim(),
     shutdownSessionsOnDown: raw['shutdown-sessions-on-down'] === 'true',
   };
-  if (!BIND.test(settings.bind)) throw new FlagError('bind', `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${raw.bind}"`);
+  if (!BIND.test(settings.bind))
+    throw new FlagError('bind', `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${raw.bind}"`);
   const annotationPrefix = dnsSubdomain('annotation-prefix', raw['annotation-prefix']);
   const requestTimeoutMs = parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 });
   if (raw.snapshot !== '' && (raw.kubeconfig !== '' || raw.context !== '')) {
@@ -111,12 +146,16 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (raw.check === 'true') {
     const res = await haproxyCheck(text, raw.haproxy);
     if (!res.ok) {
-      await io.stderr(`render: haproxy -c rejected the output${raw.out === '' ? '' : `; ${raw.out} left as it was`}:\n${res.output}\n`);
+      await io.stderr(
+        `render: haproxy -c rejected the output${raw.out === '' ? '' : `; ${raw.out} left as it was`}:\n${res.output}\n`,
+      );
       return 1;
     }
   }
   if (previous !== undefined) {
-    await io.stderr(`render: ${formatDiff(diffServers(previous.text, text))}${previous.missing ? ` (${raw.diff} did not exist)` : ''}\n`);
+    await io.stderr(
+      `render: ${formatDiff(diffServers(previous.text, text))}${previous.missing ? ` (${raw.diff} did not exist)` : ''}\n`,
+    );
   }
   if (raw.out === '') {
     await io.stdout(text);
@@ -146,7 +185,8 @@ export function warningLines(warnings: readonly string[]): string[] {
     if (out.length === MAX_WARNINGS) break;
     out.push(`render: warning: ${w}${n > 1 ? ` (${n} times)` : ''}\n`);
   }
-  if (counts.size > MAX_WARNINGS) out.push(`render: warning: ${counts.size - MAX_WARNINGS} more warnings not shown (${warnings.length} in all)\n`);
+  if (counts.size > MAX_WARNINGS)
+    out.push(`render: warning: ${counts.size - MAX_WARNINGS} more warnings not shown (${warnings.length} in all)\n`);
   return out;
 }
 

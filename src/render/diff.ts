@@ -9,7 +9,22 @@ export interface ServerDiff {
   unchanged: number;
 }
 
-const SECTIONS = new Set(['global', 'defaults', 'frontend', 'backend', 'listen', 'resolvers', 'peers', 'userlist', 'mailers', 'program', 'http-errors', 'ring', 'cache', 'fcgi-app']);
+const SECTIONS = new Set([
+  'global',
+  'defaults',
+  'frontend',
+  'backend',
+  'listen',
+  'resolvers',
+  'peers',
+  'userlist',
+  'mailers',
+  'program',
+  'http-errors',
+  'ring',
+  'cache',
+  'fcgi-app',
+]);
 
 /** `server` lines keyed by "section name" + server name, valued by the rest of the line. */
 export function serverLines(config: string): Map<string, string> {

@@ -11,7 +11,9 @@ export interface Candidate {
 
 // crypto.hash (one-shot, ~3x faster) arrived in Node 20.12; engines allows 20.10, so fall back.
 const sha256Hex: (s: string) => string =
-  typeof crypto.hash === 'function' ? (s) => crypto.hash('sha256', s, 'hex') : (s) => crypto.createHash('sha256').update(s, 'utf8').digest('hex');
+  typeof crypto.hash === 'function'
+    ? (s) => crypto.hash('sha256', s, 'hex')
+    : (s) => crypto.createHash('sha256').update(s, 'utf8').digest('hex');
 
 /**
  * Rendezvous score of a node for a Service: the first 64 bits of sha256(identity + "\0" +

@@ -108,7 +108,11 @@ const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
  *   state=drain/maint: those change answers at run time for the servers render wrote, and moving
  *   servers for them would reshuffle the hashed subset twice for a passing state.
  */
-export function eligibleNode(raw: unknown, warn: (msg: string) => void, annotationPrefix = DEFAULT_PREFIX): EligibleNode | undefined {
+export function eligibleNode(
+  raw: unknown,
+  warn: (msg: string) => void,
+  annotationPrefix = DEFAULT_PREFIX,
+): EligibleNode | undefined {
   const o = obj(raw);
   const md = obj(o.metadata);
   const name = str(md.name);
@@ -157,7 +161,12 @@ interface Request extends Claim {
   nodePort: number;
 }
 
-function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg: string) => void): Request | undefined {
+function exposeRequest(
+  cluster: string,
+  raw: unknown,
+  prefix: string,
+  warn: (msg: string) => void,
+): Request | undefined {
   const o = obj(raw);
   const md = obj(o.metadata);
   const name = str(md.name);
@@ -181,7 +190,8 @@ function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg
     warn(`service ${who}: ${why}; skipped`);
     return undefined;
   };
-  if (expose.toLowerCase() !== 'true') return skip(`${prefix}/${ANNOTATION.expose} is ${shown(expose)}, expected "true" or "false"`);
+  if (expose.toLowerCase() !== 'true')
+    return skip(`${prefix}/${ANNOTATION.expose} is ${shown(expose)}, expected "true" or "false"`);
 
   let host = a(ANNOTATION.host);
   if (host !== undefined) {
@@ -189,24 +199,31 @@ function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg
     if (!isDnsSubdomain(host)) return skip(`${prefix}/${ANNOTATION.host} ${shown(host)} is not a DNS name`);
   }
   let path = a(ANNOTATION.path) ?? '/';
-  if (!SAFE_PATH.test(path) || path.length > 1024) return skip(`${prefix}/${ANNOTATION.path} ${shown(path)} must start with / and hold only URL path characters`);
+  if (!SAFE_PATH.test(path) || path.length > 1024)
+    return skip(`${prefix}/${ANNOTATION.path} ${shown(path)} must start with / and hold only URL path characters`);
   path = path.replace(/\/+$/, '') || '/';
   const backend = a(ANNOTATION.backend);
   if (backend !== undefined && !/^[A-Za-z0-9._:-]{1,100}$/.test(backend)) {
     return skip(`${prefix}/${ANNOTATION.backend} ${shown(backend)} is not an HAProxy name (letters, digits, - _ . :)`);
   }
-  if (host === undefined && backend === undefined) return skip(`needs ${prefix}/${ANNOTATION.host} or ${prefix}/${ANNOTATION.backend}`);
+  if (host === undefined && backend === undefined)
+    return skip(`needs ${prefix}/${ANNOTATION.host} or ${prefix}/${ANNOTATION.backend}`);
 
   const ports = arr(obj(o.spec).ports).map(obj);
   const tcp = ports.filter((p) => (p.protocol ?? 'TCP') === 'TCP' && typeof p.nodePort === 'number' && p.nodePort > 0);
   const wanted = a(ANNOTATION.port);
   const port = wanted === undefined ? tcp[0] : tcp.find((p) => p.name === wanted || String(p.port) === wanted);
   if (port === undefined) {
-    return skip(wanted === undefined ? 'no TCP port with a nodePort (type NodePort or LoadBalancer needed)' : `${prefix}/${ANNOTATION.port} ${shown(wanted)} names no TCP port with a nodePort`);
+    return skip(
+      wanted === undefined
+        ? 'no TCP port with a nodePort (type NodePort or LoadBalancer needed)'
+        : `${prefix}/${ANNOTATION.port} ${shown(wanted)} names no TCP port with a nodePort`,
+    );
   }
   const nodePort = port.nodePort as number;
   // 1e300 is a number too: only a whole port number may reach ADDR:PORT.
-  if (!Number.isInteger(nodePort) || nodePort > 65535) return skip(`nodePort ${shown(String(nodePort))} is not a port number 1..65535`);
+  if (!Number.isInteger(nodePort) || nodePort > 65535)
+    return skip(`nodePort ${shown(String(nodePort))} is not a port number 1..65535`);
 
   const shareWith = new Set<string>();
   for (const ns of (a(ANNOTATION.shareWith) ?? '').split(',')) {
@@ -217,7 +234,18 @@ function exposeRequest(cluster: string, raw: unknown, prefix: string, warn: (msg
   }
   const created = Date.parse(str(md.creationTimestamp) ?? '');
   const uid = str(md.uid) ?? '';
-  return { cluster, namespace, name, created: Number.isNaN(created) ? Infinity : created, uid, shareWith, host, path, backend, nodePort };
+  return {
+    cluster,
+    namespace,
+    name,
+    created: Number.isNaN(created) ? Infinity : created,
+    uid,
+    shareWith,
+    host,
+    path,
+    backend,
+    nodePort,
+  };
 }
 
 function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
@@ -267,7 +295,8 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       const r = exposeRequest(c.name, raw, opts.annotationPrefix, (msg) => warnings.push(msg));
       if (r !== undefined) mine.push(r);
     }
-    if (mine.length > 0 && eligible.length === 0) warn('no eligible nodes (Ready, schedulable, not excluded); its Services get no servers');
+    if (mine.length > 0 && eligible.length === 0)
+      warn('no eligible nodes (Ready, schedulable, not excluded); its Services get no servers');
     requests.push(...mine);
   }
   requests.sort((x, y) => cmp(x.cluster, y.cluster) || cmp(x.namespace, y.namespace) || cmp(x.name, y.name));
@@ -277,7 +306,13 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   const warn = (msg: string): void => void warnings.push(msg);
   const hostOwners = new Map<string, Owner<Request>>();
   const admitted = keepOwned(
-    keepOwned(requests, (r) => r.host, (h) => `host ${h}`, share, warn),
+    keepOwned(
+      requests,
+      (r) => r.host,
+      (h) => `host ${h}`,
+      share,
+      warn,
+    ),
     (r) => r.backend,
     (b) => `backend ${b}`,
     share,
@@ -301,13 +336,17 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   for (const [key, g] of groups) groupOwner.set(key, ownerOf(g.members));
   for (const [, same] of groupBy([...groups], ([, g]) => g.base)) {
     if (same.length < 2) continue;
-    const [holderKey, holder] = [...same].sort(([ka, a], [kb, b]) => Number(b.derived) - Number(a.derived) || byOwner(groupOwner.get(ka), groupOwner.get(kb)))[0] as [string, { base: string }];
+    const [holderKey, holder] = [...same].sort(
+      ([ka, a], [kb, b]) => Number(b.derived) - Number(a.derived) || byOwner(groupOwner.get(ka), groupOwner.get(kb)),
+    )[0] as [string, { base: string }];
     const owner = groupOwner.get(holderKey) as Owner<Request>;
     for (const [key] of same) {
       const intruder = groupOwner.get(key) as Owner<Request>;
       if (key === holderKey || mayJoin(owner, intruder.namespace)) continue;
       groups.delete(key);
-      warnings.push(`service ${claimant(intruder.first)}: backend name ${holder.base} belongs to namespace ${owner.namespace} (service ${claimant(owner.first)}), which does not share it with ${intruder.namespace} (${share}); skipped`);
+      warnings.push(
+        `service ${claimant(intruder.first)}: backend name ${holder.base} belongs to namespace ${owner.namespace} (service ${claimant(owner.first)}), which does not share it with ${intruder.namespace} (${share}); skipped`,
+      );
     }
   }
 
@@ -317,13 +356,17 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   for (const [key, g] of [...groups].sort(([ka, a], [kb, b]) => cmp(a.base, b.base) || cmp(ka, kb))) {
     let name = g.base;
     for (let i = 2; used.has(name); i++) name = `${g.base}_${i}`;
-    if (name !== g.base) warnings.push(`backend name ${g.base} is taken by another host/path or backend annotation; using ${name}`);
+    if (name !== g.base)
+      warnings.push(`backend name ${g.base} is taken by another host/path or backend annotation; using ${name}`);
     used.add(name);
     nameOf.set(key, name);
   }
 
   const backends: Backend[] = [];
-  const routeTargets = new Map<string, { host: string; path: string; backends: Set<string>; ownBackends: Set<string> }>();
+  const routeTargets = new Map<
+    string,
+    { host: string; path: string; backends: Set<string>; ownBackends: Set<string> }
+  >();
   for (const [key, g] of groups) {
     const backendName = nameOf.get(key) as string;
     const services: ExposedService[] = [];
@@ -332,7 +375,15 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       const identity = `${r.cluster}/${r.namespace}/${r.name}`;
       const eligible = eligibleByCluster.get(r.cluster) ?? [];
       const picked = pickNodes(identity, eligible, opts.nodesPerService);
-      services.push({ cluster: r.cluster, namespace: r.namespace, name: r.name, identity, nodePort: r.nodePort, eligible: eligible.length, picked: picked.length });
+      services.push({
+        cluster: r.cluster,
+        namespace: r.namespace,
+        name: r.name,
+        identity,
+        nodePort: r.nodePort,
+        eligible: eligible.length,
+        picked: picked.length,
+      });
       for (const n of picked) {
         servers.push({
           name: haproxyIdent(`${r.cluster}_${n.name}_${r.namespace}_${r.name}`),
@@ -347,7 +398,12 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       }
       if (r.host !== undefined) {
         const rk = `${r.host}\0${r.path}`;
-        const t = routeTargets.get(rk) ?? { host: r.host, path: r.path, backends: new Set<string>(), ownBackends: new Set<string>() };
+        const t = routeTargets.get(rk) ?? {
+          host: r.host,
+          path: r.path,
+          backends: new Set<string>(),
+          ownBackends: new Set<string>(),
+        };
         t.backends.add(backendName);
         // A namespace let into a host joins it; it does not take the host's routes over.
         if (groupOwner.get(key)?.namespace === hostOwners.get(r.host)?.namespace) t.ownBackends.add(backendName);
@@ -371,7 +427,10 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   for (const t of routeTargets.values()) {
     const names = [...t.backends].sort(cmp);
     const backend = [...(t.ownBackends.size > 0 ? t.ownBackends : t.backends)].sort(cmp)[0] as string;
-    if (names.length > 1) warnings.push(`host ${t.host} path ${t.path} is claimed by backends ${names.join(', ')}; routing it to ${backend}`);
+    if (names.length > 1)
+      warnings.push(
+        `host ${t.host} path ${t.path} is claimed by backends ${names.join(', ')}; routing it to ${backend}`,
+      );
     routes.push({ host: t.host, path: t.path, backend });
   }
   routes.sort((x, y) => cmp(x.host, y.host) || y.path.length - x.path.length || cmp(x.path, y.path));

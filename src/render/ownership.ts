@@ -47,7 +47,13 @@ export function mayJoin(owner: Owner<Claim>, namespace: string): boolean {
  * Keeps the claims whose namespace owns (or was let into) the thing they claim; the others are
  * dropped with one warning naming both Services. Claims with no key (undefined) pass through.
  */
-export function keepOwned<C extends Claim>(claims: readonly C[], keyOf: (c: C) => string | undefined, what: (key: string) => string, shareKey: string, warn: (msg: string) => void): C[] {
+export function keepOwned<C extends Claim>(
+  claims: readonly C[],
+  keyOf: (c: C) => string | undefined,
+  what: (key: string) => string,
+  shareKey: string,
+  warn: (msg: string) => void,
+): C[] {
   const byKey = new Map<string, C[]>();
   for (const c of claims) {
     const k = keyOf(c);
@@ -62,7 +68,9 @@ export function keepOwned<C extends Claim>(claims: readonly C[], keyOf: (c: C) =
     const k = keyOf(c);
     const owner = k === undefined ? undefined : owners.get(k);
     if (owner === undefined || mayJoin(owner, c.namespace)) return true;
-    warn(`service ${who(c)}: ${what(k as string)} belongs to namespace ${owner.namespace} (service ${who(owner.first)} claimed it first), which does not share it with ${c.namespace} (${shareKey}); skipped`);
+    warn(
+      `service ${who(c)}: ${what(k as string)} belongs to namespace ${owner.namespace} (service ${who(owner.first)} claimed it first), which does not share it with ${c.namespace} (${shareKey}); skipped`,
+    );
     return false;
   });
 }

@@ -22,13 +22,19 @@ function objectList(v: unknown, what: string): unknown[] {
  */
 export function parseSnapshot(text: string): ClusterSnapshot[] {
   const doc: unknown = yaml.load(text); // YAML is a superset of JSON
-  if (!isPlainObject(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0) throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
+  if (!isPlainObject(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0)
+    throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
   const names = new Set<string>();
   return doc.clusters.map((c, i) => {
-    if (!isPlainObject(c) || typeof c.name !== 'string' || c.name === '') throw new Error(`clusters[${i}] needs a non-empty name`);
+    if (!isPlainObject(c) || typeof c.name !== 'string' || c.name === '')
+      throw new Error(`clusters[${i}] needs a non-empty name`);
     if (names.has(c.name)) throw new Error(`cluster name "${c.name}" appears twice`);
     names.add(c.name);
-    return { name: c.name, nodes: objectList(c.nodes, `clusters[${i}].nodes`), services: objectList(c.services, `clusters[${i}].services`) };
+    return {
+      name: c.name,
+      nodes: objectList(c.nodes, `clusters[${i}].nodes`),
+      services: objectList(c.services, `clusters[${i}].services`),
+    };
   });
 }
 
@@ -63,7 +69,8 @@ export function parseContexts(v: string): ContextChoice[] {
     const eq = e.indexOf('=');
     const cluster = eq === -1 ? e : e.slice(0, eq).trim();
     const context = eq === -1 ? e : e.slice(eq + 1).trim();
-    if (cluster === '' || context === '') throw new FlagError('context', `empty entry in "${v}" (expected CONTEXT or ALIAS=CONTEXT, comma-separated)`);
+    if (cluster === '' || context === '')
+      throw new FlagError('context', `empty entry in "${v}" (expected CONTEXT or ALIAS=CONTEXT, comma-separated)`);
     return { cluster, context };
   });
   const seen = new Set<string>();
@@ -75,24 +82,43 @@ export function parseContexts(v: string): ContextChoice[] {
 }
 
 /** Lists Nodes and Services once in each context, all contexts at once. */
-export async function readClusters(path: string | undefined, choices: readonly ContextChoice[], env: NodeJS.ProcessEnv, requestTimeoutMs: number): Promise<ClusterSnapshot[]> {
+export async function readClusters(
+  path: string | undefined,
+  choices: readonly ContextChoice[],
+  env: NodeJS.ProcessEnv,
+  requestTimeoutMs: number,
+): Promise<ClusterSnapshot[]> {
   return Promise.all(
     choices.map(async (choice) => {
       const kc = loadKubeConfig(path, env);
       if (choice.context !== undefined) {
         if (kc.getContextObject(choice.context) === null) {
-          throw new FlagError('context', `no context "${choice.context}" in ${path ?? 'the in-cluster config'} (have: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+          throw new FlagError(
+            'context',
+            `no context "${choice.context}" in ${path ?? 'the in-cluster config'} (have: ${
+              kc
+                .getContexts()
+                .map((c) => c.name)
+                .join(', ') || 'none'
+            })`,
+          );
         }
         kc.setCurrentContext(choice.context);
         const cluster = kc.getCurrentCluster();
         if (cluster === null) throw new FlagError('context', `context "${choice.context}" names no known cluster`);
         if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
-          throw new FlagError('context', `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`);
+          throw new FlagError(
+            'context',
+            `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`,
+          );
         }
       }
       const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
       const api = new ApiTransport(kc, requestTimeoutMs, () => {});
-      const [nodes, services] = await Promise.all([api.getJson('/api/v1/nodes'), api.getJson('/api/v1/services')]).catch((err: unknown) => {
+      const [nodes, services] = await Promise.all([
+        api.getJson('/api/v1/nodes'),
+        api.getJson('/api/v1/services'),
+      ]).catch((err: unknown) => {
         throw new Error(`context ${name}: ${firstLine(err)}`);
       });
       return { name, nodes: objectList(nodes, 'NodeList'), services: objectList(services, 'ServiceList') };

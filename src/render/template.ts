@@ -59,15 +59,21 @@ function tokenize(src: string): Token[] {
     const inner = (m[1] as string).trim();
     let mm: RegExpExecArray | null;
     if (inner.startsWith('!')) out.push({ t: 'comment', line });
-    else if ((mm = /^#(each|if)\s+(\S+)$/.exec(inner)) !== null) out.push({ t: 'open', kind: mm[1] as Block, name: checkName(mm[2] as string, line), line });
+    else if ((mm = /^#(each|if)\s+(\S+)$/.exec(inner)) !== null)
+      out.push({ t: 'open', kind: mm[1] as Block, name: checkName(mm[2] as string, line), line });
     else if ((mm = /^\/(each|if)$/.exec(inner)) !== null) out.push({ t: 'close', kind: mm[1] as Block, line });
     else if (NAME.test(inner)) out.push({ t: 'var', name: inner, line });
-    else throw new TemplateError(line, `cannot read tag {{${inner}}} (expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})`);
+    else
+      throw new TemplateError(
+        line,
+        `cannot read tag {{${inner}}} (expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})`,
+      );
     line += countNewlines(m[0]);
     last = m.index + m[0].length;
   }
   const rest = src.slice(last);
-  if (rest.includes('{{')) throw new TemplateError(line + countNewlines(rest.slice(0, rest.indexOf('{{'))), 'unclosed {{');
+  if (rest.includes('{{'))
+    throw new TemplateError(line + countNewlines(rest.slice(0, rest.indexOf('{{'))), 'unclosed {{');
   out.push({ t: 'text', s: rest });
   return out;
 }
@@ -90,8 +96,11 @@ function trimStandalone(toks: Token[]): void {
     if (tok.t === 'text' || tok.t === 'var') return;
     const prev = toks[i - 1];
     const next = toks[i + 1];
-    const prevOk = prev === undefined || (prev.t === 'text' && (/\n[ \t]*$/.test(prev.s) || (i === 1 && /^[ \t]*$/.test(prev.s))));
-    const nextOk = next === undefined || (next.t === 'text' && (/^[ \t]*\r?\n/.test(next.s) || (i === toks.length - 2 && /^[ \t]*$/.test(next.s))));
+    const prevOk =
+      prev === undefined || (prev.t === 'text' && (/\n[ \t]*$/.test(prev.s) || (i === 1 && /^[ \t]*$/.test(prev.s))));
+    const nextOk =
+      next === undefined ||
+      (next.t === 'text' && (/^[ \t]*\r?\n/.test(next.s) || (i === toks.length - 2 && /^[ \t]*$/.test(next.s))));
     if (prevOk && nextOk) standalone.push(i);
   });
   for (const i of standalone) {
@@ -123,8 +132,13 @@ export class Template {
         body = b.body;
       } else if (tok.t === 'close') {
         const open = stack.pop();
-        if (open === undefined) throw new TemplateError(tok.line, `{{/${tok.kind}}} without a matching {{#${tok.kind} ...}}`);
-        if (open.kind !== tok.kind) throw new TemplateError(tok.line, `{{/${tok.kind}}} closes {{#${open.kind} ${open.name}}} from line ${open.line}`);
+        if (open === undefined)
+          throw new TemplateError(tok.line, `{{/${tok.kind}}} without a matching {{#${tok.kind} ...}}`);
+        if (open.kind !== tok.kind)
+          throw new TemplateError(
+            tok.line,
+            `{{/${tok.kind}}} closes {{#${open.kind} ${open.name}}} from line ${open.line}`,
+          );
         body = stack.length === 0 ? root : (stack[stack.length - 1] as (typeof stack)[number]).body;
       }
     }

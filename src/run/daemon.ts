@@ -59,12 +59,26 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       : cfg.guardMode === 'off'
         ? () => ({ result: NO_GUARD, held: false })
         : (node: Parameters<typeof coordinatedVerdict>[0]) => coordinatedVerdict(node, cfg.policy, decision);
-  const snapshot = new AgentState({
-    nodeName: cfg.nodeName, slowStartMs: cfg.slowStartMs, now: Date.now, policy: cfg.policy, maxDrainFraction: cfg.maxDrainFraction,
-    drainDeadlineMs: cfg.drainDeadlineMs, ...(guardVerdict === undefined ? {} : { guardVerdict }),
-  }, observer);
+  const snapshot = new AgentState(
+    {
+      nodeName: cfg.nodeName,
+      slowStartMs: cfg.slowStartMs,
+      now: Date.now,
+      policy: cfg.policy,
+      maxDrainFraction: cfg.maxDrainFraction,
+      drainDeadlineMs: cfg.drainDeadlineMs,
+      ...(guardVerdict === undefined ? {} : { guardVerdict }),
+    },
+    observer,
+  );
   const ports = new DedicatedPorts(
-    { host: cfg.agentAddress, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections, reserved: new Set([cfg.agentPort, cfg.httpPort]), allowedNamespaces: cfg.agentPortNamespaces },
+    {
+      host: cfg.agentAddress,
+      readTimeoutMs: cfg.readTimeoutMs,
+      maxConnections: cfg.maxConnections,
+      reserved: new Set([cfg.agentPort, cfg.httpPort]),
+      allowedNamespaces: cfg.agentPortNamespaces,
+    },
     snapshot,
     metrics.probes,
     observer.portEvents,
@@ -80,7 +94,12 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   observer.attach({ state: snapshot, ports, events });
 
   const dataplane = new DataplaneMonitor(
-    { url: cfg.proxyHealthzUrl, intervalMs: cfg.proxyHealthzIntervalMs, failures: cfg.proxyHealthzFailures, successes: cfg.proxyHealthzSuccesses },
+    {
+      url: cfg.proxyHealthzUrl,
+      intervalMs: cfg.proxyHealthzIntervalMs,
+      failures: cfg.proxyHealthzFailures,
+      successes: cfg.proxyHealthzSuccesses,
+    },
     log,
     {
       setUnhealthy: (since) => snapshot.setProxyUnhealthy(since),
@@ -89,13 +108,19 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     },
   );
 
-  const override = new OverrideWatcher(cfg.overrideFile, (r, inForce) => {
-    observer.overrideRead(r);
-    snapshot.setOverride(inForce);
-  }, (reason, detail, inForce) => observer.overrideFailed(reason, detail, inForce));
+  const override = new OverrideWatcher(
+    cfg.overrideFile,
+    (r, inForce) => {
+      observer.overrideRead(r);
+      snapshot.setOverride(inForce);
+    },
+    (reason, detail, inForce) => observer.overrideFailed(reason, detail, inForce),
+  );
 
   const timing = { ...DEFAULT_TIMING, watchTimeoutMs: cfg.watchTimeoutMs };
-  const common = <V>(resource: 'nodes' | 'services' | 'endpointslices' | 'configmaps'): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent' | 'onTooLarge'> => ({
+  const common = <V>(
+    resource: 'nodes' | 'services' | 'endpointslices' | 'configmaps',
+  ): Pick<InformerOptions<V>, 'resource' | 'onRestart' | 'onEvent' | 'onTooLarge'> => ({
     resource,
     onRestart: (reason, err, delayMs) => {
       if (reason !== 'hung' && reason !== 'gone_after_list') health.failed(resource, err);
@@ -105,105 +130,156 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     onTooLarge: (where, bytes) => observer.tooLarge(resource, where, bytes),
   });
 
-  const nodes = new ResourceInformer(transport, {
-    ...common('nodes'),
-    // local: all Nodes, as small views (the guard compares this node with the others).
-    // coordinated and off: only our own Node, so other Nodes' writes never reach this agent.
-    path: '/api/v1/nodes',
-    ...(cfg.guardMode === 'local' ? {} : { fieldSelector: `metadata.name=${cfg.nodeName}` }),
-    trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
-    onUpsert: (c) => snapshot.upsertNode(c),
-    onDelete: (c) => snapshot.deleteNode(c.view.name),
-    onListed: () => {
-      observer.listed('nodes');
-      snapshot.markListed('nodes');
+  const nodes = new ResourceInformer(
+    transport,
+    {
+      ...common('nodes'),
+      // local: all Nodes, as small views (the guard compares this node with the others).
+      // coordinated and off: only our own Node, so other Nodes' writes never reach this agent.
+      path: '/api/v1/nodes',
+      ...(cfg.guardMode === 'local' ? {} : { fieldSelector: `metadata.name=${cfg.nodeName}` }),
+      trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
+      onUpsert: (c) => snapshot.upsertNode(c),
+      onDelete: (c) => snapshot.deleteNode(c.view.name),
+      onListed: () => {
+        observer.listed('nodes');
+        snapshot.markListed('nodes');
+      },
     },
-  }, timing);
-  const services = new ResourceInformer(transport, {
-    ...common('services'),
-    path: '/api/v1/services',
-    ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
-    trim: (raw) => serviceFromObject(raw, cfg.annotationPrefix, cfg.agentPortRange),
-    onUpsert: (c) => snapshot.upsertService(c),
-    onDelete: (c) => snapshot.deleteService(c.view.namespace, c.view.name),
-    onListed: () => {
-      observer.listed('services');
-      snapshot.markListed('services');
-      ports.reconcile(snapshot.agentPortRequests());
+    timing,
+  );
+  const services = new ResourceInformer(
+    transport,
+    {
+      ...common('services'),
+      path: '/api/v1/services',
+      ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
+      trim: (raw) => serviceFromObject(raw, cfg.annotationPrefix, cfg.agentPortRange),
+      onUpsert: (c) => snapshot.upsertService(c),
+      onDelete: (c) => snapshot.deleteService(c.view.namespace, c.view.name),
+      onListed: () => {
+        observer.listed('services');
+        snapshot.markListed('services');
+        ports.reconcile(snapshot.agentPortRequests());
+      },
     },
-  }, timing);
-  const slices = new ResourceInformer(transport, {
-    ...common('endpointslices'),
-    path: '/apis/discovery.k8s.io/v1/endpointslices',
-    // Only slices that belong to a Service matter (they carry this label).
-    labelSelector: 'kubernetes.io/service-name',
-    trim: sliceFromObject,
-    onUpsert: (c) => snapshot.upsertSlice(c),
-    onDelete: (c) => snapshot.deleteSlice(c),
-    onListed: () => snapshot.markListed('endpointslices'),
-  }, timing);
+    timing,
+  );
+  const slices = new ResourceInformer(
+    transport,
+    {
+      ...common('endpointslices'),
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      // Only slices that belong to a Service matter (they carry this label).
+      labelSelector: 'kubernetes.io/service-name',
+      trim: sliceFromObject,
+      onUpsert: (c) => snapshot.upsertSlice(c),
+      onDelete: (c) => snapshot.deleteSlice(c),
+      onListed: () => snapshot.markListed('endpointslices'),
+    },
+    timing,
+  );
   const informers = [nodes, services, slices];
 
   const follower =
     cfg.guardMode !== 'coordinated'
       ? undefined
-      : new DecisionFollower(transport, { namespace: cfg.guardNamespace, staleAfterMs: cfg.guardStaleAfterMs }, {
-          onRestart: common('configmaps').onRestart,
-          onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
-          // The hooks run once the follower is started, so it is there to read.
-          changed: () => {
-            decision = follower?.latest;
-            snapshot.refreshGuard();
+      : new DecisionFollower(
+          transport,
+          { namespace: cfg.guardNamespace, staleAfterMs: cfg.guardStaleAfterMs },
+          {
+            onRestart: common('configmaps').onRestart,
+            onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
+            // The hooks run once the follower is started, so it is there to read.
+            changed: () => {
+              decision = follower?.latest;
+              snapshot.refreshGuard();
+            },
+            stateChanged: (from, to, d) => observer.decisionStateChanged(from, to, d?.generation),
+            firstListed: () => {
+              if (follower?.state === 'missing') observer.decisionStateChanged('missing', 'missing', undefined);
+              // Nodes only after the decision's first list: answers never start from "no decision yet".
+              nodes.start();
+            },
           },
-          stateChanged: (from, to, d) => observer.decisionStateChanged(from, to, d?.generation),
-          firstListed: () => {
-            if (follower?.state === 'missing') observer.decisionStateChanged('missing', 'missing', undefined);
-            // Nodes only after the decision's first list: answers never start from "no decision yet".
-            nodes.start();
-          },
-        }, timing);
+          timing,
+        );
 
   metrics.readFrom({
     secondsSinceContact: () => staleness.secondsSinceContact(),
-    snapshotSizes: () => ({ nodes: snapshot.nodeCount, services: snapshot.serviceCount, endpointslices: snapshot.sliceCount }),
+    snapshotSizes: () => ({
+      nodes: snapshot.nodeCount,
+      services: snapshot.serviceCount,
+      endpointslices: snapshot.sliceCount,
+    }),
     synced: () => snapshot.synced,
     nodeReplyKind: () => snapshot.nodeReply.kind,
     override: () => snapshot.overrideState,
     stale: () => snapshot.isStale,
     slowStartFactor: () => snapshot.rampFactor,
     dedicatedPorts: () => ports.openPorts.length,
-    api: () => ({ up: Object.fromEntries([...health.entries()].map(([r, h]) => [r, h.state === 'ok'])), errors: health.errors }),
-    guard: () => ({ held: snapshot.guardResult.held.length, draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length, selfHeld: snapshot.isHeld }),
+    api: () => ({
+      up: Object.fromEntries([...health.entries()].map(([r, h]) => [r, h.state === 'ok'])),
+      errors: health.errors,
+    }),
+    guard: () => ({
+      held: snapshot.guardResult.held.length,
+      draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length,
+      selfHeld: snapshot.isHeld,
+    }),
     dataplane: () => dataplane.state,
-    guardDecision: () => (follower === undefined ? undefined : { state: follower.state, ageSeconds: follower.ageSeconds }),
+    guardDecision: () =>
+      follower === undefined ? undefined : { state: follower.state, ageSeconds: follower.ageSeconds },
     delivery: () => {
       const v = receipts.view();
       return { peers: v.peers.length, current: v.currentPeers, delivered: v.delivered, dropped: receipts.dropped };
     },
   });
 
-  const agent = new AgentServer({ host: cfg.agentAddress, port: cfg.agentPort, readTimeoutMs: cfg.readTimeoutMs, maxConnections: cfg.maxConnections }, snapshot, metrics.probes, receipts);
-  const http = new HttpServer(cfg.httpAddress, cfg.httpPort, {
-    registry: metrics.registry,
-    ready: () => snapshot.synced,
-    notReadyReason: () => health.notReadyReason(snapshot.synced),
-    status: {
-      version: () => snapshot.version,
-      // The release first: what an operator checks during a rollout.
-      document: () => ({ version: VERSION, ...snapshot.status() }),
-      live: (detail) => ({
-        // API health changes without a new snapshot version: a live field.
-        api: { ...health.status(), lastContactSecondsAgo: staleness.secondsSinceContact() ?? null, maxStalenessSeconds: staleness.maxSeconds },
-        ...(detail ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) } : {}),
-        // Node-level like `api`, and it changes every poll: live, never part of the cached document.
-        dataplane: dataplane.status(),
-        guardMode: cfg.guardMode,
-        ...(follower === undefined ? {} : { guardDecision: follower.status() }),
-        peers: peersStatus(receipts, detail),
-      }),
+  const agent = new AgentServer(
+    {
+      host: cfg.agentAddress,
+      port: cfg.agentPort,
+      readTimeoutMs: cfg.readTimeoutMs,
+      maxConnections: cfg.maxConnections,
     },
-    drained: (detail) => drainedAnswer(receipts.view(), snapshot.nodeReplyBytes().toString('latin1').trimEnd(), receipts.now(), detail),
-  }, cfg.statusDetail);
+    snapshot,
+    metrics.probes,
+    receipts,
+  );
+  const http = new HttpServer(
+    cfg.httpAddress,
+    cfg.httpPort,
+    {
+      registry: metrics.registry,
+      ready: () => snapshot.synced,
+      notReadyReason: () => health.notReadyReason(snapshot.synced),
+      status: {
+        version: () => snapshot.version,
+        // The release first: what an operator checks during a rollout.
+        document: () => ({ version: VERSION, ...snapshot.status() }),
+        live: (detail) => ({
+          // API health changes without a new snapshot version: a live field.
+          api: {
+            ...health.status(),
+            lastContactSecondsAgo: staleness.secondsSinceContact() ?? null,
+            maxStalenessSeconds: staleness.maxSeconds,
+          },
+          ...(detail
+            ? { dedicatedAgentPorts: Object.fromEntries(ports.openPorts.map(([p, k]) => [String(p), k])) }
+            : {}),
+          // Node-level like `api`, and it changes every poll: live, never part of the cached document.
+          dataplane: dataplane.status(),
+          guardMode: cfg.guardMode,
+          ...(follower === undefined ? {} : { guardDecision: follower.status() }),
+          peers: peersStatus(receipts, detail),
+        }),
+      },
+      drained: (detail) =>
+        drainedAnswer(receipts.view(), snapshot.nodeReplyBytes().toString('latin1').trimEnd(), receipts.now(), detail),
+    },
+    cfg.statusDetail,
+  );
 
   const tick = (): void => {
     const stale = staleness.isStale();
@@ -220,7 +296,16 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   // Listen next: a probe before sync gets no reply (HAProxy keeps what it had), never a guess.
   const agentPort = await listenOr('agent-port', () => agent.listen());
   const httpPort = await listenOr('http-port', () => http.listen());
-  log.info({ node: cfg.nodeName, agent: `${cfg.agentAddress}:${agentPort}`, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, credentials: transport.credentials.describe() }, 'listening');
+  log.info(
+    {
+      node: cfg.nodeName,
+      agent: `${cfg.agentAddress}:${agentPort}`,
+      http: `${cfg.httpAddress}:${httpPort}`,
+      api: kc.getCurrentCluster()?.server,
+      credentials: transport.credentials.describe(),
+    },
+    'listening',
+  );
   // Coordinated: Nodes wait for the decision's first list (firstListed above).
   for (const i of informers) if (follower === undefined || i !== nodes) i.start();
   follower?.start();

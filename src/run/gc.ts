@@ -21,7 +21,10 @@ export function collectAfterFirstSync(synced: () => boolean, log: Logger): void 
     const before = process.memoryUsage.rss();
     const t0 = performance.now();
     gc();
-    log.debug({ ms: Math.round(performance.now() - t0), rssBefore: before, rssAfter: process.memoryUsage.rss() }, 'one full GC after the first sync');
+    log.debug(
+      { ms: Math.round(performance.now() - t0), rssBefore: before, rssAfter: process.memoryUsage.rss() },
+      'one full GC after the first sync',
+    );
   }, 250);
   poll.unref();
 }

@@ -11,7 +11,12 @@ const REPLY_KINDS: readonly ReplyKind[] = ['ready', 'drain', 'maint', 'down', 'n
 /** Incremented on the probe path; read by the collectors below. */
 export class ProbeCounters {
   readonly replies: Record<ReplyKind, number> = { ready: 0, drain: 0, maint: 0, down: 0, none: 0 };
-  readonly rejections: Record<RejectReason, number> = { malformed: 0, too_long: 0, unknown_service: 0, over_capacity: 0 };
+  readonly rejections: Record<RejectReason, number> = {
+    malformed: 0,
+    too_long: 0,
+    unknown_service: 0,
+    over_capacity: 0,
+  };
   open = 0;
 }
 
@@ -97,8 +102,18 @@ export function createMetrics(initial?: MetricSources): Metrics {
   };
   const flag = (b: boolean): number => (b ? 1 : 0);
 
-  mirrored('probes_total', 'Agent-check probes answered, by reply kind (none = closed without a reply)', 'reply', () => probes.replies);
-  mirrored('probe_rejections_total', 'Probes whose request could not be used as asked, by reason (the node answer was sent)', 'reason', () => probes.rejections);
+  mirrored(
+    'probes_total',
+    'Agent-check probes answered, by reply kind (none = closed without a reply)',
+    'reply',
+    () => probes.replies,
+  );
+  mirrored(
+    'probe_rejections_total',
+    'Probes whose request could not be used as asked, by reason (the node answer was sent)',
+    'reason',
+    () => probes.rejections,
+  );
   gauge('agent_connections', 'Agent-check connections open now', () => probes.open);
   const invalidAnnotations = counter(
     'invalid_annotations_total',
@@ -110,14 +125,24 @@ export function createMetrics(initial?: MetricSources): Metrics {
     'List/watch restarts after an error or a hung watch, by resource and reason',
     ['resource', 'reason'],
   );
-  const watchEvents = counter('watch_events_total', 'Watch events applied to the snapshot, by resource and type', ['resource', 'type']);
+  const watchEvents = counter('watch_events_total', 'Watch events applied to the snapshot, by resource and type', [
+    'resource',
+    'type',
+  ]);
   gauge(
     'api_last_contact_seconds',
     'Seconds since the API server last answered (list, watch event or clean watch end); -1 before any contact',
     (s) => s.secondsSinceContact() ?? -1,
   );
-  gauge('snapshot_objects', 'Objects held in the in-memory snapshot, by resource', (s) => s.snapshotSizes(), 'resource');
-  gauge('synced', '1 once the first full list of Nodes, Services and EndpointSlices has arrived, else 0', (s) => flag(s.synced()));
+  gauge(
+    'snapshot_objects',
+    'Objects held in the in-memory snapshot, by resource',
+    (s) => s.snapshotSizes(),
+    'resource',
+  );
+  gauge('synced', '1 once the first full list of Nodes, Services and EndpointSlices has arrived, else 0', (s) =>
+    flag(s.synced()),
+  );
   gauge(
     'node_reply',
     'The reply given for the node alone: 1 for the current kind, 0 for the others',
@@ -129,7 +154,9 @@ export function createMetrics(initial?: MetricSources): Metrics {
     'Dedicated agent-port requests refused (clash with an older Service, reserved port, namespace not allowed, listen failure)',
     ['reason'],
   );
-  gauge('dedicated_agent_ports', 'Dedicated agent ports open now (PREFIX/agent-port annotations)', (s) => s.dedicatedPorts());
+  gauge('dedicated_agent_ports', 'Dedicated agent ports open now (PREFIX/agent-port annotations)', (s) =>
+    s.dedicatedPorts(),
+  );
   const invalidOverrides = counter(
     'invalid_override_total',
     'Override file contents that were not drain, maint or ready (ignored), once per change',
@@ -154,8 +181,12 @@ export function createMetrics(initial?: MetricSources): Metrics {
     (s) => oneHot(['drain', 'maint', 'ready'], s.override()),
     'state',
   );
-  gauge('stale', '1 while the API has been silent longer than --max-staleness (answers drain), else 0', (s) => flag(s.stale()));
-  gauge('slow_start_factor', 'Fraction of full weight being answered during slow start (1 = full)', (s) => s.slowStartFactor());
+  gauge('stale', '1 while the API has been silent longer than --max-staleness (answers drain), else 0', (s) =>
+    flag(s.stale()),
+  );
+  gauge('slow_start_factor', 'Fraction of full weight being answered during slow start (1 = full)', (s) =>
+    s.slowStartFactor(),
+  );
   gauge(
     'guard_nodes',
     'Mass-drain guard, cluster-wide: nodes draining on automatic signals and nodes held back (answered ready)',
@@ -165,10 +196,8 @@ export function createMetrics(initial?: MetricSources): Metrics {
     },
     'state',
   );
-  gauge(
-    'guard_self_held',
-    '1 while the mass-drain guard keeps this node serving although a signal says drain',
-    (s) => flag(s.guard().selfHeld),
+  gauge('guard_self_held', '1 while the mass-drain guard keeps this node serving although a signal says drain', (s) =>
+    flag(s.guard().selfHeld),
   );
   gauge(
     'guard_decision',
@@ -187,10 +216,11 @@ export function createMetrics(initial?: MetricSources): Metrics {
       return d === undefined ? undefined : (d.ageSeconds ?? -1);
     },
   );
-  const delivery = (s: MetricSources | undefined) => s?.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
+  const delivery = (s: MetricSources | undefined) =>
+    s?.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
   gauge(
     'peers',
-    'Load balancers (probe source addresses) seen within their window, and how many have received the node\'s current answer on every key they probe',
+    "Load balancers (probe source addresses) seen within their window, and how many have received the node's current answer on every key they probe",
     (s) => {
       const d = delivery(s);
       return { seen: d.peers, current: d.current };
@@ -262,8 +292,19 @@ export function createMetrics(initial?: MetricSources): Metrics {
     src = s;
   };
   return {
-    registry, probes, invalidAnnotations, watchRestarts, watchEvents, agentPortRefusals, invalidOverrides, events, dataplanePolls,
-    overrideErrors, unhandledRejections, tooLargeObjects, readFrom,
+    registry,
+    probes,
+    invalidAnnotations,
+    watchRestarts,
+    watchEvents,
+    agentPortRefusals,
+    invalidOverrides,
+    events,
+    dataplanePolls,
+    overrideErrors,
+    unhandledRejections,
+    tooLargeObjects,
+    readFrom,
   };
 }
 

@@ -65,7 +65,13 @@ export class DaemonObserver implements StateObserver {
     this.receipts.nodeAnswerIs(state.nodeReplyBytes());
     const text = formatReply(to).trim() || '(no reply)';
     this.log.info(
-      { node: this.cfg.nodeName, from: formatReply(from).trim() || null, to: text, why: to.why, known: node !== undefined },
+      {
+        node: this.cfg.nodeName,
+        from: formatReply(from).trim() || null,
+        to: text,
+        why: to.why,
+        known: node !== undefined,
+      },
       `node answer is now "${text}": ${to.why}`,
     );
     const cls: AnswerClass = state.isHeld && to.kind === 'ready' ? 'held' : to.kind;
@@ -75,7 +81,12 @@ export class DaemonObserver implements StateObserver {
 
   guardChanged(from: GuardResult, to: GuardResult): void {
     if (!this.o.state.synced && !to.engaged) return;
-    const fields = { readyNodes: to.readyNodes, budget: to.budget, draining: [...to.explicit, ...to.draining], held: to.held };
+    const fields = {
+      readyNodes: to.readyNodes,
+      budget: to.budget,
+      draining: [...to.explicit, ...to.draining],
+      held: to.held,
+    };
     if (to.engaged) {
       const why = `so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${this.cfg.maxDrainFraction})`;
       this.log.warn(fields, `mass-drain guard engaged: ${to.held.length} node(s) held serving ${why}`);
@@ -109,7 +120,8 @@ export class DaemonObserver implements StateObserver {
     const { state } = this.o;
     if (resource === 'nodes') {
       const node = this.cfg.nodeName;
-      if (!state.synced && state.nodeView === undefined) this.log.warn({ node }, `node ${node} not found in the cluster; answering drain`);
+      if (!state.synced && state.nodeView === undefined)
+        this.log.warn({ node }, `node ${node} not found in the cluster; answering drain`);
       return;
     }
     if (!this.servicesListed) this.log.info({ services: state.serviceCount }, `services listed: ${state.serviceCount}`);
@@ -153,9 +165,11 @@ export class DaemonObserver implements StateObserver {
   staleChanged(stale: boolean): void {
     const max = this.cfg.maxStalenessMs;
     if (stale) {
-      this.log.error({ maxStalenessMs: max }, `no API contact for over ${max / 1000}s (--max-staleness): answering drain until it returns`);
-    }
-    else this.log.warn('API contact is back: staleness drain lifted');
+      this.log.error(
+        { maxStalenessMs: max },
+        `no API contact for over ${max / 1000}s (--max-staleness): answering drain until it returns`,
+      );
+    } else this.log.warn('API contact is back: staleness drain lifted');
   }
 
   /** The override file says something new (once per distinct content). */
@@ -183,7 +197,10 @@ export class DaemonObserver implements StateObserver {
     const file = this.cfg.overrideFile;
     this.metrics.overrideErrors.inc({ reason });
     const effect = inForce === undefined ? '; no override in force' : keeps(inForce);
-    this.log.error({ file, reason, detail, override: inForce ?? null }, `override file ${file} cannot be used (${reason}): ${detail}${effect}`);
+    this.log.error(
+      { file, reason, detail, override: inForce ?? null },
+      `override file ${file} cannot be used (${reason}): ${detail}${effect}`,
+    );
   }
 
   /** Coordinated mode: one line per change of the decision's state (and one at start when there is none). */
@@ -191,7 +208,10 @@ export class DaemonObserver implements StateObserver {
     const namespace = this.cfg.guardNamespace;
     const fields = { from, to, generation: generation ?? null, configmap: `${namespace}/haproxy-node-agent-guard` };
     if (to === 'fresh') {
-      this.log.info(fields, `coordinator decision is fresh (generation ${generation ?? '?'}): automatic drains follow it`);
+      this.log.info(
+        fields,
+        `coordinator decision is fresh (generation ${generation ?? '?'}): automatic drains follow it`,
+      );
     } else if (to === 'stale') {
       const kept = 'keeping the last one; new automatic drains are held';
       this.log.warn(fields, `coordinator decision is stale (no heartbeat within --guard-stale-after): ${kept}`);
@@ -213,7 +233,10 @@ export class DaemonObserver implements StateObserver {
     if (now.delivered && !this.delivered && this.cfg.events && state.synced) {
       const text = state.nodeReplyBytes().toString('latin1').trim();
       const peers = now.peers.length;
-      this.log.info({ node: this.cfg.nodeName, peers }, `drain delivered: all ${peers} load balancer(s) probing have received "${text}"`);
+      this.log.info(
+        { node: this.cfg.nodeName, peers },
+        `drain delivered: all ${peers} load balancer(s) probing have received "${text}"`,
+      );
       events.recordDrainDelivered(`every load balancer probing this node (${now.peers.length}) has received "${text}"`);
     }
     this.delivered = now.delivered;
@@ -224,7 +247,10 @@ export class DaemonObserver implements StateObserver {
     closed: (port, key) => this.log.info({ port, service: key }, `dedicated agent port ${port} for ${key} closed`),
     refused: (port, key, reason, detail) => {
       this.metrics.agentPortRefusals.inc({ reason });
-      this.log.warn({ port, service: key, reason, detail }, `agent port ${port} for ${key} refused (${reason}): ${detail}`);
+      this.log.warn(
+        { port, service: key, reason, detail },
+        `agent port ${port} for ${key} refused (${reason}): ${detail}`,
+      );
     },
   };
 
@@ -242,5 +268,7 @@ export class DaemonObserver implements StateObserver {
 
 /** What an unreadable override file leaves in force (nothing to add when there is none). */
 function keeps(inForce: OperatorState | undefined): string {
-  return inForce === undefined ? '' : `; the last good override (${inForce}) stays in force until the file is fixed or removed`;
+  return inForce === undefined
+    ? ''
+    : `; the last good override (${inForce}) stays in force until the file is fixed or removed`;
 }

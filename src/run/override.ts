@@ -42,13 +42,18 @@ export async function readOverrideFile(path: string): Promise<ReadResult> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code === 'ENOENT') return { content: undefined };
-    if (code === 'EACCES' || code === 'EPERM') return { failure: 'unreadable', detail: `${code}: no permission to read it (the agent runs as uid ${process.getuid?.() ?? '?'})` };
+    if (code === 'EACCES' || code === 'EPERM')
+      return {
+        failure: 'unreadable',
+        detail: `${code}: no permission to read it (the agent runs as uid ${process.getuid?.() ?? '?'})`,
+      };
     return { failure: 'error', detail: `${code} ${(err as Error).message}`.trim() };
   }
   try {
     const st = await fh.stat();
     if (!st.isFile()) return { failure: 'not_regular', detail: `not a regular file (${fileType(st)})` };
-    if (st.size > MAX_OVERRIDE_BYTES) return { failure: 'too_big', detail: `${st.size} bytes, over ${MAX_OVERRIDE_BYTES}` };
+    if (st.size > MAX_OVERRIDE_BYTES)
+      return { failure: 'too_big', detail: `${st.size} bytes, over ${MAX_OVERRIDE_BYTES}` };
     const buf = Buffer.alloc(MAX_OVERRIDE_BYTES + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
     // It grew between stat and read: still too big, and we read no further than the cap.
@@ -56,13 +61,22 @@ export async function readOverrideFile(path: string): Promise<ReadResult> {
     return { content: buf.subarray(0, bytesRead).toString('utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
-    return { failure: code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'error', detail: `${code} ${(err as Error).message}`.trim() };
+    return {
+      failure: code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'error',
+      detail: `${code} ${(err as Error).message}`.trim(),
+    };
   } finally {
     await fh.close().catch(() => undefined);
   }
 }
 
-function fileType(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+function fileType(st: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): string {
   if (st.isFIFO()) return 'a FIFO';
   if (st.isDirectory()) return 'a directory';
   if (st.isSocket()) return 'a socket';
@@ -84,7 +98,11 @@ export class OverrideWatcher {
     /** The file says something new (once per distinct content), and the override now in force. */
     private readonly onChange: (r: OverrideReading, inForce: OperatorState | undefined) => void,
     /** The file could not be used: called once per distinct failure (again after a good read); inForce stays. */
-    private readonly onFailure: (reason: OverrideFailure, detail: string, inForce: OperatorState | undefined) => void = () => undefined,
+    private readonly onFailure: (
+      reason: OverrideFailure,
+      detail: string,
+      inForce: OperatorState | undefined,
+    ) => void = () => undefined,
     private readonly pollMs = 1000,
   ) {}
 

@@ -8,10 +8,16 @@ import type { Logger } from '../common/log.js';
 export function installProcessHandlers(log: Logger, countRejection: () => void): () => void {
   const onRejection = (reason: unknown): void => {
     countRejection();
-    log.error({ err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled promise rejection (a bug): logged and counted in unhandled_rejections_total; answers keep the last known state');
+    log.error(
+      { err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) },
+      'unhandled promise rejection (a bug): logged and counted in unhandled_rejections_total; answers keep the last known state',
+    );
   };
   const onException = (err: Error, origin: string): void => {
-    log.fatal({ err: err.stack ?? err.message, origin }, 'uncaught exception: exiting so a fresh process starts from a clean list');
+    log.fatal(
+      { err: err.stack ?? err.message, origin },
+      'uncaught exception: exiting so a fresh process starts from a clean list',
+    );
   };
   process.on('unhandledRejection', onRejection);
   // The monitor only observes: Node still exits after it.

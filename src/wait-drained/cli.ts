@@ -7,10 +7,14 @@ import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, pars
 import { isDnsSubdomain } from '../k8s/names.js';
 
 export const WAIT_FLAGS = [
-  { name: 'url', default: '', help: 'The agent\'s HTTP address, e.g. http://10.0.0.7:9290 (or give --node)' },
+  { name: 'url', default: '', help: "The agent's HTTP address, e.g. http://10.0.0.7:9290 (or give --node)" },
   { name: 'node', default: '', help: 'Node name: its InternalIP is looked up through the kubeconfig' },
-  { name: 'kubeconfig', default: '', help: 'Kubeconfig for --node (default $KUBECONFIG, then ~/.kube/config, then in-cluster)' },
-  { name: 'http-port', default: '9290', help: 'The agent\'s HTTP port, with --node' },
+  {
+    name: 'kubeconfig',
+    default: '',
+    help: 'Kubeconfig for --node (default $KUBECONFIG, then ~/.kube/config, then in-cluster)',
+  },
+  { name: 'http-port', default: '9290', help: "The agent's HTTP port, with --node" },
   { name: 'timeout', default: '5m', help: 'Give up (exit 1, printing what is pending) after this long' },
   { name: 'interval', default: '1s', help: 'How often to ask /drained' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
@@ -53,9 +57,12 @@ export async function runWaitDrained(argv: string[], io: WaitIO = processIO): Pr
   const timeoutMs = parseDurationFlag('timeout', raw.timeout, { minMs: 1, maxMs: 7 * 86_400_000 });
   const intervalMs = parseDurationFlag('interval', raw.interval, { minMs: 10, maxMs: 600_000 });
   const httpPort = parseIntFlag('http-port', raw['http-port'], 1, 65535);
-  if ((raw.url === '') === (raw.node === '')) throw new FlagError(raw.url === '' ? 'node' : 'url', 'give exactly one of --url and --node');
+  if ((raw.url === '') === (raw.node === ''))
+    throw new FlagError(raw.url === '' ? 'node' : 'url', 'give exactly one of --url and --node');
   const base = raw.url !== '' ? parseUrl(raw.url) : await nodeUrl(raw.node, raw.kubeconfig, httpPort, io.env);
-  const url = base.pathname.replace(/\/+$/, '').endsWith('/drained') ? base : new URL(`${base.pathname.replace(/\/+$/, '')}/drained`, base);
+  const url = base.pathname.replace(/\/+$/, '').endsWith('/drained')
+    ? base
+    : new URL(`${base.pathname.replace(/\/+$/, '')}/drained`, base);
 
   const deadline = Date.now() + timeoutMs;
   let last = '';
@@ -87,7 +94,8 @@ function parseUrl(v: string): URL {
   } catch {
     throw new FlagError('url', `expected a URL such as http://10.0.0.7:9290, got "${v}"`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new FlagError('url', `expected http:// or https://, got "${v}"`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new FlagError('url', `expected http:// or https://, got "${v}"`);
   return u;
 }
 
@@ -103,7 +111,8 @@ async function nodeUrl(node: string, kubeconfigFlag: string, port: number, env: 
   } catch (err) {
     throw new FlagError('node', `cannot read node ${node}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const addresses = (doc as { status?: { addresses?: Array<{ type?: unknown; address?: unknown }> } }).status?.addresses ?? [];
+  const addresses =
+    (doc as { status?: { addresses?: Array<{ type?: unknown; address?: unknown }> } }).status?.addresses ?? [];
   const pick = (type: string): string | undefined => {
     const a = addresses.find((x) => x.type === type && typeof x.address === 'string' && isIP(x.address) !== 0);
     return a === undefined ? undefined : String(a.address);
@@ -127,15 +136,21 @@ async function poll(url: URL, timeoutMs: number): Promise<Poll> {
   try {
     body = JSON.parse(text) as Record<string, unknown>;
   } catch {
-    return { drained: false, summary: `HTTP ${res.status} from ${url.pathname} (not the agent's JSON; is this an older agent?)` };
+    return {
+      drained: false,
+      summary: `HTTP ${res.status} from ${url.pathname} (not the agent's JSON; is this an older agent?)`,
+    };
   }
   const answer = typeof body.answer === 'string' ? `"${body.answer}"` : 'no answer';
-  if (res.status === 200 && body.drained === true) return { drained: true, summary: `node answers ${answer}; ${String(body.reason)} (${String(body.peers)} peer(s))` };
+  if (res.status === 200 && body.drained === true)
+    return { drained: true, summary: `node answers ${answer}; ${String(body.reason)} (${String(body.peers)} peer(s))` };
   const pending = Array.isArray(body.pending) ? body.pending : [];
   const who = pending
     .map((p: unknown) => {
       const x = p as { peer?: unknown; keys?: Array<{ key?: unknown }>; pendingKeys?: unknown };
-      const keys = Array.isArray(x.keys) ? x.keys.map((k) => String(k.key)).join(',') : `${String(x.pendingKeys)} key(s)`;
+      const keys = Array.isArray(x.keys)
+        ? x.keys.map((k) => String(k.key)).join(',')
+        : `${String(x.pendingKeys)} key(s)`;
       return `${String(x.peer)}[${keys}]`;
     })
     .join(' ');

@@ -7,7 +7,10 @@ import { httpGet } from '../lib/agent-process.js';
 
 const bin = requireHaproxy(t);
 if (bin !== undefined) {
-  const edge = await startEdge(t, bin, { agentArgs: { 'node-a': ['--drain-deadline', '2s'], 'node-b': ['--drain-deadline', '2s'] }, shutdownSessionsOnDown: true });
+  const edge = await startEdge(t, bin, {
+    agentArgs: { 'node-a': ['--drain-deadline', '2s'], 'node-b': ['--drain-deadline', '2s'] },
+    shutdownSessionsOnDown: true,
+  });
 
   t.test('drain, then down at the deadline: servers DOWN, the open stream closed; uncordon: ready up', async (t) => {
     t.teardown(() => edge.reset());
@@ -21,12 +24,24 @@ if (bin !== undefined) {
 
     await edge.kubectl('cordon', 'node-a');
     const drainAt = edge.answerChangedAt('node-a', 'drain', 0);
-    const down = await edge.waitFor('node-a DOWN', (ss) => onNode(ss, 'node-a').every((s) => s.status.startsWith('DOWN')), 60_000);
-    for (const s of onNode(down.servers, 'node-a')) t.match(s.lastAgent, /drain deadline/, `${s.backend}/${s.server}: ${s.status} "${s.lastAgent}"`);
-    t.ok(onNode(down.servers, 'node-b').every((s) => s.status === 'UP'), "node-b's servers untouched");
+    const down = await edge.waitFor(
+      'node-a DOWN',
+      (ss) => onNode(ss, 'node-a').every((s) => s.status.startsWith('DOWN')),
+      60_000,
+    );
+    for (const s of onNode(down.servers, 'node-a'))
+      t.match(s.lastAgent, /drain deadline/, `${s.backend}/${s.server}: ${s.status} "${s.lastAgent}"`);
+    t.ok(
+      onNode(down.servers, 'node-b').every((s) => s.status === 'UP'),
+      "node-b's servers untouched",
+    );
     const downAt = edge.answerChangedAt('node-a', 'down #drain deadline', 0);
-    t.comment(`agent: drain → down #drain deadline after ${drainAt === undefined || downAt === undefined ? '?' : downAt - drainAt}ms (deadline 2s, ticked every 1s)`);
-    const status = JSON.parse((await httpGet(edge.agent('node-a').httpPort, '/status')).body) as { drainDeadline: { passed: boolean } };
+    t.comment(
+      `agent: drain → down #drain deadline after ${drainAt === undefined || downAt === undefined ? '?' : downAt - drainAt}ms (deadline 2s, ticked every 1s)`,
+    );
+    const status = JSON.parse((await httpGet(edge.agent('node-a').httpPort, '/status')).body) as {
+      drainDeadline: { passed: boolean };
+    };
     t.equal(status.drainDeadline.passed, true, '/status says the deadline passed');
     // HAProxy closes the sessions when it marks the server down (on-marked-down shutdown-sessions).
     const deadline = Date.now() + 30_000;

@@ -25,7 +25,24 @@ if (bin !== undefined) {
             checkTimeoutMs: 500,
             idleTimeoutMs: 30_000,
             frontends: [],
-            backends: [{ name: 'web', mode: 'http', balance: 'roundrobin', servers: [{ name: 'web.n1', address: '127.0.0.1', port: agent.httpPort, weight: 100, checkInterMs: 5000, source, agent: { addr: '127.0.0.1', port: agent.agentPort, send: 'shop/web\n', interMs } }] }],
+            backends: [
+              {
+                name: 'web',
+                mode: 'http',
+                balance: 'roundrobin',
+                servers: [
+                  {
+                    name: 'web.n1',
+                    address: '127.0.0.1',
+                    port: agent.httpPort,
+                    weight: 100,
+                    checkInterMs: 5000,
+                    source,
+                    agent: { addr: '127.0.0.1', port: agent.agentPort, send: 'shop/web\n', interMs },
+                  },
+                ],
+              },
+            ],
           }),
       });
     const one = await lb('127.0.0.1', 100);
@@ -35,7 +52,8 @@ if (bin !== undefined) {
     t.teardown(() => two.stop());
     type Peers = { peers: { list: Array<{ peer: string; keys: Array<{ intervalMs: number | null }> }> } };
     const status = () => httpGet(agent.httpPort, '/status').then((r) => JSON.parse(r.body) as Peers);
-    const known = (s: Peers): boolean => s.peers.list.length === 2 && s.peers.list.every((p) => p.keys.every((k) => k.intervalMs !== null));
+    const known = (s: Peers): boolean =>
+      s.peers.list.length === 2 && s.peers.list.every((p) => p.keys.every((k) => k.intervalMs !== null));
     await until('both peers known with an interval', status, known, 60_000, POLL_MS);
     t.pass('two peers with their probe intervals');
 
@@ -44,11 +62,19 @@ if (bin !== undefined) {
     const read = () => drained(agent.httpPort);
     const onePending = (d: DrainedAnswer): boolean => d.status === 503 && (d.body.pending ?? []).length === 1;
     const pending = await until('the silent peer pending', read, onePending, 20_000, POLL_MS);
-    t.same(pending.body.pending?.map((p) => p.peer), ['127.0.0.2'], 'the live one has heard the drain; the silent one is pending');
+    t.same(
+      pending.body.pending?.map((p) => p.peer),
+      ['127.0.0.2'],
+      'the live one has heard the drain; the silent one is pending',
+    );
     const stoppedWaiting = Date.now();
     await until('/drained 200 once the window passed', read, (d) => d.status === 200, 60_000, POLL_MS);
     t.comment(`pending → 200 after ${Date.now() - stoppedWaiting}ms (window 3 × 3s)`);
     const s = await status();
-    t.same(s.peers.list.map((p) => p.peer), ['127.0.0.1'], 'the silent peer is forgotten');
+    t.same(
+      s.peers.list.map((p) => p.peer),
+      ['127.0.0.1'],
+      'the silent peer is forgotten',
+    );
   });
 }

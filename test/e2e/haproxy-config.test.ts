@@ -11,14 +11,29 @@ const spec = (statsSocket: string): HaproxySpec => ({
   statsSocket,
   checkTimeoutMs: 500,
   idleTimeoutMs: 30_000,
-  frontends: [{ name: 'edge', address: '127.0.0.1', port: 18080, mode: 'http', routes: [{ pathPrefix: '/web/', backend: 'web' }] }],
+  frontends: [
+    {
+      name: 'edge',
+      address: '127.0.0.1',
+      port: 18080,
+      mode: 'http',
+      routes: [{ pathPrefix: '/web/', backend: 'web' }],
+    },
+  ],
   backends: [
     {
       name: 'web',
       mode: 'http',
       balance: 'roundrobin',
       servers: [
-        { name: 'web.node-a', address: '127.0.0.1', port: 30080, weight: 100, checkInterMs: 500, agent: { addr: '127.0.0.1', port: 9300, send: 'shop/web\n', interMs: 100 } },
+        {
+          name: 'web.node-a',
+          address: '127.0.0.1',
+          port: 30080,
+          weight: 100,
+          checkInterMs: 500,
+          agent: { addr: '127.0.0.1', port: 9300, send: 'shop/web\n', interMs: 100 },
+        },
         { name: 'other', address: '127.0.0.1', port: 30081, weight: 100, checkInterMs: 500 },
       ],
     },
@@ -27,20 +42,50 @@ const spec = (statsSocket: string): HaproxySpec => ({
 
 t.test('server lines carry weight, check and the agent-check with agent-send', async (t) => {
   const cfg = renderHaproxyConfig(spec('/tmp/x/admin.sock'));
-  t.match(cfg, 'server web.node-a 127.0.0.1:30080 weight 100 check inter 500ms agent-check agent-addr 127.0.0.1 agent-port 9300 agent-inter 100ms agent-send "shop/web\\n"\n');
+  t.match(
+    cfg,
+    'server web.node-a 127.0.0.1:30080 weight 100 check inter 500ms agent-check agent-addr 127.0.0.1 agent-port 9300 agent-inter 100ms agent-send "shop/web\\n"\n',
+  );
   t.match(cfg, 'server other 127.0.0.1:30081 weight 100 check inter 500ms\n');
   t.match(cfg, '  stats socket /tmp/x/admin.sock mode 600 level admin\n');
   t.notMatch(cfg, /^\s*daemon/m, 'never daemon: we stop it by pid');
   t.equal(quoteHaproxyString('a"b\\c\n'), '"a\\"b\\\\c\\n"');
-  t.throws(() => renderHaproxyConfig({ ...spec('/s'), backends: [{ name: 'web', mode: 'http', balance: 'roundrobin', servers: [{ name: 'web@node-a', address: '127.0.0.1', port: 1, weight: 1, checkInterMs: 500 }] }] }), /not a valid HAProxy name/);
+  t.throws(
+    () =>
+      renderHaproxyConfig({
+        ...spec('/s'),
+        backends: [
+          {
+            name: 'web',
+            mode: 'http',
+            balance: 'roundrobin',
+            servers: [{ name: 'web@node-a', address: '127.0.0.1', port: 1, weight: 1, checkInterMs: 500 }],
+          },
+        ],
+      }),
+    /not a valid HAProxy name/,
+  );
 });
 
 t.test('show stat CSV: quoted fields, server rows only', async (t) => {
   t.same(parseCsvLine('a,"b,c",,"d ""e"""'), ['a', 'b,c', '', 'd "e"']);
-  const csv = '# pxname,svname,scur,stot,status,weight,type,last_agt,agent_status,\nweb,FRONTEND,0,0,OPEN,,0,,,\nweb,node-a,1,7,DRAIN (agent),100,2,"via agent : up, maybe",CHECKED,\nweb,BACKEND,0,0,UP,100,1,,,\n';
-  t.same(serverRows(parseShowStat(csv)).map(({ raw: _raw, ...s }) => s), [
-    { backend: 'web', server: 'node-a', status: 'DRAIN (agent)', weight: 100, lastAgent: 'via agent : up, maybe', agentStatus: 'CHECKED', sessions: 1, totalSessions: 7 },
-  ]);
+  const csv =
+    '# pxname,svname,scur,stot,status,weight,type,last_agt,agent_status,\nweb,FRONTEND,0,0,OPEN,,0,,,\nweb,node-a,1,7,DRAIN (agent),100,2,"via agent : up, maybe",CHECKED,\nweb,BACKEND,0,0,UP,100,1,,,\n';
+  t.same(
+    serverRows(parseShowStat(csv)).map(({ raw: _raw, ...s }) => s),
+    [
+      {
+        backend: 'web',
+        server: 'node-a',
+        status: 'DRAIN (agent)',
+        weight: 100,
+        lastAgent: 'via agent : up, maybe',
+        agentStatus: 'CHECKED',
+        sessions: 1,
+        totalSessions: 7,
+      },
+    ],
+  );
   t.throws(() => parseShowStat('Unknown command\n'), /not "show stat" output/);
 });
 

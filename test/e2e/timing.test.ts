@@ -17,9 +17,12 @@ interface Series {
 }
 
 const newSeries = (): Series => ({ fromKubectl: [], fromAgent: [], kubectl: [] });
-const stats = (xs: number[]): string => (xs.length === 0 ? 'n=0' : `median ${median(xs)}ms, max ${Math.max(...xs)}ms, n=${xs.length}`);
+const stats = (xs: number[]): string =>
+  xs.length === 0 ? 'n=0' : `median ${median(xs)}ms, max ${Math.max(...xs)}ms, n=${xs.length}`;
 const report = (t: Test, what: string, s: Series): void => {
-  t.comment(`${what}: from running kubectl: ${stats(s.fromKubectl)}; from the agent's answer changing: ${stats(s.fromAgent)}; kubectl itself: ${stats(s.kubectl)} (agent-inter ${AGENT_INTER_MS}ms, show stat polled every ${POLL_MS}ms)`);
+  t.comment(
+    `${what}: from running kubectl: ${stats(s.fromKubectl)}; from the agent's answer changing: ${stats(s.fromAgent)}; kubectl itself: ${stats(s.kubectl)} (agent-inter ${AGENT_INTER_MS}ms, show stat polled every ${POLL_MS}ms)`,
+  );
 };
 // Only what must hold on any machine: every change arrived (waitFor's deadline) and was logged.
 // The figures are reported above; how fast is for `npm run bench` ("propagation").
@@ -65,7 +68,15 @@ if (bin !== undefined) {
     for (let i = 0; i < REPS; i++) {
       const weight = i % 2 === 0 ? 25 : 75;
       const start = Date.now();
-      await edge.kubectl('annotate', 'svc', '-n', 'shop', 'web-blue', `haproxy-node-agent.io/weight=${weight}`, '--overwrite');
+      await edge.kubectl(
+        'annotate',
+        'svc',
+        '-n',
+        'shop',
+        'web-blue',
+        `haproxy-node-agent.io/weight=${weight}`,
+        '--overwrite',
+      );
       series.kubectl.push(Date.now() - start);
       const { at } = await edge.waitFor(`weight ${weight} #${i}`, (ss) => blue(ss).every((s) => s.weight === weight));
       series.fromKubectl.push(at - start);

@@ -17,7 +17,11 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 t.test('default (--status-detail=loopback): Services listed for clients on the node only', async (t) => {
   const { agent } = await startSyncedAgent(t);
   const local = JSON.parse((await get(agent.httpPort, '/status')).body) as Status;
-  t.same(local.services?.map((s) => s.key), ['shop/api', 'shop/web'], 'loopback client sees every Service');
+  t.same(
+    local.services?.map((s) => s.key),
+    ['shop/api', 'shop/web'],
+    'loopback client sees every Service',
+  );
   t.same(local.dedicatedAgentPorts, {});
 
   t.test('another host', { skip: noOther }, async (t) => {
@@ -31,53 +35,68 @@ t.test('default (--status-detail=loopback): Services listed for clients on the n
     t.notMatch(res.body, /shop/, 'no namespace or Service name anywhere in the body');
     t.equal(remote.node.reply, 'ready up 100%', 'the node part is still there');
   });
-  t.test('--agent-address and --http-address: nothing answers on the node\'s other addresses', { skip: noOther }, async (t) => {
-    // Listening on 127.0.0.1 only (the DaemonSet uses the node IP the same way): the same ports on
-    // another address of this machine refuse.
-    const refused = (port: number): Promise<boolean> =>
-      new Promise((resolve) => {
-        const s = connect({ host: OTHER, port });
-        s.on('connect', () => {
-          s.destroy();
-          resolve(false);
+  t.test(
+    "--agent-address and --http-address: nothing answers on the node's other addresses",
+    { skip: noOther },
+    async (t) => {
+      // Listening on 127.0.0.1 only (the DaemonSet uses the node IP the same way): the same ports on
+      // another address of this machine refuse.
+      const refused = (port: number): Promise<boolean> =>
+        new Promise((resolve) => {
+          const s = connect({ host: OTHER, port });
+          s.on('connect', () => {
+            s.destroy();
+            resolve(false);
+          });
+          s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
         });
-        s.on('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
-      });
-    t.ok(await refused(agent.agentPort), 'agent port refuses on another address');
-    t.ok(await refused(agent.httpPort), 'HTTP port refuses on another address');
-    t.equal(await probeUntil(agent.agentPort, 'shop/web\n', (r) => r === 'ready up 100%\n'), 'ready up 100%\n', 'and answers on its own');
-  });
+      t.ok(await refused(agent.agentPort), 'agent port refuses on another address');
+      t.ok(await refused(agent.httpPort), 'HTTP port refuses on another address');
+      t.equal(
+        await probeUntil(agent.agentPort, 'shop/web\n', (r) => r === 'ready up 100%\n'),
+        'ready up 100%\n',
+        'and answers on its own',
+      );
+    },
+  );
 
-  t.test('HTTP: slowloris is cut off, other hosts are capped, the node itself still gets through', { skip: noOther }, async (t) => {
-    const held: Socket[] = [];
-    t.teardown(() => {
-      for (const s of held) s.destroy();
-    });
-    const open = (from: string | undefined): Promise<Socket> =>
-      new Promise((resolve, reject) => {
-        const s = connect({ host: '127.0.0.1', port: agent.httpPort, localAddress: from });
-        held.push(s);
-        s.on('error', () => {});
-        s.resume(); // read the 408, so the server's FIN shows as 'end' and 'close'
-        s.once('connect', () => {
-          s.write('GET /status HTTP/1.1\r\nHost: x\r\n'); // never finished
-          resolve(s);
-        });
-        s.once('close', () => reject(new Error('closed before connecting')));
+  t.test(
+    'HTTP: slowloris is cut off, other hosts are capped, the node itself still gets through',
+    { skip: noOther },
+    async (t) => {
+      const held: Socket[] = [];
+      t.teardown(() => {
+        for (const s of held) s.destroy();
       });
-    const closed = new Set<Socket>();
-    const remote: Socket[] = [];
-    for (let i = 0; i < 40; i++) {
-      const s = await open(OTHER);
-      s.once('close', () => closed.add(s));
-      remote.push(s);
-    }
-    // Beyond 32 connections from other hosts, more are closed at once.
-    t.ok(await until(() => closed.size >= 8, 10_000), 'connections beyond the cap for other hosts are closed');
-    // The kubelet and a local curl are not held back by them.
-    t.equal((await get(agent.httpPort, '/healthz')).status, 200, 'a client on the node gets through');
-    // Slowloris: unfinished headers are cut off (Node's default would hold them for a minute).
-    t.ok(await until(() => remote.every((s) => closed.has(s)), 30_000), 'every unfinished request is closed by the server');
-    t.equal((await get(agent.httpPort, '/healthz', OTHER)).status, 200, 'and other hosts get through again');
-  });
+      const open = (from: string | undefined): Promise<Socket> =>
+        new Promise((resolve, reject) => {
+          const s = connect({ host: '127.0.0.1', port: agent.httpPort, localAddress: from });
+          held.push(s);
+          s.on('error', () => {});
+          s.resume(); // read the 408, so the server's FIN shows as 'end' and 'close'
+          s.once('connect', () => {
+            s.write('GET /status HTTP/1.1\r\nHost: x\r\n'); // never finished
+            resolve(s);
+          });
+          s.once('close', () => reject(new Error('closed before connecting')));
+        });
+      const closed = new Set<Socket>();
+      const remote: Socket[] = [];
+      for (let i = 0; i < 40; i++) {
+        const s = await open(OTHER);
+        s.once('close', () => closed.add(s));
+        remote.push(s);
+      }
+      // Beyond 32 connections from other hosts, more are closed at once.
+      t.ok(await until(() => closed.size >= 8, 10_000), 'connections beyond the cap for other hosts are closed');
+      // The kubelet and a local curl are not held back by them.
+      t.equal((await get(agent.httpPort, '/healthz')).status, 200, 'a client on the node gets through');
+      // Slowloris: unfinished headers are cut off (Node's default would hold them for a minute).
+      t.ok(
+        await until(() => remote.every((s) => closed.has(s)), 30_000),
+        'every unfinished request is closed by the server',
+      );
+      t.equal((await get(agent.httpPort, '/healthz', OTHER)).status, 200, 'and other hosts get through again');
+    },
+  );
 });

@@ -5,10 +5,17 @@ import t from 'tap';
 import { ListSplitter, ListSyntaxError } from '../../src/kube/list-splitter.js';
 import { mulberry32 } from '../lib/prng.js';
 
-function split(body: Buffer, cuts: number[], maxItemBytes = 1 << 20): { items: unknown[]; oversize: number[]; rest: unknown } {
+function split(
+  body: Buffer,
+  cuts: number[],
+  maxItemBytes = 1 << 20,
+): { items: unknown[]; oversize: number[]; rest: unknown } {
   const items: unknown[] = [];
   const oversize: number[] = [];
-  const s = new ListSplitter({ item: (b) => items.push(JSON.parse(b.toString('utf8'))), oversize: (n) => oversize.push(n) }, maxItemBytes);
+  const s = new ListSplitter(
+    { item: (b) => items.push(JSON.parse(b.toString('utf8'))), oversize: (n) => oversize.push(n) },
+    maxItemBytes,
+  );
   let at = 0;
   for (const c of [...cuts, body.length]) {
     s.push(body.subarray(at, c));
@@ -17,7 +24,25 @@ function split(body: Buffer, cuts: number[], maxItemBytes = 1 << 20): { items: u
   return { items, oversize, rest: s.end() };
 }
 
-const NASTY = ['[', ']', '{', '}', '"', '\\', ',', ':', '\\"', '"items":[', 'é', '日本', '😀', '\n', '\u0000', ' ', 'x'];
+const NASTY = [
+  '[',
+  ']',
+  '{',
+  '}',
+  '"',
+  '\\',
+  ',',
+  ':',
+  '\\"',
+  '"items":[',
+  'é',
+  '日本',
+  '😀',
+  '\n',
+  '\u0000',
+  ' ',
+  'x',
+];
 
 function randomValue(rnd: () => number, depth: number): unknown {
   const r = rnd();
@@ -39,12 +64,18 @@ function randomValue(rnd: () => number, depth: number): unknown {
 t.test('random lists, random chunking: the same items as JSON.parse, in order', async (t) => {
   const rnd = mulberry32(17);
   for (let round = 0; round < 300; round++) {
-    const items = Array.from({ length: Math.floor(rnd() * 6) }, () => ({ metadata: { name: String(randomValue(rnd, 9)) }, spec: randomValue(rnd, 0) }));
+    const items = Array.from({ length: Math.floor(rnd() * 6) }, () => ({
+      metadata: { name: String(randomValue(rnd, 9)) },
+      spec: randomValue(rnd, 0),
+    }));
     const doc = { kind: 'List]', apiVersion: 'v1', metadata: { resourceVersion: '7', continue: '"items":[' }, items };
     // Pretty-printed half the time: blanks wherever JSON allows them.
     const text = round % 2 === 0 ? JSON.stringify(doc) : JSON.stringify(doc, null, round % 4 === 1 ? 2 : '\t');
     const body = Buffer.from(text, 'utf8');
-    const cuts = round % 10 === 0 ? Array.from({ length: body.length - 1 }, (_, i) => i + 1) : Array.from({ length: Math.floor(rnd() * 6) }, () => Math.floor(rnd() * body.length)).sort((a, b) => a - b);
+    const cuts =
+      round % 10 === 0
+        ? Array.from({ length: body.length - 1 }, (_, i) => i + 1)
+        : Array.from({ length: Math.floor(rnd() * 6) }, () => Math.floor(rnd() * body.length)).sort((a, b) => a - b);
     const got = split(body, cuts);
     t.same(got.items, JSON.parse(text).items, `round ${round}`);
     t.same(got.rest, { ...doc, items: [] }, `round ${round}: envelope`);
@@ -52,7 +83,8 @@ t.test('random lists, random chunking: the same items as JSON.parse, in order', 
 });
 
 t.test('items before or after metadata, and a key named items inside an item', async (t) => {
-  const text = '{"items" : [ {"items":[1,2],"a":"]"} , {"b":{"items":[]}} ],"metadata":{"resourceVersion":"9"},"kind":"ServiceList"}';
+  const text =
+    '{"items" : [ {"items":[1,2],"a":"]"} , {"b":{"items":[]}} ],"metadata":{"resourceVersion":"9"},"kind":"ServiceList"}';
   const got = split(Buffer.from(text), [3, 9, 10, 11]);
   t.same(got.items, [{ items: [1, 2], a: ']' }, { b: { items: [] } }]);
   t.same(got.rest, { items: [], metadata: { resourceVersion: '9' }, kind: 'ServiceList' });
@@ -72,7 +104,17 @@ t.test('null items is an empty list (the API sends it for nothing)', async (t) =
 });
 
 t.test('broken bodies fail with ListSyntaxError, never hang or return half a list as whole', async (t) => {
-  for (const bad of ['{"metadata":{}}', '{"items":[{"a":1}', '{"items":[1,2]}', '{"items":["x"]}', '{"items":[{"a":"]}', '[]', 'garbage', '{"items":[]}}', '']) {
+  for (const bad of [
+    '{"metadata":{}}',
+    '{"items":[{"a":1}',
+    '{"items":[1,2]}',
+    '{"items":["x"]}',
+    '{"items":[{"a":"]}',
+    '[]',
+    'garbage',
+    '{"items":[]}}',
+    '',
+  ]) {
     t.throws(() => split(Buffer.from(bad), []), ListSyntaxError, bad);
   }
 });

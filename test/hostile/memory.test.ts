@@ -26,7 +26,10 @@ function hostile(i: number): KubeObject {
       : i % 3 === 1
         ? { [`${P}/weight`]: '50', 'example.com/blob': fill }
         : { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify({ data: fill }) };
-  return { metadata: { namespace: `tenant-${i % 10}`, name: `big-${i}`, annotations }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30000 + i }] } };
+  return {
+    metadata: { namespace: `tenant-${i % 10}`, name: `big-${i}`, annotations },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30000 + i }] },
+  };
 }
 
 async function create(api: FakeApiServer): Promise<void> {
@@ -45,11 +48,17 @@ function memory(pid: number | undefined): { rssMb: number; peakMb: number } {
 
 async function start(t: Test, kubeconfig: string): Promise<AgentProcess> {
   // NODE_OPTIONS through env(1): tap adds its own --import to node children (~160 MB of RSS).
-  return startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--log-level', 'info'], {}, ['env', `NODE_OPTIONS=${NODE_OPTIONS}`]);
+  return startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--log-level', 'info'], {}, [
+    'env',
+    `NODE_OPTIONS=${NODE_OPTIONS}`,
+  ]);
 }
 
 async function servicesKnown(agent: AgentProcess): Promise<number | undefined> {
-  return metricValue((await httpGet(agent.httpPort, '/metrics')).body, 'haproxy_node_agent_snapshot_objects{resource="services"}');
+  return metricValue(
+    (await httpGet(agent.httpPort, '/metrics')).body,
+    'haproxy_node_agent_snapshot_objects{resource="services"}',
+  );
 }
 
 /** Until the agent knows every Service (true), or it exits or the deadline passes (false). */
@@ -64,7 +73,9 @@ async function synced(agent: AgentProcess, ms: number): Promise<boolean> {
 }
 
 function checkLogs(t: Test, agent: AgentProcess): void {
-  const bad = agent.logs.filter((l) => l.annotation === `${P}/weight` && typeof l.msg === 'string' && l.msg.startsWith('invalid annotation'));
+  const bad = agent.logs.filter(
+    (l) => l.annotation === `${P}/weight` && typeof l.msg === 'string' && l.msg.startsWith('invalid annotation'),
+  );
   t.equal(bad.length, COUNT / 3, 'each invalid weight logged once');
   const longest = Math.max(...agent.logs.map((l) => JSON.stringify(l).length));
   t.ok(longest < 2000, `no log line is long (longest ${longest} bytes)`);
@@ -87,7 +98,11 @@ t.test('cold start with 300 × 250 KB Services: ready, under the limit, bad valu
   t.comment(`cold start: VmRSS ${m.rssMb.toFixed(1)} MB, VmHWM ${m.peakMb.toFixed(1)} MB`);
   t.ok(m.peakMb < LIMIT_MB, `peak RSS ${m.peakMb.toFixed(1)} MB under the ${LIMIT_MB} MiB limit`);
   const metrics = (await httpGet(agent.httpPort, '/metrics')).body;
-  t.equal(metricValue(metrics, `haproxy_node_agent_invalid_annotations_total{annotation="${P}/weight"}`), COUNT / 3, 'each counted once');
+  t.equal(
+    metricValue(metrics, `haproxy_node_agent_invalid_annotations_total{annotation="${P}/weight"}`),
+    COUNT / 3,
+    'each counted once',
+  );
   checkLogs(t, agent);
 });
 
@@ -96,7 +111,11 @@ t.test('running agent, 300 × 250 KB Services arriving over the watch: still ans
   seedCluster(api);
   const agent = await start(t, kubeconfig);
   let started = false;
-  for (const deadline = Date.now() + 60_000; !started && Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+  for (
+    const deadline = Date.now() + 60_000;
+    !started && Date.now() < deadline;
+    await new Promise((r) => setTimeout(r, 200))
+  ) {
     started = (await httpGet(agent.httpPort, '/readyz')).status === 200;
   }
   t.ok(started, 'ready before the Services arrive');
@@ -106,7 +125,9 @@ t.test('running agent, 300 × 250 KB Services arriving over the watch: still ans
   t.ok(ok, `all ${COUNT + 2} Services known`);
   if (!ok) return;
   const m = memory(agent.proc.pid);
-  t.comment(`running: idle VmRSS ${idle.rssMb.toFixed(1)} MB; after VmRSS ${m.rssMb.toFixed(1)} MB, VmHWM ${m.peakMb.toFixed(1)} MB`);
+  t.comment(
+    `running: idle VmRSS ${idle.rssMb.toFixed(1)} MB; after VmRSS ${m.rssMb.toFixed(1)} MB, VmHWM ${m.peakMb.toFixed(1)} MB`,
+  );
   t.ok(m.peakMb < LIMIT_MB, `peak RSS ${m.peakMb.toFixed(1)} MB under the ${LIMIT_MB} MiB limit`);
   checkLogs(t, agent);
 });

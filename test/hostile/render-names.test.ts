@@ -17,11 +17,18 @@ t.test('a snapshot with hostile names and numbers cannot inject HAProxy lines', 
   const dir = tempDir(t);
   const node = (name: string, extra: Record<string, unknown> = {}): object => ({
     metadata: { name, labels: { 'topology.kubernetes.io/zone': 'z1' } },
-    status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] },
+    status: {
+      conditions: [{ type: 'Ready', status: 'True' }],
+      addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+    },
     ...extra,
   });
   const svc = (ns: string, name: string, ann: Record<string, string>, nodePort: unknown = 30080): object => ({
-    metadata: { namespace: ns, name, annotations: Object.fromEntries(Object.entries({ expose: 'true', ...ann }).map(([k, v]) => [`${P}/${k}`, v])) },
+    metadata: {
+      namespace: ns,
+      name,
+      annotations: Object.fromEntries(Object.entries({ expose: 'true', ...ann }).map(([k, v]) => [`${P}/${k}`, v])),
+    },
     spec: { type: 'NodePort', ports: [{ port: 80, nodePort }] },
   });
   const INJECT = '\nbackend pwned\n  server pwn 6.6.6.6:80';
@@ -55,15 +62,28 @@ t.test('a snapshot with hostile names and numbers cannot inject HAProxy lines', 
   t.same(serversOf(r.stdout, 'shop.example.com').length, 2, 'shop/web on the two valid nodes (good, zoned)');
   t.notMatch(r.stdout, /huge\.example\.com|frac\.example\.com/, 'Services with a bad nodePort are skipped');
   const lines = r.stderr.split('\n').filter((l) => l !== '');
-  t.ok(lines.length > 0 && lines.every((l) => l.startsWith('render: warning: ')), 'every stderr line is a warning of ours: nothing forged');
-  t.ok(lines.every((l) => l.length < 600), `warnings are short (longest ${Math.max(...lines.map((l) => l.length))})`);
+  t.ok(
+    lines.length > 0 && lines.every((l) => l.startsWith('render: warning: ')),
+    'every stderr line is a warning of ours: nothing forged',
+  );
+  t.ok(
+    lines.every((l) => l.length < 600),
+    `warnings are short (longest ${Math.max(...lines.map((l) => l.length))})`,
+  );
   t.match(r.stderr, /nodePort "1e\+300" is not a port number 1\.\.65535; skipped/);
-  t.match(r.stderr, /expose is "yes\\nbackend pwned\\n {2}server pwn 6\.6\.6\.6:80x+"… \(10\d\d\d chars\)/, 'the loud value is escaped and cut short');
+  t.match(
+    r.stderr,
+    /expose is "yes\\nbackend pwned\\n {2}server pwn 6\.6\.6\.6:80x+"… \(10\d\d\d chars\)/,
+    'the loud value is escaped and cut short',
+  );
 });
 
 t.test('warnings repeat once with a count and stop after 100', async (t) => {
   const dir = tempDir(t);
-  const services = Array.from({ length: 300 }, (_, i) => ({ metadata: { namespace: 'spam', name: `s${i}`, annotations: { [`${P}/expose`]: 'yes' } }, spec: {} }));
+  const services = Array.from({ length: 300 }, (_, i) => ({
+    metadata: { namespace: 'spam', name: `s${i}`, annotations: { [`${P}/expose`]: 'yes' } },
+    spec: {},
+  }));
   const file = join(dir, 'snapshot.json');
   writeFileSync(file, JSON.stringify({ clusters: [{ name: 'c', nodes: [], services }] }));
   // In process: the cap is the CLI's, no HAProxy needed.

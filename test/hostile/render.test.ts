@@ -26,7 +26,14 @@ async function nextSecond(): Promise<void> {
 t.test('another namespace cannot join, redirect or rename a host it does not own', async (t) => {
   const { api, kubeconfig } = await startApi(t);
   const dir = tempDir(t);
-  api.create('nodes', { metadata: { name: 'n1' }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: '10.0.0.1' }] } });
+  api.create('nodes', {
+    metadata: { name: 'n1' },
+    spec: {},
+    status: {
+      conditions: [{ type: 'Ready', status: 'True' }],
+      addresses: [{ type: 'InternalIP', address: '10.0.0.1' }],
+    },
+  });
   const create = async (ns: string, name: string, nodePort: number, ann: Record<string, string>): Promise<void> => {
     const f = join(dir, `${ns}-${name}.yaml`);
     writeFileSync(f, serviceYaml(ns, name, nodePort, ann));
@@ -44,13 +51,21 @@ t.test('another namespace cannot join, redirect or rename a host it does not own
   t.equal(r.code, 0, `render succeeds (and haproxy -c accepts it): ${r.stderr}`);
   const shop = serversOf(r.stdout, 'shop.example.com');
   t.equal(shop.filter((l) => l.includes('agent-send "shop/web\\n"')).length, 1, 'shop/web serves its host');
-  t.equal(shop.filter((l) => l.includes('agent-send "shop/canary\\n"')).length, 1, 'a canary in the same namespace joins as before');
+  t.equal(
+    shop.filter((l) => l.includes('agent-send "shop/canary\\n"')).length,
+    1,
+    'a canary in the same namespace joins as before',
+  );
   t.notMatch(r.stdout, /evil/, 'no evil server anywhere');
-  t.notMatch(r.stdout, /use_backend a /, 'shop.example.com is not routed to evil\'s backend');
-  t.notMatch(r.stdout, /shop\.example\.com_2/, 'shop\'s backend keeps its name');
+  t.notMatch(r.stdout, /use_backend a /, "shop.example.com is not routed to evil's backend");
+  t.notMatch(r.stdout, /shop\.example\.com_2/, "shop's backend keeps its name");
   t.match(r.stdout, /use_backend shop\.example\.com if /, 'shop.example.com still routes to shop');
   for (const name of ['join', 'redirect', 'admin', 'rename']) {
-    t.match(r.stderr, new RegExp(`warning: service [^ ]*/evil/${name}: .*namespace shop \\(service [^ ]*/shop/web[ ),].*; skipped`), `evil/${name} skipped, naming both Services`);
+    t.match(
+      r.stderr,
+      new RegExp(`warning: service [^ ]*/evil/${name}: .*namespace shop \\(service [^ ]*/shop/web[ ),].*; skipped`),
+      `evil/${name} skipped, naming both Services`,
+    );
   }
 
   // The owner opts a partner namespace in: it joins; evil stays out.
@@ -58,7 +73,14 @@ t.test('another namespace cannot join, redirect or rename a host it does not own
   await create('partner', 'p', 30090, { host: 'shop.example.com' });
   const shared = await render(['--kubeconfig', kubeconfig]);
   t.equal(shared.code, 0, shared.stderr);
-  t.ok(serversOf(shared.stdout, 'shop.example.com').some((l) => l.includes('agent-send "partner/p\\n"')), 'share-with lets partner/p join');
+  t.ok(
+    serversOf(shared.stdout, 'shop.example.com').some((l) => l.includes('agent-send "partner/p\\n"')),
+    'share-with lets partner/p join',
+  );
   t.notMatch(shared.stdout, /evil/, 'evil still out');
-  t.match(shared.stderr, /share-with entry "bogus_ns" is not a namespace name; ignored/, 'a bad share-with entry is a warning');
+  t.match(
+    shared.stderr,
+    /share-with entry "bogus_ns" is not a namespace name; ignored/,
+    'a bad share-with entry is a warning',
+  );
 });

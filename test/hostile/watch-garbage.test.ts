@@ -36,7 +36,11 @@ t.test('garbage on the watch: counted, relisted, still answering, later changes 
   const { api, kubeconfig, agent } = await startSyncedAgent(t);
   let weight = 100;
   for (const [what, line, reason] of cases) {
-    const restarts = async (): Promise<number> => metricValue((await httpGet(agent.httpPort, '/metrics')).body, `${M}watch_restarts_total{resource="services",reason="${reason}"}`) ?? 0;
+    const restarts = async (): Promise<number> =>
+      metricValue(
+        (await httpGet(agent.httpPort, '/metrics')).body,
+        `${M}watch_restarts_total{resource="services",reason="${reason}"}`,
+      ) ?? 0;
     const before = await restarts();
     await inject(api, line);
     const counted = await until(async () => (await restarts()) > before, 20_000);
@@ -44,10 +48,26 @@ t.test('garbage on the watch: counted, relisted, still answering, later changes 
     t.equal(agent.proc.exitCode, null, `${what}: the agent is still running`);
     t.equal(await probe(agent.agentPort, { send: WEB }), `ready up ${weight}%\n`, `${what}: the answer is unchanged`);
     weight -= 10;
-    await kubectl(kubeconfig, 'annotate', 'service', '-n', 'shop', 'web', `haproxy-node-agent.io/weight=${weight}`, '--overwrite');
-    t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === `ready up ${weight}%\n`, 20_000), `ready up ${weight}%\n`, `${what}: a kubectl change after it arrives`);
+    await kubectl(
+      kubeconfig,
+      'annotate',
+      'service',
+      '-n',
+      'shop',
+      'web',
+      `haproxy-node-agent.io/weight=${weight}`,
+      '--overwrite',
+    );
+    t.equal(
+      await probeUntil(agent.agentPort, WEB, (r) => r === `ready up ${weight}%\n`, 20_000),
+      `ready up ${weight}%\n`,
+      `${what}: a kubectl change after it arrives`,
+    );
   }
-  t.notOk(agent.logs.some((l) => /unhandled/i.test(String(l.msg))), 'no unhandled rejection logged');
+  t.notOk(
+    agent.logs.some((l) => /unhandled/i.test(String(l.msg))),
+    'no unhandled rejection logged',
+  );
   t.same(agent.stderr.join(''), '', 'nothing on stderr');
 });
 
@@ -58,9 +78,29 @@ t.test('a watch event bigger than any object: counted, relisted, memory not spen
   const piece = 'x'.repeat(1024 * 1024);
   for (let i = 0; i < 11; i++) api.injectWatchLine('services', piece);
   api.injectWatchLine('services', '"}}\n');
-  const counted = await until(async () => (metricValue((await httpGet(agent.httpPort, '/metrics')).body, `${M}objects_too_large_total{resource="services",where="watch"}`) ?? 0) >= 1, 20_000);
+  const counted = await until(
+    async () =>
+      (metricValue(
+        (await httpGet(agent.httpPort, '/metrics')).body,
+        `${M}objects_too_large_total{resource="services",where="watch"}`,
+      ) ?? 0) >= 1,
+    20_000,
+  );
   t.ok(counted, 'counted in objects_too_large_total{where="watch"}');
   t.equal(agent.proc.exitCode, null, 'still running');
-  await kubectl(kubeconfig, 'annotate', 'service', '-n', 'shop', 'web', 'haproxy-node-agent.io/weight=20', '--overwrite');
-  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 20%\n', 20_000), 'ready up 20%\n', 'the relisted watch sees a later change');
+  await kubectl(
+    kubeconfig,
+    'annotate',
+    'service',
+    '-n',
+    'shop',
+    'web',
+    'haproxy-node-agent.io/weight=20',
+    '--overwrite',
+  );
+  t.equal(
+    await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 20%\n', 20_000),
+    'ready up 20%\n',
+    'the relisted watch sees a later change',
+  );
 });

@@ -45,18 +45,22 @@ export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) 
   return last;
 }
 
-export const errorLines = (agent: AgentProcess): Array<Record<string, unknown>> => agent.logs.filter((l) => l.level === 50);
+export const errorLines = (agent: AgentProcess): Array<Record<string, unknown>> =>
+  agent.logs.filter((l) => l.level === 50);
 
 export async function agentFor(t: Test, kubeconfig: string): Promise<AgentProcess> {
   return startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig]);
 }
 
 export async function expectSynced(t: Test, agent: AgentProcess, what: string): Promise<void> {
-  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === READY, 15_000), READY, `${what}: synced through the TLS front`);
+  t.equal(
+    await probeUntil(agent.agentPort, WEB, (r) => r === READY, 15_000),
+    READY,
+    `${what}: synced through the TLS front`,
+  );
   const s = await apiStatus(agent);
   t.equal(s.state, 'ok', `${what}: /status api.state ok ${JSON.stringify(s)} ${JSON.stringify(errorLines(agent))}`);
   t.equal((await httpGet(agent.httpPort, '/readyz')).status, 200, `${what}: ready`);
   const m = (await httpGet(agent.httpPort, '/metrics')).body;
   t.equal(metricValue(m, 'haproxy_node_agent_api_up{resource="nodes"}'), 1, `${what}: api_up`);
 }
-

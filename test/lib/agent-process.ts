@@ -20,9 +20,21 @@ export interface AgentProcess {
 }
 
 /** Starts `node dist/main.js run` and waits for its "listening" log line. Killed at teardown. */
-export async function startAgent(t: Test, args: string[], env: Record<string, string> = {}, wrap: string[] = []): Promise<AgentProcess> {
+export async function startAgent(
+  t: Test,
+  args: string[],
+  env: Record<string, string> = {},
+  wrap: string[] = [],
+): Promise<AgentProcess> {
   // Loopback and any free port, unless the caller names its own (a restarted agent keeps its port).
-  const defaults = [['--agent-address', '127.0.0.1'], ['--agent-port', '0'], ['--http-address', '127.0.0.1'], ['--http-port', '0']].filter(([flag]) => !args.includes(flag as string)).flat();
+  const defaults = [
+    ['--agent-address', '127.0.0.1'],
+    ['--agent-port', '0'],
+    ['--http-address', '127.0.0.1'],
+    ['--http-port', '0'],
+  ]
+    .filter(([flag]) => !args.includes(flag as string))
+    .flat();
   // wrap: a command the agent runs under (e.g. unshare, setpriv), given node and its arguments last.
   const argv = [...wrap, process.execPath, CLI, 'run', ...defaults, ...args];
   const proc = spawnChild(t, argv[0] as string, argv.slice(1), {
@@ -41,7 +53,10 @@ export async function startAgent(t: Test, args: string[], env: Record<string, st
           const rec = JSON.parse(line) as Record<string, unknown>;
           logs.push(rec);
           if (rec.msg === 'listening') {
-            resolve({ agentPort: Number(String(rec.agent).split(':').pop()), httpPort: Number(String(rec.http).split(':').pop()) });
+            resolve({
+              agentPort: Number(String(rec.agent).split(':').pop()),
+              httpPort: Number(String(rec.http).split(':').pop()),
+            });
           }
         } catch {
           logs.push({ raw: line });
@@ -88,14 +103,27 @@ export function metricValue(text: string, sample: string): number | undefined {
 }
 
 export function seedCluster(api: FakeApiServer, nodeName = 'n1'): void {
-  api.create('nodes', { metadata: { name: nodeName }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  api.create('nodes', {
+    metadata: { name: nodeName },
+    spec: {},
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  });
   api.create('nodes', { metadata: { name: 'other' }, spec: {} });
-  api.create('services', { metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] } });
-  api.create('services', { metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } }, spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] } });
+  api.create('services', {
+    metadata: { namespace: 'shop', name: 'web' },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30080 }] },
+  });
+  api.create('services', {
+    metadata: { namespace: 'shop', name: 'api', annotations: { 'haproxy-node-agent.io/weight': '50' } },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30081 }] },
+  });
 }
 
 /** A seeded fake API and an agent for node n1 that has synced (answers the probe with a reply). */
-export async function startSyncedAgent(t: Test, args: string[] = []): Promise<{ api: FakeApiServer; kubeconfig: string; agent: AgentProcess }> {
+export async function startSyncedAgent(
+  t: Test,
+  args: string[] = [],
+): Promise<{ api: FakeApiServer; kubeconfig: string; agent: AgentProcess }> {
   const { api, kubeconfig } = await startApi(t);
   seedCluster(api);
   const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, ...args]);

@@ -22,11 +22,20 @@ export interface CoordinatorStatus {
   published: { generation: number; draining: string[]; held: string[]; explicit: string[] } | null;
 }
 
-export async function startCoordinator(t: Test, args: string[], env: Record<string, string> = {}): Promise<CoordinatorProcess> {
-  const proc = spawnChild(t, process.execPath, [CLI, 'coordinate', '--http-address', '127.0.0.1', '--http-port', '0', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startCoordinator(
+  t: Test,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<CoordinatorProcess> {
+  const proc = spawnChild(
+    t,
+    process.execPath,
+    [CLI, 'coordinate', '--http-address', '127.0.0.1', '--http-port', '0', ...args],
+    {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
@@ -41,7 +50,8 @@ export async function startCoordinator(t: Test, args: string[], env: Record<stri
         try {
           const rec = JSON.parse(line) as Record<string, unknown>;
           logs.push(rec);
-          if (rec.msg === 'listening') resolve({ httpPort: Number(String(rec.http).split(':').pop()), identity: String(rec.identity) });
+          if (rec.msg === 'listening')
+            resolve({ httpPort: Number(String(rec.http).split(':').pop()), identity: String(rec.identity) });
         } catch {
           logs.push({ raw: line });
         }
@@ -59,7 +69,11 @@ export async function coordinatorStatus(c: CoordinatorProcess): Promise<Coordina
 }
 
 /** Polls until `check` is true; returns how long it took (for reports, never for asserts). */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, deadlineMs = 30_000): Promise<number> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  deadlineMs = 30_000,
+): Promise<number> {
   const start = Date.now();
   for (;;) {
     if (await check()) return Date.now() - start;
@@ -76,11 +90,23 @@ export const READY = 'ready up 100%\n';
 export function node(api: FakeApiServer, name: string): void {
   api.create('nodes', { metadata: { name }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
 }
-export const cordonPatch = (at: string) => ({ spec: { unschedulable: true, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: at }] } });
+export const cordonPatch = (at: string) => ({
+  spec: {
+    unschedulable: true,
+    taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule', timeAdded: at }],
+  },
+});
 export const nodeEvents = async (a: AgentProcess): Promise<number> => {
   const m = (await httpGet(a.httpPort, '/metrics')).body;
-  return ['ADDED', 'MODIFIED', 'DELETED'].reduce((sum, type) => sum + (metricValue(m, `haproxy_node_agent_watch_events_total{resource="nodes",type="${type}"}`) ?? 0), 0);
+  return ['ADDED', 'MODIFIED', 'DELETED'].reduce(
+    (sum, type) =>
+      sum + (metricValue(m, `haproxy_node_agent_watch_events_total{resource="nodes",type="${type}"}`) ?? 0),
+    0,
+  );
 };
 export const agentStatus = async (a: AgentProcess) =>
-  JSON.parse((await httpGet(a.httpPort, '/status')).body) as { guardMode: string; guardDecision?: { state: string; generation?: number }; guard: { selfHeld: boolean; draining: string[]; held: string[] } };
-
+  JSON.parse((await httpGet(a.httpPort, '/status')).body) as {
+    guardMode: string;
+    guardDecision?: { state: string; generation?: number };
+    guard: { selfHeld: boolean; draining: string[]; held: string[] };
+  };

@@ -34,12 +34,31 @@ export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) 
   }
 }
 
-export async function agentWith(t: Test, url: string, extra: string[] = []): Promise<{ agent: AgentProcess; api: FakeApiServer }> {
-  const { agent, api } = await startSyncedAgent(t, ['--proxy-healthz-url', url, '--proxy-healthz-interval', INTERVAL, ...extra]);
+export async function agentWith(
+  t: Test,
+  url: string,
+  extra: string[] = [],
+): Promise<{ agent: AgentProcess; api: FakeApiServer }> {
+  const { agent, api } = await startSyncedAgent(t, [
+    '--proxy-healthz-url',
+    url,
+    '--proxy-healthz-interval',
+    INTERVAL,
+    ...extra,
+  ]);
   return { agent, api };
 }
 
-export const metric = async (agent: AgentProcess, sample: string): Promise<number | undefined> => metricValue((await httpGet(agent.httpPort, '/metrics')).body, sample);
-export const logged = (agent: AgentProcess, re: RegExp): Array<Record<string, unknown>> => agent.logs.filter((l) => typeof l.msg === 'string' && re.test(l.msg));
-export const events = (api: FakeApiServer, reason: string) => (api.list('events', 'default') as Array<{ reason?: string; type?: string; note?: string; regarding?: { name?: string } }>).filter((e) => e.reason === reason && e.regarding?.name === 'n1');
-
+export const metric = async (agent: AgentProcess, sample: string): Promise<number | undefined> =>
+  metricValue((await httpGet(agent.httpPort, '/metrics')).body, sample);
+export const logged = (agent: AgentProcess, re: RegExp): Array<Record<string, unknown>> =>
+  agent.logs.filter((l) => typeof l.msg === 'string' && re.test(l.msg));
+export const events = (api: FakeApiServer, reason: string) =>
+  (
+    api.list('events', 'default') as Array<{
+      reason?: string;
+      type?: string;
+      note?: string;
+      regarding?: { name?: string };
+    }>
+  ).filter((e) => e.reason === reason && e.regarding?.name === 'n1');

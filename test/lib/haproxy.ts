@@ -62,10 +62,14 @@ export function requireHaproxy(t: Test): string | undefined {
   const bin = findHaproxy(process.env);
   if (bin !== undefined) return bin;
   if (isCI()) {
-    t.fail('haproxy not found (PATH, /usr/sbin) but CI is set: .ci/run installs it; these tests may not be skipped in CI');
+    t.fail(
+      'haproxy not found (PATH, /usr/sbin) but CI is set: .ci/run installs it; these tests may not be skipped in CI',
+    );
     return undefined;
   }
-  t.comment('haproxy not found on PATH or in /usr/sbin: skipping the end-to-end tests against real HAProxy (apt-get install haproxy)');
+  t.comment(
+    'haproxy not found on PATH or in /usr/sbin: skipping the end-to-end tests against real HAProxy (apt-get install haproxy)',
+  );
   t.plan(0, 'haproxy not installed');
   return undefined;
 }
@@ -105,13 +109,20 @@ export class Edge {
   }
 
   /** Polls `show stat` until `ok` holds; returns the rows and when they were read. Throws with the last rows on timeout. */
-  async waitFor(what: string, ok: (servers: ServerStat[]) => boolean, timeoutMs = 10_000): Promise<{ servers: ServerStat[]; at: number }> {
+  async waitFor(
+    what: string,
+    ok: (servers: ServerStat[]) => boolean,
+    timeoutMs = 10_000,
+  ): Promise<{ servers: ServerStat[]; at: number }> {
     const deadline = Date.now() + stretch(timeoutMs);
     for (;;) {
       const servers = await this.servers();
       const at = Date.now();
       if (ok(servers)) return { servers, at };
-      if (at > deadline) throw new Error(`HAProxy never showed ${what} within ${timeoutMs}ms; last:\n${table(servers)}\n${this.haproxy.output.slice(-10).join('\n')}`);
+      if (at > deadline)
+        throw new Error(
+          `HAProxy never showed ${what} within ${timeoutMs}ms; last:\n${table(servers)}\n${this.haproxy.output.slice(-10).join('\n')}`,
+        );
       await sleep(POLL_MS);
     }
   }
@@ -123,12 +134,15 @@ export class Edge {
   /** One request on a new connection through the frontend; resolves with the answering server's name. */
   get(path: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: this.frontendPort, path, agent: false, headers: { connection: 'close' } }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : `HTTP ${res.statusCode ?? '?'}`));
-      });
+      const req = request(
+        { host: '127.0.0.1', port: this.frontendPort, path, agent: false, headers: { connection: 'close' } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : `HTTP ${res.statusCode ?? '?'}`));
+        },
+      );
       req.setTimeout(5000, () => req.destroy(new Error(`GET ${path}: no answer within 5s`)));
       req.on('error', reject);
       req.end();
@@ -153,21 +167,24 @@ export class Edge {
   /** A slow streaming response through HAProxy, held open until close(). */
   openStream(path: string): Promise<Stream> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: this.frontendPort, path: `${path}?chunks=600&every=50`, agent: false }, (res) => {
-        const s: Stream = { server: '', lines: [], ended: false, close: () => req.destroy() };
-        const split = lineSplitter();
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          const parts = split(c);
-          s.lines.push(...parts);
-          if (s.server === '' && parts[0] !== undefined) {
-            s.server = parts[0].split(' ')[0] ?? '';
-            resolve(s);
-          }
-        });
-        res.on('close', () => (s.ended = true));
-        res.on('error', () => (s.ended = true));
-      });
+      const req = request(
+        { host: '127.0.0.1', port: this.frontendPort, path: `${path}?chunks=600&every=50`, agent: false },
+        (res) => {
+          const s: Stream = { server: '', lines: [], ended: false, close: () => req.destroy() };
+          const split = lineSplitter();
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            const parts = split(c);
+            s.lines.push(...parts);
+            if (s.server === '' && parts[0] !== undefined) {
+              s.server = parts[0].split(' ')[0] ?? '';
+              resolve(s);
+            }
+          });
+          res.on('close', () => (s.ended = true));
+          res.on('error', () => (s.ended = true));
+        },
+      );
       req.on('error', reject);
       this.t.teardown(() => req.destroy());
       req.end();
@@ -188,7 +205,9 @@ export class Edge {
     }
     for (const key of CLUSTER_SERVICES) {
       const [namespace, name] = key.split('/') as [string, string];
-      this.api.patch('services', namespace, name, { metadata: { annotations: { 'haproxy-node-agent.io/weight': null } } });
+      this.api.patch('services', namespace, name, {
+        metadata: { annotations: { 'haproxy-node-agent.io/weight': null } },
+      });
     }
   }
 
@@ -202,7 +221,11 @@ export class Edge {
   /** Starts the node's agent again on the same agent port (HAProxy's config names that port). */
   async restartAgent(node: NodeName): Promise<AgentProcess> {
     const port = this.agent(node).agentPort;
-    const a = await spawnAgent(this.t, node, this.kubeconfig, ['--agent-port', String(port), ...(this.agentArgs?.[node] ?? [])]);
+    const a = await spawnAgent(this.t, node, this.kubeconfig, [
+      '--agent-port',
+      String(port),
+      ...(this.agentArgs?.[node] ?? []),
+    ]);
     this.agents.set(node, a);
     return a;
   }
@@ -212,7 +235,11 @@ export class Edge {
    * The log line is informational; undefined when this agent build words it differently.
    */
   answerChangedAt(node: NodeName, to: string, since: number): number | undefined {
-    return this.loggedAt(node, since, (l) => typeof l.msg === 'string' && l.msg.startsWith('node answer is now') && l.to === to);
+    return this.loggedAt(
+      node,
+      since,
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('node answer is now') && l.to === to,
+    );
   }
 
   /** When the node's agent logged that a Service's weight became `to` percent. */
@@ -232,7 +259,12 @@ export class Edge {
 
 /** Rows as a small table, for failure messages. */
 export function table(servers: ServerStat[]): string {
-  return servers.map((s) => `  ${`${s.backend}/${s.server}`.padEnd(28)} ${s.status.padEnd(14)} w=${String(s.weight).padEnd(4)} agent=${s.agentStatus} "${s.lastAgent}"`).join('\n');
+  return servers
+    .map(
+      (s) =>
+        `  ${`${s.backend}/${s.server}`.padEnd(28)} ${s.status.padEnd(14)} w=${String(s.weight).padEnd(4)} agent=${s.agentStatus} "${s.lastAgent}"`,
+    )
+    .join('\n');
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -243,11 +275,22 @@ function spawnAgent(t: Test, node: NodeName, kubeconfig: string, extra: string[]
 
 function seed(api: FakeApiServer): void {
   for (const node of NODES) {
-    api.create('nodes', { metadata: { name: node, labels: { 'kubernetes.io/hostname': node } }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    api.create('nodes', {
+      metadata: { name: node, labels: { 'kubernetes.io/hostname': node } },
+      spec: {},
+      status: { conditions: [{ type: 'Ready', status: 'True' }] },
+    });
   }
   CLUSTER_SERVICES.forEach((key, i) => {
     const [namespace, name] = key.split('/') as [string, string];
-    api.create('services', { metadata: { namespace, name }, spec: { type: 'NodePort', externalTrafficPolicy: 'Cluster', ports: [{ port: 80, targetPort: 8080, nodePort: 30080 + i, protocol: 'TCP' }] } });
+    api.create('services', {
+      metadata: { namespace, name },
+      spec: {
+        type: 'NodePort',
+        externalTrafficPolicy: 'Cluster',
+        ports: [{ port: 80, targetPort: 8080, nodePort: 30080 + i, protocol: 'TCP' }],
+      },
+    });
   });
 }
 
@@ -274,7 +317,9 @@ export async function startEdge(t: Test, haproxyBin: string, opts: EdgeOptions =
   const { api, kubeconfig } = await startApi(t);
   seed(api);
   const agents = new Map<NodeName, AgentProcess>();
-  await Promise.all(NODES.map(async (n) => agents.set(n, await spawnAgent(t, n, kubeconfig, opts.agentArgs?.[n] ?? []))));
+  await Promise.all(
+    NODES.map(async (n) => agents.set(n, await spawnAgent(t, n, kubeconfig, opts.agentArgs?.[n] ?? []))),
+  );
 
   const whoamis: WhoamiServer[] = [];
   t.teardown(() => Promise.all(whoamis.map((w) => w.close())));
@@ -287,7 +332,15 @@ export async function startEdge(t: Test, haproxyBin: string, opts: EdgeOptions =
         const w = await startWhoami(`${plan.name}/${name}`);
         whoamis.push(w);
         const agentPort = agents.get(node)?.agentPort as number;
-        servers.push({ name, address: '127.0.0.1', port: w.port, weight: 100, checkInterMs: 500, agent: { addr: '127.0.0.1', port: agentPort, send: `${service}\n`, interMs: AGENT_INTER_MS }, ...(opts.shutdownSessionsOnDown === true ? { shutdownSessionsOnDown: true } : {}) });
+        servers.push({
+          name,
+          address: '127.0.0.1',
+          port: w.port,
+          weight: 100,
+          checkInterMs: 500,
+          agent: { addr: '127.0.0.1', port: agentPort, send: `${service}\n`, interMs: AGENT_INTER_MS },
+          ...(opts.shutdownSessionsOnDown === true ? { shutdownSessionsOnDown: true } : {}),
+        });
       }
     }
     backends.push({ name: plan.name, mode: 'http', balance: 'roundrobin', servers });
@@ -303,7 +356,15 @@ export async function startEdge(t: Test, haproxyBin: string, opts: EdgeOptions =
             statsSocket,
             checkTimeoutMs: 500,
             idleTimeoutMs: 30_000,
-            frontends: [{ name: 'edge', address: '127.0.0.1', port, mode: 'http', routes: BACKENDS.map((b) => ({ pathPrefix: b.path, backend: b.name })) }],
+            frontends: [
+              {
+                name: 'edge',
+                address: '127.0.0.1',
+                port,
+                mode: 'http',
+                routes: BACKENDS.map((b) => ({ pathPrefix: b.path, backend: b.name })),
+              },
+            ],
             backends,
           }),
       });
@@ -324,7 +385,10 @@ export function onNode(servers: ServerStat[], node: NodeName): ServerStat[] {
 
 /** All servers UP at full weight, each having heard from its agent. */
 export function allReady(servers: ServerStat[]): boolean {
-  return servers.length > 0 && servers.every((s) => s.status === 'UP' && s.weight === 100 && s.lastAgent === 'via agent : up');
+  return (
+    servers.length > 0 &&
+    servers.every((s) => s.status === 'UP' && s.weight === 100 && s.lastAgent === 'via agent : up')
+  );
 }
 
 export function median(xs: number[]): number {

@@ -51,7 +51,12 @@ export function timedProbe(port: number, opts: ProbeOptions = {}): Promise<Timed
 }
 
 /** Probes until `check` passes or `ms` elapse (generous: a deadline, not a timing goal); returns the last answer. */
-export async function probeUntil(port: number, send: string | undefined, check: (reply: string) => boolean, ms = 15_000): Promise<string> {
+export async function probeUntil(
+  port: number,
+  send: string | undefined,
+  check: (reply: string) => boolean,
+  ms = 15_000,
+): Promise<string> {
   const deadline = Date.now() + stretch(ms);
   let last = '';
   for (;;) {

@@ -7,7 +7,9 @@ export const haproxyMissing = which('haproxy') === undefined;
 
 /** The built CLI's `render ARGS`, with `--check` whenever haproxy is installed. */
 export async function render(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const r = await runChild(process.execPath, [CLI, 'render', ...args, ...(haproxyMissing ? [] : ['--check'])], { timeoutMs: 60_000 });
+  const r = await runChild(process.execPath, [CLI, 'render', ...args, ...(haproxyMissing ? [] : ['--check'])], {
+    timeoutMs: 60_000,
+  });
   return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

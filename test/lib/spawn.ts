@@ -69,14 +69,29 @@ export interface ChildResult {
  * Runs `cmd args` to completion (killed after `timeoutMs`, stretched by SLOWDOWN and generous by
  * default: a busy machine is slow, not broken). Resolves whatever the exit code; rejects only when it cannot be started.
  */
-export function runChild(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<ChildResult> {
+export function runChild(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<ChildResult> {
   const [bin, ...rest] = [...PDEATHSIG, cmd, ...args] as [string, ...string[]];
   return new Promise((resolve, reject) => {
     track(
-      execFile(bin, rest, { env: opts.env, cwd: opts.cwd, timeout: deadline(opts.timeoutMs ?? 60_000), killSignal: 'SIGKILL', maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-        if (err !== null && typeof err.code === 'string') return reject(err); // ENOENT and the like
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
-      }),
+      execFile(
+        bin,
+        rest,
+        {
+          env: opts.env,
+          cwd: opts.cwd,
+          timeout: deadline(opts.timeoutMs ?? 60_000),
+          killSignal: 'SIGKILL',
+          maxBuffer: 64 << 20,
+        },
+        (err, stdout, stderr) => {
+          if (err !== null && typeof err.code === 'string') return reject(err); // ENOENT and the like
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+        },
+      ),
     );
   });
 }

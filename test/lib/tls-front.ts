@@ -32,12 +32,46 @@ export function makePki(t: Test): Pki {
   const dir = mkdtempSync(join(tmpdir(), 'hna-pki-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  for (const ca of ['ca', 'wrong-ca']) openssl(dir, 'req', '-x509', ...ec, '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=${ca}`);
+  for (const ca of ['ca', 'wrong-ca'])
+    openssl(
+      dir,
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${ca}`,
+    );
   writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
-  for (const [name, cn] of [['server', 'localhost'], ['client', 'agent']] as const) {
+  for (const [name, cn] of [
+    ['server', 'localhost'],
+    ['client', 'agent'],
+  ] as const) {
     openssl(dir, 'req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+    openssl(
+      dir,
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    );
   }
   return {
     dir,
@@ -80,7 +114,13 @@ export class TlsFront {
     private readonly upstreamPort: number,
   ) {
     this.server = https.createServer(
-      { key: readFileSync(pki.serverKey), cert: readFileSync(pki.serverCert), ca: readFileSync(pki.caFile), requestCert: true, rejectUnauthorized: false },
+      {
+        key: readFileSync(pki.serverKey),
+        cert: readFileSync(pki.serverCert),
+        ca: readFileSync(pki.caFile),
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
       (req, res) => this.handle(req, res),
     );
   }
@@ -120,7 +160,11 @@ export class TlsFront {
     const peer = sock.authorized ? sock.getPeerCertificate() : undefined;
     const clientCn = typeof peer?.subject?.CN === 'string' ? peer.subject.CN : '';
     const path = req.url ?? '/';
-    const resource = (path.split('?')[0] ?? '').split('/').filter((p) => p !== '').pop() ?? '';
+    const resource =
+      (path.split('?')[0] ?? '')
+        .split('/')
+        .filter((p) => p !== '')
+        .pop() ?? '';
     const record = (status: number): void => {
       this.requests.push({ method: req.method ?? '', path, token, clientCn, status });
     };
@@ -130,7 +174,17 @@ export class TlsFront {
       record(status);
       const message = status === 403 ? FORBIDDEN_MESSAGE(resource) : 'Unauthorized';
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: status === 403 ? 'Forbidden' : 'Unauthorized', code: status }));
+      res.end(
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message,
+          reason: status === 403 ? 'Forbidden' : 'Unauthorized',
+          code: status,
+        }),
+      );
       return;
     }
     record(200);
@@ -154,7 +208,12 @@ export class TlsFront {
 }
 
 /** A kubeconfig as JSON (valid YAML) for a cluster behind the front and one user entry. */
-export function writeAccessKubeconfig(path: string, server: string, cluster: Record<string, unknown>, user: Record<string, unknown>): void {
+export function writeAccessKubeconfig(
+  path: string,
+  server: string,
+  cluster: Record<string, unknown>,
+  user: Record<string, unknown>,
+): void {
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',

@@ -12,9 +12,19 @@ import type { KubeObject } from './types.js';
 
 /** The field labels the real apiserver accepts for core v1 Events. */
 const FIELD_LABELS = new Set([
-  'metadata.name', 'metadata.namespace', 'involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name',
-  'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath',
-  'reason', 'reportingComponent', 'source', 'type',
+  'metadata.name',
+  'metadata.namespace',
+  'involvedObject.kind',
+  'involvedObject.namespace',
+  'involvedObject.name',
+  'involvedObject.uid',
+  'involvedObject.apiVersion',
+  'involvedObject.resourceVersion',
+  'involvedObject.fieldPath',
+  'reason',
+  'reportingComponent',
+  'source',
+  'type',
 ]);
 
 /** events.k8s.io/v1 → v1 field mapping (k8s.io/kubernetes/pkg/apis/events/v1 conversion). */
@@ -41,9 +51,18 @@ export function toCoreEvent(e: Readonly<KubeObject>): KubeObject {
   };
 }
 
-export function serveCoreEvents(ex: Exchange, store: ObjectStore, namespace: string | undefined, name: string | undefined): void {
+export function serveCoreEvents(
+  ex: Exchange,
+  store: ObjectStore,
+  namespace: string | undefined,
+  name: string | undefined,
+): void {
   if (ex.method !== 'GET' || ex.flag('watch')) {
-    throw new StatusError(405, 'core v1 events are read-only here (list and get); write and watch events.k8s.io/v1', 'MethodNotAllowed');
+    throw new StatusError(
+      405,
+      'core v1 events are read-only here (list and get); write and watch events.k8s.io/v1',
+      'MethodNotAllowed',
+    );
   }
   if (name !== undefined) {
     const o = store.get('events', namespace, name);
@@ -52,12 +71,18 @@ export function serveCoreEvents(ex: Exchange, store: ObjectStore, namespace: str
     return;
   }
   const fields = parseFieldSelector(ex.query('fieldSelector') ?? '');
-  for (const f of fields) if (!FIELD_LABELS.has(f.field)) throw errors.badRequest(`field label not supported: ${f.field}`);
+  for (const f of fields)
+    if (!FIELD_LABELS.has(f.field)) throw errors.badRequest(`field label not supported: ${f.field}`);
   const labels = parseLabelSelector(ex.query('labelSelector') ?? '');
   const items = store
     .list('events', namespace)
     .filter((o) => matchLabels(labels, o.obj.metadata.labels))
     .map((o) => toCoreEvent(o.obj))
     .filter((e) => matchFields(fields, e));
-  ex.json(200, { kind: 'EventList', apiVersion: 'v1', metadata: { resourceVersion: String(store.resourceVersion) }, items });
+  ex.json(200, {
+    kind: 'EventList',
+    apiVersion: 'v1',
+    metadata: { resourceVersion: String(store.resourceVersion) },
+    items,
+  });
 }

@@ -81,7 +81,15 @@ export function failureStatus(
   reason: StatusReason = reasonForCode(code),
   details?: StatusDetails,
 ): StatusObject {
-  const status: StatusObject = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  const status: StatusObject = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  };
   if (details) status.details = details;
   return status;
 }
@@ -95,7 +103,12 @@ export const errors = {
   notFound: (plural: string, name: string, group = ''): StatusError =>
     new StatusError(404, `${qualified(plural, group)} "${name}" not found`, 'NotFound', details(plural, name, group)),
   alreadyExists: (plural: string, name: string, group = ''): StatusError =>
-    new StatusError(409, `${qualified(plural, group)} "${name}" already exists`, 'AlreadyExists', details(plural, name, group)),
+    new StatusError(
+      409,
+      `${qualified(plural, group)} "${name}" already exists`,
+      'AlreadyExists',
+      details(plural, name, group),
+    ),
   conflict: (plural: string, name: string, group = ''): StatusError =>
     new StatusError(
       409,
@@ -106,7 +119,12 @@ export const errors = {
   expired: (message: string): StatusError => new StatusError(410, message, 'Expired'),
   badRequest: (message: string): StatusError => new StatusError(400, message, 'BadRequest'),
   invalid: (plural: string, name: string, message: string, group = ''): StatusError =>
-    new StatusError(422, `${qualified(plural, group)} "${name}" is invalid: ${message}`, 'Invalid', details(plural, name, group)),
+    new StatusError(
+      422,
+      `${qualified(plural, group)} "${name}" is invalid: ${message}`,
+      'Invalid',
+      details(plural, name, group),
+    ),
 };
 
 function qualified(plural: string, group: string): string {

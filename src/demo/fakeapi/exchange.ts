@@ -45,7 +45,11 @@ export class Exchange {
   }
 
   head(status: number, headers: Record<string, string> = {}): void {
-    this.res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...headers });
+    this.res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'Cache-Control': 'no-cache, private',
+      ...headers,
+    });
     this.onHead(status);
   }
 
@@ -67,7 +71,8 @@ export class Exchange {
   }
 
   error(err: unknown): void {
-    const apiErr = err instanceof StatusError ? err : new StatusError(500, err instanceof Error ? err.message : String(err));
+    const apiErr =
+      err instanceof StatusError ? err : new StatusError(500, err instanceof Error ? err.message : String(err));
     this.status(apiErr.toStatus());
   }
 
@@ -86,7 +91,12 @@ export class Exchange {
   async readJson(): Promise<unknown> {
     // Like a real API server without a codec for it: 415, which client-go answers by resending as JSON.
     const type = this.req.headers['content-type'] ?? '';
-    if (type.includes('protobuf') || type.includes('cbor')) throw new StatusError(415, `the body of a request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`, 'UnsupportedMediaType');
+    if (type.includes('protobuf') || type.includes('cbor'))
+      throw new StatusError(
+        415,
+        `the body of a request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`,
+        'UnsupportedMediaType',
+      );
     const text = await this.readBody();
     if (text.trim() === '') return undefined;
     try {

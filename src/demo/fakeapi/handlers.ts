@@ -77,7 +77,8 @@ function encodeContinue(token: ContinueToken): string {
 function decodeContinue(raw: string): ContinueToken {
   try {
     const t = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
-    if (isPlainObject(t) && typeof t.rv === 'number' && typeof t.start === 'string') return { rv: t.rv, start: t.start };
+    if (isPlainObject(t) && typeof t.rv === 'number' && typeof t.start === 'string')
+      return { rv: t.rv, start: t.start };
   } catch {
     // fall through
   }
@@ -95,7 +96,12 @@ export class ResourceHandlers {
     return this.ctx.store;
   }
 
-  private filter(ex: Exchange, info: ResourceInfo, namespace: string | undefined, name: string | undefined): WatchFilter {
+  private filter(
+    ex: Exchange,
+    info: ResourceInfo,
+    namespace: string | undefined,
+    name: string | undefined,
+  ): WatchFilter {
     const fields = parseFieldSelector(ex.query('fieldSelector') ?? '');
     for (const f of fields) {
       if (!info.fieldLabels.includes(f.field)) throw errors.badRequest(`field label not supported: ${f.field}`);
@@ -138,7 +144,14 @@ export class ResourceHandlers {
       if (filter.labels.length === 0 && filter.fields.length === 0) metadata.remainingItemCount = remaining;
     }
     if (wantsTable(ex.req.headers.accept) && hasPrinter(info.resource)) {
-      ex.json(200, toTable(info.resource, objects.map((o) => o.obj), metadata as { resourceVersion: string }));
+      ex.json(
+        200,
+        toTable(
+          info.resource,
+          objects.map((o) => o.obj),
+          metadata as { resourceVersion: string },
+        ),
+      );
       return;
     }
     const head = JSON.stringify({ kind: info.listKind, apiVersion: info.apiVersion, metadata });
@@ -149,7 +162,8 @@ export class ResourceHandlers {
   get(ex: Exchange, info: ResourceInfo, namespace: string | undefined, name: string): void {
     const o = this.store.get(info.resource, namespace, name);
     if (!o) throw errors.notFound(info.resource, name, info.group);
-    if (wantsTable(ex.req.headers.accept) && hasPrinter(info.resource)) return ex.json(200, toTable(info.resource, [o.obj], { resourceVersion: String(o.rv) }));
+    if (wantsTable(ex.req.headers.accept) && hasPrinter(info.resource))
+      return ex.json(200, toTable(info.resource, [o.obj], { resourceVersion: String(o.rv) }));
     ex.json(200, o.json);
   }
 
@@ -204,7 +218,9 @@ export class ResourceHandlers {
     const meta = body.metadata;
     if (info.namespaced) {
       if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== namespace) {
-        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       meta.namespace = namespace;
     }
@@ -220,11 +236,15 @@ export class ResourceHandlers {
     }
     const meta = body.metadata;
     if (meta.name !== name) {
-      throw errors.badRequest(`the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`);
+      throw errors.badRequest(
+        `the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`,
+      );
     }
     if (info.namespaced) {
       if (meta.namespace !== undefined && meta.namespace !== '' && meta.namespace !== namespace) {
-        throw errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+        throw errors.badRequest(
+          'the namespace of the provided object does not match the namespace sent on the request',
+        );
       }
       meta.namespace = namespace;
     }
@@ -236,7 +256,11 @@ export class ResourceHandlers {
     const contentType = (ex.req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const type = PATCH_CONTENT_TYPES[contentType];
     if (!type) {
-      throw new StatusError(415, `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`, 'UnsupportedMediaType');
+      throw new StatusError(
+        415,
+        `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`,
+        'UnsupportedMediaType',
+      );
     }
     const body = await ex.readJson();
     const patched = patchObject(this.store, info, namespace, name, type, body, { dryRun: isDryRun(ex) });
@@ -258,7 +282,12 @@ export class ResourceHandlers {
     if (info.resource === 'services') {
       ex.json(200, deleted.json);
     } else {
-      const details = { name, kind: info.resource, ...(info.group ? { group: info.group } : {}), uid: deleted.obj.metadata.uid };
+      const details = {
+        name,
+        kind: info.resource,
+        ...(info.group ? { group: info.group } : {}),
+        uid: deleted.obj.metadata.uid,
+      };
       ex.status(successStatus(details));
     }
   }

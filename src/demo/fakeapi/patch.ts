@@ -58,11 +58,17 @@ export function applyStrategicMergePatch(target: unknown, patch: unknown, schema
   return merged ?? {};
 }
 
-function mergeMap(original: JsonObject, patch: JsonObject, path: string, schema: StrategicSchema): JsonObject | undefined {
+function mergeMap(
+  original: JsonObject,
+  patch: JsonObject,
+  path: string,
+  schema: StrategicSchema,
+): JsonObject | undefined {
   const directive = patch[DIRECTIVE_PATCH];
   if (directive === 'delete') return undefined;
   if (directive === 'replace') return stripDirectives(patch) as JsonObject;
-  if (directive !== undefined && directive !== 'merge') throw badPatch(`unknown $patch value ${JSON.stringify(directive)}`);
+  if (directive !== undefined && directive !== 'merge')
+    throw badPatch(`unknown $patch value ${JSON.stringify(directive)}`);
 
   let result: JsonObject = { ...original };
   const retain = patch[DIRECTIVE_RETAIN];

@@ -113,7 +113,17 @@ export const RESOURCES: Readonly<Record<Resource, ResourceInfo>> = {
     namespaced: true,
     shortNames: ['po'],
     verbs: ALL_VERBS,
-    fieldLabels: [...COMMON_FIELDS, 'spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+    fieldLabels: [
+      ...COMMON_FIELDS,
+      'spec.nodeName',
+      'spec.restartPolicy',
+      'spec.schedulerName',
+      'spec.serviceAccountName',
+      'spec.hostNetwork',
+      'status.phase',
+      'status.podIP',
+      'status.nominatedNodeName',
+    ],
     strategicLists: { ...META_LISTS, 'spec.containers': { mergeKey: 'name' } },
   },
   // The coordinator publishes its guard decision in a ConfigMap and elects a leader on a Lease.

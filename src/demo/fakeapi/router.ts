@@ -58,7 +58,8 @@ export function route(path: string): Route | undefined {
   if (a === 'namespaces' && c === undefined) {
     return group === '' ? { kind: 'namespace', name: b } : undefined;
   }
-  if (group === '' && a === 'namespaces' && b !== undefined && c === 'events' && extra.length === 0) return { kind: 'coreEvents', namespace: b, name: d };
+  if (group === '' && a === 'namespaces' && b !== undefined && c === 'events' && extra.length === 0)
+    return { kind: 'coreEvents', namespace: b, name: d };
   if (group === '' && a === 'events' && c === undefined) return { kind: 'coreEvents', namespace: undefined, name: b };
   if (a === 'namespaces' && b !== undefined && c !== undefined) {
     const info = lookupResource(group, version, c);

@@ -178,7 +178,10 @@ function matchRequirement(req: LabelRequirement, labels: Readonly<Record<string,
   }
 }
 
-export function matchLabels(reqs: readonly LabelRequirement[], labels: Readonly<Record<string, string>> | undefined): boolean {
+export function matchLabels(
+  reqs: readonly LabelRequirement[],
+  labels: Readonly<Record<string, string>> | undefined,
+): boolean {
   const l = labels ?? {};
   return reqs.every((r) => matchRequirement(r, l));
 }

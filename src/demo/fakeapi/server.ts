@@ -229,7 +229,9 @@ export class FakeApiServer {
       const isWatch = r?.kind === 'resource' && ex.method === 'GET' && ex.flag('watch');
       if (!isWatch && this.faults.failRequests > 0) {
         this.faults.failRequests--;
-        ex.status(failureStatus(this.faults.failStatus, `fault injected: failing request with ${this.faults.failStatus}`));
+        ex.status(
+          failureStatus(this.faults.failStatus, `fault injected: failing request with ${this.faults.failStatus}`),
+        );
         return;
       }
       await this.dispatch(ex, r, isWatch);
@@ -270,7 +272,8 @@ export class FakeApiServer {
 
   /** Discovery documents and synthesized namespaces. */
   private readOnlyDocument(r: Exclude<Route, { kind: 'resource' | 'coreEvents' }>): object {
-    const notFound = (): StatusError => new StatusError(404, 'the server could not find the requested resource', 'NotFound');
+    const notFound = (): StatusError =>
+      new StatusError(404, 'the server could not find the requested resource', 'NotFound');
     switch (r.kind) {
       case 'version':
         return SERVER_VERSION;
@@ -289,11 +292,17 @@ export class FakeApiServer {
         return doc;
       }
       case 'namespace':
-        return r.name !== undefined ? namespaceObject(r.name) : namespaceList(this.store.namespaces(), this.resourceVersion);
+        return r.name !== undefined
+          ? namespaceObject(r.name)
+          : namespaceList(this.store.namespaces(), this.resourceVersion);
     }
   }
 }
 
 function methodNotAllowed(ex: Exchange): StatusError {
-  return new StatusError(405, `the server does not allow this method on the requested resource (${ex.method} ${ex.url.pathname})`, 'MethodNotAllowed');
+  return new StatusError(
+    405,
+    `the server does not allow this method on the requested resource (${ex.method} ${ex.url.pathname})`,
+    'MethodNotAllowed',
+  );
 }

@@ -125,7 +125,12 @@ export class ObjectStore {
     const obj = this.normalize(info, input);
     if (!obj.metadata.name) {
       if (!obj.metadata.generateName) {
-        throw errors.invalid(resource, '', 'metadata.name: Required value: name or generateName is required', info.group);
+        throw errors.invalid(
+          resource,
+          '',
+          'metadata.name: Required value: name or generateName is required',
+          info.group,
+        );
       }
       obj.metadata.name = obj.metadata.generateName + randomSuffix();
     }
@@ -141,7 +146,8 @@ export class ObjectStore {
   update(resource: Resource, input: KubeObject, opts: WriteOptions = {}): StoredObject {
     const info = RESOURCES[resource];
     const obj = this.normalize(info, input);
-    if (!obj.metadata.name) throw errors.invalid(resource, '', 'metadata.name: Required value: name is required', info.group);
+    if (!obj.metadata.name)
+      throw errors.invalid(resource, '', 'metadata.name: Required value: name is required', info.group);
     const key = objectKey(obj.metadata.namespace, obj.metadata.name);
     const st = this.stateOf(resource);
     const current = st.objects.get(key);
@@ -286,14 +292,17 @@ export class ObjectStore {
   private normalize(info: ResourceInfo, input: KubeObject): KubeObject {
     const { apiVersion, kind, metadata, ...rest } = deepClone(input);
     if (apiVersion !== undefined && apiVersion !== info.apiVersion) {
-      throw errors.badRequest(`the API version in the data (${apiVersion}) does not match the expected API version (${info.apiVersion})`);
+      throw errors.badRequest(
+        `the API version in the data (${apiVersion}) does not match the expected API version (${info.apiVersion})`,
+      );
     }
     if (kind !== undefined && kind !== info.kind) {
       throw errors.badRequest(`the kind in the data (${kind}) does not match the expected kind (${info.kind})`);
     }
     const meta = { ...(metadata ?? {}) };
     if (info.namespaced) {
-      if (!meta.namespace) throw errors.badRequest(`${info.resource} must be namespaced: metadata.namespace is required`);
+      if (!meta.namespace)
+        throw errors.badRequest(`${info.resource} must be namespaced: metadata.namespace is required`);
     } else {
       delete meta.namespace;
     }

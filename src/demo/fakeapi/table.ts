@@ -22,8 +22,19 @@ interface Printer {
   row(o: KubeObject, now: number): Row;
 }
 
-const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 };
-const AGE: Column = { name: 'Age', type: 'string', description: 'CreationTimestamp is when this object was created.', priority: 0 };
+const NAME: Column = {
+  name: 'Name',
+  type: 'string',
+  format: 'name',
+  description: 'Name must be unique within a namespace.',
+  priority: 0,
+};
+const AGE: Column = {
+  name: 'Age',
+  type: 'string',
+  description: 'CreationTimestamp is when this object was created.',
+  priority: 0,
+};
 
 /** kubectl's short ages: 45s, 12m, 3h5m, 4d, 2y (k8s.io/apimachinery/pkg/util/duration). */
 export function humanAge(ms: number): string {
@@ -48,8 +59,18 @@ function age(o: KubeObject, now: number): string {
 }
 
 function nodeStatus(o: KubeObject): string {
-  const ready = arr(obj(o.status).conditions).map(obj).find((c) => c.type === 'Ready');
-  const parts = [ready === undefined ? 'Unknown' : ready.status === 'True' ? 'Ready' : ready.status === 'False' ? 'NotReady' : 'Unknown'];
+  const ready = arr(obj(o.status).conditions)
+    .map(obj)
+    .find((c) => c.type === 'Ready');
+  const parts = [
+    ready === undefined
+      ? 'Unknown'
+      : ready.status === 'True'
+        ? 'Ready'
+        : ready.status === 'False'
+          ? 'NotReady'
+          : 'Unknown',
+  ];
   if (obj(o.spec).unschedulable === true) parts.push('SchedulingDisabled');
   return parts.join(',');
 }
@@ -64,13 +85,23 @@ function nodeRoles(o: KubeObject): string {
 }
 
 function address(o: KubeObject, type: string): string {
-  return str(arr(obj(o.status).addresses).map(obj).find((a) => a.type === type)?.address) ?? '<none>';
+  return (
+    str(
+      arr(obj(o.status).addresses)
+        .map(obj)
+        .find((a) => a.type === type)?.address,
+    ) ?? '<none>'
+  );
 }
 
 function servicePorts(o: KubeObject): string {
   const ports = arr(obj(o.spec).ports).map(obj);
   if (ports.length === 0) return '<none>';
-  return ports.map((p) => `${String(p.port)}${typeof p.nodePort === 'number' ? `:${p.nodePort}` : ''}/${str(p.protocol) ?? 'TCP'}`).join(',');
+  return ports
+    .map(
+      (p) => `${String(p.port)}${typeof p.nodePort === 'number' ? `:${p.nodePort}` : ''}/${str(p.protocol) ?? 'TCP'}`,
+    )
+    .join(',');
 }
 
 function externalIp(o: KubeObject): string {
@@ -94,14 +125,30 @@ const PRINTERS: Partial<Record<Resource, Printer>> = {
   events: {
     columns: [
       { name: 'Last Seen', type: 'string', description: 'Time when last Event occurred', priority: 0 },
-      { name: 'Type', type: 'string', description: 'Type of this event (Normal, Warning), new types could be added in the future.', priority: 0 },
+      {
+        name: 'Type',
+        type: 'string',
+        description: 'Type of this event (Normal, Warning), new types could be added in the future.',
+        priority: 0,
+      },
       { name: 'Reason', type: 'string', description: 'Why the action was taken.', priority: 0 },
       { name: 'Object', type: 'string', description: 'The object that this event is about.', priority: 0 },
-      { name: 'Message', type: 'string', description: 'A human-readable description of the status of this operation.', priority: 0 },
+      {
+        name: 'Message',
+        type: 'string',
+        description: 'A human-readable description of the status of this operation.',
+        priority: 0,
+      },
     ],
     row: (o, now) => {
       const r = obj(o.regarding);
-      return [eventAge(o, now), str(o.type) ?? '', str(o.reason) ?? '', `${(str(r.kind) ?? '').toLowerCase()}/${str(r.name) ?? ''}`, str(o.note) ?? ''];
+      return [
+        eventAge(o, now),
+        str(o.type) ?? '',
+        str(o.reason) ?? '',
+        `${(str(r.kind) ?? '').toLowerCase()}/${str(r.name) ?? ''}`,
+        str(o.note) ?? '',
+      ];
     },
   },
   nodes: {
@@ -114,7 +161,15 @@ const PRINTERS: Partial<Record<Resource, Printer>> = {
       { name: 'Internal-IP', type: 'string', description: 'List of internal IPs.', priority: 1 },
       { name: 'External-IP', type: 'string', description: 'List of external IPs.', priority: 1 },
     ],
-    row: (o, now) => [o.metadata.name, nodeStatus(o), nodeRoles(o), age(o, now), str(obj(obj(o.status).nodeInfo).kubeletVersion) ?? '', address(o, 'InternalIP'), address(o, 'ExternalIP')],
+    row: (o, now) => [
+      o.metadata.name,
+      nodeStatus(o),
+      nodeRoles(o),
+      age(o, now),
+      str(obj(obj(o.status).nodeInfo).kubeletVersion) ?? '',
+      address(o, 'InternalIP'),
+      address(o, 'ExternalIP'),
+    ],
   },
   services: {
     columns: [
@@ -125,7 +180,14 @@ const PRINTERS: Partial<Record<Resource, Printer>> = {
       { name: 'Port(s)', type: 'string', description: 'The ports of the service', priority: 0 },
       AGE,
     ],
-    row: (o, now) => [o.metadata.name, str(obj(o.spec).type) ?? 'ClusterIP', str(obj(o.spec).clusterIP) ?? '<none>', externalIp(o), servicePorts(o), age(o, now)],
+    row: (o, now) => [
+      o.metadata.name,
+      str(obj(o.spec).type) ?? 'ClusterIP',
+      str(obj(o.spec).clusterIP) ?? '<none>',
+      externalIp(o),
+      servicePorts(o),
+      age(o, now),
+    ],
   },
 };
 
@@ -141,7 +203,12 @@ export function hasPrinter(resource: Resource): boolean {
 }
 
 /** A meta.k8s.io/v1 Table of the objects; rows carry the metadata so -A can show NAMESPACE. */
-export function toTable(resource: Resource, objects: readonly KubeObject[], meta: { resourceVersion: string; continue?: string }, now = Date.now()): object {
+export function toTable(
+  resource: Resource,
+  objects: readonly KubeObject[],
+  meta: { resourceVersion: string; continue?: string },
+  now = Date.now(),
+): object {
   const printer = PRINTERS[resource];
   if (printer === undefined) throw new Error(`no table printer for ${resource}`);
   return {

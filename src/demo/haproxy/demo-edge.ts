@@ -47,7 +47,16 @@ export async function startDemoEdge(opts: DemoEdgeOptions): Promise<DemoEdge> {
           port: w.port,
           weight: 100,
           checkInterMs: 1000,
-          ...(node === opts.nodeName ? { agent: { addr: '127.0.0.1', port: opts.agentPort, send: `${svc.namespace}/${svc.name}\n`, interMs: opts.agentInterMs } } : {}),
+          ...(node === opts.nodeName
+            ? {
+                agent: {
+                  addr: '127.0.0.1',
+                  port: opts.agentPort,
+                  send: `${svc.namespace}/${svc.name}\n`,
+                  interMs: opts.agentInterMs,
+                },
+              }
+            : {}),
         });
       }
       backends.push({ name: backend, mode: 'http', balance: 'roundrobin', servers });
@@ -60,7 +69,15 @@ export async function startDemoEdge(opts: DemoEdgeOptions): Promise<DemoEdge> {
           statsSocket,
           checkTimeoutMs: 1000,
           idleTimeoutMs: 30_000,
-          frontends: [{ name: 'demo', address: '127.0.0.1', port: opts.port, mode: 'http', routes: routes.map((r) => ({ pathPrefix: r.path, backend: r.backend })) }],
+          frontends: [
+            {
+              name: 'demo',
+              address: '127.0.0.1',
+              port: opts.port,
+              mode: 'http',
+              routes: routes.map((r) => ({ pathPrefix: r.path, backend: r.backend })),
+            },
+          ],
           backends,
         }),
     });
@@ -75,7 +92,8 @@ export async function startDemoEdge(opts: DemoEdgeOptions): Promise<DemoEdge> {
         opts.print(`${new Date().toISOString().slice(11, 23)} haproxy  ${describeServer(s)}`);
       },
       onError: (e) => {
-        if (!failing) opts.print(`haproxy stats socket: ${e.message}${haproxy.running() ? '' : ' (haproxy has exited)'}`);
+        if (!failing)
+          opts.print(`haproxy stats socket: ${e.message}${haproxy.running() ? '' : ' (haproxy has exited)'}`);
         failing = true;
       },
     });

@@ -86,7 +86,8 @@ export function renderHaproxyConfig(spec: HaproxySpec): string {
     out.push('', `frontend ${fe.name}`, `  mode ${fe.mode}`, `  bind ${fe.address}:${fe.port}`);
     for (const r of fe.routes) {
       if (fe.mode !== 'http') throw new Error(`frontend ${fe.name}: path routes need mode http`);
-      if (!/^\/[A-Za-z0-9_./-]*$/.test(r.pathPrefix)) throw new Error(`frontend ${fe.name}: bad path prefix "${r.pathPrefix}"`);
+      if (!/^\/[A-Za-z0-9_./-]*$/.test(r.pathPrefix))
+        throw new Error(`frontend ${fe.name}: bad path prefix "${r.pathPrefix}"`);
       out.push(`  use_backend ${r.backend} if { path_beg ${r.pathPrefix} }`);
     }
     if (fe.defaultBackend !== undefined) out.push(`  default_backend ${fe.defaultBackend}`);
@@ -101,9 +102,26 @@ export function renderHaproxyConfig(spec: HaproxySpec): string {
 
 function serverLine(backend: string, s: ServerSpec): string {
   checkName(`server in ${backend}`, s.name);
-  const words = ['server', s.name, `${s.address}:${s.port}`, 'weight', String(s.weight), 'check', 'inter', `${s.checkInterMs}ms`];
+  const words = [
+    'server',
+    s.name,
+    `${s.address}:${s.port}`,
+    'weight',
+    String(s.weight),
+    'check',
+    'inter',
+    `${s.checkInterMs}ms`,
+  ];
   if (s.agent !== undefined) {
-    words.push('agent-check', 'agent-addr', s.agent.addr, 'agent-port', String(s.agent.port), 'agent-inter', `${s.agent.interMs}ms`);
+    words.push(
+      'agent-check',
+      'agent-addr',
+      s.agent.addr,
+      'agent-port',
+      String(s.agent.port),
+      'agent-inter',
+      `${s.agent.interMs}ms`,
+    );
     if (s.agent.send !== undefined) words.push('agent-send', quoteHaproxyString(s.agent.send));
   }
   if (s.shutdownSessionsOnDown === true) words.push('on-marked-down', 'shutdown-sessions');
@@ -112,5 +130,6 @@ function serverLine(backend: string, s: ServerSpec): string {
 }
 
 function checkName(what: string, name: string): void {
-  if (!NAME.test(name)) throw new Error(`${what}: "${name}" is not a valid HAProxy name (letters, digits, - _ . : only)`);
+  if (!NAME.test(name))
+    throw new Error(`${what}: "${name}" is not a valid HAProxy name (letters, digits, - _ . : only)`);
 }

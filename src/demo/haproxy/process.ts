@@ -64,7 +64,10 @@ export interface HaproxyProcess {
 
 /** Thrown when HAProxy exits during startup; `output` has its alerts (e.g. "cannot bind socket"). */
 export class HaproxyStartError extends Error {
-  constructor(message: string, readonly output: string) {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
     super(`${message}\n${output}`);
     this.name = 'HaproxyStartError';
   }
@@ -105,9 +108,13 @@ export async function startHaproxy(opts: HaproxyOptions): Promise<HaproxyProcess
   const args = ['-db', '-f', configPath];
   const setpriv = findSetpriv(process.env);
   // setpriv execs HAProxy in place (same pid) with PR_SET_PDEATHSIG: SIGKILL when we die, even by SIGKILL.
-  const child = setpriv === undefined
-    ? spawn(opts.bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', opts.bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child =
+    setpriv === undefined
+      ? spawn(opts.bin, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', opts.bin, ...args], {
+          cwd: dir,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   let spawnError: Error | undefined;
   child.on('error', (err) => (spawnError = err)); // e.g. ENOENT; without a listener it would crash us
   const pid = child.pid;
@@ -186,7 +193,8 @@ async function waitReady(proc: HaproxyProcess, timeoutMs: number): Promise<void>
     } catch {
       // socket not there yet
     }
-    if (Date.now() > deadline) throw new HaproxyStartError(`haproxy not ready within ${timeoutMs}ms`, proc.output.join('\n'));
+    if (Date.now() > deadline)
+      throw new HaproxyStartError(`haproxy not ready within ${timeoutMs}ms`, proc.output.join('\n'));
     await new Promise((r) => setTimeout(r, 20));
   }
 }

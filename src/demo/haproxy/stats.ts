@@ -28,7 +28,10 @@ export function statsCommand(socketPath: string, command: string, timeoutMs = 20
   return new Promise((resolve, reject) => {
     const sock = createConnection({ path: socketPath });
     const chunks: Buffer[] = [];
-    const timer = setTimeout(() => sock.destroy(new Error(`stats socket ${socketPath}: no answer to "${command}" within ${timeoutMs}ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => sock.destroy(new Error(`stats socket ${socketPath}: no answer to "${command}" within ${timeoutMs}ms`)),
+      timeoutMs,
+    );
     sock.on('connect', () => sock.write(`${command}\n`));
     sock.on('data', (c: Buffer) => chunks.push(c));
     sock.on('error', (e) => {
@@ -50,7 +53,8 @@ export async function readServerStats(socketPath: string): Promise<ServerStat[]>
 export function parseShowStat(csv: string): Array<Record<string, string>> {
   const lines = csv.split('\n');
   const header = lines[0];
-  if (header === undefined || !header.startsWith('# ')) throw new Error(`not "show stat" output: ${JSON.stringify(csv.slice(0, 80))}`);
+  if (header === undefined || !header.startsWith('# '))
+    throw new Error(`not "show stat" output: ${JSON.stringify(csv.slice(0, 80))}`);
   const columns = parseCsvLine(header.slice(2));
   const rows: Array<Record<string, string>> = [];
   for (const line of lines.slice(1)) {

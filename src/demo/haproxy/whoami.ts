@@ -22,7 +22,13 @@ export async function startWhoami(name: string, host = '127.0.0.1'): Promise<Who
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     res.setHeader('x-served-by', name);
-    if (url.pathname.endsWith('/stream')) return stream(res, name, bounded(url.searchParams.get('chunks'), 100, MAX_STREAM_CHUNKS), bounded(url.searchParams.get('every'), 100, 10_000));
+    if (url.pathname.endsWith('/stream'))
+      return stream(
+        res,
+        name,
+        bounded(url.searchParams.get('chunks'), 100, MAX_STREAM_CHUNKS),
+        bounded(url.searchParams.get('every'), 100, 10_000),
+      );
     res.setHeader('content-type', 'text/plain');
     res.end(`${name}\n`);
   });

@@ -27,7 +27,13 @@ export class DedicatedPorts {
   private reported = new Set<string>();
 
   constructor(
-    private readonly opts: { host: string; readTimeoutMs: number; maxConnections: number; reserved: ReadonlySet<number>; allowedNamespaces?: ReadonlySet<string> },
+    private readonly opts: {
+      host: string;
+      readTimeoutMs: number;
+      maxConnections: number;
+      reserved: ReadonlySet<number>;
+      allowedNamespaces?: ReadonlySet<string>;
+    },
     private readonly answers: AnswerSource,
     private readonly counters: ProbeCounters,
     private readonly events: PortEvents,
@@ -73,7 +79,18 @@ export class DedicatedPorts {
     }
     for (const [port, key] of wanted) {
       if (this.listeners.has(port)) continue;
-      const server = new AgentServer({ host: this.opts.host, port, readTimeoutMs: this.opts.readTimeoutMs, maxConnections: this.opts.maxConnections, fixedServiceKey: key }, this.answers, this.counters, this.receipts);
+      const server = new AgentServer(
+        {
+          host: this.opts.host,
+          port,
+          readTimeoutMs: this.opts.readTimeoutMs,
+          maxConnections: this.opts.maxConnections,
+          fixedServiceKey: key,
+        },
+        this.answers,
+        this.counters,
+        this.receipts,
+      );
       const l: Listener = { key, server, open: false };
       this.listeners.set(port, l);
       server.listen().then(
@@ -91,7 +108,8 @@ export class DedicatedPorts {
       );
     }
     // Keep listen failures reported until the request goes away.
-    for (const id of this.reported) if (id.endsWith('listen_failed') && stillRequested.has(id.split(' ').slice(0, 2).join(' '))) reported.add(id);
+    for (const id of this.reported)
+      if (id.endsWith('listen_failed') && stillRequested.has(id.split(' ').slice(0, 2).join(' '))) reported.add(id);
     this.reported = reported;
   }
 

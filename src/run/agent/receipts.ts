@@ -137,14 +137,26 @@ export class Receipts {
       for (const [key, s] of slots) {
         const current = s.at >= this.groupSince && groupOf(s.reply) === this.group;
         if (!current) all = false;
-        keys.push({ key, reply: s.reply.toString('latin1').trimEnd(), agoMs: Math.round(now - s.at), intervalMs: s.gap === 0 ? null : Math.round(s.gap), current });
+        keys.push({
+          key,
+          reply: s.reply.toString('latin1').trimEnd(),
+          agoMs: Math.round(now - s.at),
+          intervalMs: s.gap === 0 ? null : Math.round(s.gap),
+          current,
+        });
       }
       keys.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       if (all) currentPeers++;
       peers.push({ peer, current: all, keys });
     }
     peers.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
-    return { group: this.group, sinceMs: this.groupSince, peers, currentPeers, delivered: this.group === 'out' && currentPeers === peers.length };
+    return {
+      group: this.group,
+      sinceMs: this.groupSince,
+      peers,
+      currentPeers,
+      delivered: this.group === 'out' && currentPeers === peers.length,
+    };
   }
 
   /** How long a slot lives without a probe. Unknown interval (one probe so far): the maximum. */

@@ -290,4 +290,3 @@ function onClose(this: AgentSocket): void {
   const c = this[kConn];
   c.server.closed(c);
 }
-

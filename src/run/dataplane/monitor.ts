@@ -44,7 +44,12 @@ export class DataplaneMonitor {
   ) {
     if (opts.url === undefined) return;
     this.tracker = new DataplaneTracker({ failures: opts.failures, successes: opts.successes }, now());
-    this.prober = new DataplaneProber({ url: opts.url, intervalMs: opts.intervalMs, timeoutMs: pollTimeout(opts.intervalMs) }, this.tracker, { polled: (o, tr) => this.polled(o, tr) }, now);
+    this.prober = new DataplaneProber(
+      { url: opts.url, intervalMs: opts.intervalMs, timeoutMs: pollTimeout(opts.intervalMs) },
+      this.tracker,
+      { polled: (o, tr) => this.polled(o, tr) },
+      now,
+    );
   }
 
   start(): void {
@@ -52,7 +57,15 @@ export class DataplaneMonitor {
       this.log.info('data-plane health polling off (--proxy-healthz-url is empty)');
       return;
     }
-    this.log.info({ url: this.opts.url?.href, intervalMs: this.opts.intervalMs, failures: this.opts.failures, successes: this.opts.successes }, `polling data-plane health at ${this.opts.url?.href ?? ''}`);
+    this.log.info(
+      {
+        url: this.opts.url?.href,
+        intervalMs: this.opts.intervalMs,
+        failures: this.opts.failures,
+        successes: this.opts.successes,
+      },
+      `polling data-plane health at ${this.opts.url?.href ?? ''}`,
+    );
     this.prober.start();
   }
 
@@ -66,7 +79,8 @@ export class DataplaneMonitor {
 
   status(): DataplaneStatus {
     const s = this.tracker?.status();
-    const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+    const iso = (ms: number | null | undefined): string | null =>
+      ms === null || ms === undefined ? null : new Date(ms).toISOString();
     return {
       url: this.opts.url?.href ?? null,
       state: s?.state ?? 'off',
@@ -76,7 +90,12 @@ export class DataplaneMonitor {
       lastPollAt: iso(s?.lastProbeAt),
       consecutiveFailures: s?.consecutiveFailures ?? 0,
       consecutiveSuccesses: s?.consecutiveSuccesses ?? 0,
-      thresholds: { failures: this.opts.failures, successes: this.opts.successes, intervalMs: this.opts.intervalMs, timeoutMs: pollTimeout(this.opts.intervalMs) },
+      thresholds: {
+        failures: this.opts.failures,
+        successes: this.opts.successes,
+        intervalMs: this.opts.intervalMs,
+        timeoutMs: pollTimeout(this.opts.intervalMs),
+      },
     };
   }
 
@@ -87,14 +106,23 @@ export class DataplaneMonitor {
       // Never reached since start: no kube-proxy here, or not up yet. Said once; answers unaffected.
       if (!this.warnedUnknown && this.tracker?.current === 'unknown' && o.kind !== 'answer') {
         this.warnedUnknown = true;
-        this.log.warn({ url, result: o.kind === 'timeout' ? 'timeout' : o.code }, `data-plane health ${url} not reachable: state unknown, answers unaffected until it answers (set --proxy-healthz-url= to turn polling off on nodes without kube-proxy)`);
+        this.log.warn(
+          { url, result: o.kind === 'timeout' ? 'timeout' : o.code },
+          `data-plane health ${url} not reachable: state unknown, answers unaffected until it answers (set --proxy-healthz-url= to turn polling off on nodes without kube-proxy)`,
+        );
       }
       return;
     }
     const fields = { url, from: tr.from, to: tr.to, cause: tr.cause };
     if (tr.to === 'unhealthy') {
-      this.log.error(fields, `data-plane health ${url} is unhealthy after ${tr.cause}: signal proxy-unhealthy on (down #kube-proxy unhealthy unless the policy, an operator state or the override file says otherwise)`);
-      this.sinks.event(false, `kube-proxy health ${url} failing (${tr.cause}): signal proxy-unhealthy on for this node`);
+      this.log.error(
+        fields,
+        `data-plane health ${url} is unhealthy after ${tr.cause}: signal proxy-unhealthy on (down #kube-proxy unhealthy unless the policy, an operator state or the override file says otherwise)`,
+      );
+      this.sinks.event(
+        false,
+        `kube-proxy health ${url} failing (${tr.cause}): signal proxy-unhealthy on for this node`,
+      );
       this.sinks.setUnhealthy(tr.at);
       return;
     }

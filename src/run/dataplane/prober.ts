@@ -29,9 +29,13 @@ export function pollOnce(url: URL, timeoutMs: number): Promise<ProbeOutcome> {
       resolve(o);
     };
     // A fresh connection each time (agent: false): a wedged keep-alive socket must not hide a restart.
-    const req = request(url, { method: 'GET', agent: false, headers: { 'user-agent': 'haproxy-node-agent' } }, (res) => {
-      finish({ kind: 'answer', status: res.statusCode ?? 0 });
-    });
+    const req = request(
+      url,
+      { method: 'GET', agent: false, headers: { 'user-agent': 'haproxy-node-agent' } },
+      (res) => {
+        finish({ kind: 'answer', status: res.statusCode ?? 0 });
+      },
+    );
     const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => finish({ kind: 'error', code: err.code ?? err.message }));
     req.end();

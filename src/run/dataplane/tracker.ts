@@ -4,10 +4,7 @@
 export type DataplaneState = 'unknown' | 'healthy' | 'unhealthy';
 
 /** One poll of the health URL. `status` is set when an HTTP answer arrived (any code). */
-export type ProbeOutcome =
-  | { kind: 'answer'; status: number }
-  | { kind: 'timeout' }
-  | { kind: 'error'; code: string };
+export type ProbeOutcome = { kind: 'answer'; status: number } | { kind: 'timeout' } | { kind: 'error'; code: string };
 
 export interface TrackerOptions {
   /** Consecutive failures that turn healthy (or a never-healthy endpoint that answers) unhealthy. */
@@ -80,7 +77,8 @@ export class DataplaneTracker {
       this.failures = 0;
       this.successes++;
       // From unknown nothing is taken away either way, so the first 2xx is enough.
-      if (this.state === 'unknown' || (this.state === 'unhealthy' && this.successes >= this.opts.successes)) return this.move('healthy', now, o);
+      if (this.state === 'unknown' || (this.state === 'unhealthy' && this.successes >= this.opts.successes))
+        return this.move('healthy', now, o);
       return undefined;
     }
     this.successes = 0;

@@ -35,9 +35,12 @@ export class HttpServer {
   ) {
     this.statusBody = new StatusBody(src.status, statusDetail);
     // Slowloris: a request must arrive whole within 5 s (checked every second, not every 30 s).
-    this.server = createServer({ headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `internal error: ${String(err)}\n`));
-    });
+    this.server = createServer(
+      { headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `internal error: ${String(err)}\n`));
+      },
+    );
     this.server.keepAliveTimeout = 5000;
     // A client that stops reading a response is dropped after 30 s of silence.
     this.server.timeout = 30_000;
@@ -77,8 +80,15 @@ export class HttpServer {
       case '/healthz':
         return send(res, 200, 'text/plain', 'ok\n');
       case '/readyz': {
-        const why = this.src.notReadyReason !== undefined ? this.src.notReadyReason() : this.src.ready() ? null : 'waiting for the first full list of the Node and Services';
-        return why === null ? send(res, 200, 'text/plain', 'ready\n') : send(res, 503, 'text/plain', `not ready: ${why}\n`);
+        const why =
+          this.src.notReadyReason !== undefined
+            ? this.src.notReadyReason()
+            : this.src.ready()
+              ? null
+              : 'waiting for the first full list of the Node and Services';
+        return why === null
+          ? send(res, 200, 'text/plain', 'ready\n')
+          : send(res, 503, 'text/plain', `not ready: ${why}\n`);
       }
       case '/metrics':
         return send(res, 200, this.src.registry.contentType, await this.src.registry.metrics());
@@ -98,13 +108,20 @@ export class HttpServer {
   }
 
   private detailFor(req: IncomingMessage): boolean {
-    return this.statusDetail === 'all' || (this.statusDetail === 'loopback' && isLocalPeer(req.socket.remoteAddress, req.socket.localAddress));
+    return (
+      this.statusDetail === 'all' ||
+      (this.statusDetail === 'loopback' && isLocalPeer(req.socket.remoteAddress, req.socket.localAddress))
+    );
   }
 
   private sendStatus(req: IncomingMessage, res: ServerResponse): void {
     const detail = this.detailFor(req);
     const [head, tail] = this.statusBody.render(detail);
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': head.length + tail.length });
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': head.length + tail.length,
+    });
     res.write(head);
     res.end(tail);
   }

@@ -41,13 +41,17 @@ export class StatusBody {
       else this.brief = c;
     }
     let tail = '';
-    for (const [k, v] of Object.entries(this.src.live(detail))) tail += `,\n  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll('\n', '\n  ')}`;
+    for (const [k, v] of Object.entries(this.src.live(detail)))
+      tail += `,\n  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replaceAll('\n', '\n  ')}`;
     return [c.head, Buffer.from(`${tail}\n}\n`)];
   }
 
   private hide(doc: ReturnType<StatusSource['document']>): object {
     const { services, ...rest } = doc;
-    const who = this.mode === 'none' ? 'to nobody (--status-detail=none)' : 'only to clients on this node (--status-detail=loopback)';
+    const who =
+      this.mode === 'none'
+        ? 'to nobody (--status-detail=none)'
+        : 'only to clients on this node (--status-detail=loopback)';
     return { ...rest, serviceCount: services.length, detail: `per-Service detail is shown ${who}` };
   }
 }

@@ -235,7 +235,8 @@ function logGuard(log: Logger, from: GuardResult, to: GuardResult, fraction: num
   if (to.engaged && (!from.engaged || from.held.join() !== to.held.join()))
     log.warn(
       fields,
-      `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${fraction})`,
+      `mass-drain guard engaged: ${to.held.length} node(s) held serving so that at most ${to.budget} ` +
+        `of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${fraction})`,
     );
   else if (!to.engaged && from.engaged)
     log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');

@@ -23,14 +23,18 @@ export const DEMO_FLAGS = [
   {
     name: 'kubeconfig-out',
     default: '',
-    help: 'Where to write the kubeconfig for kubectl, once every port listens (default: a new directory per run, printed at start)',
+    help:
+      'Where to write the kubeconfig for kubectl, once every port listens ' +
+      '(default: a new directory per run, printed at start)',
   },
   { name: 'log-level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
   // Boolean with an empty default: absent = auto (on when haproxy is installed), --haproxy / --haproxy=false force it.
   {
     name: 'haproxy',
     default: '',
-    help: 'Also run HAProxy wired to the agent and print its server states live (default: on when haproxy is installed)',
+    help:
+      'Also run HAProxy wired to the agent and print its server states live ' +
+      '(default: on when haproxy is installed)',
     boolean: true,
   },
   { name: 'haproxy-port', default: '8080', help: 'Port of the HAProxy frontend on 127.0.0.1 (with --haproxy)' },
@@ -303,11 +307,16 @@ ${edgeText}Ctrl-C stops it.
 function edgeBanner(edge: DemoEdge, port: number, nodeName: string): string {
   const first = edge.routes[0];
   const curls = edge.routes.map((r) => `curl -s 127.0.0.1:${port}${r.path}`).join('\n                        ');
-  return `  The edge:             HAProxy (pid ${edge.haproxy.pid}) on 127.0.0.1:${port}, agent-check every ${DEMO_AGENT_INTER_MS}ms to the agent
+  // The two long banner lines are split with `+` in the source only; each still prints as one line.
+  return (
+    `  The edge:             HAProxy (pid ${edge.haproxy.pid}) on 127.0.0.1:${port}, ` +
+    `agent-check every ${DEMO_AGENT_INTER_MS}ms to the agent
                         ${curls}
-                        # answered by ${first?.backend ?? 'web'}@${nodeName} or ${first?.backend ?? 'web'}@${OTHER_NODE} (${OTHER_NODE}: no agent-check, the rest of the cluster)
+                        # answered by ${first?.backend ?? 'web'}@${nodeName} or ` +
+    `${first?.backend ?? 'web'}@${OTHER_NODE} (${OTHER_NODE}: no agent-check, the rest of the cluster)
                         echo 'show stat' | socat - ${edge.haproxy.statsSocket}
   Below, one line per HAProxy server change: watch cordon and annotate reach the edge.
 
-`;
+`
+  );
 }

@@ -136,12 +136,16 @@ export class ApiHealth {
       const o = this.overall();
       return o.state === 'connecting' || o.state === 'ok'
         ? 'waiting for the first full list of Nodes, Services and EndpointSlices'
-        : `never synced: the API server ${describe(o.state)} for ${o.resource}${o.health?.lastError ? ` (${o.health.lastError})` : ''}`;
+        : `never synced: the API server ${describe(o.state)} for ${o.resource}` +
+            `${o.health?.lastError ? ` (${o.health.lastError})` : ''}`;
     }
     const t = this.now();
     for (const [resource, h] of this.resources) {
       if (CONFIG_FAILURES.has(h.state) && t - h.since >= CONFIG_FAILURE_READY_BOUND_MS) {
-        return `answers cannot be kept fresh: ${resource} ${describe(h.state)} for ${Math.round((t - h.since) / 1000)}s${h.lastError ? ` (${h.lastError})` : ''}`;
+        return (
+          `answers cannot be kept fresh: ${resource} ${describe(h.state)} for ${Math.round((t - h.since) / 1000)}s` +
+          `${h.lastError ? ` (${h.lastError})` : ''}`
+        );
       }
     }
     return null;

@@ -121,7 +121,8 @@ export class Credentials {
         token = this.tokenFile.read().toString('utf8').trim();
       } catch (err) {
         throw new CredentialError(
-          `cannot read token file ${this.tokenFile.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+          `cannot read token file ${this.tokenFile.path}: ` +
+            `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         );
       }
       if (token !== '') headers.Authorization = `Bearer ${token}`;
@@ -136,7 +137,8 @@ export class Credentials {
         await this.exec.applyAuthentication({ name: u.name, exec: u.exec } as User, opts);
       } catch (err) {
         throw new CredentialError(
-          `exec plugin ${u.exec.command} failed: ${(err instanceof Error ? err.message : String(err)).trim().split('\n')[0] || 'no message'}`,
+          `exec plugin ${u.exec.command} failed: ` +
+            `${(err instanceof Error ? err.message : String(err)).trim().split('\n')[0] || 'no message'}`,
         );
       }
       const auth = (opts.headers as Record<string, unknown>).Authorization;

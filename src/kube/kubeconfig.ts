@@ -113,7 +113,8 @@ export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv)
   if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
     throw new FlagError(
       'kubeconfig',
-      `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`,
+      `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, ` +
+        'which the Kubernetes client refuses',
     );
   }
   return kc;
@@ -238,7 +239,8 @@ function userFrom(
   if (ap !== undefined && ap !== null) {
     const which = isPlainObject(ap) ? (str(ap.name) ?? 'unnamed') : 'unnamed';
     throw bad(
-      `uses auth-provider "${which}", which this agent does not support; use a token, tokenFile, client certificate or an exec plugin`,
+      `uses auth-provider "${which}", which this agent does not support; ` +
+        'use a token, tokenFile, client certificate or an exec plugin',
     );
   }
   const out: UserInfo = {

@@ -21,7 +21,9 @@ export const RENDER_FLAGS = [
   {
     name: 'context',
     default: '',
-    help: 'Contexts to read, comma-separated, one per cluster; ALIAS=CONTEXT names the cluster ALIAS (default: current context)',
+    help:
+      'Contexts to read, comma-separated, one per cluster; ALIAS=CONTEXT names the cluster ALIAS ' +
+      '(default: current context)',
   },
   {
     name: 'snapshot',
@@ -39,7 +41,9 @@ export const RENDER_FLAGS = [
   {
     name: 'shutdown-sessions-on-down',
     default: '',
-    help: 'Add "on-marked-down shutdown-sessions" to every server: a down answer (e.g. the daemon\'s --drain-deadline) closes open connections',
+    help:
+      'Add "on-marked-down shutdown-sessions" to every server: ' +
+      "a down answer (e.g. the daemon's --drain-deadline) closes open connections",
     boolean: true,
   },
   {
@@ -147,14 +151,16 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     const res = await haproxyCheck(text, raw.haproxy);
     if (!res.ok) {
       await io.stderr(
-        `render: haproxy -c rejected the output${raw.out === '' ? '' : `; ${raw.out} left as it was`}:\n${res.output}\n`,
+        `render: haproxy -c rejected the output${raw.out === '' ? '' : `; ${raw.out} left as it was`}:\n` +
+          `${res.output}\n`,
       );
       return 1;
     }
   }
   if (previous !== undefined) {
     await io.stderr(
-      `render: ${formatDiff(diffServers(previous.text, text))}${previous.missing ? ` (${raw.diff} did not exist)` : ''}\n`,
+      `render: ${formatDiff(diffServers(previous.text, text))}` +
+        `${previous.missing ? ` (${raw.diff} did not exist)` : ''}\n`,
     );
   }
   if (raw.out === '') {

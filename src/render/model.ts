@@ -345,7 +345,8 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       if (key === holderKey || mayJoin(owner, intruder.namespace)) continue;
       groups.delete(key);
       warnings.push(
-        `service ${claimant(intruder.first)}: backend name ${holder.base} belongs to namespace ${owner.namespace} (service ${claimant(owner.first)}), which does not share it with ${intruder.namespace} (${share}); skipped`,
+        `service ${claimant(intruder.first)}: backend name ${holder.base} belongs to namespace ${owner.namespace} ` +
+          `(service ${claimant(owner.first)}), which does not share it with ${intruder.namespace} (${share}); skipped`,
       );
     }
   }

@@ -69,7 +69,9 @@ export function keepOwned<C extends Claim>(
     const owner = k === undefined ? undefined : owners.get(k);
     if (owner === undefined || mayJoin(owner, c.namespace)) return true;
     warn(
-      `service ${who(c)}: ${what(k as string)} belongs to namespace ${owner.namespace} (service ${who(owner.first)} claimed it first), which does not share it with ${c.namespace} (${shareKey}); skipped`,
+      `service ${who(c)}: ${what(k as string)} belongs to namespace ${owner.namespace} ` +
+        `(service ${who(owner.first)} claimed it first), ` +
+        `which does not share it with ${c.namespace} (${shareKey}); skipped`,
     );
     return false;
   });

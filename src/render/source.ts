@@ -109,7 +109,8 @@ export async function readClusters(
         if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
           throw new FlagError(
             'context',
-            `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, which the Kubernetes client refuses`,
+            `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, ` +
+              'which the Kubernetes client refuses',
           );
         }
       }

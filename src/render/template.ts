@@ -66,7 +66,8 @@ function tokenize(src: string): Token[] {
     else
       throw new TemplateError(
         line,
-        `cannot read tag {{${inner}}} (expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})`,
+        `cannot read tag {{${inner}}} ` +
+          '(expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})',
       );
     line += countNewlines(m[0]);
     last = m.index + m[0].length;

@@ -151,7 +151,8 @@ export function createMetrics(initial?: MetricSources): Metrics {
   );
   const agentPortRefusals = counter(
     'agent_port_refusals_total',
-    'Dedicated agent-port requests refused (clash with an older Service, reserved port, namespace not allowed, listen failure)',
+    'Dedicated agent-port requests refused ' +
+      '(clash with an older Service, reserved port, namespace not allowed, listen failure)',
     ['reason'],
   );
   gauge('dedicated_agent_ports', 'Dedicated agent ports open now (PREFIX/agent-port annotations)', (s) =>
@@ -163,7 +164,8 @@ export function createMetrics(initial?: MetricSources): Metrics {
   );
   const overrideErrors = counter(
     'override_errors_total',
-    'Override file present but unreadable (unreadable, not_regular, too_big, error): the last good override stays; once per distinct failure',
+    'Override file present but unreadable (unreadable, not_regular, too_big, error): ' +
+      'the last good override stays; once per distinct failure',
     ['reason'],
   );
   const unhandledRejections = counter(
@@ -220,7 +222,8 @@ export function createMetrics(initial?: MetricSources): Metrics {
     s?.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
   gauge(
     'peers',
-    "Load balancers (probe source addresses) seen within their window, and how many have received the node's current answer on every key they probe",
+    'Load balancers (probe source addresses) seen within their window, ' +
+      "and how many have received the node's current answer on every key they probe",
     (s) => {
       const d = delivery(s);
       return { seen: d.peers, current: d.current };
@@ -257,7 +260,8 @@ export function createMetrics(initial?: MetricSources): Metrics {
   }).set({ version: VERSION, node_version: process.version }, 1);
   gauge(
     'dataplane_healthy',
-    "kube-proxy's health port (--proxy-healthz-url): 1 healthy, 0 unhealthy (answers down), -1 unknown (never reached) or off",
+    "kube-proxy's health port (--proxy-healthz-url): " +
+      '1 healthy, 0 unhealthy (answers down), -1 unknown (never reached) or off',
     (s) => {
       const d = s.dataplane?.() ?? 'off';
       return d === 'healthy' ? 1 : d === 'unhealthy' ? 0 : -1;

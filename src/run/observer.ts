@@ -88,7 +88,9 @@ export class DaemonObserver implements StateObserver {
       held: to.held,
     };
     if (to.engaged) {
-      const why = `so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain (--max-drain-fraction ${this.cfg.maxDrainFraction})`;
+      const why =
+        `so that at most ${to.budget} of ${to.readyNodes} Ready nodes drain ` +
+        `(--max-drain-fraction ${this.cfg.maxDrainFraction})`;
       this.log.warn(fields, `mass-drain guard engaged: ${to.held.length} node(s) held serving ${why}`);
     } else if (from.engaged) this.log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
   }

@@ -90,7 +90,10 @@ export class OverrideWatcher {
   private last = '';
   private reading = false;
   private lastFailure = '';
-  /** The last override read: drain, maint or ready; undefined once the file is missing, empty or says something else. */
+  /**
+   * The last override read: drain, maint or ready; undefined once the file is missing, empty or
+   * says something else.
+   */
   private inForce: OperatorState | undefined;
 
   constructor(

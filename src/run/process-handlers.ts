@@ -10,7 +10,8 @@ export function installProcessHandlers(log: Logger, countRejection: () => void):
     countRejection();
     log.error(
       { err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) },
-      'unhandled promise rejection (a bug): logged and counted in unhandled_rejections_total; answers keep the last known state',
+      'unhandled promise rejection (a bug): logged and counted in unhandled_rejections_total; ' +
+        'answers keep the last known state',
     );
   };
   const onException = (err: Error, origin: string): void => {

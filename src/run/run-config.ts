@@ -197,7 +197,9 @@ export const RUN_FLAGS = [
     name: 'signal-policy',
     env: `${P}SIGNAL_POLICY`,
     default: '',
-    help: 'Override what node signals do: SIGNAL=ACTION,... with ACTION drain, down, ignore or N% (see the decision table)',
+    help:
+      'Override what node signals do: SIGNAL=ACTION,... with ACTION drain, down, ignore or N% ' +
+      '(see the decision table)',
   },
   {
     name: 'max-drain-fraction',
@@ -221,7 +223,9 @@ export const RUN_FLAGS = [
     name: 'proxy-healthz-url',
     env: `${P}PROXY_HEALTHZ_URL`,
     default: 'http://127.0.0.1:10256/healthz',
-    help: "Data-plane health URL (kube-proxy's health port): failing means down #kube-proxy unhealthy (empty or off = off)",
+    help:
+      "Data-plane health URL (kube-proxy's health port): " +
+      'failing means down #kube-proxy unhealthy (empty or off = off)',
   },
   {
     name: 'proxy-healthz-interval',
@@ -257,7 +261,9 @@ export const RUN_FLAGS = [
     name: 'guard-stale-after',
     env: `${P}GUARD_STALE_AFTER`,
     default: '30s',
-    help: 'Coordinated mode: the decision is stale after this long without a coordinator heartbeat (the last one is kept)',
+    help:
+      'Coordinated mode: the decision is stale after this long without a coordinator heartbeat ' +
+      '(the last one is kept)',
   },
   {
     name: 'drain-deadline',

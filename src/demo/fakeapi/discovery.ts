@@ -1,4 +1,7 @@
-/** Legacy (non-aggregated) discovery documents. kubectl falls back to these when aggregated discovery is not offered. */
+/**
+ * Legacy (non-aggregated) discovery documents. kubectl falls back to these when aggregated
+ * discovery is not offered.
+ */
 import { RESOURCES, RESOURCE_NAMES, type ResourceInfo } from './resources.js';
 
 export const SERVER_VERSION = {

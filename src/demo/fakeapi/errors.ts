@@ -112,7 +112,8 @@ export const errors = {
   conflict: (plural: string, name: string, group = ''): StatusError =>
     new StatusError(
       409,
-      `Operation cannot be fulfilled on ${qualified(plural, group)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      `Operation cannot be fulfilled on ${qualified(plural, group)} "${name}": the object has been modified; ` +
+        'please apply your changes to the latest version and try again',
       'Conflict',
       details(plural, name, group),
     ),

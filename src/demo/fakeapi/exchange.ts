@@ -94,7 +94,8 @@ export class Exchange {
     if (type.includes('protobuf') || type.includes('cbor'))
       throw new StatusError(
         415,
-        `the body of a request was in an unknown format - accepted media types include: application/json, application/yaml (got ${type})`,
+        'the body of a request was in an unknown format - ' +
+          `accepted media types include: application/json, application/yaml (got ${type})`,
         'UnsupportedMediaType',
       );
     const text = await this.readBody();

@@ -258,7 +258,8 @@ export class ResourceHandlers {
     if (!type) {
       throw new StatusError(
         415,
-        `the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`,
+        'the body of the request was in an unknown format - ' +
+          `accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`,
         'UnsupportedMediaType',
       );
     }

@@ -176,14 +176,16 @@ export class ObjectStore {
     if (pre?.resourceVersion && pre.resourceVersion !== String(current.rv)) {
       throw new StatusError(
         409,
-        `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.rv}`,
+        `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: ` +
+          `ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.rv}`,
         'Conflict',
       );
     }
     if (pre?.uid && pre.uid !== current.obj.metadata.uid) {
       throw new StatusError(
         409,
-        `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.obj.metadata.uid ?? ''}`,
+        `Operation cannot be fulfilled on ${resource} "${name}": Precondition failed: ` +
+          `UID in precondition: ${pre.uid}, UID in object meta: ${current.obj.metadata.uid ?? ''}`,
         'Conflict',
       );
     }
@@ -214,7 +216,8 @@ export class ObjectStore {
   assertNotCompacted(resource: Resource, rv: number): void {
     if (rv < this.stateOf(resource).floor) {
       throw errors.expired(
-        'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        'The provided continue parameter is too old to display a consistent list result. ' +
+          'You can start a new list without the continue parameter.',
       );
     }
   }

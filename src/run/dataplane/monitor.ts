@@ -108,7 +108,8 @@ export class DataplaneMonitor {
         this.warnedUnknown = true;
         this.log.warn(
           { url, result: o.kind === 'timeout' ? 'timeout' : o.code },
-          `data-plane health ${url} not reachable: state unknown, answers unaffected until it answers (set --proxy-healthz-url= to turn polling off on nodes without kube-proxy)`,
+          `data-plane health ${url} not reachable: state unknown, answers unaffected until it answers ` +
+            '(set --proxy-healthz-url= to turn polling off on nodes without kube-proxy)',
         );
       }
       return;
@@ -117,7 +118,8 @@ export class DataplaneMonitor {
     if (tr.to === 'unhealthy') {
       this.log.error(
         fields,
-        `data-plane health ${url} is unhealthy after ${tr.cause}: signal proxy-unhealthy on (down #kube-proxy unhealthy unless the policy, an operator state or the override file says otherwise)`,
+        `data-plane health ${url} is unhealthy after ${tr.cause}: signal proxy-unhealthy on ` +
+          '(down #kube-proxy unhealthy unless the policy, an operator state or the override file says otherwise)',
       );
       this.sinks.event(
         false,

@@ -488,7 +488,8 @@ async function throughput(
         .filter((n) => row[n] !== undefined)
         .map(
           (n) =>
-            `${n} ${row[n]?.probesPerSec}/s ${row[n]?.serverCpuUsPerProbe}µs CPU/probe p99 ${row[n]?.latencyUs.p99}µs`,
+            `${n} ${row[n]?.probesPerSec}/s ${row[n]?.serverCpuUsPerProbe}µs CPU/probe ` +
+            `p99 ${row[n]?.latencyUs.p99}µs`,
         )
         .join(' | ')}`,
     );
@@ -809,10 +810,15 @@ function pad(s: string | number, n: number): string {
 function printThroughput(rows: ThroughputRow[]): void {
   log('');
   log(
-    `Throughput: fresh TCP connection per probe ("shop/web\\n" → "ready up 100%\\n"); ${opts.durationMs / 1000} s measured per server and level, in ${opts.rounds} interleaved slices each after a ${opts.warmupMs / 1000} s warm-up; ${opts.generators} generator process(es)${pinning ? `, server pinned to CPU ${SERVER_CPU}, generators to CPU ${BENCH_CPU}` : ', unpinned'}`,
+    `Throughput: fresh TCP connection per probe ("shop/web\\n" → "ready up 100%\\n"); ` +
+      `${opts.durationMs / 1000} s measured per server and level, in ${opts.rounds} interleaved slices ` +
+      `each after a ${opts.warmupMs / 1000} s warm-up; ${opts.generators} generator process(es)` +
+      `${pinning ? `, server pinned to CPU ${SERVER_CPU}, generators to CPU ${BENCH_CPU}` : ', unpinned'}`,
   );
   log(
-    `${pad('conc', 4)} ${pad('server', 6)} ${pad('probes/s', 9)} ${pad('p50 µs', 7)} ${pad('p99 µs', 7)} ${pad('max µs', 7)} ${pad('srv CPU µs/probe', 16)} ${pad('(user)', 6)} ${pad('srv core', 8)} ${pad('gen CPU µs/probe', 16)}`,
+    `${pad('conc', 4)} ${pad('server', 6)} ${pad('probes/s', 9)} ${pad('p50 µs', 7)} ${pad('p99 µs', 7)} ` +
+      `${pad('max µs', 7)} ${pad('srv CPU µs/probe', 16)} ${pad('(user)', 6)} ${pad('srv core', 8)} ` +
+      `${pad('gen CPU µs/probe', 16)}`,
   );
   for (const r of rows) {
     for (const [name, f] of [
@@ -820,8 +826,15 @@ function printThroughput(rows: ThroughputRow[]): void {
       ['agent', r.agent],
       ...(r.baseline ? [['before', r.baseline] as const] : []),
     ] as const) {
+      const trouble =
+        f.wrongReplies + f.errors > 0
+          ? `  (${f.wrongReplies} wrong, ${f.errors} errors${f.firstError ? `: ${f.firstError}` : ''})`
+          : '';
       log(
-        `${pad(r.concurrency, 4)} ${pad(name, 6)} ${pad(f.probesPerSec, 9)} ${pad(f.latencyUs.p50, 7)} ${pad(f.latencyUs.p99, 7)} ${pad(f.latencyUs.max, 7)} ${pad(f.serverCpuUsPerProbe, 16)} ${pad(f.serverUserUsPerProbe, 6)} ${pad(`${Math.round(f.serverCpuUtilisation * 100)}%`, 8)} ${pad(f.generatorCpuUsPerProbe, 16)}${f.wrongReplies + f.errors > 0 ? `  (${f.wrongReplies} wrong, ${f.errors} errors${f.firstError ? `: ${f.firstError}` : ''})` : ''}`,
+        `${pad(r.concurrency, 4)} ${pad(name, 6)} ${pad(f.probesPerSec, 9)} ${pad(f.latencyUs.p50, 7)} ` +
+          `${pad(f.latencyUs.p99, 7)} ${pad(f.latencyUs.max, 7)} ${pad(f.serverCpuUsPerProbe, 16)} ` +
+          `${pad(f.serverUserUsPerProbe, 6)} ${pad(`${Math.round(f.serverCpuUtilisation * 100)}%`, 8)} ` +
+          `${pad(f.generatorCpuUsPerProbe, 16)}${trouble}`,
       );
     }
   }
@@ -830,7 +843,10 @@ function printThroughput(rows: ThroughputRow[]): void {
   for (const r of rows) {
     const mark = (ok: boolean): string => (ok ? ' ok ' : ' MISS');
     log(
-      `${pad(r.concurrency, 4)}        ${pad(r.ratios.probesPerSec.toFixed(3), 8)}${mark(r.ratios.probesPerSec >= 0.85)}        ${pad(r.ratios.cpuPerProbe.toFixed(3), 8)}${mark(r.ratios.cpuPerProbe <= 1.15)}       ${pad(r.ratios.p99.toFixed(3), 7)}${mark(r.ratios.p99 <= 1.2)}`,
+      `${pad(r.concurrency, 4)}        ` +
+        `${pad(r.ratios.probesPerSec.toFixed(3), 8)}${mark(r.ratios.probesPerSec >= 0.85)}        ` +
+        `${pad(r.ratios.cpuPerProbe.toFixed(3), 8)}${mark(r.ratios.cpuPerProbe <= 1.15)}       ` +
+        `${pad(r.ratios.p99.toFixed(3), 7)}${mark(r.ratios.p99 <= 1.2)}`,
     );
   }
   if (rows.some((r) => r.baselineRatios)) {
@@ -839,7 +855,8 @@ function printThroughput(rows: ThroughputRow[]): void {
       const x = r.baselineRatios;
       if (x)
         log(
-          `${pad(r.concurrency, 4)}        ${pad(x.probesPerSec.toFixed(3), 8)}             ${pad(x.cpuPerProbe.toFixed(3), 8)}              ${pad(x.p99.toFixed(3), 7)}`,
+          `${pad(r.concurrency, 4)}        ${pad(x.probesPerSec.toFixed(3), 8)}             ` +
+            `${pad(x.cpuPerProbe.toFixed(3), 8)}              ${pad(x.p99.toFixed(3), 7)}`,
         );
     }
   }
@@ -847,11 +864,14 @@ function printThroughput(rows: ThroughputRow[]): void {
 
 async function main(): Promise<void> {
   log(
-    `haproxy-node-agent bench: ${facts.cores} cores (${facts.cpuModel}), Node ${facts.node}, Linux ${facts.kernel}, CLK_TCK ${facts.clkTck}, net.ipv4.tcp_tw_reuse=${facts.tcpTwReuse}, ephemeral ports ${facts.ephemeralPorts}${opts.quick ? ' [--quick]' : ''}`,
+    `haproxy-node-agent bench: ${facts.cores} cores (${facts.cpuModel}), Node ${facts.node}, Linux ${facts.kernel}, ` +
+      `CLK_TCK ${facts.clkTck}, net.ipv4.tcp_tw_reuse=${facts.tcpTwReuse}, ` +
+      `ephemeral ports ${facts.ephemeralPorts}${opts.quick ? ' [--quick]' : ''}`,
   );
   if (facts.tcpTwReuse === '0')
     log(
-      'hint: net.ipv4.tcp_tw_reuse=0; fresh connections at this rate may exhaust ephemeral ports (sysctl -w net.ipv4.tcp_tw_reuse=2 allows reuse on loopback)',
+      'hint: net.ipv4.tcp_tw_reuse=0; fresh connections at this rate may exhaust ephemeral ports ' +
+        '(sysctl -w net.ipv4.tcp_tw_reuse=2 allows reuse on loopback)',
     );
   const load = await readLoad();
   const results: Record<string, unknown> = {
@@ -912,18 +932,22 @@ async function main(): Promise<void> {
     if (opts.only.has('propagation')) {
       log('');
       log(
-        `propagation: ${opts.changes} changes through the fake API (cordon/uncordon/annotate), a fresh-connection probe loop…`,
+        `propagation: ${opts.changes} changes through the fake API (cordon/uncordon/annotate), ` +
+          'a fresh-connection probe loop…',
       );
       const p = await propagation(host, agent, kubeconfig);
       results.propagation = p;
       log(
-        `propagation over ${p.changes} changes: p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms, max ${p.maxMs} ms (target p99 < 50 ms)${p.wrongAnswers > 0 ? `, ${p.wrongAnswers} WRONG answers` : ', no wrong answer'}; one probe takes ${p.meanProbeUs} µs`,
+        `propagation over ${p.changes} changes: p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms, max ${p.maxMs} ms ` +
+          `(target p99 < 50 ms)${p.wrongAnswers > 0 ? `, ${p.wrongAnswers} WRONG answers` : ', no wrong answer'}; ` +
+          `one probe takes ${p.meanProbeUs} µs`,
       );
       for (const [k, v] of Object.entries(p.byKind))
         log(`  ${k.padEnd(8)} n=${v.n} p50 ${v.p50Ms} ms max ${v.maxMs} ms`);
       if (p.kubectl)
         log(
-          `  via kubectl (${p.kubectl.changes} cordon/uncordon, from the API server's PATCH answer): p50 ${p.kubectl.p50Ms} ms, max ${p.kubectl.maxMs} ms`,
+          `  via kubectl (${p.kubectl.changes} cordon/uncordon, from the API server's PATCH answer): ` +
+            `p50 ${p.kubectl.p50Ms} ms, max ${p.kubectl.maxMs} ms`,
         );
     }
     await stopChild(agent.proc);
@@ -936,20 +960,32 @@ async function main(): Promise<void> {
     const s = await scale();
     results.scale = s;
     log(
-      `scale: created in ${s.createMs} ms; daemon start → ready ${s.startToReadyMs} ms (/readyz ${s.startToReadyzMs} ms); first list request → ready ${s.firstListToReadyMs} ms; last list page sent → ready ${s.lastListToReadyMs} ms (target < 1000 ms; ${s.listRequests} list requests); daemon CPU until ready ${s.daemonCpuAtReadyMs} ms`,
+      `scale: created in ${s.createMs} ms; daemon start → ready ${s.startToReadyMs} ms ` +
+        `(/readyz ${s.startToReadyzMs} ms); first list request → ready ${s.firstListToReadyMs} ms; ` +
+        `last list page sent → ready ${s.lastListToReadyMs} ms (target < 1000 ms; ${s.listRequests} list requests); ` +
+        `daemon CPU until ready ${s.daemonCpuAtReadyMs} ms`,
     );
     log(
-      `scale: cordon/uncordon at this scale: p50 ${s.propagationAtScale.p50Ms} ms, max ${s.propagationAtScale.maxMs} ms; during ${s.probeLatencyDuringNodeUpdates.updates} heartbeat-like node updates (no answer change) probe latency p50 ${s.probeLatencyDuringNodeUpdates.p50Ms} ms, p99 ${s.probeLatencyDuringNodeUpdates.p99Ms} ms, max ${s.probeLatencyDuringNodeUpdates.maxMs} ms (daemon CPU ${s.probeLatencyDuringNodeUpdates.daemonCpuPerUpdateMs} ms per update)`,
+      `scale: cordon/uncordon at this scale: p50 ${s.propagationAtScale.p50Ms} ms, ` +
+        `max ${s.propagationAtScale.maxMs} ms; ` +
+        `during ${s.probeLatencyDuringNodeUpdates.updates} heartbeat-like node updates (no answer change) ` +
+        `probe latency p50 ${s.probeLatencyDuringNodeUpdates.p50Ms} ms, ` +
+        `p99 ${s.probeLatencyDuringNodeUpdates.p99Ms} ms, ` +
+        `max ${s.probeLatencyDuringNodeUpdates.maxMs} ms ` +
+        `(daemon CPU ${s.probeLatencyDuringNodeUpdates.daemonCpuPerUpdateMs} ms per update)`,
     );
     log(
-      `scale: RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB, heap used ${s.heapUsedMb ?? '?'} MB) after settle and a 3,200-probe burst (target < 80 MB); answers ${s.correctAnswers ? 'correct' : 'WRONG'}`,
+      `scale: RSS ${s.rssMb} MB (peak ${s.peakRssMb} MB, heap used ${s.heapUsedMb ?? '?'} MB) ` +
+        `after settle and a 3,200-probe burst (target < 80 MB); ` +
+        `answers ${s.correctAnswers ? 'correct' : 'WRONG'}`,
     );
   }
 
   if (opts.only.has('churn')) {
     log('');
     log(
-      `churn: ${opts.churnWrites} Node status writes over ${opts.churnNodes} Nodes, one agent per --guard-mode and a coordinator…`,
+      `churn: ${opts.churnWrites} Node status writes over ${opts.churnNodes} Nodes, ` +
+        'one agent per --guard-mode and a coordinator…',
     );
     const host = new ApiHost();
     const { kubeconfig } = await host.request<{ kubeconfig: string }>({ op: 'start' });
@@ -957,7 +993,8 @@ async function main(): Promise<void> {
     results.churn = c;
     for (const [mode, a] of Object.entries(c.agents))
       log(
-        `  ${mode.padEnd(12)} Node watch events ${a.nodeEvents}, decision events ${a.decisionEvents}, agent CPU ${a.cpuMs} ms`,
+        `  ${mode.padEnd(12)} Node watch events ${a.nodeEvents}, decision events ${a.decisionEvents}, ` +
+          `agent CPU ${a.cpuMs} ms`,
       );
     log(`  coordinator  Node watch events ${c.coordinatorNodeEvents}`);
     await host.stop();

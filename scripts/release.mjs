@@ -115,12 +115,16 @@ if (new RegExp(`^## \\[${version.replace(/\./g, '\\.')}\\]`, 'm').test(changelog
   fail(`CHANGELOG.md: ${version} is already there`);
 files.set(
   'CHANGELOG.md',
-  `${changelog.slice(0, bodyStart)}\n## [${version}] - ${date}\n${body.replace(/^\n+/, '\n')}${next === -1 ? '' : changelog.slice(bodyStart + next)}`,
+  `${changelog.slice(0, bodyStart)}\n## [${version}] - ${date}\n${body.replace(/^\n+/, '\n')}` +
+    `${next === -1 ? '' : changelog.slice(bodyStart + next)}`,
 );
 
 for (const [file, text] of files) writeFileSync(join(dir, file), text);
-process.stdout.write(`release: ${current} -> ${version} in ${[...files.keys()].join(', ')}
+process.stdout.write(
+  `release: ${current} -> ${version} in ${[...files.keys()].join(', ')}
 next: npm ci && npm test, then
   git commit -am "Release ${version}" && git tag v${version}
-  docker build --build-arg REVISION=$(git rev-parse HEAD) -t REGISTRY/haproxy-node-agent:${version} . && docker push REGISTRY/haproxy-node-agent:${version}
-`);
+  docker build --build-arg REVISION=$(git rev-parse HEAD) -t REGISTRY/haproxy-node-agent:${version} . ` +
+    `&& docker push REGISTRY/haproxy-node-agent:${version}
+`,
+);

@@ -85,7 +85,8 @@ rmSync(run, { recursive: true, force: true });
 
 if (procs.length > 0)
   console.error(
-    `# LEAK: ${procs.length} process(es) of this run still running after the tests (killed now):\n${procs.map((p) => `#   ${p.pid} ${p.cmd}`).join('\n')}`,
+    `# LEAK: ${procs.length} process(es) of this run still running after the tests (killed now):\n` +
+      `${procs.map((p) => `#   ${p.pid} ${p.cmd}`).join('\n')}`,
   );
 if (files.length > 0)
   console.error(`# LEAK: ${files.length} temp folder(s) left in ${run} (removed now): ${files.join(' ')}`);

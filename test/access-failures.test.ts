@@ -45,7 +45,8 @@ t.test('wrong CA: state tls, never synced, /readyz 503, one ERROR line per resou
 });
 
 t.test(
-  'token file rotated and the old token revoked at once: new token in use within 5 s, a cordon answered within 5 s more',
+  'token file rotated and the old token revoked at once: new token in use within 5 s, ' +
+    'a cordon answered within 5 s more',
   async (t) => {
     const { admin, pki, front, dir } = await setup(t);
     front.tokens.add('old-token');
@@ -204,7 +205,8 @@ t.test(
       '-m',
       'sh',
       '-c',
-      'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && mount --bind "$0" /run/secrets/kubernetes.io/serviceaccount && exec "$@"',
+      'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && ' +
+        'mount --bind "$0" /run/secrets/kubernetes.io/serviceaccount && exec "$@"',
       sa,
     ];
     const agent = await startAgent(

@@ -17,7 +17,9 @@ t.test('every credential form kubectl accepts', async (t) => {
   const plugin = join(dir, 'plugin.sh');
   writeFileSync(
     plugin,
-    `#!/bin/sh\necho "$@" >> "${join(dir, 'plugin.calls')}"\nprintf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$TOKEN"\n`,
+    `#!/bin/sh\necho "$@" >> "${join(dir, 'plugin.calls')}"\n` +
+      `printf '{"apiVersion":"client.authentication.k8s.io/v1",` +
+      `"kind":"ExecCredential","status":{"token":"%s"}}' "$TOKEN"\n`,
   );
   chmodSync(plugin, 0o755);
   const cases: Array<

@@ -54,11 +54,13 @@ t.test('render --print-template and --help do not load the Kubernetes client', {
   writeFileSync(
     join(dir, 'hooks.mjs'),
     `import { appendFileSync } from 'node:fs';
-export async function resolve(spec, ctx, next) { appendFileSync(${JSON.stringify(seen)}, spec + '\\n'); return next(spec, ctx); }\n`,
+export async function resolve(spec, ctx, next) { ` +
+      `appendFileSync(${JSON.stringify(seen)}, spec + '\\n'); return next(spec, ctx); }\n`,
   );
   writeFileSync(
     join(dir, 'register.mjs'),
-    `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
+    `import { register } from 'node:module';\n` +
+      `register(${JSON.stringify(pathToFileURL(join(dir, 'hooks.mjs')).href)});\n`,
   );
   for (const args of [
     ['render', '--print-template'],

@@ -69,7 +69,8 @@ t.test('kill the leader: the decision is kept, the standby takes over after the 
     90_000,
   );
   t.comment(
-    `failover: standby leader ${(Date.now() - killedAt) / 1000}s after the kill (${failoverMs / 1000}s measured by polling)`,
+    `failover: standby leader ${(Date.now() - killedAt) / 1000}s after the kill ` +
+      `(${failoverMs / 1000}s measured by polling)`,
   );
   t.same([...answers], ['drain\n'], 'a answered drain throughout the failover');
   t.equal(await probe(b.agentPort, { send: WEB }), READY);

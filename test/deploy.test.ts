@@ -130,7 +130,8 @@ if (rendered === undefined) {
     t.equal(pod.priorityClassName, 'system-node-critical');
     t.ok(
       (pod.tolerations ?? []).some((x) => x.operator === 'Exists' && x.key === undefined && x.effect === undefined),
-      'a catch-all toleration (operator Exists, no key, no effect): runs on cordoned and tainted nodes, never evicted by NoExecute',
+      'a catch-all toleration (operator Exists, no key, no effect): ' +
+        'runs on cordoned and tainted nodes, never evicted by NoExecute',
     );
     t.same(ds.spec?.selector.matchLabels, { 'app.kubernetes.io/name': 'haproxy-node-agent' });
     t.match(
@@ -315,7 +316,9 @@ if (rendered === undefined) {
   const overlay = mkdtempSync(join(tmpdir(), 'hna-deploy-'));
   writeFileSync(
     join(overlay, 'kustomization.yaml'),
-    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ${relative(overlay, deployDir)}\ncomponents:\n  - ${relative(overlay, join(deployDir, 'components', 'coordinator'))}\n`,
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n` +
+      `resources:\n  - ${relative(overlay, deployDir)}\n` +
+      `components:\n  - ${relative(overlay, join(deployDir, 'components', 'coordinator'))}\n`,
   );
   const coordinated = await render(overlay).finally(() => rmSync(overlay, { recursive: true, force: true }));
   if (coordinated === undefined) throw new Error('kubectl vanished');

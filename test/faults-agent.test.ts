@@ -146,7 +146,8 @@ t.test('5,000 idle connections, then the cap: over it refused at once, those hel
   const during = await normal.stop();
   const rssDuring = rssMb(agent.proc.pid as number);
   t.comment(
-    `normal probes during the idle storm: ${during.n}, p50 ${during.p50} ms, max ${during.max} ms; daemon RSS ${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB`,
+    `normal probes during the idle storm: ${during.n}, p50 ${during.p50} ms, max ${during.max} ms; ` +
+      `daemon RSS ${rssBefore.toFixed(1)} → ${rssDuring.toFixed(1)} MB`,
   );
   t.same(during.wrong, [], 'every normal probe answered correctly');
   t.ok(
@@ -186,7 +187,8 @@ t.test('5,000 idle connections, then the cap: over it refused at once, those hel
   );
   t.same([...new Set(sample.map((h) => h.data))], ['ready up 50%\n'], 'with the right answer');
   t.comment(
-    `200 admitted connections answered in ${Math.max(...sample.map((h) => (h.closedAt ?? Infinity) - answeredStart))} ms while at the cap`,
+    '200 admitted connections answered in ' +
+      `${Math.max(...sample.map((h) => (h.closedAt ?? Infinity) - answeredStart))} ms while at the cap`,
   );
 
   for (const h of held) h.s.destroy();
@@ -240,7 +242,9 @@ t.test('slowloris: one byte a second gets the node answer at the read deadline, 
       'still trickling, yet dropped after the linger time',
     );
     t.comment(
-      `slowloris: ${2 * n} slow clients, answered within ${slowest} ms, all released ${Date.now() - startedAt} ms after the start (${Date.now() - released} ms after the answers)`,
+      `slowloris: ${2 * n} slow clients, answered within ${slowest} ms, ` +
+        `all released ${Date.now() - startedAt} ms after the start ` +
+        `(${Date.now() - released} ms after the answers)`,
     );
   } finally {
     clearInterval(ticker);
@@ -252,7 +256,8 @@ t.test('slowloris: one byte a second gets the node answer at the read deadline, 
   );
   const r = await normal.stop();
   t.comment(
-    `slowloris: normal probes meanwhile: ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; RSS ${rssBefore.toFixed(1)} → ${rssMb(agent.proc.pid as number).toFixed(1)} MB`,
+    `slowloris: normal probes meanwhile: ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; ` +
+      `RSS ${rssBefore.toFixed(1)} → ${rssMb(agent.proc.pid as number).toFixed(1)} MB`,
   );
   t.same(r.wrong, []);
   for (const h of [...before, ...after]) h.s.destroy();
@@ -275,7 +280,8 @@ t.test('1 MB without a newline, many at once: node answer, bounded memory', asyn
   const rssAfter = rssMb(agent.proc.pid as number);
   const r = await normal.stop();
   t.comment(
-    `${n} × 1 MiB: RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms`,
+    `${n} × 1 MiB: RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB; ` +
+      `normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms`,
   );
   t.ok(rssAfter - rssBefore < 64, 'the bytes are not kept (RSS grew by less than 64 MB for 32 MiB sent)');
   t.same(r.wrong, []);
@@ -394,7 +400,9 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
     });
     if (got !== want.reply)
       failures.push(
-        `case ${k}: sent ${JSON.stringify(c.bytes.toString('latin1').slice(0, 80))} (${c.bytes.length} bytes${c.halfClose ? ', half-closed' : ''}): got ${JSON.stringify(got)}, want ${JSON.stringify(want.reply)}`,
+        `case ${k}: sent ${JSON.stringify(c.bytes.toString('latin1').slice(0, 80))}` +
+          ` (${c.bytes.length} bytes${c.halfClose ? ', half-closed' : ''}): ` +
+          `got ${JSON.stringify(got)}, want ${JSON.stringify(want.reply)}`,
       );
   };
   // 24 cases in flight at a time.
@@ -413,7 +421,8 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
   t.equal(await probe(agent.agentPort, { send: API }), 'ready up 50%\n', 'still serving');
   const rssAfter = rssMb(agent.proc.pid as number);
   t.comment(
-    `fuzz: ${cases.length} cases (${JSON.stringify(reasons)}), RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB`,
+    `fuzz: ${cases.length} cases (${JSON.stringify(reasons)}), ` +
+      `RSS ${rssBefore.toFixed(1)} → ${rssAfter.toFixed(1)} MB`,
   );
   t.ok(rssAfter < RSS_LIMIT_MB && rssAfter - rssBefore < RSS_GROWTH_LIMIT_MB, 'RSS bounded');
   t.equal(agent.proc.exitCode, null, 'no crash');
@@ -452,7 +461,8 @@ t.test('half-closed sockets by the thousand; clients that never finish closing a
   );
   const r = await normal.stop();
   t.comment(
-    `half-closed: ${2 * n} clients; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; RSS ${rssMb(agent.proc.pid as number).toFixed(1)} MB`,
+    `half-closed: ${2 * n} clients; normal probes ${r.n}, p50 ${r.p50} ms, max ${r.max} ms; ` +
+      `RSS ${rssMb(agent.proc.pid as number).toFixed(1)} MB`,
   );
   t.same(r.wrong, []);
   for (const h of [...a, ...b]) h.s.destroy();

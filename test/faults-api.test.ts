@@ -167,7 +167,9 @@ t.test('API server killed, restarted with a new resourceVersion history', async 
 t.test(
   'API server restored with resourceVersions that go backwards',
   {
-    todo: 'a watch resumed from a resourceVersion that happens to be valid in the restored history is silently behind; needs a relist when a list resourceVersion goes backwards (see kube/informer.ts)',
+    todo:
+      'a watch resumed from a resourceVersion that happens to be valid in the restored history ' +
+      'is silently behind; needs a relist when a list resourceVersion goes backwards (see kube/informer.ts)',
   },
   async (t) => {
     const { api, truth } = await setup(t);
@@ -227,7 +229,8 @@ t.test('410 Gone on every watch: answers stay right, changes arrive by relisting
   const requests = api.requestLog.length - before;
   const perSecond = (requests * 1000) / (Date.now() - startedAt);
   t.comment(
-    `410 storm: ${requests >= 1000 - before ? 'at least ' : ''}${requests} API requests in ${Date.now() - startedAt} ms (${perSecond.toFixed(0)}/s over 3 informers)`,
+    `410 storm: ${requests >= 1000 - before ? 'at least ' : ''}${requests} API requests ` +
+      `in ${Date.now() - startedAt} ms (${perSecond.toFixed(0)}/s over 3 informers)`,
   );
   t.ok(perSecond < 50, `relists after 410 back off (${perSecond.toFixed(0)} requests/s)`);
   api.faults.watchGone = false;

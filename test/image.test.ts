@@ -348,7 +348,8 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
   let dist = join(root, 'dist');
   const base = mkdtempSync(join(tmpdir(), 'hna-image-'));
   t.teardown(() => {
-    execFileSync('find', [base, '-type', 'd', '-exec', 'chmod', 'u+w', '{}', '+']); // directories only: files may be hard links
+    // Directories only: files may be hard links.
+    execFileSync('find', [base, '-type', 'd', '-exec', 'chmod', 'u+w', '{}', '+']);
     execFileSync('rm', ['-rf', base]);
   });
   if (!existsSync(join(dist, 'main.js'))) {
@@ -392,7 +393,9 @@ t.test('the runtime tree, read-only, as the image user: help, bad kubeconfig, a 
     t.notOk(existsSync(join(app, 'node_modules', dev)), `dev dependency ${dev} is not in the tree`);
   const sizes = { dist: du(join(app, 'dist')), node_modules: du(join(app, 'node_modules')) };
   t.comment(
-    `runtime files: ${((sizes.dist + sizes.node_modules) / 2 ** 20).toFixed(1)} MiB (dist ${(sizes.dist / 2 ** 10).toFixed(0)} KiB, production node_modules ${(sizes.node_modules / 2 ** 20).toFixed(1)} MiB)`,
+    `runtime files: ${((sizes.dist + sizes.node_modules) / 2 ** 20).toFixed(1)} MiB ` +
+      `(dist ${(sizes.dist / 2 ** 10).toFixed(0)} KiB, ` +
+      `production node_modules ${(sizes.node_modules / 2 ** 20).toFixed(1)} MiB)`,
   );
 
   // Read-only, like readOnlyRootFilesystem: no write bit for anyone (directories and our copies;

@@ -96,10 +96,13 @@ t.test(
 
     const ratio = (tl: Tally): number => tl.moved / tl.ideal;
     const line = (name: string, tl: Tally): string =>
-      `${name}: ${(tl.moved / tl.events).toFixed(4)} servers moved per Service per change (ideal k/N ${(tl.ideal / tl.events).toFixed(4)}), ` +
-      `ratio to ideal ${ratio(tl).toFixed(3)}, ${((100 * tl.fraction) / tl.events).toFixed(2)}% of assignments, at most ${tl.maxMoved} in one Service`;
+      `${name}: ${(tl.moved / tl.events).toFixed(4)} servers moved per Service per change ` +
+      `(ideal k/N ${(tl.ideal / tl.events).toFixed(4)}), ` +
+      `ratio to ideal ${ratio(tl).toFixed(3)}, ${((100 * tl.fraction) / tl.events).toFixed(2)}% of assignments, ` +
+      `at most ${tl.maxMoved} in one Service`;
     t.comment(
-      `${CLUSTERS} clusters of 20..200 nodes, ${serviceCount} Services, k=${K}, ${result.rendezvous.events} one-node changes per strategy`,
+      `${CLUSTERS} clusters of 20..200 nodes, ${serviceCount} Services, k=${K}, ` +
+        `${result.rendezvous.events} one-node changes per strategy`,
     );
     t.comment(line('rendezvous + zone spread', result.rendezvous));
     t.comment(line('rendezvous, clusters without zones', result.rendezvousNoZones));

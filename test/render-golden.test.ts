@@ -32,8 +32,10 @@ const CASES: Array<{ golden: string; args: string[] }> = [
 ];
 
 const EXPECTED_WARNINGS = [
-  'render: warning: service prod-eu/internal/db: no TCP port with a nodePort (type NodePort or LoadBalancer needed); skipped',
-  'render: warning: service prod-us/shop/oops: haproxy-node-agent.io/expose is "yes", expected "true" or "false"; skipped',
+  'render: warning: service prod-eu/internal/db: no TCP port with a nodePort ' +
+    '(type NodePort or LoadBalancer needed); skipped',
+  'render: warning: service prod-us/shop/oops: haproxy-node-agent.io/expose is "yes", ' +
+    'expected "true" or "false"; skipped',
 ];
 
 async function render(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -5,7 +5,8 @@ import { pickNodes, rendezvousScore, type Candidate } from '../src/render/hash.j
 const names = (cs: readonly Candidate[]): string[] => cs.map((c) => c.name);
 
 t.test('the score is sha256-based and the same on every machine', async (t) => {
-  // Computed independently: python3 -c "import hashlib; print(hashlib.sha256(b'prod-eu/shop/web\x00eu-a1').hexdigest()[:16])"
+  // Computed independently:
+  // python3 -c "import hashlib; print(hashlib.sha256(b'prod-eu/shop/web\x00eu-a1').hexdigest()[:16])"
   t.equal(rendezvousScore('prod-eu/shop/web', 'eu-a1'), '93e854d0ab5dd668');
   t.not(rendezvousScore('a', 'bc'), rendezvousScore('ab', 'c'), 'the separator keeps identities apart');
 });

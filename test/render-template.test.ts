@@ -54,7 +54,8 @@ t.test('errors name the line', async (t) => {
   t.equal(bad('{{/each}}'), 'line 1: {{/each}} without a matching {{#each ...}}');
   t.equal(
     bad('{{a b}}'),
-    'line 1: cannot read tag {{a b}} (expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})',
+    'line 1: cannot read tag {{a b}} ' +
+      '(expected {{name}}, {{#each name}}, {{/each}}, {{#if name}}, {{/if}} or {{! comment}})',
   );
   t.equal(bad('x\n{{a'), 'line 2: unclosed {{');
   t.equal(bad('{{#each 9x}}{{/each}}'), 'line 1: "9x" is not a name');
@@ -72,6 +73,7 @@ t.test('HAProxy spellings', async (t) => {
   t.equal(routeCondition('a.example.com', '/'), '{ req.hdr(host),field(1,:) -i a.example.com }');
   t.equal(
     routeCondition('a.example.com', '/api'),
-    '{ req.hdr(host),field(1,:) -i a.example.com } { path /api } || { req.hdr(host),field(1,:) -i a.example.com } { path_beg /api/ }',
+    '{ req.hdr(host),field(1,:) -i a.example.com } { path /api } ' +
+      '|| { req.hdr(host),field(1,:) -i a.example.com } { path_beg /api/ }',
   );
 });

@@ -37,7 +37,9 @@ if (bin !== undefined) {
     );
     const downAt = edge.answerChangedAt('node-a', 'down #drain deadline', 0);
     t.comment(
-      `agent: drain → down #drain deadline after ${drainAt === undefined || downAt === undefined ? '?' : downAt - drainAt}ms (deadline 2s, ticked every 1s)`,
+      `agent: drain → down #drain deadline after ` +
+        `${drainAt === undefined || downAt === undefined ? '?' : downAt - drainAt}ms ` +
+        `(deadline 2s, ticked every 1s)`,
     );
     const status = JSON.parse((await httpGet(edge.agent('node-a').httpPort, '/status')).body) as {
       drainDeadline: { passed: boolean };

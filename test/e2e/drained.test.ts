@@ -1,6 +1,7 @@
 // /drained against real HAProxy probing two agents (agent-inter 100 ms), real kubectl and the fake
 // API server: 503 before a cordon, 200 once HAProxy has been told, 503 after the uncordon; the
-// metric and the Event say the same; wait-drained exits 0 when drained (its timeout and bad flags: wait-drained.test.ts).
+// metric and the Event say the same; wait-drained exits 0 when drained (its timeout and bad flags:
+// wait-drained.test.ts).
 import t from 'tap';
 import { allReady, onNode, requireHaproxy, startEdge } from '../lib/haproxy.js';
 import { httpGet, metricValue } from '../lib/agent-process.js';
@@ -55,7 +56,9 @@ if (bin !== undefined) {
         'HAProxy shows every node-a server DRAIN',
       );
       t.comment(
-        `kubectl cordon → /drained 200: ${tookMs}ms (kubectl run included); agent answer change → 200 seen: ${changed === undefined ? '?' : `${seenAt - changed}ms`} (polled every 20ms; agent-inter 100ms)`,
+        `kubectl cordon → /drained 200: ${tookMs}ms (kubectl run included); ` +
+          `agent answer change → 200 seen: ${changed === undefined ? '?' : `${seenAt - changed}ms`} ` +
+          `(polled every 20ms; agent-inter 100ms)`,
       );
       const m = (await httpGet(a.httpPort, '/metrics')).body;
       t.equal(metricValue(m, 'haproxy_node_agent_drain_delivered'), 1, 'metric drain_delivered 1');

@@ -44,7 +44,8 @@ t.test('server lines carry weight, check and the agent-check with agent-send', a
   const cfg = renderHaproxyConfig(spec('/tmp/x/admin.sock'));
   t.match(
     cfg,
-    'server web.node-a 127.0.0.1:30080 weight 100 check inter 500ms agent-check agent-addr 127.0.0.1 agent-port 9300 agent-inter 100ms agent-send "shop/web\\n"\n',
+    'server web.node-a 127.0.0.1:30080 weight 100 check inter 500ms ' +
+      'agent-check agent-addr 127.0.0.1 agent-port 9300 agent-inter 100ms agent-send "shop/web\\n"\n',
   );
   t.match(cfg, 'server other 127.0.0.1:30081 weight 100 check inter 500ms\n');
   t.match(cfg, '  stats socket /tmp/x/admin.sock mode 600 level admin\n');
@@ -70,7 +71,10 @@ t.test('server lines carry weight, check and the agent-check with agent-send', a
 t.test('show stat CSV: quoted fields, server rows only', async (t) => {
   t.same(parseCsvLine('a,"b,c",,"d ""e"""'), ['a', 'b,c', '', 'd "e"']);
   const csv =
-    '# pxname,svname,scur,stot,status,weight,type,last_agt,agent_status,\nweb,FRONTEND,0,0,OPEN,,0,,,\nweb,node-a,1,7,DRAIN (agent),100,2,"via agent : up, maybe",CHECKED,\nweb,BACKEND,0,0,UP,100,1,,,\n';
+    '# pxname,svname,scur,stot,status,weight,type,last_agt,agent_status,\n' +
+    'web,FRONTEND,0,0,OPEN,,0,,,\n' +
+    'web,node-a,1,7,DRAIN (agent),100,2,"via agent : up, maybe",CHECKED,\n' +
+    'web,BACKEND,0,0,UP,100,1,,,\n';
   t.same(
     serverRows(parseShowStat(csv)).map(({ raw: _raw, ...s }) => s),
     [

@@ -44,7 +44,9 @@ if (bin !== undefined) {
         const logged = edge.answerChangedAt('node-a', 'down #kube-proxy unhealthy', first503);
         const n503 = hz.count(503, mark);
         t.comment(
-          `cycle ${cycle}: first 503 → HAProxy DOWN: ${down.at - first503}ms (agent answer changed after ${logged === undefined ? '?' : logged - first503}ms, ${n503} polls answered 503 by then)`,
+          `cycle ${cycle}: first 503 → HAProxy DOWN: ${down.at - first503}ms ` +
+            `(agent answer changed after ${logged === undefined ? '?' : logged - first503}ms, ` +
+            `${n503} polls answered 503 by then)`,
         );
 
         const mark2 = hz.served.length;

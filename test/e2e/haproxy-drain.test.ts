@@ -42,7 +42,9 @@ if (bin !== undefined) {
     const logged = edge.answerChangedAt('node-a', 'drain', before);
     const changed = logged ?? kubectlDone;
     t.comment(
-      `DRAIN (a report: timing goals live in the bench) ${logged === undefined ? 'kubectl returning (no agent log line found)' : "the agent's answer changing"} (${drained.at - changed}ms; ${drained.at - before}ms from running kubectl cordon)`,
+      `DRAIN (a report: timing goals live in the bench) ` +
+        `${logged === undefined ? 'kubectl returning (no agent log line found)' : "the agent's answer changing"}` +
+        ` (${drained.at - changed}ms; ${drained.at - before}ms from running kubectl cordon)`,
     );
     t.same(
       onNode(drained.servers, 'node-b').map((s) => s.status),
@@ -83,7 +85,9 @@ if (bin !== undefined) {
     if (loggedBack === undefined) t.comment('agent log line for the uncordon not found: not timed');
     else
       t.comment(
-        `back to UP weight 100 after the agent's answer changed (a report, not a goal: ${ready.at - loggedBack}ms; ${ready.at - beforeUncordon}ms from running kubectl uncordon)`,
+        `back to UP weight 100 after the agent's answer changed ` +
+          `(a report, not a goal: ${ready.at - loggedBack}ms; ` +
+          `${ready.at - beforeUncordon}ms from running kubectl uncordon)`,
       );
     t.notOk(
       ready.servers.some((s) => s.status.includes('DRAIN')),

@@ -68,7 +68,8 @@ if (bin !== undefined) {
           break;
         }
       }
-      // CHECKED = the agent answered and HAProxy had nothing to change (a refused or timed-out check reads L4CON/L4TOUT).
+      // CHECKED = the agent answered and HAProxy had nothing to change (a refused or timed-out check
+      // reads L4CON/L4TOUT).
       const during = await edge.waitFor(
         'agent still answering',
         (ss) => onNode(ss, 'node-a').every((s) => s.agentStatus === 'CHECKED'),

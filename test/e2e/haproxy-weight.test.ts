@@ -54,7 +54,9 @@ if (bin !== undefined) {
     const logged = changes.every((c) => c !== undefined);
     const changed = logged ? Math.max(...(changes as number[])) : kubectlDone;
     t.comment(
-      `new weight in HAProxy (a report, not a goal) after ${logged ? "the agents' answers changing" : 'kubectl returning (no agent log line found)'} (${weighted.at - changed}ms; ${weighted.at - before}ms from running kubectl annotate)`,
+      `new weight in HAProxy (a report, not a goal) after ` +
+        `${logged ? "the agents' answers changing" : 'kubectl returning (no agent log line found)'}` +
+        ` (${weighted.at - changed}ms; ${weighted.at - before}ms from running kubectl annotate)`,
     );
 
     const started = Date.now();

@@ -21,7 +21,10 @@ const stats = (xs: number[]): string =>
   xs.length === 0 ? 'n=0' : `median ${median(xs)}ms, max ${Math.max(...xs)}ms, n=${xs.length}`;
 const report = (t: Test, what: string, s: Series): void => {
   t.comment(
-    `${what}: from running kubectl: ${stats(s.fromKubectl)}; from the agent's answer changing: ${stats(s.fromAgent)}; kubectl itself: ${stats(s.kubectl)} (agent-inter ${AGENT_INTER_MS}ms, show stat polled every ${POLL_MS}ms)`,
+    `${what}: from running kubectl: ${stats(s.fromKubectl)}; ` +
+      `from the agent's answer changing: ${stats(s.fromAgent)}; ` +
+      `kubectl itself: ${stats(s.kubectl)} ` +
+      `(agent-inter ${AGENT_INTER_MS}ms, show stat polled every ${POLL_MS}ms)`,
   );
 };
 // Only what must hold on any machine: every change arrived (waitFor's deadline) and was logged.

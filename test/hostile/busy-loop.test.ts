@@ -119,7 +119,8 @@ t.test('busy loop (/status hammer, slowloris, churn): zero node answers for a Lo
   const valid = results.filter((r) => r.writeLagMs < READ_TIMEOUT_MS / 2);
   const wrong = valid.filter((r) => r.reply !== DOWN).map((r) => r.reply);
   t.comment(
-    `${results.length} probes, ${valid.length} with a prompt agent-send, ${wrong.length} wrong; ${churn} Service updates; slowloris reconnects ${loris.reconnects()}`,
+    `${results.length} probes, ${valid.length} with a prompt agent-send, ${wrong.length} wrong; ` +
+      `${churn} Service updates; slowloris reconnects ${loris.reconnects()}`,
   );
   // How loaded the machine is decides how many samples can judge; too few is a skip, not a failure.
   const tooBusy =

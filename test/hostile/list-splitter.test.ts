@@ -84,7 +84,8 @@ t.test('random lists, random chunking: the same items as JSON.parse, in order', 
 
 t.test('items before or after metadata, and a key named items inside an item', async (t) => {
   const text =
-    '{"items" : [ {"items":[1,2],"a":"]"} , {"b":{"items":[]}} ],"metadata":{"resourceVersion":"9"},"kind":"ServiceList"}';
+    '{"items" : [ {"items":[1,2],"a":"]"} , {"b":{"items":[]}} ],' +
+    '"metadata":{"resourceVersion":"9"},"kind":"ServiceList"}';
   const got = split(Buffer.from(text), [3, 9, 10, 11]);
   t.same(got.items, [{ items: [1, 2], a: ']' }, { b: { items: [] } }]);
   t.same(got.rest, { items: [], metadata: { resourceVersion: '9' }, kind: 'ServiceList' });

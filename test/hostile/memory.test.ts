@@ -126,7 +126,8 @@ t.test('running agent, 300 × 250 KB Services arriving over the watch: still ans
   if (!ok) return;
   const m = memory(agent.proc.pid);
   t.comment(
-    `running: idle VmRSS ${idle.rssMb.toFixed(1)} MB; after VmRSS ${m.rssMb.toFixed(1)} MB, VmHWM ${m.peakMb.toFixed(1)} MB`,
+    `running: idle VmRSS ${idle.rssMb.toFixed(1)} MB; ` +
+      `after VmRSS ${m.rssMb.toFixed(1)} MB, VmHWM ${m.peakMb.toFixed(1)} MB`,
   );
   t.ok(m.peakMb < LIMIT_MB, `peak RSS ${m.peakMb.toFixed(1)} MB under the ${LIMIT_MB} MiB limit`);
   checkLogs(t, agent);

@@ -15,7 +15,11 @@ const P = 'haproxy-node-agent.io';
 
 function serviceYaml(ns: string, name: string, nodePort: number, ann: Record<string, string>): string {
   const lines = Object.entries({ expose: 'true', ...ann }).map(([k, v]) => `    ${P}/${k}: "${v}"`);
-  return `apiVersion: v1\nkind: Service\nmetadata:\n  namespace: ${ns}\n  name: ${name}\n  annotations:\n${lines.join('\n')}\nspec:\n  type: NodePort\n  ports: [{port: 80, nodePort: ${nodePort}}]\n`;
+  return (
+    `apiVersion: v1\nkind: Service\nmetadata:\n  namespace: ${ns}\n  name: ${name}\n` +
+    `  annotations:\n${lines.join('\n')}\n` +
+    `spec:\n  type: NodePort\n  ports: [{port: 80, nodePort: ${nodePort}}]\n`
+  );
 }
 
 /** creationTimestamp has one-second precision: let the next Service be strictly younger. */

@@ -5,7 +5,10 @@ import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
 
 export const WEB = 'shop/web\n';
 export const DOWN = 'down #kube-proxy unhealthy\n';
-/** The default interval: its 800ms poll timeout rides out a loaded machine; a shorter one made timeouts count as failures. */
+/**
+ * The default interval: its 800ms poll timeout rides out a loaded machine; a shorter one made
+ * timeouts count as failures.
+ */
 export const INTERVAL = '1s';
 /** Generous: the machine is shared; conditions are awaited, never timed. */
 export const DEADLINE_MS = 15_000;

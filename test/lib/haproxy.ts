@@ -68,7 +68,8 @@ export function requireHaproxy(t: Test): string | undefined {
     return undefined;
   }
   t.comment(
-    'haproxy not found on PATH or in /usr/sbin: skipping the end-to-end tests against real HAProxy (apt-get install haproxy)',
+    'haproxy not found on PATH or in /usr/sbin: ' +
+      'skipping the end-to-end tests against real HAProxy (apt-get install haproxy)',
   );
   t.plan(0, 'haproxy not installed');
   return undefined;
@@ -108,7 +109,10 @@ export class Edge {
     return readServerStats(this.haproxy.statsSocket);
   }
 
-  /** Polls `show stat` until `ok` holds; returns the rows and when they were read. Throws with the last rows on timeout. */
+  /**
+   * Polls `show stat` until `ok` holds; returns the rows and when they were read. Throws with the
+   * last rows on timeout.
+   */
   async waitFor(
     what: string,
     ok: (servers: ServerStat[]) => boolean,
@@ -121,7 +125,8 @@ export class Edge {
       if (ok(servers)) return { servers, at };
       if (at > deadline)
         throw new Error(
-          `HAProxy never showed ${what} within ${timeoutMs}ms; last:\n${table(servers)}\n${this.haproxy.output.slice(-10).join('\n')}`,
+          `HAProxy never showed ${what} within ${timeoutMs}ms; last:\n${table(servers)}\n` +
+            `${this.haproxy.output.slice(-10).join('\n')}`,
         );
       await sleep(POLL_MS);
     }
@@ -262,7 +267,8 @@ export function table(servers: ServerStat[]): string {
   return servers
     .map(
       (s) =>
-        `  ${`${s.backend}/${s.server}`.padEnd(28)} ${s.status.padEnd(14)} w=${String(s.weight).padEnd(4)} agent=${s.agentStatus} "${s.lastAgent}"`,
+        `  ${`${s.backend}/${s.server}`.padEnd(28)} ${s.status.padEnd(14)} w=${String(s.weight).padEnd(4)} ` +
+        `agent=${s.agentStatus} "${s.lastAgent}"`,
     )
     .join('\n');
 }

@@ -67,7 +67,8 @@ export interface ChildResult {
 
 /**
  * Runs `cmd args` to completion (killed after `timeoutMs`, stretched by SLOWDOWN and generous by
- * default: a busy machine is slow, not broken). Resolves whatever the exit code; rejects only when it cannot be started.
+ * default: a busy machine is slow, not broken). Resolves whatever the exit code; rejects only when
+ * it cannot be started.
  */
 export function runChild(
   cmd: string,

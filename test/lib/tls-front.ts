@@ -22,7 +22,10 @@ export interface Pki {
   clientKeyFile: string;
 }
 
-/** One-shot `openssl req`/`x509` on local files: no stdin (-subj, -nodes), done in milliseconds, so it stays synchronous. */
+/**
+ * One-shot `openssl req`/`x509` on local files: no stdin (-subj, -nodes), done in milliseconds, so
+ * it stays synchronous.
+ */
 function openssl(dir: string, ...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
 }
@@ -95,7 +98,8 @@ export interface FrontRequest {
 }
 
 export const FORBIDDEN_MESSAGE = (resource: string): string =>
-  `${resource} is forbidden: User "system:serviceaccount:kube-system:haproxy-node-agent" cannot list resource "${resource}" in API group "" at the cluster scope`;
+  `${resource} is forbidden: User "system:serviceaccount:kube-system:haproxy-node-agent" ` +
+  `cannot list resource "${resource}" in API group "" at the cluster scope`;
 
 export class TlsFront {
   /** Bearer tokens accepted now. */

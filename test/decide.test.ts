@@ -206,7 +206,7 @@ const rows: Array<[string, DecisionInput, string]> = [
     row({ service: svc(), endpoints: { ready: 0, terminating: 0, maxReadyPerNode: 5 } }),
     'ready up 100%\n',
   ],
-  // data plane: kube-proxy's health port (src/dataplane/)
+  // data plane: kube-proxy's health port (src/run/dataplane/)
   [
     'kube-proxy unhealthy: down for every Service',
     row({ node: node({ with: ['proxy-unhealthy'] }), service: svc({ weight: 30 }) }),

@@ -1,4 +1,4 @@
-// The snapshot alone (src/state.ts), pure: views in, reply bytes and observer calls out, with a
+// The agent state alone (src/core/agent-state.ts), pure: views in, reply bytes and observer calls out, with a
 // clock the test moves. What it must get right: no answer before every resource is listed, the
 // bytes every probe gets after each change, each change told to the observer once, slow start.
 import t from 'tap';

@@ -1,5 +1,5 @@
 // Wires `coordinate`: one informer over all Nodes, leader election on a Lease, and (while leader)
-// the mass-drain guard computed exactly as agents in local mode do (guard.ts), published as one
+// the mass-drain guard computed exactly as agents in local mode do (core/mass-drain-guard.ts), published as one
 // ConfigMap. Standbys keep a warm cache so a takeover publishes at once.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';

@@ -31,7 +31,7 @@ export interface Decision {
   held: string[];
 }
 
-/** The verdict part of a decision, as guard.ts computes it. */
+/** The verdict part of a decision, as core/mass-drain-guard.ts computes it. */
 export function sameVerdict(d: Decision, g: GuardResult): boolean {
   return (
     d.budget === g.budget &&

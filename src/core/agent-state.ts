@@ -1,4 +1,4 @@
-// The in-memory snapshot: small views updated by the kube adapters, the override file and the
+// The agent state: small views updated by the kube adapters, the override file and the
 // clock, read by the agent and HTTP servers. Reply bytes are computed here on change, so answering
 // a probe is one Map lookup.
 import { decide, decideNode, slowStartFactor, type Reply } from './decide.js';

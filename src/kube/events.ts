@@ -53,7 +53,7 @@ export class NodeEventRecorder {
     );
   }
 
-  /** kube-proxy's health port changed state (src/dataplane/): one Event per transition. */
+  /** kube-proxy's health port changed state (src/run/dataplane/): one Event per transition. */
   recordDataplane(healthy: boolean, note: string): void {
     this.post(
       healthy ? DATAPLANE_REASONS.healthy : DATAPLANE_REASONS.unhealthy,

@@ -1,7 +1,7 @@
-// Wires the parts of `run`: kube informers + override file + clock → snapshot → agent and HTTP
+// Wires the parts of `run`: kube informers + override file + clock → AgentState → agent and HTTP
 // servers. Decisions live in core/; what the operator is told lives in observer.ts; this file only
 // connects. Everything is built before any callback that uses it (except the observer, attached
-// once the snapshot, ports and Event recorder it reports through exist), then started in order.
+// once the agent state, ports and Event recorder it reports through exist), then started in order.
 import type { RunConfig } from './run-config.js';
 import type { Logger } from '../common/log.js';
 import { AgentState } from '../core/agent-state.js';
@@ -59,7 +59,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       : cfg.guardMode === 'off'
         ? () => ({ result: NO_GUARD, held: false })
         : (node: Parameters<typeof coordinatedVerdict>[0]) => coordinatedVerdict(node, cfg.policy, decision);
-  const snapshot = new AgentState(
+  const state = new AgentState(
     {
       nodeName: cfg.nodeName,
       slowStartMs: cfg.slowStartMs,
@@ -79,7 +79,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       reserved: new Set([cfg.agentPort, cfg.httpPort]),
       allowedNamespaces: cfg.agentPortNamespaces,
     },
-    snapshot,
+    state,
     metrics.probes,
     observer.portEvents,
     receipts,
@@ -91,7 +91,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     health.ok(resource);
   });
   const events = new NodeEventRecorder(transport, cfg.nodeName, cfg.eventsNamespace, observer.eventOutcome);
-  observer.attach({ state: snapshot, ports, events });
+  observer.attach({ state, ports, events });
 
   const dataplane = new DataplaneMonitor(
     {
@@ -102,7 +102,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     },
     log,
     {
-      setUnhealthy: (since) => snapshot.setProxyUnhealthy(since),
+      setUnhealthy: (since) => state.setProxyUnhealthy(since),
       polled: (result) => metrics.dataplanePolls.inc({ result }),
       event: (healthy, note) => observer.dataplaneChanged(healthy, note),
     },
@@ -112,7 +112,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     cfg.overrideFile,
     (r, inForce) => {
       observer.overrideRead(r);
-      snapshot.setOverride(inForce);
+      state.setOverride(inForce);
     },
     (reason, detail, inForce) => observer.overrideFailed(reason, detail, inForce),
   );
@@ -139,11 +139,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       path: '/api/v1/nodes',
       ...(cfg.guardMode === 'local' ? {} : { fieldSelector: `metadata.name=${cfg.nodeName}` }),
       trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
-      onUpsert: (c) => snapshot.upsertNode(c),
-      onDelete: (c) => snapshot.deleteNode(c.view.name),
+      onUpsert: (c) => state.upsertNode(c),
+      onDelete: (c) => state.deleteNode(c.view.name),
       onListed: () => {
         observer.listed('nodes');
-        snapshot.markListed('nodes');
+        state.markListed('nodes');
       },
     },
     timing,
@@ -155,12 +155,12 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       path: '/api/v1/services',
       ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
       trim: (raw) => serviceFromObject(raw, cfg.annotationPrefix, cfg.agentPortRange),
-      onUpsert: (c) => snapshot.upsertService(c),
-      onDelete: (c) => snapshot.deleteService(c.view.namespace, c.view.name),
+      onUpsert: (c) => state.upsertService(c),
+      onDelete: (c) => state.deleteService(c.view.namespace, c.view.name),
       onListed: () => {
         observer.listed('services');
-        snapshot.markListed('services');
-        ports.reconcile(snapshot.agentPortRequests());
+        state.markListed('services');
+        ports.reconcile(state.agentPortRequests());
       },
     },
     timing,
@@ -173,9 +173,9 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       // Only slices that belong to a Service matter (they carry this label).
       labelSelector: 'kubernetes.io/service-name',
       trim: sliceFromObject,
-      onUpsert: (c) => snapshot.upsertSlice(c),
-      onDelete: (c) => snapshot.deleteSlice(c),
-      onListed: () => snapshot.markListed('endpointslices'),
+      onUpsert: (c) => state.upsertSlice(c),
+      onDelete: (c) => state.deleteSlice(c),
+      onListed: () => state.markListed('endpointslices'),
     },
     timing,
   );
@@ -193,7 +193,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
             // The hooks run once the follower is started, so it is there to read.
             changed: () => {
               decision = follower?.latest;
-              snapshot.refreshGuard();
+              state.refreshGuard();
             },
             stateChanged: (from, to, d) => observer.decisionStateChanged(from, to, d?.generation),
             firstListed: () => {
@@ -208,24 +208,24 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   metrics.readFrom({
     secondsSinceContact: () => staleness.secondsSinceContact(),
     snapshotSizes: () => ({
-      nodes: snapshot.nodeCount,
-      services: snapshot.serviceCount,
-      endpointslices: snapshot.sliceCount,
+      nodes: state.nodeCount,
+      services: state.serviceCount,
+      endpointslices: state.sliceCount,
     }),
-    synced: () => snapshot.synced,
-    nodeReplyKind: () => snapshot.nodeReply.kind,
-    override: () => snapshot.overrideState,
-    stale: () => snapshot.isStale,
-    slowStartFactor: () => snapshot.rampFactor,
+    synced: () => state.synced,
+    nodeReplyKind: () => state.nodeReply.kind,
+    override: () => state.overrideState,
+    stale: () => state.isStale,
+    slowStartFactor: () => state.rampFactor,
     dedicatedPorts: () => ports.openPorts.length,
     api: () => ({
       up: Object.fromEntries([...health.entries()].map(([r, h]) => [r, h.state === 'ok'])),
       errors: health.errors,
     }),
     guard: () => ({
-      held: snapshot.guardResult.held.length,
-      draining: snapshot.guardResult.draining.length + snapshot.guardResult.explicit.length,
-      selfHeld: snapshot.isHeld,
+      held: state.guardResult.held.length,
+      draining: state.guardResult.draining.length + state.guardResult.explicit.length,
+      selfHeld: state.isHeld,
     }),
     dataplane: () => dataplane.state,
     guardDecision: () =>
@@ -243,7 +243,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       readTimeoutMs: cfg.readTimeoutMs,
       maxConnections: cfg.maxConnections,
     },
-    snapshot,
+    state,
     metrics.probes,
     receipts,
   );
@@ -252,14 +252,14 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     cfg.httpPort,
     {
       registry: metrics.registry,
-      ready: () => snapshot.synced,
-      notReadyReason: () => health.notReadyReason(snapshot.synced),
+      ready: () => state.synced,
+      notReadyReason: () => health.notReadyReason(state.synced),
       status: {
-        version: () => snapshot.version,
+        version: () => state.version,
         // The release first: what an operator checks during a rollout.
-        document: () => ({ version: VERSION, ...snapshot.status() }),
+        document: () => ({ version: VERSION, ...state.status() }),
         live: (detail) => ({
-          // API health changes without a new snapshot version: a live field.
+          // API health changes without a new state version: a live field.
           api: {
             ...health.status(),
             lastContactSecondsAgo: staleness.secondsSinceContact() ?? null,
@@ -276,18 +276,18 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
         }),
       },
       drained: (detail) =>
-        drainedAnswer(receipts.view(), snapshot.nodeReplyBytes().toString('latin1').trimEnd(), receipts.now(), detail),
+        drainedAnswer(receipts.view(), state.nodeReplyBytes().toString('latin1').trimEnd(), receipts.now(), detail),
     },
     cfg.statusDetail,
   );
 
   const tick = (): void => {
     const stale = staleness.isStale();
-    if (stale !== snapshot.isStale) observer.staleChanged(stale);
-    snapshot.setStale(stale);
+    if (stale !== state.isStale) observer.staleChanged(stale);
+    state.setStale(stale);
     // A rotated token (or CA, certificate) cuts a restart backoff short: used within a second.
     if (transport.credentials.filesChanged()) for (const i of informers) i.retryNow();
-    snapshot.tick();
+    state.tick();
     observer.deliveryChecked();
   };
 
@@ -310,7 +310,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   for (const i of informers) if (follower === undefined || i !== nodes) i.start();
   follower?.start();
   dataplane.start();
-  collectAfterFirstSync(() => snapshot.synced, log);
+  collectAfterFirstSync(() => state.synced, log);
   const ticker = setInterval(tick, TICK_MS);
   ticker.unref();
 

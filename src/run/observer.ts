@@ -1,9 +1,9 @@
 // Tells the operator what changed: log lines, metrics and Kubernetes Events on the node, once per
-// change rather than once per event. The snapshot calls it as its StateObserver; the other parts of
+// change rather than once per event. The agent state calls it as its StateObserver; the other parts of
 // the daemon (API health, override file, staleness, coordinator decision, dedicated ports, informers,
 // delivery receipts) report here too, so daemon.ts holds the wiring and none of the wording.
-// The snapshot needs its observer when it is built, so the observer comes first and is attached to
-// the snapshot, the dedicated ports and the Event recorder once those exist (attach()).
+// The agent state needs its observer when it is built, so the observer comes first and is attached to
+// the agent state, the dedicated ports and the Event recorder once those exist (attach()).
 import type { RunConfig } from './run-config.js';
 import type { Logger } from '../common/log.js';
 import type { Metrics } from './metrics.js';
@@ -58,7 +58,7 @@ export class DaemonObserver implements StateObserver {
     return this.observed;
   }
 
-  // ---- StateObserver: the snapshot's changes ----
+  // ---- StateObserver: the agent state's changes ----
 
   nodeAnswerChanged(from: Reply, to: Reply, node: NodeView | undefined): void {
     const { state, events } = this.o;
@@ -117,7 +117,7 @@ export class DaemonObserver implements StateObserver {
 
   // ---- the rest of the daemon ----
 
-  /** A resource's list landed; called before the snapshot marks it listed. */
+  /** A resource's list landed; called before the agent state marks it listed. */
   listed(resource: 'nodes' | 'services'): void {
     const { state } = this.o;
     if (resource === 'nodes') {

@@ -14,7 +14,7 @@ export const MAX_LINE_BYTES = 256;
 /** After answering, how long we keep draining a client that still sends before we drop it. */
 const LINGER_MS = 1000;
 
-/** Where answers come from: the snapshot (see state.ts). */
+/** Where answers come from: the agent state (core/agent-state.ts). */
 export interface AnswerSource {
   nodeReplyBytes(): Buffer;
   serviceReplyBytes(key: string): Buffer | undefined;

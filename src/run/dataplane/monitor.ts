@@ -1,4 +1,4 @@
-// Connects the data-plane poller to the rest: the snapshot hears transitions only, operators get
+// Connects the data-plane poller to the rest: the agent state hears transitions only, operators get
 // one log line and one Event per transition, metrics count every poll.
 import type { Logger } from '../../common/log.js';
 import { DataplaneProber, pollTimeout } from './prober.js';
@@ -12,7 +12,7 @@ export interface DataplaneMonitorOptions {
 }
 
 export interface DataplaneSinks {
-  /** The snapshot: since when unhealthy, or undefined. */
+  /** The agent state: since when unhealthy, or undefined. */
   setUnhealthy(since: number | undefined): void;
   polled(result: '2xx' | 'non_2xx' | 'timeout' | 'error'): void;
   /** Post a Kubernetes Event (transitions to and from unhealthy only). */

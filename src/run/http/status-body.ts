@@ -1,6 +1,6 @@
 // The /status body. With 10k Services the document is ~2 MB and tens of ms of CPU to build and
-// serialize, which stalls every other socket of the process: so the snapshot part is serialized
-// once per snapshot version (and detail level) and shared as one Buffer by every request; only a
+// serialize, which stalls every other socket of the process: so the agent state part is serialized
+// once per state version (and detail level) and shared as one Buffer by every request; only a
 // few small live fields are serialized per request and appended.
 
 export const STATUS_DETAILS = ['loopback', 'all', 'none'] as const;
@@ -10,7 +10,7 @@ export type StatusDetail = (typeof STATUS_DETAILS)[number];
 export interface StatusSource {
   /** Changes whenever document() would. */
   version(): number;
-  /** The snapshot part; its `services` (and `live(true)` extras) are the per-Service detail. */
+  /** The agent state part; its `services` (and `live(true)` extras) are the per-Service detail. */
   document(): { services: readonly unknown[] };
   /** Small fields that change without a new version (API contact age, dedicated ports). */
   live(detail: boolean): Record<string, unknown>;

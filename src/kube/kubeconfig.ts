@@ -109,15 +109,19 @@ export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv)
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new FlagError('kubeconfig', 'no current context/cluster in the kubeconfig');
   kc.getCurrentUser(); // a context naming a missing user fails now, not at the first request
-  // Plain http carries no TLS at all: only when the kubeconfig says so explicitly.
+  refusePlainHttp(cluster, 'kubeconfig');
+  return kc;
+}
+
+/** Plain http carries no TLS at all: only when the kubeconfig says so explicitly (as kubectl). */
+export function refusePlainHttp(cluster: ClusterInfo, flag: string): void {
   if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
     throw new FlagError(
-      'kubeconfig',
+      flag,
       `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, ` +
         'which the Kubernetes client refuses',
     );
   }
-  return kc;
 }
 
 function inCluster(env: NodeJS.ProcessEnv): KubeAccess {

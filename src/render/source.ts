@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { FlagError } from '../common/flags.js';
 import { isPlainObject } from '../common/json.js';
-import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import type { ClusterSnapshot } from './model.js';
 
@@ -106,13 +106,7 @@ export async function readClusters(
         kc.setCurrentContext(choice.context);
         const cluster = kc.getCurrentCluster();
         if (cluster === null) throw new FlagError('context', `context "${choice.context}" names no known cluster`);
-        if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
-          throw new FlagError(
-            'context',
-            `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, ` +
-              'which the Kubernetes client refuses',
-          );
-        }
+        refusePlainHttp(cluster, 'context');
       }
       const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
       const api = new ApiTransport(kc, requestTimeoutMs, () => {});

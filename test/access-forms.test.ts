@@ -122,5 +122,11 @@ t.test('forms we cannot honour: one line at start naming them, exit 2', async (t
     t.match(r.stderr, re, `${what}: named`);
     t.equal(r.stderr.trim().split('\n').length, 1, `${what}: one line`);
   }
+  // Plain http carries the token in clear: only when the kubeconfig asks for it explicitly, as kubectl.
+  const plain = join(dir, 'kc-plain-http');
+  writeAccessKubeconfig(plain, front.url.replace(/^https:/, 'http:'), {}, { token: 'x' });
+  const r = await run(plain);
+  t.equal(r.code, 2, 'plain http without insecure-skip-tls-verify: exit 2');
+  t.match(r.stderr, /--kubeconfig: cluster \S+ uses http:\/\/ without insecure-skip-tls-verify: true/, 'plain http: named');
   t.equal(front.requests.length, 0, 'no request was ever made, anonymous or not');
 });

@@ -127,6 +127,10 @@ t.test('forms we cannot honour: one line at start naming them, exit 2', async (t
   writeAccessKubeconfig(plain, front.url.replace(/^https:/, 'http:'), {}, { token: 'x' });
   const r = await run(plain);
   t.equal(r.code, 2, 'plain http without insecure-skip-tls-verify: exit 2');
-  t.match(r.stderr, /--kubeconfig: cluster \S+ uses http:\/\/ without insecure-skip-tls-verify: true/, 'plain http: named');
+  t.match(
+    r.stderr,
+    /--kubeconfig: cluster \S+ uses http:\/\/ without insecure-skip-tls-verify: true/,
+    'plain http: named',
+  );
   t.equal(front.requests.length, 0, 'no request was ever made, anonymous or not');
 });

@@ -8,15 +8,21 @@ import { startSyncedAgent } from './lib/agent-process.js';
 import { waitDrained } from './lib/drained.js';
 import { probeUntil } from './lib/probe.js';
 import { tempDir } from './lib/spawn.js';
+import { deadline } from './lib/deadline.js';
 
 t.test('timeout: exits 1 saying the node is not draining; drained: exits 0; --node finds the InternalIP', async (t) => {
   const dir = tempDir(t, 'hna-wait-');
   const override = join(dir, 'override');
   const { api, kubeconfig, agent } = await startSyncedAgent(t, ['--override-file', override]);
   const url = `http://127.0.0.1:${agent.httpPort}`;
-  const r = await waitDrained(['--url', url, '--timeout', '1s', '--interval', '200ms']);
+  // Long enough for one poll to come back on a loaded machine, so the message reports the answer.
+  const secs = Math.ceil(deadline(1000) / 1000);
+  const r = await waitDrained(['--url', url, '--timeout', `${secs}s`, '--interval', '200ms']);
   t.equal(r.code, 1, 'timeout');
-  t.match(r.stdout, /^not drained after 1s: 127\.0\.0\.1:\d+ node answers "ready up 100%"; node is not draining/);
+  t.match(
+    r.stdout,
+    new RegExp(`^not drained after ${secs}s: 127\\.0\\.0\\.1:\\d+ node answers "ready up 100%"; node is not draining`),
+  );
 
   writeFileSync(override, 'drain\n');
   // The probes that synced the agent made this test process a peer (one probe = a 60 s window):

@@ -5,7 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeApiServer, type KubeObject, type Resource } from '../src/demo/fakeapi/server.js';
+import { FakeApiServer, type KubeObject, type Resource } from '../src/testkit/fakeapi/server.js';
 
 export type HostRequest =
   | { op: 'start' }

@@ -8,9 +8,9 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeApiServer, type KubeObject } from '../src/demo/fakeapi/server.js';
+import { FakeApiServer, type KubeObject } from '../src/testkit/fakeapi/server.js';
 import { memoryMb } from './proc.js';
-import { lineSplitter } from '../src/common/lines.js';
+import { lineSplitter } from '../src/platform/lines.js';
 
 const PREFIX = 'haproxy-node-agent.io';
 /** deploy/daemonset.yaml: NODE_OPTIONS and resources.limits.memory. */

@@ -11,7 +11,7 @@ import { churn } from './churn.js';
 import type { LoadJob, LoadResult } from './loadgen.js';
 import { cpuMs, cpuMsOf, cpuTimes, machineFacts, memoryMb, round } from './proc.js';
 import { concat, summarize, type LatencySummary } from './stats.js';
-import { lineSplitter } from '../src/common/lines.js';
+import { lineSplitter } from '../src/platform/lines.js';
 
 // ------------------------------------------------------------------ options
 

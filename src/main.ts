@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // CLI entry: pick the subcommand, parse its flags, wire, handle signals. Nothing else lives here.
-import { FlagError, helpText } from './common/flags.js';
-import { runUntilSignal } from './common/lifecycle.js';
+import { FlagError, helpText } from './platform/flags.js';
+import { runUntilSignal } from './platform/lifecycle.js';
 import { RUN_FLAGS, loadConfig } from './run/run-config.js';
 // The daemon and the Kubernetes client load only after flags parse: a typo fails in milliseconds.
 
@@ -32,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   const rest = first === undefined || first.startsWith('--') ? argv : argv.slice(1);
   // Answered here, before any subcommand parses its flags, so every command (and any new one) has it.
   if ((COMMANDS as readonly string[]).includes(cmd) && rest.includes('--version')) {
-    process.stdout.write((await import('./common/version.js')).versionLine());
+    process.stdout.write((await import('./platform/version.js')).versionLine());
     return 0;
   }
   switch (cmd) {
@@ -58,7 +58,7 @@ async function runCommand(argv: string[]): Promise<number> {
     process.stdout.write(helpText('Usage: haproxy-node-agent run [flags]', RUN_FLAGS));
     return 0;
   }
-  const { createLogger } = await import('./common/log.js');
+  const { createLogger } = await import('./platform/log.js');
   const { startDaemon } = await import('./run/daemon.js');
   const log = createLogger(cfg.logLevel);
   const daemon = await startDaemon(cfg, log, process.env);

@@ -1,6 +1,6 @@
 // `haproxy-node-agent coordinate`: flags, then the coordinator until SIGTERM/SIGINT.
-import { helpText } from '../common/flags.js';
-import { runUntilSignal } from '../common/lifecycle.js';
+import { helpText } from '../platform/flags.js';
+import { runUntilSignal } from '../platform/lifecycle.js';
 import { COORDINATE_FLAGS, loadCoordinatorConfig } from './config.js';
 
 export async function runCoordinate(argv: string[]): Promise<number> {
@@ -9,7 +9,7 @@ export async function runCoordinate(argv: string[]): Promise<number> {
     process.stdout.write(helpText('Usage: haproxy-node-agent coordinate [flags]', COORDINATE_FLAGS));
     return 0;
   }
-  const { createLogger } = await import('../common/log.js');
+  const { createLogger } = await import('../platform/log.js');
   const { startCoordinator } = await import('./coordinator.js');
   const log = createLogger(cfg.logLevel);
   const running = await startCoordinator(cfg, log, process.env);

@@ -1,8 +1,8 @@
 // Flags + environment → Config for `coordinate`. Same parser and validators as `run`, so a bad
 // value exits 2 with one line naming the flag.
-import { LOG_LEVELS, type LogLevel } from '../common/log.js';
-import { dnsLabel, dnsSubdomain, fraction, ipAddress, signalPolicy } from '../common/flag-values.js';
-import { type FlagSpec, parseEnumFlag, parseFlags, parseIntFlag } from '../common/flags.js';
+import { LOG_LEVELS, type LogLevel } from '../platform/log.js';
+import { dnsLabel, dnsSubdomain, fraction, ipAddress, signalPolicy } from '../platform/flag-values.js';
+import { type FlagSpec, parseEnumFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
 import type { Policy } from '../core/policy.js';
 
 export interface CoordinatorConfig {

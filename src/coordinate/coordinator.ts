@@ -3,19 +3,19 @@
 // ConfigMap. Standbys keep a warm cache so a takeover publishes at once.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../platform/log.js';
 import type { NodeView } from '../core/views.js';
 import { computeGuard, type GuardResult } from '../core/mass-drain-guard.js';
-import { HttpServer } from '../run/http/server.js';
-import { FlagError } from '../common/flags.js';
+import { HttpServer } from '../platform/http/ops-server.js';
+import { FlagError } from '../platform/flags.js';
 import { DEFAULT_TIMING, ResourceInformer } from '../kube/informer.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
-import { nodeFromObject } from '../kube/views.js';
+import { nodeFromObject } from '../kube/parse.js';
 import { coordinatorMetrics } from './metrics.js';
 import type { CoordinatorConfig } from './config.js';
-import { DECISION_NAME, LEASE_NAME, sameVerdict } from './decision.js';
-import { DEFAULT_LEASE_TIMING, LeaderElector } from './lease.js';
+import { DECISION_NAME, LEASE_NAME, sameVerdict } from '../core/guard-decision.js';
+import { DEFAULT_LEASE_TIMING, LeaderElector } from '../kube/lease.js';
 import { DecisionPublisher, type PublishResult } from './publish.js';
 
 /** The leader rewrites the decision this often, so agents can tell it is alive (their --guard-stale-after). */

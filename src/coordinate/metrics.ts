@@ -2,7 +2,7 @@
 // against this registry).
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { GuardResult } from '../core/mass-drain-guard.js';
-import { METRIC_PREFIX } from '../run/metrics.js';
+import { METRIC_PREFIX } from '../platform/metric-prefix.js';
 
 export const COORDINATOR_METRIC_PREFIX = `${METRIC_PREFIX}coordinator_`;
 

@@ -2,7 +2,13 @@
 // The generation continues from what is stored, so it only ever grows across leaders.
 import { ApiError, type ApiTransport } from '../kube/transport.js';
 import type { GuardResult } from '../core/mass-drain-guard.js';
-import { DECISION_NAME, decisionFromConfigMap, decisionToConfigMap, sameVerdict, type Decision } from './decision.js';
+import {
+  DECISION_NAME,
+  decisionFromConfigMap,
+  decisionToConfigMap,
+  sameVerdict,
+  type Decision,
+} from '../core/guard-decision.js';
 
 export type PublishResult = 'created' | 'changed' | 'heartbeat';
 

@@ -7,7 +7,7 @@ import { compareClaims } from './port-claims.js';
 import { formatReply, replyBuffer, serviceKey } from './reply.js';
 import { computeGuard, type GuardResult } from './mass-drain-guard.js';
 import type { Policy } from './policy.js';
-import type { AnnotationProblem, Cached, SliceView } from '../kube/views.js';
+import type { AnnotationProblem, Cached, SliceView } from './views.js';
 
 /** Notified of every change an operator should hear about (logs, metrics). */
 export interface StateObserver {
@@ -60,7 +60,7 @@ export class AgentState {
   private readonly endpointsCache = new Map<string, LocalEndpoints | undefined>();
   private override: OperatorState | undefined;
   private stale = false;
-  /** Since when kube-proxy's health port has said unhealthy (src/dataplane/), if it does. */
+  /** Since when kube-proxy's health port has said unhealthy (run/dataplane/), if it does. */
   private proxyUnhealthySince: number | undefined;
   /** When the node last turned ready after not being ready (slow start), if it did. */
   private readySince: number | undefined;

@@ -1,6 +1,6 @@
 // PURE decision core: what we tell HAProxy for (node, service). No I/O, no clock, no globals:
 // everything that varies (time-based ramps, staleness, the override file) arrives as input.
-// The README's decision table is this file in prose; test/decide.test.ts has one row per case.
+// The README's decision table is this file in prose; test/unit/decide.test.ts has one row per case.
 import { DOWN_TEXT, SIGNALS, SIGNAL_NAMES, type Policy, type SignalAction } from './policy.js';
 import { DEFAULT_WEIGHT, MAX_WEIGHT } from './views.js';
 import type { LocalEndpoints, NodeSignal, NodeView, OperatorState, ServiceView } from './views.js';
@@ -37,7 +37,7 @@ export interface DecisionInput {
   ramp: number;
   /** Which signals do what (policy.ts). */
   policy: Policy;
-  /** The mass-drain guard keeps this node serving although a signal says drain (guard.ts). */
+  /** The mass-drain guard keeps this node serving although a signal says drain (mass-drain-guard.ts). */
   held: boolean;
   /** The node has answered drain for longer than --drain-deadline (the clock tick decides). */
   drainExpired?: boolean;

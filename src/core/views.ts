@@ -1,6 +1,7 @@
 // What the decision core reads: small views of Nodes, Services and EndpointSlices, and the weight
-// bounds they carry. Pure types and constants; src/kube/views.ts builds them from API objects.
+// bounds they carry. Pure types and constants; src/kube/parse.ts builds them from API objects.
 import type { SignalName } from './policy.js';
+import type { RejectedValue } from './rejected.js';
 
 /** Node-level states an operator can ask for (node annotation or override file). */
 export type OperatorState = 'drain' | 'maint' | 'ready';
@@ -57,3 +58,27 @@ export interface LocalEndpoints {
 export const DEFAULT_WEIGHT = 100;
 /** HAProxy caps a server's weight at 256, so larger percentages mean nothing more. */
 export const MAX_WEIGHT = 256;
+
+/** What the informer cache stores: identity for the cache, plus our view. */
+export interface Cached<V> {
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  view: V;
+  /** Annotations we could not use, with why; empty when all is well. */
+  problems: AnnotationProblem[];
+}
+
+/** A rejected annotation; its value is kept as a short prefix, never whole (tenants write 256 KB). */
+export interface AnnotationProblem extends RejectedValue {
+  annotation: string;
+  reason: string;
+  /** What we use instead, as the README documents. */
+  fallback: string;
+}
+
+/** One EndpointSlice, reduced to endpoint counts per node. */
+export interface SliceView {
+  /** "namespace/service" this slice belongs to (label kubernetes.io/service-name). */
+  serviceKey: string;
+  /** node name → [ready, terminating-but-serving] endpoint counts. */
+  perNode: Map<string, [number, number]>;
+}

@@ -3,14 +3,14 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeApiServer } from './fakeapi/server.js';
-import { FlagError, type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from '../common/flags.js';
-import { LOG_LEVELS } from '../common/log.js';
+import { FakeApiServer } from '../testkit/fakeapi/server.js';
+import { FlagError, type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from '../platform/flags.js';
+import { LOG_LEVELS } from '../platform/log.js';
 import { loadConfig } from '../run/run-config.js';
-import { createLogger } from '../common/log.js';
+import { createLogger } from '../platform/log.js';
 import { startDaemon } from '../run/daemon.js';
-import { findHaproxy, HaproxyStartError } from './haproxy/process.js';
-import { startDemoEdge, OTHER_NODE, type DemoEdge } from './haproxy/demo-edge.js';
+import { findHaproxy, HaproxyStartError } from '../testkit/haproxy/process.js';
+import { startDemoEdge, OTHER_NODE, type DemoEdge } from '../testkit/haproxy/demo-edge.js';
 
 /** Short, so a cordon shows at the edge while you watch; production setups use 1-2 s. */
 const DEMO_AGENT_INTER_MS = 200;

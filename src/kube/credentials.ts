@@ -7,7 +7,7 @@ import https from 'node:https';
 import { readFileSync, statSync } from 'node:fs';
 import { ExecAuth } from '@kubernetes/client-node/dist/exec_auth.js';
 import type { User } from '@kubernetes/client-node/dist/config_types.js';
-import { FlagError } from '../common/flags.js';
+import { FlagError } from '../platform/flags.js';
 import type { ClusterInfo, UserInfo } from './kubeconfig.js';
 
 /** A file read again only when its inode, size or mtime moved (or after invalidate()). */

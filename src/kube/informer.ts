@@ -1,10 +1,10 @@
 // One resource kept in sync with a ListWatch (listwatch.ts, client-node's behaviour): list, then
 // watch, relist on 410 Gone. ListWatch alone stops for good on any other error and keeps whole
 // objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
-import { isPlainObject } from '../common/json.js';
+import { isPlainObject } from '../core/json.js';
 import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
 import { ApiError, MAX_OBJECT_BYTES, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
-import type { Cached } from './views.js';
+import type { Cached } from '../core/views.js';
 
 export interface InformerOptions<V> {
   /** Short name for logs and metrics, e.g. "services". */

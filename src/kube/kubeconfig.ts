@@ -7,8 +7,8 @@ import { homedir } from 'node:os';
 import { isIPv6 } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
 import yaml from 'js-yaml';
-import { FlagError } from '../common/flags.js';
-import { isPlainObject, type JsonObject } from '../common/json.js';
+import { FlagError } from '../platform/flags.js';
+import { isPlainObject, type JsonObject } from '../core/json.js';
 
 export interface ClusterInfo {
   name: string;
@@ -101,7 +101,7 @@ export class KubeAccess {
   }
 }
 
-// Unlike common/json.ts's str: an empty string here means "not set", as kubectl reads it.
+// Unlike core/json.ts's str: an empty string here means "not set", as kubectl reads it.
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv): KubeAccess {

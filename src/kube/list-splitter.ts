@@ -2,7 +2,7 @@
 // bytes arrive, so a page costs one item at a time, not the whole page as text plus its parse.
 // Byte-level: every JSON structural character is ASCII and no UTF-8 continuation byte is, so a
 // tiny state machine (in string, escape, depth) finds item boundaries without decoding.
-import { isPlainObject } from '../common/json.js';
+import { isPlainObject } from '../core/json.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

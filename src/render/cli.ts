@@ -2,8 +2,8 @@
 // work is in source.ts (read), model.ts (choose), haproxy.ts (write), check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { dnsSubdomain } from '../common/flag-values.js';
-import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../common/flags.js';
+import { dnsSubdomain } from '../platform/flag-values.js';
+import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
 import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './output.js';

@@ -1,12 +1,12 @@
 // Cluster snapshots (parsed Node and Service objects) → the HAProxy backends to render. Pure:
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
 import { isIP } from 'node:net';
-import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../k8s/names.js';
-import { arr, obj, str } from '../common/json.js';
-import { shown } from '../common/shown.js';
+import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../core/names.js';
+import { arr, obj, str } from '../core/json.js';
+import { shown } from '../core/escape.js';
 import { signalsKeepNode } from '../core/decide.js';
 import { DEFAULT_POLICY } from '../core/policy.js';
-import { nodeFromObject } from '../kube/views.js';
+import { nodeFromObject } from '../kube/parse.js';
 import { pickNodes } from './hash.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
 
@@ -99,7 +99,7 @@ const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
 
 /**
  * A node that may carry traffic, or undefined (with a warning only when the cause is unexpected).
- * Its signals are the daemon's (kube/views.ts reads them, core/policy.ts's default rows judge them):
+ * Its signals are the daemon's (kube/parse.ts reads them, core/policy.ts's default rows judge them):
  * a signal whose default action is drain or down keeps it out, `state=ready` keeps it in as it keeps
  * it serving. Where render must differ from the daemon:
  * - it needs a Ready condition that says True: the daemon counts a node without one as ready (its

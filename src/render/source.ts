@@ -2,8 +2,8 @@
 // and Services per kubeconfig context (no watch). Both give the same ClusterSnapshot[].
 import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
-import { FlagError } from '../common/flags.js';
-import { isPlainObject } from '../common/json.js';
+import { FlagError } from '../platform/flags.js';
+import { isPlainObject } from '../core/json.js';
 import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import type { ClusterSnapshot } from './model.js';

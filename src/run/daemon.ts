@@ -3,26 +3,26 @@
 // connects. Everything is built before any callback that uses it (except the observer, attached
 // once the agent state, ports and Event recorder it reports through exist), then started in order.
 import type { RunConfig } from './run-config.js';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../platform/log.js';
 import { AgentState } from '../core/agent-state.js';
 import { createMetrics } from './metrics.js';
 import { AgentServer } from './agent/server.js';
 import { DedicatedPorts } from './agent/ports.js';
-import { HttpServer } from './http/server.js';
+import { HttpServer } from '../platform/http/ops-server.js';
 import { ApiTransport } from '../kube/transport.js';
 import { DEFAULT_TIMING, ResourceInformer, type InformerOptions } from '../kube/informer.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
-import { nodeFromObject, serviceFromObject, sliceFromObject } from '../kube/views.js';
+import { nodeFromObject, serviceFromObject, sliceFromObject } from '../kube/parse.js';
 import { OverrideWatcher } from './override.js';
-import { FlagError } from '../common/flags.js';
-import { VERSION } from '../common/version.js';
+import { FlagError } from '../platform/flags.js';
+import { VERSION } from '../platform/version.js';
 import { DataplaneMonitor } from './dataplane/monitor.js';
 import { ApiHealth } from '../kube/api-health.js';
 import { collectAfterFirstSync } from './gc.js';
 import { installProcessHandlers } from './process-handlers.js';
-import { DecisionFollower } from '../coordinate/follow.js';
-import type { Decision } from '../coordinate/decision.js';
-import { NO_GUARD, coordinatedVerdict } from '../coordinate/verdict.js';
+import { DecisionFollower } from '../kube/decision-follower.js';
+import type { Decision } from '../core/guard-decision.js';
+import { NO_GUARD, coordinatedVerdict } from '../core/coordinated-verdict.js';
 import { NodeEventRecorder } from '../kube/events.js';
 import { Receipts } from './agent/receipts.js';
 import { drainedAnswer } from './http/drained.js';

@@ -3,7 +3,7 @@
 // with it. One collection (tens of ms, once) returns them; probes are not affected later.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../platform/log.js';
 
 /** V8's gc(), without --expose-gc on the command line (that would need every launcher to pass it). */
 function fullGc(): (() => void) | undefined {

@@ -2,23 +2,9 @@
 // increment, no label hashing) that prom-client reads at scrape time.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplyKind } from '../core/decide.js';
-import { VERSION } from '../common/version.js';
-
-export const REJECT_REASONS = ['malformed', 'too_long', 'unknown_service', 'over_capacity'] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
-const REPLY_KINDS: readonly ReplyKind[] = ['ready', 'drain', 'maint', 'down', 'none'];
-
-/** Incremented on the probe path; read by the collectors below. */
-export class ProbeCounters {
-  readonly replies: Record<ReplyKind, number> = { ready: 0, drain: 0, maint: 0, down: 0, none: 0 };
-  readonly rejections: Record<RejectReason, number> = {
-    malformed: 0,
-    too_long: 0,
-    unknown_service: 0,
-    over_capacity: 0,
-  };
-  open = 0;
-}
+import { VERSION } from '../platform/version.js';
+import { METRIC_PREFIX } from '../platform/metric-prefix.js';
+import { ProbeCounters, REPLY_KINDS } from './agent/probe-counters.js';
 
 export interface Metrics {
   registry: Registry;
@@ -48,7 +34,7 @@ export interface MetricSources {
   slowStartFactor(): number;
   dedicatedPorts(): number;
   guard(): { held: number; draining: number; selfHeld: boolean };
-  /** Data-plane health (src/dataplane/); absent or 'off' when not polled. */
+  /** Data-plane health (run/dataplane/); absent or 'off' when not polled. */
   dataplane?(): 'healthy' | 'unhealthy' | 'unknown' | 'off';
   /** Per resource: does the API server answer; failures by "resource\0code" (api-health.ts). */
   api?(): { up: Record<string, boolean>; errors: ReadonlyMap<string, number> };
@@ -57,8 +43,6 @@ export interface MetricSources {
   /** Delivery receipts (agent/receipts.ts); absent = nothing recorded. */
   delivery?(): { peers: number; current: number; delivered: boolean; dropped: number };
 }
-
-export const METRIC_PREFIX = 'haproxy_node_agent_';
 
 export function createMetrics(initial?: MetricSources): Metrics {
   const registry = new Registry();

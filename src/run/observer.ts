@@ -5,14 +5,14 @@
 // The agent state needs its observer when it is built, so the observer comes first and is attached to
 // the agent state, the dedicated ports and the Event recorder once those exist (attach()).
 import type { RunConfig } from './run-config.js';
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../platform/log.js';
 import type { Metrics } from './metrics.js';
 import type { AgentState, StateObserver } from '../core/agent-state.js';
 import type { Reply } from '../core/decide.js';
 import type { NodeView, OperatorState } from '../core/views.js';
 import type { GuardResult } from '../core/mass-drain-guard.js';
 import { formatReply } from '../core/reply.js';
-import type { AnnotationProblem } from '../kube/views.js';
+import type { AnnotationProblem } from '../core/views.js';
 import { describe, type Transition } from '../kube/api-health.js';
 import { MAX_OBJECT_BYTES } from '../kube/transport.js';
 import type { AnswerClass, EventOutcome, NodeEventRecorder } from '../kube/events.js';

@@ -3,7 +3,7 @@
 // it. A rejected promise is one failed async operation whose synchronous effects are complete:
 // log it, count it, keep answering. A synchronous exception may have left a half-applied update
 // behind, so Node's default stands (log, exit 1, the kubelet or systemd restarts us).
-import type { Logger } from '../common/log.js';
+import type { Logger } from '../platform/log.js';
 
 export function installProcessHandlers(log: Logger, countRejection: () => void): () => void {
   const onRejection = (reason: unknown): void => {

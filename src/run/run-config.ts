@@ -1,7 +1,7 @@
 // Flags + environment → one typed, validated RunConfig for `run`. Every error names its flag.
 import type { Policy } from '../core/policy.js';
-import { STATUS_DETAILS, type StatusDetail } from './http/status-body.js';
-import { LOG_LEVELS, type LogLevel } from '../common/log.js';
+import { STATUS_DETAILS, type StatusDetail } from '../platform/http/status-body.js';
+import { LOG_LEVELS, type LogLevel } from '../platform/log.js';
 import {
   ipAddress,
   dnsSubdomain,
@@ -14,7 +14,7 @@ import {
   dnsLabel,
   httpUrl,
   namespaceList,
-} from '../common/flag-values.js';
+} from '../platform/flag-values.js';
 import {
   FlagError,
   type FlagSpec,
@@ -22,7 +22,7 @@ import {
   parseEnumFlag,
   parseFlags,
   parseIntFlag,
-} from '../common/flags.js';
+} from '../platform/flags.js';
 
 export interface RunConfig {
   nodeName: string;
@@ -64,7 +64,7 @@ export interface RunConfig {
   /** Data-plane health URL polled (kube-proxy's /healthz); undefined = off. */
   proxyHealthzUrl: URL | undefined;
   proxyHealthzIntervalMs: number;
-  /** Consecutive failed polls before the node answers down (hysteresis, src/dataplane/tracker.ts). */
+  /** Consecutive failed polls before the node answers down (hysteresis, run/dataplane/tracker.ts). */
   proxyHealthzFailures: number;
   /** Consecutive 2xx polls before it serves again. */
   proxyHealthzSuccesses: number;

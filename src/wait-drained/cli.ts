@@ -3,8 +3,8 @@
 // wait-drained --node N && kubectl drain N`. Exit 0 drained, 1 timeout (what is pending printed),
 // 2 bad flags. The Kubernetes client is loaded only for --node.
 import { isIP } from 'node:net';
-import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../common/flags.js';
-import { isDnsSubdomain } from '../k8s/names.js';
+import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
+import { isDnsSubdomain } from '../core/names.js';
 
 export const WAIT_FLAGS = [
   { name: 'url', default: '', help: "The agent's HTTP address, e.g. http://10.0.0.7:9290 (or give --node)" },

@@ -2,8 +2,8 @@
 // 127.0.0.2); the second stops. /drained waits for it until its window (3 × its observed probe
 // interval) has passed, then forgets it and answers 200.
 import t from 'tap';
-import { renderHaproxyConfig } from '../../src/demo/haproxy/edge-config.js';
-import { startHaproxy } from '../../src/demo/haproxy/process.js';
+import { renderHaproxyConfig } from '../../src/testkit/haproxy/edge-config.js';
+import { startHaproxy } from '../../src/testkit/haproxy/process.js';
 import { httpGet, kubectl, startSyncedAgent } from '../lib/agent-process.js';
 import { drained, type DrainedAnswer } from '../lib/drained.js';
 import { requireHaproxy } from '../lib/haproxy.js';

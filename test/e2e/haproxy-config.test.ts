@@ -2,8 +2,8 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { quoteHaproxyString, renderHaproxyConfig, type HaproxySpec } from '../../src/demo/haproxy/edge-config.js';
-import { parseCsvLine, parseShowStat, serverRows } from '../../src/demo/haproxy/stats.js';
+import { quoteHaproxyString, renderHaproxyConfig, type HaproxySpec } from '../../src/testkit/haproxy/edge-config.js';
+import { parseCsvLine, parseShowStat, serverRows } from '../../src/testkit/haproxy/stats.js';
 import { requireHaproxy } from '../lib/haproxy.js';
 import { runChild, tempDir } from '../lib/spawn.js';
 

@@ -1,8 +1,8 @@
 // Real HAProxy: externalTrafficPolicy Local — weights follow pods per node, none → DOWN, back → UP.
 import t from 'tap';
 import { allReady, requireHaproxy, startEdge, table } from '../lib/haproxy.js';
-import type { ServerStat } from '../../src/demo/haproxy/stats.js';
-import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
+import type { ServerStat } from '../../src/testkit/haproxy/stats.js';
+import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
 
 const api = (ss: ServerStat[]): ServerStat[] => ss.filter((s) => s.backend === 'api');
 const on = (ss: ServerStat[], node: string): ServerStat | undefined =>

@@ -2,7 +2,7 @@
 // and comes back only when the truth says so.
 import t from 'tap';
 import { allReady, onNode, requireHaproxy, sleep, startEdge, table } from '../lib/haproxy.js';
-import type { ServerStat } from '../../src/demo/haproxy/stats.js';
+import type { ServerStat } from '../../src/testkit/haproxy/stats.js';
 
 const drainedA = (ss: ServerStat[]): boolean => onNode(ss, 'node-a').every((s) => s.status === 'DRAIN (agent)');
 

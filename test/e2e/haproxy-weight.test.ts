@@ -1,7 +1,7 @@
 // Real HAProxy: a weight annotation on one of two Services sharing a backend moves real traffic.
 import t from 'tap';
 import { allReady, NODES, requireHaproxy, startEdge, table } from '../lib/haproxy.js';
-import type { ServerStat } from '../../src/demo/haproxy/stats.js';
+import type { ServerStat } from '../../src/testkit/haproxy/stats.js';
 
 const REQUESTS = 2000;
 const blue = (ss: ServerStat[]): ServerStat[] =>

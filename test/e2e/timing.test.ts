@@ -3,7 +3,7 @@
 // No duration is asserted here (they are reported); timing goals belong in `npm run bench`.
 import t, { type Test } from 'tap';
 import { AGENT_INTER_MS, allReady, median, NODES, onNode, POLL_MS, requireHaproxy, startEdge } from '../lib/haproxy.js';
-import type { ServerStat } from '../../src/demo/haproxy/stats.js';
+import type { ServerStat } from '../../src/testkit/haproxy/stats.js';
 
 const REPS = 20;
 

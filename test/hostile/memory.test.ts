@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { httpGet, metricValue, seedCluster, startAgent, startApi, type AgentProcess } from '../lib/agent-process.js';
-import type { FakeApiServer, KubeObject } from '../../src/demo/fakeapi/server.js';
+import type { FakeApiServer, KubeObject } from '../../src/testkit/fakeapi/server.js';
 
 const COUNT = 300;
 const BLOB = 250_000;

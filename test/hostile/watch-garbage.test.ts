@@ -5,7 +5,7 @@
 import t from 'tap';
 import { httpGet, kubectl, metricValue, startSyncedAgent } from '../lib/agent-process.js';
 import { probe, probeUntil } from '../lib/probe.js';
-import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
+import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
 
 const M = 'haproxy_node_agent_';
 const WEB = 'shop/web\n';

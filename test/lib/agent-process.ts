@@ -2,8 +2,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { FakeApiServer } from '../../src/demo/fakeapi/server.js';
-import { lineSplitter } from '../../src/common/lines.js';
+import { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
+import { lineSplitter } from '../../src/platform/lines.js';
 import { probeUntil } from './probe.js';
 import { runChild, spawnChild, tempDir } from './spawn.js';
 

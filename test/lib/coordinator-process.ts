@@ -3,8 +3,8 @@ import type { ChildProcess } from 'node:child_process';
 import { spawnChild } from './spawn.js';
 import type { Test } from 'tap';
 import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';
-import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
-import { lineSplitter } from '../../src/common/lines.js';
+import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
+import { lineSplitter } from '../../src/platform/lines.js';
 
 export interface CoordinatorProcess {
   proc: ChildProcess;

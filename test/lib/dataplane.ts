@@ -1,7 +1,7 @@
 // Helpers shared by the data-plane tests against the built daemon (test/dataplane-*.test.ts).
 import type { Test } from 'tap';
 import { httpGet, metricValue, startSyncedAgent, type AgentProcess } from './agent-process.js';
-import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
+import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
 
 export const WEB = 'shop/web\n';
 export const DOWN = 'down #kube-proxy unhealthy\n';

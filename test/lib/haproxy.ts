@@ -8,12 +8,17 @@
 import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Test } from 'tap';
-import type { FakeApiServer } from '../../src/demo/fakeapi/server.js';
-import { renderHaproxyConfig, type BackendSpec } from '../../src/demo/haproxy/edge-config.js';
-import { findHaproxy, HaproxyStartError, startHaproxy, type HaproxyProcess } from '../../src/demo/haproxy/process.js';
-import { readServerStats, type ServerStat } from '../../src/demo/haproxy/stats.js';
-import { startWhoami, type WhoamiServer } from '../../src/demo/haproxy/whoami.js';
-import { lineSplitter } from '../../src/common/lines.js';
+import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
+import { renderHaproxyConfig, type BackendSpec } from '../../src/testkit/haproxy/edge-config.js';
+import {
+  findHaproxy,
+  HaproxyStartError,
+  startHaproxy,
+  type HaproxyProcess,
+} from '../../src/testkit/haproxy/process.js';
+import { readServerStats, type ServerStat } from '../../src/testkit/haproxy/stats.js';
+import { startWhoami, type WhoamiServer } from '../../src/testkit/haproxy/whoami.js';
+import { lineSplitter } from '../../src/platform/lines.js';
 import { kubectl, startAgent, startApi, type AgentProcess } from './agent-process.js';
 import { isCI } from './ci.js';
 import { deadline as stretch } from './deadline.js';

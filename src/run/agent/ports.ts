@@ -1,9 +1,9 @@
 // Dedicated agent ports: a Service annotated PREFIX/agent-port gets its own listener that answers
 // for it alone, for edges that cannot use agent-send. A port belongs to its oldest claimant
-// (requests arrive oldest first, see claims.ts), so every node and every restart agree; clashes,
+// (requests arrive oldest first, see core/port-claims.ts), so every node and every restart agree; clashes,
 // reserved ports and namespaces outside --agent-port-namespaces are refused, logged once and counted.
 import { AgentServer, type AnswerSource } from './server.js';
-import type { ProbeCounters } from '../metrics.js';
+import type { ProbeCounters } from './probe-counters.js';
 import { namespaceMayClaim } from '../../core/port-claims.js';
 import type { Receipts } from './receipts.js';
 

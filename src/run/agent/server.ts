@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseRequestLine, replyKindOf } from '../../core/reply.js';
-import type { ProbeCounters, RejectReason } from '../metrics.js';
+import type { ProbeCounters, RejectReason } from './probe-counters.js';
 import { NODE_KEY, type Receipts } from './receipts.js';
 
 /** Longest agent-send line accepted: "namespace/name" is at most 127 bytes. */

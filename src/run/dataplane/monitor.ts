@@ -1,6 +1,6 @@
 // Connects the data-plane poller to the rest: the agent state hears transitions only, operators get
 // one log line and one Event per transition, metrics count every poll.
-import type { Logger } from '../../common/log.js';
+import type { Logger } from '../../platform/log.js';
 import { DataplaneProber, pollTimeout } from './prober.js';
 import { DataplaneTracker, type DataplaneState, type ProbeOutcome, type Transition } from './tracker.js';
 

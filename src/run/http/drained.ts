@@ -2,11 +2,7 @@
 // every load balancer still probing has received such an answer for every key it asks about since
 // the node went out; 503 with what is pending otherwise. Built from receipts.ts on each request.
 import type { DeliveryView } from '../agent/receipts.js';
-
-export interface DrainedAnswer {
-  status: 200 | 503;
-  body: Record<string, unknown>;
-}
+import type { DrainedAnswer } from '../../platform/http/ops-server.js';
 
 /**
  * `answer` is the node's reply text; `now` is the receipts clock. Without `detail` keys (Service

@@ -1,0 +1,84 @@
+// Flag value parsers shared by every command: each throws a FlagError that names its flag.
+import { isIP } from 'node:net';
+import { parsePolicy, type Policy } from '../core/policy.js';
+import { isDnsLabel, isDnsSubdomain } from '../core/names.js';
+import { FlagError, parseIntFlag } from './flags.js';
+
+export function ipAddress(flag: string, v: string): string {
+  if (isIP(v) === 0) throw new FlagError(flag, `expected an IP address such as 0.0.0.0 or 127.0.0.1, got "${v}"`);
+  return v;
+}
+
+export function dnsSubdomain(flag: string, v: string): string {
+  if (!isDnsSubdomain(v)) throw new FlagError(flag, `expected a lower-case DNS name (RFC 1123), got "${v}"`);
+  return v;
+}
+
+export function labelSelector(flag: string, v: string): string {
+  // The API server has the last word; this catches typos such as a stray space or quote early.
+  if (v !== '' && !/^[A-Za-z0-9_./=!,()\- ]+$/.test(v)) throw new FlagError(flag, `not a label selector: "${v}"`);
+  return v.trim();
+}
+
+export function portRange(flag: string, v: string): { min: number; max: number } {
+  const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(v);
+  if (m === null) throw new FlagError(flag, `expected MIN-MAX such as 9301-9399, got "${v}"`);
+  const min = parseIntFlag(flag, m[1] as string, 1, 65535);
+  const max = parseIntFlag(flag, m[2] as string, 1, 65535);
+  if (min > max) throw new FlagError(flag, `MIN must not exceed MAX, got "${v}"`);
+  return { min, max };
+}
+
+export function absolutePath(flag: string, v: string): string {
+  if (!v.startsWith('/')) throw new FlagError(flag, `expected an absolute path, got "${v}"`);
+  return v;
+}
+
+export function signalPolicy(flag: string, v: string): Policy {
+  try {
+    return parsePolicy(v);
+  } catch (err) {
+    throw new FlagError(flag, err instanceof Error ? err.message : String(err));
+  }
+}
+
+export function fraction(flag: string, v: string): number {
+  const n = /^[0-9]*\.?[0-9]+$/.test(v) ? Number(v) : NaN;
+  if (!(n > 0 && n <= 1)) throw new FlagError(flag, `expected a fraction greater than 0 and at most 1, got "${v}"`);
+  return n;
+}
+
+export function boolValue(flag: string, v: string): boolean {
+  if (v === 'true') return true;
+  if (v === 'false') return false;
+  throw new FlagError(flag, `expected true or false, got "${v}"`);
+}
+
+export function dnsLabel(flag: string, v: string): string {
+  if (!isDnsLabel(v)) throw new FlagError(flag, `expected a namespace name, got "${v}"`);
+  return v;
+}
+
+/** '' or 'off' = off ('off' because an empty environment variable means "unset"); else a plain http:// URL. */
+export function httpUrl(flag: string, v: string): URL | undefined {
+  if (v.trim() === '' || v === 'off') return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new FlagError(
+      flag,
+      `expected an http:// URL such as http://127.0.0.1:10256/healthz (or empty for off), got "${v}"`,
+    );
+  }
+  // kube-proxy's health port speaks no TLS; node:http is all the poller uses.
+  if (u.protocol !== 'http:') throw new FlagError(flag, `only http:// URLs are supported, got "${v}"`);
+  if (u.username !== '' || u.password !== '')
+    throw new FlagError(flag, `credentials in the URL are not supported, got "${v}"`);
+  return u;
+}
+
+export function namespaceList(flag: string, v: string): ReadonlySet<string> | undefined {
+  if (v.trim() === '') return undefined;
+  return new Set(v.split(',').map((ns) => dnsLabel(flag, ns.trim())));
+}

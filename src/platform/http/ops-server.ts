@@ -1,0 +1,139 @@
+// /healthz /readyz /metrics /status on node:http, on its own port so scrapes never queue behind probes.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Registry } from 'prom-client';
+import { isLocalPeer } from './peer.js';
+import { StatusBody, type StatusDetail, type StatusSource } from './status-body.js';
+
+/** /drained's answer: 200 once a drain is proven delivered, 503 with what is pending. */
+export interface DrainedAnswer {
+  status: 200 | 503;
+  body: Record<string, unknown>;
+}
+
+export interface HttpSources {
+  registry: Registry;
+  ready(): boolean;
+  /** Why /readyz says 503, or null for 200; when absent, ready() decides. */
+  notReadyReason?(): string | null;
+  status: StatusSource;
+  /** /drained (the daemon's run/http/drained.ts); absent = 404. `detail`: the client may see Service names. */
+  drained?(detail: boolean): DrainedAnswer;
+}
+
+/** Open connections from other hosts; more are closed at once, so neighbours cannot lock out the
+ * kubelet's probes or a local curl (connections from this node are not counted here). */
+export const MAX_REMOTE_HTTP_CONNECTIONS = 32;
+/** Hard cap on all open HTTP connections (file descriptors and memory). */
+export const MAX_HTTP_CONNECTIONS = 256;
+
+export class HttpServer {
+  private readonly server: Server;
+  private readonly statusBody: StatusBody;
+  private remoteConnections = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly port: number,
+    private readonly src: HttpSources,
+    private readonly statusDetail: StatusDetail = 'loopback',
+  ) {
+    this.statusBody = new StatusBody(src.status, statusDetail);
+    // Slowloris: a request must arrive whole within 5 s (checked every second, not every 30 s).
+    this.server = createServer(
+      { headersTimeout: 5000, requestTimeout: 10_000, connectionsCheckingInterval: 1000 },
+      (req, res) => {
+        this.handle(req, res).catch((err: unknown) => send(res, 500, 'text/plain', `internal error: ${String(err)}\n`));
+      },
+    );
+    this.server.keepAliveTimeout = 5000;
+    // A client that stops reading a response is dropped after 30 s of silence.
+    this.server.timeout = 30_000;
+    this.server.maxConnections = MAX_HTTP_CONNECTIONS;
+    this.server.on('connection', (s: Socket) => this.admit(s));
+  }
+
+  private admit(s: Socket): void {
+    if (isLocalPeer(s.remoteAddress, s.localAddress)) return;
+    if (this.remoteConnections >= MAX_REMOTE_HTTP_CONNECTIONS) return void s.destroy();
+    this.remoteConnections++;
+    s.once('close', () => this.remoteConnections--);
+  }
+
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: this.host, port: this.port }, () => {
+        this.server.off('error', reject);
+        const addr = this.server.address();
+        resolve(typeof addr === 'object' && addr !== null ? addr.port : this.port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+    const path = (req.url ?? '/').split('?')[0];
+    switch (path) {
+      case '/healthz':
+        return send(res, 200, 'text/plain', 'ok\n');
+      case '/readyz': {
+        const why =
+          this.src.notReadyReason !== undefined
+            ? this.src.notReadyReason()
+            : this.src.ready()
+              ? null
+              : 'waiting for the first full list of the Node and Services';
+        return why === null
+          ? send(res, 200, 'text/plain', 'ready\n')
+          : send(res, 503, 'text/plain', `not ready: ${why}\n`);
+      }
+      case '/metrics':
+        return send(res, 200, this.src.registry.contentType, await this.src.registry.metrics());
+      case '/status':
+        return this.sendStatus(req, res);
+      case '/drained':
+        return this.sendDrained(req, res);
+      default:
+        return send(res, 404, 'text/plain', 'not found: try /healthz /readyz /metrics /status /drained\n');
+    }
+  }
+
+  private sendDrained(req: IncomingMessage, res: ServerResponse): void {
+    if (this.src.drained === undefined) return send(res, 404, 'text/plain', 'not found\n');
+    const a = this.src.drained(this.detailFor(req));
+    send(res, a.status, 'application/json', `${JSON.stringify(a.body, null, 2)}\n`);
+  }
+
+  private detailFor(req: IncomingMessage): boolean {
+    return (
+      this.statusDetail === 'all' ||
+      (this.statusDetail === 'loopback' && isLocalPeer(req.socket.remoteAddress, req.socket.localAddress))
+    );
+  }
+
+  private sendStatus(req: IncomingMessage, res: ServerResponse): void {
+    const detail = this.detailFor(req);
+    const [head, tail] = this.statusBody.render(detail);
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'content-length': head.length + tail.length,
+    });
+    res.write(head);
+    res.end(tail);
+  }
+}
+
+function send(res: ServerResponse, code: number, type: string, body: string): void {
+  if (res.headersSent) return void res.end();
+  res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+  res.end(body);
+}

@@ -1,0 +1,129 @@
+// The README's tables are the operator's contract: they must match the code, so docs cannot drift.
+import t from 'tap';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RUN_FLAGS } from '../../src/run/run-config.js';
+import { createMetrics } from '../../src/run/metrics.js';
+import { METRIC_PREFIX } from '../../src/platform/metric-prefix.js';
+import { SIGNAL_NAMES } from '../../src/core/policy.js';
+import { COORDINATE_FLAGS } from '../../src/coordinate/config.js';
+import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../../src/coordinate/metrics.js';
+
+const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+
+/** Rows of the markdown table whose header starts with `first`, as arrays of trimmed cells. */
+function table(first: string): string[][] {
+  const lines = readme.split('\n');
+  const at = lines.findIndex((l) => l.startsWith(`| ${first} |`));
+  if (at === -1) throw new Error(`no table starting with "${first}"`);
+  const rows: string[][] = [];
+  for (let i = at + 2; i < lines.length && lines[i]!.startsWith('|'); i++) {
+    rows.push(
+      lines[i]!.split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
+  }
+  return rows;
+}
+
+const unquote = (s: string) => s.replace(/^`|`$/g, '');
+
+t.test('flags table = the flags the daemon parses', async (t) => {
+  const rows = table('flag');
+  const flags = RUN_FLAGS.filter((f) => f.name !== 'help');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    flags.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
+  for (const f of flags) {
+    const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
+    if (r === undefined) continue;
+    t.equal(unquote(r[1]!), f.env ?? '', `${f.name} env`);
+    t.equal(r[2] === '—' ? '' : unquote(r[2]!), f.default, `${f.name} default`);
+    t.equal(r[3], f.help, `${f.name} help`);
+  }
+});
+
+t.test('metrics table = the metrics the daemon registers', async (t) => {
+  const m = createMetrics({
+    secondsSinceContact: () => 1,
+    snapshotSizes: () => ({ nodes: 1 }),
+    synced: () => true,
+    nodeReplyKind: () => 'ready',
+    override: () => undefined,
+    stale: () => false,
+    slowStartFactor: () => 1,
+    dedicatedPorts: () => 0,
+    guard: () => ({ held: 0, draining: 0, selfHeld: false }),
+  });
+  const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(METRIC_PREFIX));
+  const rows = table('metric');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    ours.map((x) => x.name),
+    'same metrics, same order',
+  );
+  for (const x of ours) {
+    const r = rows.find((row) => unquote(row[0]!) === x.name);
+    t.equal(r?.[1], x.type, `${x.name} type`);
+    t.equal(r?.[3], x.help, `${x.name} help`);
+  }
+});
+
+t.test('every signal and annotation is documented', async (t) => {
+  for (const s of SIGNAL_NAMES) t.match(readme, `\`${s}\``, `signal ${s}`);
+  for (const a of ['weight', 'state', 'agent-port'])
+    t.match(readme, `\`haproxy-node-agent.io/${a}\``, `annotation ${a}`);
+});
+
+t.test('coordinate flags table = the flags `coordinate` parses', async (t) => {
+  const rows = table('coordinate flag');
+  const flags = COORDINATE_FLAGS.filter((f) => f.name !== 'help');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    flags.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
+  for (const f of flags) {
+    const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
+    t.equal(unquote(r?.[1] ?? ''), f.env ?? '', `${f.name} env`);
+    t.equal(r?.[2] === '—' ? '' : unquote(r?.[2] ?? ''), f.default, `${f.name} default`);
+    t.equal(r?.[3], f.help, `${f.name} help`);
+  }
+});
+
+t.test('coordinator metrics table = the metrics the coordinator registers', async (t) => {
+  const m = coordinatorMetrics({
+    leader: () => true,
+    generation: () => 1,
+    nodes: () => 1,
+    guard: () => ({ engaged: false, readyNodes: 1, budget: 1, explicit: [], draining: [], held: [] }),
+  });
+  const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(COORDINATOR_METRIC_PREFIX));
+  const rows = table('coordinator metric');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    ours.map((x) => x.name),
+    'same metrics, same order',
+  );
+  for (const x of ours) {
+    const r = rows.find((row) => unquote(row[0]!) === x.name);
+    t.equal(r?.[1], x.type, `${x.name} type`);
+    t.equal(r?.[3], x.help, `${x.name} help`);
+  }
+});
+
+t.test('source layout table = the folders of src/', async (t) => {
+  const src = join(import.meta.dirname, '..', '..', 'src');
+  const listed = table('Folder').map((r) =>
+    unquote(r[0]!)
+      .replace(/^src\//, '')
+      .replace(/\/$/, ''),
+  );
+  const present = readdirSync(src, { withFileTypes: true })
+    .filter((e) => e.isDirectory() || e.name === 'main.ts')
+    .map((e) => e.name);
+  t.same([...listed].sort(), present.sort(), 'every top-level folder of src/ has a row, and every row exists');
+});

@@ -1,0 +1,237 @@
+// The agent state alone (src/core/agent-state.ts), pure: views in, reply bytes and observer calls out, with a
+// clock the test moves. What it must get right: no answer before every resource is listed, the
+// bytes every probe gets after each change, each change told to the observer once, slow start.
+import t from 'tap';
+import type { Reply } from '../../src/core/decide.js';
+import type { NodeSignal, NodeView, ServiceView } from '../../src/core/views.js';
+import type { GuardResult } from '../../src/core/mass-drain-guard.js';
+import type { AnnotationProblem, Cached, SliceView } from '../../src/core/views.js';
+import { rejectedValue } from '../../src/core/rejected.js';
+import { DEFAULT_POLICY } from '../../src/core/policy.js';
+import {
+  AgentState,
+  type ResourceName,
+  type AgentStateOptions,
+  type StateObserver,
+} from '../../src/core/agent-state.js';
+
+/** Everything the snapshot tells its observer, as short strings in order. */
+class Recorder implements StateObserver {
+  readonly calls: string[] = [];
+  /** Guard verdicts are recorded only where a test looks at them. */
+  constructor(private readonly guard = false) {}
+  nodeAnswerChanged(from: Reply, to: Reply): void {
+    this.calls.push(`node ${from.kind}→${to.kind}`);
+  }
+  serviceWeightChanged(key: string, from: number | undefined, to: number | undefined): void {
+    this.calls.push(`weight ${key} ${from}→${to}`);
+  }
+  annotationProblem(subject: string, p: AnnotationProblem): void {
+    this.calls.push(`problem ${subject} ${p.annotation}=${p.value}`);
+  }
+  agentPortsChanged(): void {
+    this.calls.push('ports');
+  }
+  guardChanged(_from: GuardResult, to: GuardResult): void {
+    if (this.guard) this.calls.push(`guard held=${to.held.join(',')}`);
+  }
+  take(): string[] {
+    return this.calls.splice(0);
+  }
+}
+
+const ALL: ResourceName[] = ['nodes', 'services', 'endpointslices'];
+
+function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
+  const clock = { now: 1_000_000 };
+  const rec = new Recorder(guard);
+  const snap = new AgentState(
+    { nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts },
+    rec,
+  );
+  const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
+  return {
+    snap,
+    rec,
+    clock,
+    node: () => text(snap.nodeReplyBytes()),
+    svc: (key: string) => text(snap.serviceReplyBytes(key)),
+  };
+}
+
+const cached = <V>(name: string, view: V, problems: AnnotationProblem[] = [], namespace?: string): Cached<V> => ({
+  metadata: { name, ...(namespace === undefined ? {} : { namespace }) },
+  view,
+  problems,
+});
+const nodeView = (name: string, signals: NodeSignal['name'][] = [], p: Partial<NodeView> = {}): Cached<NodeView> =>
+  cached(name, { name, signals: signals.map((s) => ({ name: s })), state: undefined, weight: 100, ...p });
+const service = (name: string, p: Partial<ServiceView> = {}, problems: AnnotationProblem[] = []): Cached<ServiceView> =>
+  cached(name, { namespace: 'shop', name, weight: 100, local: false, agentPort: undefined, ...p }, problems, 'shop');
+const slice = (name: string, service: string, perNode: Record<string, [number, number]>): Cached<SliceView> =>
+  cached(name, { serviceKey: `shop/${service}`, perNode: new Map(Object.entries(perNode)) }, [], 'shop');
+const problem = (value: string): AnnotationProblem => ({
+  annotation: 'haproxy-node-agent.io/weight',
+  ...rejectedValue(value),
+  reason: 'not a whole number 0..256',
+  fallback: '100',
+});
+
+t.test('no answer until every resource is listed; then the node and each Service answer', async (t) => {
+  const { snap, rec, node, svc } = setup();
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('web', { weight: 40 }));
+  t.equal(node(), '', 'nothing listed: an empty reply (HAProxy keeps what it has)');
+  t.equal(svc('shop/web'), '', 'a known Service too');
+  t.equal(svc('shop/nope'), undefined, 'an unknown Service: none (the agent then answers for the node)');
+  snap.markListed('nodes');
+  snap.markListed('services');
+  t.equal(snap.synced, false);
+  t.equal(node(), '', 'two of three listed: still nothing');
+  rec.take();
+  snap.markListed('endpointslices');
+  t.equal(snap.synced, true);
+  t.equal(node(), 'ready up 100%\n');
+  t.equal(svc('shop/web'), 'ready up 40%\n');
+  t.same(rec.take(), ['node none→ready'], 'the first answer is one change');
+  snap.markListed('endpointslices');
+  t.same(rec.take(), [], 'a relist of a listed resource changes nothing');
+});
+
+t.test('node changes reach every answer; each change told once; no-op updates are silent', async (t) => {
+  const { snap, rec, node, svc } = setup();
+  for (const r of ALL) snap.markListed(r);
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('web', { weight: 25 }));
+  rec.take();
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  t.equal(node(), 'drain\n');
+  t.equal(svc('shop/web'), 'drain\n', 'a Service on a cordoned node drains too');
+  t.same(rec.take(), ['node ready→drain']);
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  t.same(rec.take(), [], 'the same view again (a status heartbeat): nothing told');
+  snap.upsertNode(nodeView('other', ['cordon']));
+  t.equal(svc('shop/web'), 'drain\n');
+  t.same(rec.take(), [], "another node's cordon does not change this node's answer");
+  snap.upsertNode(nodeView('n1', [], { weight: 50 }));
+  t.equal(svc('shop/web'), 'ready up 13%\n', 'node weight 50% × Service 25%, rounded');
+  snap.deleteNode('n1');
+  t.equal(node(), 'drain\n', 'our node deleted: drain');
+  t.equal(snap.nodeView, undefined);
+  snap.deleteNode('n1');
+  t.same(rec.take(), ['node drain→ready', 'node ready→drain'], 'deleting it twice tells once');
+});
+
+t.test('Services: weight changes, deletion, agent ports, shared reply bytes', async (t) => {
+  const { snap, rec, svc } = setup();
+  for (const r of ALL) snap.markListed(r);
+  snap.upsertNode(nodeView('n1'));
+  rec.take();
+  snap.upsertService(service('web', { weight: 50 }));
+  snap.upsertService(service('api', { weight: 50, agentPort: 9400 }));
+  t.same(rec.take(), ['weight shop/web undefined→50', 'weight shop/api undefined→50', 'ports']);
+  t.equal(snap.serviceReplyBytes('shop/web'), snap.serviceReplyBytes('shop/api'), 'identical replies share one Buffer');
+  t.same(snap.agentPortRequests(), [[9400, 'shop/api']]);
+  snap.upsertService(service('web', { weight: 50 }));
+  t.same(rec.take(), [], 'an update that changes nothing we read: silent');
+  snap.upsertService(service('web', { weight: 70 }));
+  t.equal(svc('shop/web'), 'ready up 70%\n');
+  snap.deleteService('shop', 'api');
+  snap.deleteService('shop', 'api');
+  t.equal(svc('shop/api'), undefined, 'deleted: unknown again');
+  t.same(rec.take(), ['weight shop/web 50→70', 'weight shop/api 50→undefined', 'ports'], 'each once');
+  t.same(snap.agentPortRequests(), []);
+  t.equal(snap.serviceCount, 1);
+});
+
+t.test('a bad annotation is reported once per change of the bad value, not once per event', async (t) => {
+  const { snap, rec } = setup();
+  snap.upsertService(service('web', {}, [problem('heavy')]));
+  snap.upsertService(service('web', {}, [problem('heavy')]));
+  t.same(rec.take(), ['problem shop/web haproxy-node-agent.io/weight=heavy', 'weight shop/web undefined→100']);
+  snap.upsertService(service('web', {}, [problem('huge')]));
+  snap.upsertService(service('web', {}, []));
+  snap.upsertService(service('web', {}, [problem('huge')]));
+  t.same(
+    rec.take(),
+    ['problem shop/web haproxy-node-agent.io/weight=huge', 'problem shop/web haproxy-node-agent.io/weight=huge'],
+    'new value: reported; cleared and back: reported again',
+  );
+  snap.upsertNode({ ...nodeView('n1'), problems: [problem('lots')] });
+  snap.upsertNode({ ...nodeView('n1'), problems: [problem('lots')] });
+  t.same(rec.take(), ['problem node/n1 haproxy-node-agent.io/weight=lots'], 'on the node too');
+});
+
+t.test('override and staleness beat the API; override works before any list', async (t) => {
+  const { snap, node, svc } = setup();
+  snap.setOverride('drain');
+  t.equal(node(), 'drain\n', 'no list yet, yet the override answers');
+  for (const r of ALL) snap.markListed(r);
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('web', { weight: 30 }));
+  t.equal(svc('shop/web'), 'drain\n');
+  snap.setOverride(undefined);
+  t.equal(svc('shop/web'), 'ready up 30%\n');
+  snap.setStale(true);
+  t.equal(node(), 'drain\n', 'stale past --max-staleness: drain');
+  t.equal(snap.isStale, true);
+  snap.setStale(false);
+  t.equal(node(), 'ready up 100%\n');
+});
+
+t.test('externalTrafficPolicy Local: the answer follows the EndpointSlices on this node', async (t) => {
+  const { snap, svc } = setup();
+  for (const r of ALL) snap.markListed(r);
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('web', { local: true }));
+  t.equal(svc('shop/web'), 'down #no local endpoints\n', 'no slice: no local pod');
+  snap.upsertSlice(slice('web-a', 'web', { n1: [1, 0], n2: [2, 0] }));
+  t.equal(svc('shop/web'), 'ready up 50%\n', 'one ready pod here, two on the busiest node: half the weight');
+  snap.upsertSlice(slice('web-b', 'web', { n1: [1, 0] }));
+  t.equal(svc('shop/web'), 'ready up 100%\n', 'counted over every slice of the Service');
+  t.same(snap.localEndpoints('shop/web'), { ready: 2, terminating: 0, maxReadyPerNode: 2 });
+  snap.upsertSlice(slice('web-a', 'web', { n1: [0, 1] }));
+  snap.deleteSlice(slice('web-b', 'web', {}));
+  t.equal(svc('shop/web'), 'drain\n', 'only a terminating pod left here: drain');
+  snap.deleteSlice(slice('web-a', 'web', {}));
+  t.equal(svc('shop/web'), 'down #no local endpoints\n');
+  t.equal(snap.sliceCount, 0);
+});
+
+t.test('slow start: after a recovery this process saw, the weight ramps with the clock', async (t) => {
+  const { snap, clock, svc } = setup({ slowStartMs: 10_000 });
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('web'));
+  for (const r of ALL) snap.markListed(r);
+  t.equal(svc('shop/web'), 'ready up 100%\n', 'ready at start-up: no ramp (a restart is not a recovery)');
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  snap.upsertNode(nodeView('n1'));
+  t.equal(svc('shop/web'), 'ready up 10%\n', 'uncordoned: starts at the floor');
+  clock.now += 5_000;
+  snap.tick();
+  t.equal(svc('shop/web'), 'ready up 55%\n', 'half way');
+  t.ok(Math.abs(snap.rampFactor - 0.55) < 1e-9, `factor ${snap.rampFactor}`);
+  clock.now += 5_000;
+  snap.tick();
+  t.equal(svc('shop/web'), 'ready up 100%\n', 'full weight at the end');
+  clock.now += 5_000;
+  snap.tick();
+  t.equal(snap.status().slowStart.readySince, null, 'and the ramp is over');
+});
+
+t.test('the mass-drain guard holds our node when too many are cordoned', async (t) => {
+  const { snap, rec, node } = setup({ maxDrainFraction: 0.5 }, true);
+  for (const name of ['n1', 'n2', 'n3', 'n4']) snap.upsertNode(nodeView(name));
+  for (const r of ALL) snap.markListed(r);
+  rec.take();
+  snap.upsertNode(nodeView('n2', [], { signals: [{ name: 'cordon', since: 1 }] }));
+  snap.upsertNode(nodeView('n3', [], { signals: [{ name: 'cordon', since: 2 }] }));
+  t.equal(snap.isHeld, false);
+  snap.upsertNode(nodeView('n1', [], { signals: [{ name: 'cordon', since: 3 }] }));
+  t.equal(snap.isHeld, true, 'the third cordon of four nodes is over the budget of two');
+  t.equal(node(), 'ready up 100%\n', 'held: keeps serving');
+  t.ok(rec.take().includes('guard held=n1'), 'the verdict told to the observer');
+  snap.upsertNode(nodeView('n2'));
+  t.equal(node(), 'drain\n', 'n2 uncordoned, budget freed: n1 drains now');
+  t.equal(snap.status().guard.selfHeld, false);
+});

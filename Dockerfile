@@ -7,7 +7,7 @@
 # Three stages: `build` compiles TypeScript with the dev dependencies; `deps` installs the production
 # dependencies only; the runtime stage is distroless (no shell, no package manager) and gets exactly
 # dist/, package.json, the production node_modules and LICENSE (Apache-2.0 asks that it travel with
-# the binaries). test/image.test.ts parses this file and checks
+# the binaries). test/integration/image.test.ts parses this file and checks
 # that list against what the build and `npm pack` produce, then runs that tree read-only as uid 65532.
 #
 # Node 20 everywhere: @kubernetes/client-node 1.4 is the newest client that loads on Node 20 (2.x needs

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run release -- X.Y.Z`: one version everywhere it is written down. package.json and its lock,
-// the image tag in deploy/kustomization.yaml, the Dockerfile's OCI version label, and CHANGELOG.md
+// the image tag in deploy/components/image/kustomization.yaml (the one image reference of deploy/
+// and its overlays), the Dockerfile's OCI version label, and CHANGELOG.md
 // (the Unreleased section becomes "## [X.Y.Z] - DATE"). Everything is checked before anything is
 // written, so a refusal leaves the tree as it was. It commits, tags and pushes nothing.
 //
@@ -84,10 +85,10 @@ lock.packages[''].version = version;
 files.set('package-lock.json', `${JSON.stringify(lock, null, 2)}\n`);
 
 files.set(
-  'deploy/kustomization.yaml',
+  'deploy/components/image/kustomization.yaml',
   replaceOne(
-    'deploy/kustomization.yaml',
-    read('deploy/kustomization.yaml'),
+    'deploy/components/image/kustomization.yaml',
+    read('deploy/components/image/kustomization.yaml'),
     /^(\s*newTag:\s*)\S+()$/m,
     version,
     'images: newTag',

@@ -12,7 +12,7 @@ import type { FakeApiServer, KubeObject } from '../../src/testkit/fakeapi/server
 const COUNT = 300;
 const BLOB = 250_000;
 const P = 'haproxy-node-agent.io';
-/** deploy/daemonset.yaml: env NODE_OPTIONS and resources.limits.memory. */
+/** deploy/base/daemonset.yaml: env NODE_OPTIONS and resources.limits.memory. */
 const NODE_OPTIONS = '--max-old-space-size=160 --max-semi-space-size=1';
 const LIMIT_MB = 256;
 

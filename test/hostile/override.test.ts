@@ -22,7 +22,7 @@ import { probe, probeUntil } from '../lib/probe.js';
 
 const M = 'haproxy_node_agent_';
 const WEB = 'shop/web\n';
-/** deploy/daemonset.yaml */
+/** deploy/base/daemonset.yaml */
 const NODE_OPTIONS = '--max-old-space-size=160 --max-semi-space-size=1';
 const LIMIT_MB = 256;
 

@@ -296,7 +296,7 @@ t.test('.dockerignore: the build context holds what the build stages COPY, and n
     '.git/HEAD',
     'test/integration/deploy.test.ts',
     '.tap',
-    'deploy/daemonset.yaml',
+    'deploy/base/daemonset.yaml',
     'kubeconfig',
     'x.log',
   ]) {

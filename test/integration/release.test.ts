@@ -8,12 +8,13 @@ import { runChild } from '../lib/spawn.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const SCRIPT = join(root, 'scripts', 'release.mjs');
-const FILES = ['package.json', 'package-lock.json', 'Dockerfile', 'deploy/kustomization.yaml', 'CHANGELOG.md'];
+const IMAGE = 'deploy/components/image/kustomization.yaml';
+const FILES = ['package.json', 'package-lock.json', 'Dockerfile', IMAGE, 'CHANGELOG.md'];
 
 function copyRepo(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'hna-release-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  mkdirSync(join(dir, 'deploy'));
+  mkdirSync(join(dir, 'deploy', 'components', 'image'), { recursive: true });
   for (const f of FILES) cpSync(join(root, f), join(dir, f));
   return dir;
 }
@@ -34,7 +35,7 @@ function versions(dir: string): Record<string, string | undefined> {
     package: (JSON.parse(read('package.json')) as { version: string }).version,
     lock: lock.version,
     lockRoot: lock.packages['']?.version,
-    kustomize: /^\s*newTag:\s*(\S+)$/m.exec(read('deploy/kustomization.yaml'))?.[1],
+    kustomize: /^\s*newTag:\s*(\S+)$/m.exec(read(IMAGE))?.[1],
     label: /org\.opencontainers\.image\.version="([^"]*)"/.exec(read('Dockerfile'))?.[1],
   };
 }

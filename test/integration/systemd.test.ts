@@ -146,6 +146,14 @@ t.test('env file: every variable is one the CLI reads; the agent port needs no c
     'no variable the CLI would ignore',
   );
   t.equal(vars.get('NODE_NAME')?.active, true, 'NODE_NAME is set in the env file (no commented default)');
+  for (const v of ['HAPROXY_NODE_AGENT_AGENT_ADDRESS', 'HAPROXY_NODE_AGENT_HTTP_ADDRESS']) {
+    t.equal(vars.get(v)?.active, true, `${v} is a required line of the env file (the node IP)`);
+    t.match(
+      last('ExecStart') ?? '',
+      `=\${${v}}`,
+      `ExecStart passes ${v}, so an empty one is a flag error, not 0.0.0.0`,
+    );
+  }
   const port = Number(
     vars.get('HAPROXY_NODE_AGENT_AGENT_PORT')?.value ?? RUN_FLAGS.find((f) => f.name === 'agent-port')?.default,
   );
@@ -167,3 +175,18 @@ function parseSeconds(v: string): number {
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : m[2] === 'min' || m[2] === 'm' ? n * 60 : n;
 }
+
+t.test('ExecStart with the env file as shipped (addresses empty) stops with one line naming the flag', async (t) => {
+  // What systemd runs when the operator left the addresses empty: ${VAR} expands to nothing.
+  const args = (last('ExecStart') ?? '')
+    .split(/\s+/)
+    .slice(2)
+    .map((a) => a.replace(/\$\{[A-Z0-9_]+\}/g, ''));
+  const cli = join(root, 'dist', 'main.js');
+  const r = await runChild(process.execPath, [cli, ...args, '--node-name=n1'], {
+    timeoutMs: 30_000,
+    env: { PATH: process.env.PATH ?? '', KUBECONFIG: '/nonexistent' },
+  });
+  t.equal(r.code, 2, 'exit 2: a flag error, before any listen or API request');
+  t.match(r.stderr.trim(), /^[^\n]*--agent-address[^\n]*$/, `one line naming the flag: ${r.stderr.trim()}`);
+});

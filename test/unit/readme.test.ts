@@ -9,11 +9,21 @@ import { SIGNAL_NAMES } from '../../src/core/policy.js';
 import { COORDINATE_FLAGS } from '../../src/coordinate/config.js';
 import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../../src/coordinate/metrics.js';
 
-const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+const ROOT = join(import.meta.dirname, '..', '..');
+const front = readFileSync(join(ROOT, 'README.md'), 'utf8');
+/** The operator's docs as one text: README, docs/*.md and CONTRIBUTING.md (tables are found by header). */
+const readme = [
+  front,
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => readFileSync(join(ROOT, 'docs', f), 'utf8')),
+  readFileSync(join(ROOT, 'CONTRIBUTING.md'), 'utf8'),
+].join('\n');
 
 /** Rows of the markdown table whose header starts with `first`, as arrays of trimmed cells. */
-function table(first: string): string[][] {
-  const lines = readme.split('\n');
+function table(first: string, text = readme): string[][] {
+  const lines = text.split('\n');
   const at = lines.findIndex((l) => l.startsWith(`| ${first} |`));
   if (at === -1) throw new Error(`no table starting with "${first}"`);
   const rows: string[][] = [];
@@ -126,4 +136,39 @@ t.test('source layout table = the folders of src/', async (t) => {
     .filter((e) => e.isDirectory() || e.name === 'main.ts')
     .map((e) => e.name);
   t.same([...listed].sort(), present.sort(), 'every top-level folder of src/ has a row, and every row exists');
+});
+
+t.test("the README's at-a-glance tables name only real flags, variables and metrics", async (t) => {
+  const flags = new Map(RUN_FLAGS.map((f) => [`--${f.name}`, f]));
+  const rows = table('setting', front);
+  t.ok(rows.length >= 4, 'the settings table is there');
+  for (const r of rows) {
+    const names = [...r[0]!.matchAll(/`(--[a-z-]+)`/g)].map((m) => m[1]!);
+    t.ok(names.length > 0, `a flag in ${r[0]}`);
+    for (const n of names) t.ok(flags.has(n), `${n} is a run flag`);
+    const first = flags.get(names[0]!);
+    t.match(
+      r[1]!,
+      `\`${first !== undefined && 'env' in first ? first.env : '?'}\``,
+      `${names[0]} environment variable`,
+    );
+    if (first?.default) t.match(r[2]!, `\`${first.default}\``, `${names[0]} default`);
+  }
+  const m = createMetrics({
+    secondsSinceContact: () => 1,
+    snapshotSizes: () => ({ nodes: 1 }),
+    synced: () => true,
+    nodeReplyKind: () => 'ready',
+    override: () => undefined,
+    stale: () => false,
+    slowStartFactor: () => 1,
+    dedicatedPorts: () => 0,
+    guard: () => ({ held: 0, draining: 0, selfHeld: false }),
+  });
+  const exported = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
+  const metrics = table('metric (prefix `haproxy_node_agent_`)', front);
+  t.ok(metrics.length >= 3, 'the metrics table is there');
+  for (const r of metrics)
+    for (const [, name] of r[0]!.matchAll(/`([a-z_]+)(?:\{[^}]*\})?`/g))
+      t.ok(exported.has(`${METRIC_PREFIX}${name}`), `${METRIC_PREFIX}${name} is exported`);
 });

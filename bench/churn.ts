@@ -1,7 +1,9 @@
 // Churn scenario: Node status writes on other Nodes, and how many of them reach each agent in
 // each --guard-mode (local, coordinated, off) with a coordinator running. Counted from the
 // agents' own haproxy_node_agent_watch_events_total{resource="nodes"}, plus their CPU time.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readJsonLogs } from '../test/lib/json-logs.js';
+import { spawnChild, type Owner } from '../test/lib/spawn.js';
 import type { HostRequest } from './api-host.js';
 import { cpuMs } from './proc.js';
 
@@ -26,32 +28,16 @@ async function metrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
-/** Starts a CLI subcommand with an HTTP port and waits for /healthz. */
-async function start(
-  cli: string,
-  args: string[],
-  children: Set<ChildProcess>,
-): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = spawn(process.execPath, [cli, ...args], {
+/** Starts a CLI subcommand with an HTTP port and waits for its "listening" log line. */
+async function start(cli: string, args: string[], owner: Owner): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawnChild(owner, process.execPath, [cli, ...args], {
     env: { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  children.add(proc);
-  proc.on('exit', () => children.delete(proc));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (c: string) => {
-      buf += c;
-      const m =
-        /"msg":"listening"[^\n]*"http":"127\.0\.0\.1:(\d+)"|"http":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(
-          buf,
-        );
-      if (m !== null) resolve(Number(m[1] ?? m[2]));
-    });
-    proc.on('exit', (code) => reject(new Error(`${args[0]} exited (${code})`)));
-  });
-  proc.stdout?.resume();
+  // Not kept: the records are only read for the port, then dropped.
+  const port = await readJsonLogs(proc, { keep: false }).first(`${args[0]} exited before listening`, (rec) =>
+    rec.msg === 'listening' ? Number(String(rec.http).split(':').pop()) : undefined,
+  );
   return { proc, port };
 }
 
@@ -66,7 +52,7 @@ export async function churn(
   cli: string,
   nodes: number,
   writes: number,
-  children: Set<ChildProcess>,
+  owner: Owner,
 ): Promise<ChurnFigures> {
   await host.request({ op: 'nodes', count: nodes });
   const coord = await start(
@@ -82,7 +68,7 @@ export async function churn(
       '--log-level',
       'info',
     ],
-    children,
+    owner,
   );
   const modes = ['local', 'coordinated', 'off'] as const;
   const agents = await Promise.all(
@@ -110,7 +96,7 @@ export async function churn(
           '--events',
           'false',
         ],
-        children,
+        owner,
       ),
     ),
   );

@@ -4,13 +4,17 @@
 // Measures VmRSS/VmHWM (/proc/PID/status) of (a) an agent that is running when the Services
 // arrive and (b) a cold restart that lists them all. Not part of `npm test` (it moves ~1 GB).
 //   npx tsc -p tsconfig.bench.json && node build/bench/hostile-memory.js [--count 1000] [--cli dist/main.js]
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer, type KubeObject } from '../src/testkit/fakeapi/server.js';
+import { readJsonLogs } from '../test/lib/json-logs.js';
+import { spawnChild, type Owner } from '../test/lib/spawn.js';
 import { memoryMb } from './proc.js';
-import { lineSplitter } from '../src/platform/lines.js';
+
+/** Children die with this process (pdeathsig) or are killed at its exit; nothing else to clean. */
+const owner: Owner = { teardown: () => undefined };
 
 const PREFIX = 'haproxy-node-agent.io';
 /** deploy/daemonset.yaml: NODE_OPTIONS and resources.limits.memory. */
@@ -78,6 +82,7 @@ function ask<T>(child: ChildProcess, msg: HostMsg): Promise<T> {
 
 interface Run {
   proc: ChildProcess;
+  /** The agent's HTTP port once it listens; -1 if it exited first. */
   httpPort: Promise<number>;
   exited: Promise<number | null>;
   peakMb: number;
@@ -85,7 +90,8 @@ interface Run {
 }
 
 function startAgent(cli: string, kubeconfig: string): Run {
-  const proc = spawn(
+  const proc = spawnChild(
+    owner,
     process.execPath,
     [
       cli,
@@ -110,10 +116,19 @@ function startAgent(cli: string, kubeconfig: string): Run {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  // Records are not kept (the agent logs each hostile Service): only "listening" is read, for the port.
+  const out = readJsonLogs(proc, { keep: false });
   const run: Run = {
     proc,
     peakMb: 0,
-    httpPort: undefined as unknown as Promise<number>,
+    httpPort: out
+      .first('agent exited before listening', (rec) =>
+        rec.msg === 'listening' ? Number(/:(\d+)$/.exec(String(rec.http))?.[1]) : undefined,
+      )
+      .catch((err: Error) => {
+        process.stderr.write(`[agent stderr] ${err.message.slice(0, 400)}\n`);
+        return -1;
+      }),
     exited: new Promise((r) => proc.on('exit', (c, s) => r(c ?? (s === null ? null : -1)))),
     stop: () => clearInterval(sampler),
   };
@@ -125,18 +140,6 @@ function startAgent(cli: string, kubeconfig: string): Run {
       // exited
     }
   }, 50);
-  const split = lineSplitter();
-  run.httpPort = new Promise((resolve) => {
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (c: string) => {
-      for (const line of split(c)) {
-        if (line.length < 2000 && line.includes('"msg":"listening"'))
-          resolve(Number(/"http":"[^"]*:(\d+)"/.exec(line)?.[1]));
-      }
-    });
-  });
-  proc.stderr?.setEncoding('utf8');
-  proc.stderr?.on('data', (c: string) => process.stderr.write(`[agent stderr] ${c.slice(0, 400)}`));
   return run;
 }
 
@@ -164,7 +167,9 @@ async function main(): Promise<void> {
   const cli = argv.includes('--cli')
     ? (argv[argv.indexOf('--cli') + 1] as string)
     : join(import.meta.dirname, '..', '..', 'dist', 'main.js');
-  const host = fork(new URL(import.meta.url).pathname, ['--api-host'], { stdio: 'inherit' });
+  const host = spawnChild(owner, process.execPath, [new URL(import.meta.url).pathname, '--api-host'], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  });
   const { kubeconfig, dir } = await ask<{ kubeconfig: string; dir: string }>(host, { op: 'start' });
   const want = count + 1;
   const report: Record<string, unknown> = {

@@ -16,7 +16,7 @@ import { coordinatorMetrics } from './metrics.js';
 import type { CoordinatorConfig } from './config.js';
 import { DECISION_NAME, LEASE_NAME, sameVerdict } from '../core/guard-decision.js';
 import { DEFAULT_LEASE_TIMING, LeaderElector } from '../kube/lease.js';
-import { DecisionPublisher, type PublishResult } from './publish.js';
+import { DecisionPublisher, FencedError, type PublishResult } from './publish.js';
 
 /** The leader rewrites the decision this often, so agents can tell it is alive (their --guard-stale-after). */
 export const HEARTBEAT_MS = 10_000;
@@ -54,7 +54,7 @@ export async function startCoordinator(
     guard: () => guard,
   });
   const transport = new ApiTransport(kc, REQUEST_TIMEOUT_MS, () => {});
-  const publisher = new DecisionPublisher(transport, cfg.namespace, identity, cfg.maxDrainFraction);
+  const publisher = new DecisionPublisher(transport, cfg.namespace, cfg.maxDrainFraction);
 
   // ---- publishing: one write in flight, debounced, re-run when kicked meanwhile ----
   let timer: NodeJS.Timeout | undefined;
@@ -89,18 +89,22 @@ export async function startCoordinator(
       return;
     }
     due = false;
-    let result: PublishResult | 'failed';
+    let result: PublishResult | 'failed' | 'fenced';
     try {
-      result = await publisher.publish(next);
+      // The elector's fence is checked right before the write, not only here: a process frozen past
+      // its lease (SIGSTOP) wakes with isLeader still true until its next election round.
+      result = await publisher.publish(next, () => elector.fence());
       if (lastError !== undefined)
         log.warn({ configmap: `${cfg.namespace}/${DECISION_NAME}` }, 'decision written again');
       lastError = undefined;
       lastPublish = new Date().toISOString();
     } catch (err) {
-      result = 'failed';
+      result = err instanceof FencedError ? 'fenced' : 'failed';
       due = true;
       const msg = err instanceof Error ? err.message : String(err);
-      if (lastError === undefined)
+      if (lastError === undefined && result === 'fenced')
+        log.warn({ err: msg, identity }, `not writing the decision: ${msg}; waiting for the election round`);
+      else if (lastError === undefined)
         log.error(
           { err: msg, configmap: `${cfg.namespace}/${DECISION_NAME}` },
           `could not write the decision: ${msg}; retrying`,
@@ -109,11 +113,13 @@ export async function startCoordinator(
     }
     m.publishes.inc({ result });
     inFlight = false;
-    if (result !== 'failed') {
-      logGuard(log, guard, next, cfg.maxDrainFraction, result);
+    const wrote = result !== 'failed' && result !== 'fenced';
+    if (wrote) {
+      logGuard(log, guard, next, cfg.maxDrainFraction, result as PublishResult);
       guard = next;
     }
-    if (again || result === 'failed') kick(result === 'failed' ? RETRY_MS : DEBOUNCE_MS);
+    // Fenced: retried once a round has renewed the lease; kick() does nothing once deposed.
+    if (again || !wrote) kick(wrote ? DEBOUNCE_MS : RETRY_MS);
   };
 
   const elector = new LeaderElector(transport, cfg.namespace, LEASE_NAME, identity, DEFAULT_LEASE_TIMING, {

@@ -35,7 +35,7 @@ export function coordinatorMetrics(src: CoordinatorMetricSources) {
   });
   const publishes = new Counter({
     name: `${P}publishes_total`,
-    help: 'Writes of the decision ConfigMap, by result (created, changed, heartbeat, failed)',
+    help: 'Writes of the decision ConfigMap, by result (created, changed, heartbeat, failed, fenced)',
     labelNames: ['result'] as const,
     registers: [registry],
   });

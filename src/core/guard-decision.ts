@@ -20,6 +20,11 @@ export interface Decision {
   heartbeat: string;
   /** Identity of the coordinator that wrote it. */
   holder: string;
+  /**
+   * The Lease's leaseTransitions while `holder` held it: a fence, since a later leader holds a
+   * higher number. Absent in decisions written before it was added.
+   */
+  leaseTransitions?: number;
   maxDrainFraction: number;
   readyNodes: number;
   budget: number;
@@ -57,6 +62,7 @@ export function decisionToConfigMap(namespace: string, d: Decision, resourceVers
       updated: d.updated,
       heartbeat: d.heartbeat,
       holder: d.holder,
+      ...(d.leaseTransitions === undefined ? {} : { leaseTransitions: String(d.leaseTransitions) }),
       maxDrainFraction: String(d.maxDrainFraction),
       readyNodes: String(d.readyNodes),
       budget: String(d.budget),
@@ -87,6 +93,7 @@ export function decisionFromConfigMap(raw: unknown): Cached<Decision> | undefine
   const generation = int('generation');
   const readyNodes = int('readyNodes');
   const budget = int('budget');
+  const leaseTransitions = int('leaseTransitions');
   const fraction = Number(s('maxDrainFraction') ?? NaN);
   const explicit = names('explicit');
   const draining = names('draining');
@@ -115,6 +122,7 @@ export function decisionFromConfigMap(raw: unknown): Cached<Decision> | undefine
       updated,
       heartbeat,
       holder: s('holder') ?? '',
+      ...(leaseTransitions === undefined ? {} : { leaseTransitions }),
       maxDrainFraction: fraction,
       readyNodes,
       budget,

@@ -2,6 +2,10 @@
 // over our own transport: get, create when absent, update with the read resourceVersion (a 409
 // means someone else wrote first). Expiry is judged by OUR clock from when we last saw the lease
 // change, never by comparing the holder's timestamps with our clock (no clock-skew trust).
+// Whether we may still act as leader is judged by the monotonic clock from when our last successful
+// renewal was sent: a process frozen past that (SIGSTOP, a stalled VM) must not write on waking,
+// before its next round has even noticed that another replica took over.
+import { performance } from 'node:perf_hooks';
 import { ApiError, type ApiTransport } from './transport.js';
 
 export interface LeaseTiming {
@@ -22,6 +26,12 @@ export interface LeaseEvents {
   deposed(reason: string): void;
   /** A round failed on an API error (not a lost race); logged by the caller. */
   failed(err: unknown): void;
+}
+
+/** What a leader stamps on what it writes: who held the lease, and its leaseTransitions then. */
+export interface LeaseFence {
+  holder: string;
+  transitions: number;
 }
 
 interface LeaseSpec {
@@ -46,7 +56,10 @@ export class LeaderElector {
   private leader = false;
   private stopped = true;
   private timer: NodeJS.Timeout | undefined;
-  private lastRenewed = 0;
+  /** Monotonic time (ms) at which our last successful renewal was sent. */
+  private renewSentAt = 0;
+  /** leaseTransitions of the lease as we last wrote it while holding it. */
+  private transitions = 0;
   /** What we last saw another holder write, and when we saw it change (our clock). */
   private observed: { holder: string; renewTime: string; at: number } | undefined;
   private running: Promise<void> | undefined;
@@ -60,10 +73,26 @@ export class LeaderElector {
     private readonly timing: LeaseTiming,
     private readonly events: LeaseEvents,
     private readonly now: () => number = Date.now,
+    private readonly monotonic: () => number = () => performance.now(),
   ) {}
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /**
+   * The fence for a write we are about to make, or undefined when we must not write: not leader,
+   * or so long since our last renewal was sent that the lease may have expired for the others.
+   * The others count the lease duration from when they saw our renewal, which is after we sent
+   * it, so sent + 2/3 of the duration leaves a third of it for the write itself to land.
+   */
+  fence(): LeaseFence | undefined {
+    if (!this.leader || this.stopped || this.monotonic() - this.renewSentAt >= this.safeForMs()) return undefined;
+    return { holder: this.identity, transitions: this.transitions };
+  }
+
+  private safeForMs(): number {
+    return (this.timing.leaseDurationMs * 2) / 3;
   }
 
   /** The holder we last saw (ourselves when leading), or undefined when nobody holds it. */
@@ -113,6 +142,7 @@ export class LeaderElector {
 
   private async round(): Promise<void> {
     let ok: boolean;
+    const sentAt = this.monotonic();
     try {
       ok = await this.tryAcquireOrRenew();
     } catch (err) {
@@ -122,7 +152,7 @@ export class LeaderElector {
     this.lastRoundOk = ok;
     if (this.stopped) return;
     if (ok) {
-      this.lastRenewed = this.now();
+      this.renewSentAt = sentAt;
       if (!this.leader) {
         this.leader = true;
         this.events.elected();
@@ -130,8 +160,8 @@ export class LeaderElector {
       return;
     }
     // A leader that cannot renew steps down before its lease can expire for the others (2/3 of
-    // it), so two leaders never act at once for long.
-    if (this.leader && this.now() - this.lastRenewed >= (this.timing.leaseDurationMs * 2) / 3) {
+    // it), so two leaders never act at once for long; fence() stops its writes at the same bound.
+    if (this.leader && this.monotonic() - this.renewSentAt >= this.safeForMs()) {
       this.leader = false;
       this.events.deposed('could not renew the lease in time');
     } else if (
@@ -166,6 +196,7 @@ export class LeaderElector {
         },
       });
       this.observed = { holder: this.identity, renewTime: microTime(now), at: now };
+      this.transitions = 0;
       return true;
     }
     const spec: LeaseSpec = typeof cur.spec === 'object' && cur.spec !== null ? cur.spec : {};
@@ -194,6 +225,7 @@ export class LeaderElector {
     };
     await this.transport.putJson(this.path(), { ...cur, spec: next });
     this.observed = { holder: this.identity, renewTime: next.renewTime ?? '', at: now };
+    this.transitions = typeof next.leaseTransitions === 'number' ? next.leaseTransitions : 0;
     return true;
   }
 }

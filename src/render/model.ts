@@ -6,6 +6,7 @@ import { arr, obj, str } from '../core/json.js';
 import { shown } from '../core/escape.js';
 import { signalsKeepNode } from '../core/decide.js';
 import { DEFAULT_POLICY } from '../core/policy.js';
+import { groupBy } from '../core/group-by.js';
 import { nodeFromObject } from '../kube/parse.js';
 import { pickNodes } from './hash.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
@@ -246,18 +247,6 @@ function exposeRequest(
     backend,
     nodePort,
   };
-}
-
-function groupBy<T>(items: readonly T[], keyOf: (item: T) => string | undefined): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) {
-    const k = keyOf(item);
-    if (k === undefined) continue;
-    const list = out.get(k);
-    if (list === undefined) out.set(k, [item]);
-    else list.push(item);
-  }
-  return out;
 }
 
 function byOwner(a: Owner<Request> | undefined, b: Owner<Request> | undefined): number {

@@ -1,6 +1,9 @@
 // Multi-tenant `render`: a host (every path under it) and an explicit backend name belong to the
 // namespace of their oldest claimant (creationTimestamp, then uid: set by the API server, the same
 // on every run). Other namespaces join only when that namespace names them in PREFIX/share-with.
+// The oldest-claimant order is core's, the same one the agent's dedicated-port table uses.
+import { groupBy } from '../core/group-by.js';
+import { compareClaims } from '../core/port-claims.js';
 
 export interface Claim {
   cluster: string;
@@ -17,8 +20,7 @@ const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Oldest first; the names only break ties between undated claims, so the order is total. */
 export function byClaim(x: Claim, y: Claim): number {
-  if (x.created !== y.created) return x.created < y.created ? -1 : 1;
-  return cmp(x.uid, y.uid) || cmp(x.cluster, y.cluster) || cmp(x.namespace, y.namespace) || cmp(x.name, y.name);
+  return compareClaims(x, y) || cmp(x.cluster, y.cluster) || cmp(x.namespace, y.namespace) || cmp(x.name, y.name);
 }
 
 export function who(c: Claim): string {
@@ -54,16 +56,8 @@ export function keepOwned<C extends Claim>(
   shareKey: string,
   warn: (msg: string) => void,
 ): C[] {
-  const byKey = new Map<string, C[]>();
-  for (const c of claims) {
-    const k = keyOf(c);
-    if (k === undefined) continue;
-    const list = byKey.get(k);
-    if (list === undefined) byKey.set(k, [c]);
-    else list.push(c);
-  }
   const owners = new Map<string, Owner<C>>();
-  for (const [k, list] of byKey) owners.set(k, ownerOf(list));
+  for (const [k, list] of groupBy(claims, keyOf)) owners.set(k, ownerOf(list));
   return claims.filter((c) => {
     const k = keyOf(c);
     const owner = k === undefined ? undefined : owners.get(k);

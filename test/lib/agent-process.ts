@@ -1,11 +1,12 @@
 // The built CLI as a child process, exactly as an operator runs it, with its JSON logs captured.
 import type { ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Test } from 'tap';
 import { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
-import { lineSplitter } from '../../src/platform/lines.js';
+import { readJsonLogs } from './json-logs.js';
 import { probeUntil } from './probe.js';
-import { runChild, spawnChild, tempDir } from './spawn.js';
+import { runChild, spawnChild, tempDir, type Owner } from './spawn.js';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'main.js');
 
@@ -19,56 +20,92 @@ export interface AgentProcess {
   exited: Promise<number | null>;
 }
 
+export interface AgentOptions {
+  /** The CLI to run (default: this tree's dist/main.js; the bench runs its own build or another). */
+  cli?: string;
+  /** Node's own flags, before the CLI (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  /**
+   * 'listening' (default): wait for the "listening" log line, which gives the ports (any free one).
+   * 'healthz': pick free ports here and wait for /healthz, for a --log-level that hides that line.
+   */
+  readyBy?: 'listening' | 'healthz';
+  /** Keep every log line in `logs` (default true); false for agents that log a lot for long. */
+  keepLogs?: boolean;
+}
+
 /** Starts `node dist/main.js run` and waits for its "listening" log line. Killed at teardown. */
 export async function startAgent(
-  t: Test,
+  t: Owner,
   args: string[],
   env: Record<string, string> = {},
   wrap: string[] = [],
+  opts: AgentOptions = {},
 ): Promise<AgentProcess> {
+  const byHealthz = opts.readyBy === 'healthz';
   // Loopback and any free port, unless the caller names its own (a restarted agent keeps its port).
+  const port = async (flag: string): Promise<string> =>
+    args.includes(flag) || !byHealthz ? '0' : String(await freePort());
   const defaults = [
     ['--agent-address', '127.0.0.1'],
-    ['--agent-port', '0'],
+    ['--agent-port', await port('--agent-port')],
     ['--http-address', '127.0.0.1'],
-    ['--http-port', '0'],
+    ['--http-port', await port('--http-port')],
   ]
     .filter(([flag]) => !args.includes(flag as string))
     .flat();
   // wrap: a command the agent runs under (e.g. unshare, setpriv), given node and its arguments last.
-  const argv = [...wrap, process.execPath, CLI, 'run', ...defaults, ...args];
+  const argv = [...wrap, process.execPath, ...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'run', ...defaults, ...args];
   const proc = spawnChild(t, argv[0] as string, argv.slice(1), {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const logs: Array<Record<string, unknown>> = [];
-  const stderr: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const split = lineSplitter();
-  const listening = new Promise<{ agentPort: number; httpPort: number }>((resolve, reject) => {
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (chunk: string) => {
-      for (const line of split(chunk)) {
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          logs.push(rec);
-          if (rec.msg === 'listening') {
-            resolve({
+  const out = readJsonLogs(proc, { keep: opts.keepLogs ?? true });
+  const ports = byHealthz
+    ? await healthzUp(out.exited, out.stderr, [...defaults, ...args])
+    : await out.first('agent exited before listening', (rec) =>
+        rec.msg === 'listening'
+          ? {
               agentPort: Number(String(rec.agent).split(':').pop()),
               httpPort: Number(String(rec.http).split(':').pop()),
-            });
-          }
-        } catch {
-          logs.push({ raw: line });
-        }
-      }
+            }
+          : undefined,
+      );
+  return { proc, logs: out.logs, stderr: out.stderr, exited: out.exited, ...ports };
+}
+
+/** The ports given in `argv`, once /healthz answers; rejects if the agent exits first. */
+async function healthzUp(
+  exited: Promise<number | null>,
+  stderr: string[],
+  argv: string[],
+): Promise<{ agentPort: number; httpPort: number }> {
+  const flag = (name: string): number => Number(argv[argv.indexOf(name) + 1]);
+  const ports = { agentPort: flag('--agent-port'), httpPort: flag('--http-port') };
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c));
+  // The agent port listens before the HTTP one, so /healthz answering means both are up.
+  for (;;) {
+    if (code !== undefined) throw new Error(`agent exited before /healthz answered (exit ${code}): ${stderr.join('')}`);
+    const up = await fetch(`http://127.0.0.1:${ports.httpPort}/healthz`).then(
+      (r) => r.text().then(() => true),
+      () => false,
+    );
+    if (up) return ports;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A port nobody listens on right now, for a program that cannot be given port 0 (we pick; races are rare). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
     });
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (c: string) => stderr.push(c));
-    void exited.then((code) => reject(new Error(`agent exited (${code}) before listening: ${stderr.join('')}`)));
   });
-  const ports = await listening;
-  return { proc, logs, stderr, exited, ...ports };
 }
 
 /** A fake API server on loopback with a kubeconfig for it; stopped at teardown. */

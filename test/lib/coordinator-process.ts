@@ -4,7 +4,7 @@ import { spawnChild } from './spawn.js';
 import type { Test } from 'tap';
 import { CLI, httpGet, metricValue, type AgentProcess } from './agent-process.js';
 import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
-import { lineSplitter } from '../../src/platform/lines.js';
+import { readJsonLogs } from './json-logs.js';
 
 export interface CoordinatorProcess {
   proc: ChildProcess;
@@ -39,29 +39,13 @@ export async function startCoordinator(
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   });
-  const logs: Array<Record<string, unknown>> = [];
-  const stderr: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const split = lineSplitter();
-  const listening = new Promise<{ httpPort: number; identity: string }>((resolve, reject) => {
-    proc.stdout?.setEncoding('utf8');
-    proc.stdout?.on('data', (chunk: string) => {
-      for (const line of split(chunk)) {
-        try {
-          const rec = JSON.parse(line) as Record<string, unknown>;
-          logs.push(rec);
-          if (rec.msg === 'listening')
-            resolve({ httpPort: Number(String(rec.http).split(':').pop()), identity: String(rec.identity) });
-        } catch {
-          logs.push({ raw: line });
-        }
-      }
-    });
-    proc.stderr?.setEncoding('utf8');
-    proc.stderr?.on('data', (c: string) => stderr.push(c));
-    void exited.then((code) => reject(new Error(`coordinator exited (${code}) before listening: ${stderr.join('')}`)));
-  });
-  return { proc, logs, exited, ...(await listening) };
+  const out = readJsonLogs(proc);
+  const listening = await out.first('coordinator exited before listening', (rec) =>
+    rec.msg === 'listening'
+      ? { httpPort: Number(String(rec.http).split(':').pop()), identity: String(rec.identity) }
+      : undefined,
+  );
+  return { proc, logs: out.logs, exited: out.exited, ...listening };
 }
 
 export async function coordinatorStatus(c: CoordinatorProcess): Promise<CoordinatorStatus> {

@@ -6,7 +6,6 @@
 // and each server's agent-check goes to that node's agent. Cordoning node-a then drains exactly
 // node-a's servers while node-b's keep serving: "new connections go elsewhere" has somewhere to go.
 import { request } from 'node:http';
-import { createServer, type AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
 import { renderHaproxyConfig, type BackendSpec } from '../../src/testkit/haproxy/edge-config.js';
@@ -19,7 +18,7 @@ import {
 import { readServerStats, type ServerStat } from '../../src/testkit/haproxy/stats.js';
 import { startWhoami, type WhoamiServer } from '../../src/testkit/haproxy/whoami.js';
 import { lineSplitter } from '../../src/platform/lines.js';
-import { kubectl, startAgent, startApi, type AgentProcess } from './agent-process.js';
+import { freePort, kubectl, startAgent, startApi, type AgentProcess } from './agent-process.js';
 import { isCI } from './ci.js';
 import { deadline as stretch } from './deadline.js';
 
@@ -306,16 +305,7 @@ function seed(api: FakeApiServer): void {
 }
 
 /** A port nobody listens on right now; HAProxy cannot bind port 0, so we pick (and retry on a race). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface EdgeOptions {
   /** Extra flags for a node's agent (e.g. --proxy-healthz-url). */

@@ -20,13 +20,21 @@ export interface TimedReply {
   reply: string;
   /** From our connect() call until we wrote: when the prober itself was that late, a node answer may be right. */
   writeLagMs: number;
+  /**
+   * When the agent's end of the reply arrived, on the monotonic clock every process on this machine
+   * shares (process.hrtime, ms): the bench compares it with when the fake API applied a change.
+   */
+  endMs: number;
 }
+
+const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 /** probe(), also saying how late this process itself sent the line (see hostile/busy-loop.test.ts). */
 export function timedProbe(port: number, opts: ProbeOptions = {}): Promise<TimedReply> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let writeLagMs = 0;
+    let endMs: number | undefined;
     const s = connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
@@ -39,13 +47,14 @@ export function timedProbe(port: number, opts: ProbeOptions = {}): Promise<Timed
       if (opts.end === true) s.end();
     });
     s.on('data', (c) => chunks.push(c));
+    s.on('end', () => (endMs = monotonicMs()));
     s.on('error', (e) => {
       clearTimeout(timer);
       reject(e);
     });
     s.on('close', () => {
       clearTimeout(timer);
-      resolve({ reply: Buffer.concat(chunks).toString('latin1'), writeLagMs });
+      resolve({ reply: Buffer.concat(chunks).toString('latin1'), writeLagMs, endMs: endMs ?? monotonicMs() });
     });
   });
 }

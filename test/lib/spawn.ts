@@ -9,8 +9,15 @@ import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:chil
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import type { Test } from 'tap';
 import { deadline } from './deadline.js';
+
+/**
+ * What owns a child or a temp folder and cleans up after it: a tap Test (its teardown), or the
+ * bench's own owner, which has no test around it.
+ */
+export interface Owner {
+  teardown(fn: () => unknown): void;
+}
 
 /** A program's path on the PATH (or in /usr/bin, /bin), or undefined when it is not installed. */
 export function which(cmd: string): string | undefined {
@@ -51,7 +58,7 @@ function track(p: ChildProcess): ChildProcess {
  * Starts `cmd args` as a child that dies with this process, and is SIGKILLed at `t`'s teardown
  * if still running. Same pid as the program itself (setpriv execs it), so signals reach it.
  */
-export function spawnChild(t: Test, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+export function spawnChild(t: Owner, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
   const [bin, ...rest] = [...PDEATHSIG, cmd, ...args] as [string, ...string[]];
   const p = track(spawn(bin, rest, opts));
   t.teardown(() => kill(p));
@@ -98,7 +105,7 @@ export function runChild(
 }
 
 /** A fresh folder under the temp dir, removed at `t`'s teardown. */
-export function tempDir(t: Test, prefix = 'hna-test-'): string {
+export function tempDir(t: Owner, prefix = 'hna-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;

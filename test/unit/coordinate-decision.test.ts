@@ -22,6 +22,14 @@ t.test('round trip through the ConfigMap', async (t) => {
   t.same(decisionFromConfigMap(decisionToConfigMap('ns', d))?.view, d);
   const empty = { ...d, explicit: [], draining: [], held: [] };
   t.same(decisionFromConfigMap(decisionToConfigMap('ns', empty))?.view, empty, 'empty lists');
+  const fenced = { ...d, leaseTransitions: 3 };
+  t.same(decisionFromConfigMap(decisionToConfigMap('ns', fenced))?.view, fenced, 'with the lease fence');
+  const cm = decisionToConfigMap('ns', fenced) as { data: Record<string, string> };
+  t.same(
+    decisionFromConfigMap({ ...cm, data: { ...cm.data, leaseTransitions: 'x' } })?.view,
+    d,
+    'a fence that is not a number is no fence (written before it existed, or by hand)',
+  );
 });
 
 t.test('a hand-edited or hostile ConfigMap is not a decision', async (t) => {

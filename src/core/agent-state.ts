@@ -5,7 +5,7 @@ import { decide, decideNode, slowStartFactor, type Reply } from './decide.js';
 import type { ClaimOrder, LocalEndpoints, NodeView, OperatorState, ServiceView } from './views.js';
 import { compareClaims } from './port-claims.js';
 import { formatReply, replyBuffer, serviceKey } from './reply.js';
-import { computeGuard, type GuardResult } from './mass-drain-guard.js';
+import { NO_GUARD, computeGuard, type GuardResult } from './mass-drain-guard.js';
 import type { Policy } from './policy.js';
 import type { AnnotationProblem, Cached, SliceView } from './views.js';
 
@@ -42,8 +42,6 @@ export interface AgentStateOptions {
   /** Answer down after answering drain this long; 0 = off. */
   drainDeadlineMs?: number;
 }
-
-const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
 
 export class AgentState {
   private node: NodeView | undefined;

@@ -19,6 +19,9 @@ export interface GuardResult {
   held: string[];
 }
 
+/** No guard: nothing held, nothing counted (before the Node list, --guard-mode off, no coordinator decision). */
+export const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
+
 /**
  * Ready nodes = nodes without the not-ready signal. Explicit intent uses the budget first; the
  * rest goes to automatic drains in order of when their signal appeared (unknown = last), then

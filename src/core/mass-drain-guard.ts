@@ -59,3 +59,13 @@ export function computeGuard(nodes: Iterable<NodeView>, policy: Policy, maxFract
   const held = auto.slice(room).map((a) => a.name);
   return { engaged: held.length > 0, readyNodes, budget, explicit, draining, held };
 }
+
+/** Same verdict: the same budget and the same nodes in each list. */
+export function sameGuard(a: GuardResult, b: GuardResult): boolean {
+  return (
+    a.budget === b.budget &&
+    a.held.join() === b.held.join() &&
+    a.draining.join() === b.draining.join() &&
+    a.explicit.join() === b.explicit.join()
+  );
+}

@@ -1,42 +1,63 @@
-// The agent state alone (src/core/agent-state.ts), pure: views in, reply bytes and observer calls out, with a
+// The agent state alone (src/core/agent-state.ts), pure: views in, answers and what changed out, with a
 // clock the test moves. What it must get right: no answer before every resource is listed, the
-// bytes every probe gets after each change, each change told to the observer once, slow start.
+// bytes every probe gets after each change, each change reported once, slow start.
 import t from 'tap';
-import type { Reply } from '../../src/core/decide.js';
 import type { NodeSignal, NodeView, ServiceView } from '../../src/core/views.js';
-import type { GuardResult } from '../../src/core/mass-drain-guard.js';
-import type { AnnotationProblem, Cached, SliceView } from '../../src/core/views.js';
+import type { AnnotationProblem, Cached, OperatorState, SliceView } from '../../src/core/views.js';
 import { rejectedValue } from '../../src/core/rejected.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
-import {
-  AgentState,
-  type ResourceName,
-  type AgentStateOptions,
-  type StateObserver,
-} from '../../src/core/agent-state.js';
+import { AgentState, type ResourceName, type AgentStateOptions, type Changes } from '../../src/core/agent-state.js';
 
-/** Everything the snapshot tells its observer, as short strings in order. */
-class Recorder implements StateObserver {
+/** Every change the updates report, as short strings in the order the daemon words them. */
+class Recorder {
   readonly calls: string[] = [];
   /** Guard verdicts are recorded only where a test looks at them. */
   constructor(private readonly guard = false) {}
-  nodeAnswerChanged(from: Reply, to: Reply): void {
-    this.calls.push(`node ${from.kind}→${to.kind}`);
-  }
-  serviceWeightChanged(key: string, from: number | undefined, to: number | undefined): void {
-    this.calls.push(`weight ${key} ${from}→${to}`);
-  }
-  annotationProblem(subject: string, p: AnnotationProblem): void {
-    this.calls.push(`problem ${subject} ${p.annotation}=${p.value}`);
-  }
-  agentPortsChanged(): void {
-    this.calls.push('ports');
-  }
-  guardChanged(_from: GuardResult, to: GuardResult): void {
-    if (this.guard) this.calls.push(`guard held=${to.held.join(',')}`);
+  add(c: Changes): Changes {
+    for (const { subject, problem: p } of c.problems) this.calls.push(`problem ${subject} ${p.annotation}=${p.value}`);
+    if (c.guard !== undefined && this.guard) this.calls.push(`guard held=${c.guard.to.held.join(',')}`);
+    const w = c.serviceWeight;
+    if (w !== undefined) this.calls.push(`weight ${w.key} ${w.from}→${w.to}`);
+    if (c.agentPorts) this.calls.push('ports');
+    if (c.nodeAnswer !== undefined) this.calls.push(`node ${c.nodeAnswer.from.kind}→${c.nodeAnswer.to.kind}`);
+    return c;
   }
   take(): string[] {
     return this.calls.splice(0);
+  }
+}
+
+/** The agent state, with what each update returns kept by a Recorder. */
+class Recorded extends AgentState {
+  constructor(
+    opts: AgentStateOptions,
+    readonly rec: Recorder,
+  ) {
+    super(opts);
+  }
+  override markListed(r: ResourceName): Changes {
+    return this.rec.add(super.markListed(r));
+  }
+  override upsertNode(c: Cached<NodeView>): Changes {
+    return this.rec.add(super.upsertNode(c));
+  }
+  override deleteNode(name: string): Changes {
+    return this.rec.add(super.deleteNode(name));
+  }
+  override upsertService(c: Cached<ServiceView>): Changes {
+    return this.rec.add(super.upsertService(c));
+  }
+  override deleteService(namespace: string, name: string): Changes {
+    return this.rec.add(super.deleteService(namespace, name));
+  }
+  override setOverride(state: OperatorState | undefined): Changes {
+    return this.rec.add(super.setOverride(state));
+  }
+  override setStale(stale: boolean): Changes {
+    return this.rec.add(super.setStale(stale));
+  }
+  override tick(): Changes {
+    return this.rec.add(super.tick());
   }
 }
 
@@ -45,17 +66,16 @@ const ALL: ResourceName[] = ['nodes', 'services', 'endpointslices'];
 function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
   const clock = { now: 1_000_000 };
   const rec = new Recorder(guard);
-  const snap = new AgentState(
+  const snap = new Recorded(
     { nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts },
     rec,
   );
-  const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
   return {
     snap,
     rec,
     clock,
-    node: () => text(snap.nodeReplyBytes()),
-    svc: (key: string) => text(snap.serviceReplyBytes(key)),
+    node: () => snap.nodeAnswer().bytes.toString('latin1'),
+    svc: (key: string) => snap.serviceAnswer(key)?.bytes.toString('latin1'),
   };
 }
 
@@ -130,7 +150,7 @@ t.test('Services: weight changes, deletion, agent ports, shared reply bytes', as
   snap.upsertService(service('web', { weight: 50 }));
   snap.upsertService(service('api', { weight: 50, agentPort: 9400 }));
   t.same(rec.take(), ['weight shop/web undefined→50', 'weight shop/api undefined→50', 'ports']);
-  t.equal(snap.serviceReplyBytes('shop/web'), snap.serviceReplyBytes('shop/api'), 'identical replies share one Buffer');
+  t.equal(snap.serviceAnswer('shop/web'), snap.serviceAnswer('shop/api'), 'identical replies share one Answer');
   t.same(snap.agentPortRequests(), [[9400, 'shop/api']]);
   snap.upsertService(service('web', { weight: 50 }));
   t.same(rec.take(), [], 'an update that changes nothing we read: silent');

@@ -68,3 +68,28 @@ t.test('snapshot: the tick turns a drain into down at the deadline; uncordon ans
   s.upsertNode(cached(n({ signals: [{ name: 'cordon' }] })));
   t.equal(text(), 'drain\n', 'a new drain starts a new deadline');
 });
+
+t.test(
+  'snapshot: an override drain before the first list runs the deadline too; slow start does not ramp',
+  async (t) => {
+    const clock = { now: 1_000_000 };
+    const s = new AgentState({
+      nodeName: 'n1',
+      slowStartMs: 10_000,
+      now: () => clock.now,
+      policy: DEFAULT_POLICY,
+      maxDrainFraction: 1,
+      drainDeadlineMs: 2000,
+    });
+    const text = () => s.nodeAnswer().bytes.toString('latin1');
+    s.setOverride('drain');
+    t.equal(text(), 'drain\n', 'the break-glass file answers before any list');
+    clock.now += 2000;
+    t.match(s.tick().nodeAnswer, { to: { text: 'down #drain deadline' } }, 'the tick reports the change');
+    t.equal(text(), 'down #drain deadline\n');
+    t.same(s.tick(), { problems: [], agentPorts: false }, 'the next tick: nothing changed');
+    s.setOverride('ready');
+    t.equal(text(), 'ready up 100%\n', 'override ready before sync: full weight, no ramp (nothing is synced)');
+    t.equal(s.status().slowStart.readySince, null);
+  },
+);

@@ -6,6 +6,9 @@ import type { NodeSignal, NodeView, ServiceView } from '../../src/core/views.js'
 import type { AnnotationProblem, Cached, OperatorState, SliceView } from '../../src/core/views.js';
 import { rejectedValue } from '../../src/core/rejected.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
+import { decide } from '../../src/core/decide.js';
+import { formatReply } from '../../src/core/reply.js';
+import type { Decision } from '../../src/core/guard-decision.js';
 import { AgentState, type ResourceName, type AgentStateOptions, type Changes } from '../../src/core/agent-state.js';
 
 /** Every change the updates report, as short strings in the order the daemon words them. */
@@ -55,6 +58,9 @@ class Recorded extends AgentState {
   }
   override setStale(stale: boolean): Changes {
     return this.rec.add(super.setStale(stale));
+  }
+  override setDecision(d: Decision | undefined): Changes {
+    return this.rec.add(super.setDecision(d));
   }
   override tick(): Changes {
     return this.rec.add(super.tick());
@@ -142,7 +148,7 @@ t.test('node changes reach every answer; each change told once; no-op updates ar
   t.same(rec.take(), ['node drain→ready', 'node ready→drain'], 'deleting it twice tells once');
 });
 
-t.test('Services: weight changes, deletion, agent ports, shared reply bytes', async (t) => {
+t.test('Services: weight changes, deletion, agent ports, shared answers', async (t) => {
   const { snap, rec, svc } = setup();
   for (const r of ALL) snap.markListed(r);
   snap.upsertNode(nodeView('n1'));
@@ -254,4 +260,152 @@ t.test('the mass-drain guard holds our node when too many are cordoned', async (
   snap.upsertNode(nodeView('n2'));
   t.equal(node(), 'drain\n', 'n2 uncordoned, budget freed: n1 drains now');
   t.equal(snap.status().guard.selfHeld, false);
+});
+
+t.test('the node is decided once per recompute, and every answer is what decide() gives for the inputs', async (t) => {
+  const { snap, clock, node, svc } = setup({ slowStartMs: 10_000, drainDeadlineMs: 3000, maxDrainFraction: 0.5 });
+  const keys = ['shop/web', 'shop/local', 'shop/other'];
+  // What decide() answers for the state's inputs as /status and the getters show them.
+  const expected = (service: ServiceView | undefined): string => {
+    const key = service === undefined ? undefined : `${service.namespace}/${service.name}`;
+    return formatReply(
+      decide({
+        synced: snap.synced,
+        node: snap.nodeView,
+        service,
+        endpoints: key !== undefined && service?.local === true ? snap.localEndpoints(key) : undefined,
+        override: snap.overrideState,
+        stale: snap.isStale,
+        ramp: snap.rampFactor,
+        policy: DEFAULT_POLICY,
+        held: snap.isHeld,
+        drainExpired: snap.status().drainDeadline.passed,
+      }),
+    );
+  };
+  const views: Record<string, ServiceView> = {};
+  const check = (step: string): void => {
+    t.equal(node(), expected(undefined), `${step}: node`);
+    for (const key of keys) if (views[key] !== undefined) t.equal(svc(key), expected(views[key]), `${step}: ${key}`);
+  };
+  const upsert = (c: Cached<ServiceView>): void => {
+    views[`shop/${c.view.name}`] = c.view;
+    snap.upsertService(c);
+  };
+  const steps: Array<[string, () => void]> = [
+    ['override before sync', () => snap.setOverride('drain')],
+    ['a Service before sync', () => upsert(service('web', { weight: 30 }))],
+    ['our node', () => snap.upsertNode(nodeView('n1'))],
+    [
+      'others',
+      () => {
+        for (const n of ['n2', 'n3', 'n4']) snap.upsertNode(nodeView(n));
+      },
+    ],
+    [
+      'listed',
+      () => {
+        for (const r of ALL) snap.markListed(r);
+      },
+    ],
+    ['override gone', () => snap.setOverride(undefined)],
+    ['a Local Service', () => upsert(service('local', { local: true }))],
+    ['its slice', () => snap.upsertSlice(slice('local-a', 'local', { n1: [1, 0], n2: [3, 0] }))],
+    [
+      'two cordons',
+      () => {
+        snap.upsertNode(nodeView('n2', [], cordonAt(1)));
+        snap.upsertNode(nodeView('n3', [], cordonAt(2)));
+      },
+    ],
+    ['ours held', () => snap.upsertNode(nodeView('n1', [], cordonAt(9)))],
+    ['a slice while held', () => snap.upsertSlice(slice('local-b', 'local', { n1: [1, 0] }))],
+    ['a Service while held', () => upsert(service('other', { weight: 200 }))],
+    ['budget freed: ours drains', () => snap.upsertNode(nodeView('n2'))],
+    ['a slice while draining', () => snap.deleteSlice(slice('local-b', 'local', {}))],
+    ['a Service while draining', () => upsert(service('other', { weight: 10 }))],
+    [
+      'deadline passes',
+      () => {
+        clock.now += 3000;
+        snap.tick();
+      },
+    ],
+    ['a Service past the deadline', () => upsert(service('web', { weight: 60 }))],
+    ['uncordoned: the ramp starts', () => snap.upsertNode(nodeView('n1'))],
+    ['a Service during the ramp', () => upsert(service('other', { weight: 90 }))],
+    [
+      'ramp half way',
+      () => {
+        clock.now += 5000;
+        snap.tick();
+      },
+    ],
+    ['stale', () => snap.setStale(true)],
+    ['a slice while stale', () => snap.upsertSlice(slice('local-a', 'local', { n1: [0, 1] }))],
+    ['fresh', () => snap.setStale(false)],
+    ['our node gone', () => snap.deleteNode('n1')],
+    ['a Service without our node', () => upsert(service('web', { weight: 5 }))],
+  ];
+  for (const [step, run] of steps) {
+    run();
+    check(step);
+  }
+});
+
+const cordonAt = (since: number): Partial<NodeView> => ({ signals: [{ name: 'cordon', since }] });
+const decision = (p: Partial<Decision>): Decision => ({
+  generation: 1,
+  updated: '2026-01-01T00:00:00Z',
+  heartbeat: '2026-01-01T00:00:00Z',
+  holder: 'c-0',
+  maxDrainFraction: 0.5,
+  readyNodes: 4,
+  budget: 2,
+  explicit: [],
+  draining: [],
+  held: [],
+  ...p,
+});
+
+t.test('coordinated: an automatic drain follows the decision it is given; explicit intent never waits', async (t) => {
+  const { snap, rec, node } = setup({ guardMode: 'coordinated' }, true);
+  snap.upsertNode(nodeView('n1'));
+  for (const r of ALL) snap.markListed(r);
+  rec.take();
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  t.equal(node(), 'ready up 100%\n', 'no decision seen: the cordon is held');
+  t.equal(snap.isHeld, true);
+  t.same(rec.take(), ['node ready→ready'], 'the why changed (held by the guard): one change');
+  snap.setDecision(decision({ draining: ['n1'] }));
+  t.equal(node(), 'drain\n', 'the decision lets it drain');
+  t.same(rec.take(), ['guard held=', 'node ready→drain']);
+  snap.setDecision(decision({ draining: ['n1'], generation: 2 }));
+  t.same(rec.take(), [], 'a new generation with the same verdict: nothing changed');
+  snap.setDecision(undefined);
+  t.equal(node(), 'ready up 100%\n', 'the decision gone: held again');
+  t.equal(snap.status().guard.budget, 0, 'and no cluster picture');
+  rec.take();
+  snap.upsertNode(nodeView('n1', ['cordon'], { state: 'drain' }));
+  t.equal(node(), 'drain\n', 'state=drain is explicit: no decision needed');
+});
+
+t.test('guard off: nothing is ever held', async (t) => {
+  const { snap, node } = setup({ guardMode: 'off', maxDrainFraction: 0.1 });
+  for (const name of ['n1', 'n2', 'n3']) snap.upsertNode(nodeView(name, ['cordon']));
+  for (const r of ALL) snap.markListed(r);
+  t.equal(node(), 'drain\n');
+  t.equal(snap.isHeld, false);
+  t.same(snap.guardResult.held, []);
+});
+
+t.test('a node answer change says whether our Node is known and whether the guard holds it', async (t) => {
+  const { snap } = setup({ maxDrainFraction: 0.5 });
+  for (const name of ['n2', 'n3']) snap.upsertNode(nodeView(name));
+  for (const r of ALL) snap.markListed(r);
+  t.match(snap.upsertNode(nodeView('n1')).nodeAnswer, { from: { text: 'drain' }, to: { text: 'ready up 100%' } });
+  snap.upsertNode(nodeView('n2', [], cordonAt(1)));
+  const held = snap.upsertNode(nodeView('n1', [], cordonAt(2))).nodeAnswer;
+  t.match(held, { to: { kind: 'ready' }, known: true, held: true }, 'held: the Event says so');
+  t.match(snap.deleteNode('n1').nodeAnswer, { to: { text: 'drain' }, known: false, held: false });
 });

@@ -1,9 +1,9 @@
 // The agent state: what the kube adapters, the override file, the data-plane poller and the clock
 // tell the agent, and the answers that follow. It composes one unit per job (object-store.ts: the
-// cached views; node-clocks.ts: slow start and the drain deadline; answer.ts: the interned answers;
-// status-document.ts: /status; port-requests.ts: dedicated-port order) and recomputes the answers on
-// change, deciding the node once per recompute, so a probe is one Map lookup. Every update returns
-// what changed (Changes); the caller acts on it, nothing here calls out.
+// cached views; guard-verdict.ts: the mass-drain guard by mode; node-clocks.ts: slow start and the
+// drain deadline; answer.ts: the interned answers; status-document.ts: /status; port-requests.ts:
+// dedicated-port order) and recomputes the answers on change, deciding the node once per recompute,
+// so a probe is one Map lookup. Every update returns what changed (Changes); the caller acts on it.
 import { decide, decideNode, decideWith, type DecisionInput, type NodeInput, type NodeVerdict } from './decide.js';
 import { AnswerInterner, type Answer } from './answer.js';
 import { NodeClocks } from './node-clocks.js';
@@ -11,15 +11,17 @@ import { ObjectStore, type ResourceName } from './object-store.js';
 import { statusDocument, type StatusDocument } from './status-document.js';
 import { agentPortRequests } from './port-requests.js';
 import { serviceKey } from './reply.js';
-import { NO_GUARD, computeGuard, sameGuard, type GuardResult } from './mass-drain-guard.js';
-import { coordinatedVerdict } from './coordinated-verdict.js';
+import { NO_GUARD, sameGuard, type GuardResult } from './mass-drain-guard.js';
+import { guardVerdict, type GuardMode } from './guard-verdict.js';
+import { NO_CHANGES, finish, type Changes, type Pending } from './changes.js';
 import type { Decision } from './guard-decision.js';
 import type { Policy } from './policy.js';
-import type { AnnotationProblem, Cached, LocalEndpoints, NodeView, OperatorState } from './views.js';
+import type { Cached, LocalEndpoints, NodeView, OperatorState } from './views.js';
 import type { ServiceView, SliceView } from './views.js';
 
 export type { ResourceName } from './object-store.js';
 export type { StatusDocument } from './status-document.js';
+export type { Changes } from './changes.js';
 
 export interface AgentStateOptions {
   nodeName: string;
@@ -27,36 +29,10 @@ export interface AgentStateOptions {
   now: () => number;
   policy: Policy;
   maxDrainFraction: number;
-  /**
-   * Where the mass-drain guard's verdict comes from: every Node, here (local, the default); the
-   * coordinator's decision (coordinated, see setDecision); nowhere (off).
-   */
-  guardMode?: 'local' | 'coordinated' | 'off';
+  /** Where the mass-drain guard's verdict comes from (guard-verdict.ts); local by default. */
+  guardMode?: GuardMode;
   /** Answer down after answering drain this long; 0 = off. */
   drainDeadlineMs?: number;
-}
-
-/** What one update changed that the daemon must act on: words for the operator, dedicated ports. */
-export interface Changes {
-  /** The node answer changed (its text or its why). known: our Node exists; held: the guard holds it. */
-  readonly nodeAnswer?: { from: Answer; to: Answer; known: boolean; held: boolean };
-  /** The mass-drain guard's verdict changed (engaged, released, or other nodes held). */
-  readonly guard?: { from: GuardResult; to: GuardResult };
-  /** A Service appeared (from undefined), changed its weight, or went away (to undefined). */
-  readonly serviceWeight?: { key: string; from: number | undefined; to: number | undefined };
-  /** Bad annotations, each once per change of its value; subject "node/NAME" or "namespace/name". */
-  readonly problems: ReadonlyArray<{ subject: string; problem: AnnotationProblem }>;
-  /** Some Service's agent-port annotation changed: the dedicated listeners need reconciling. */
-  readonly agentPorts: boolean;
-}
-
-const NO_CHANGES: Changes = Object.freeze({ problems: [], agentPorts: false });
-
-/** Changes gathered during one update; the node answer is compared once, at the end. */
-interface Pending {
-  nodeFrom?: Answer;
-  guard?: Changes['guard'];
-  problems: Array<{ subject: string; problem: AnnotationProblem }>;
 }
 
 export class AgentState {
@@ -279,13 +255,15 @@ export class AgentState {
   }
 
   private guardVerdict(): { result: GuardResult; held: boolean } {
-    const { guardMode, policy, nodeName } = this.opts;
-    if (guardMode === 'off') return { result: NO_GUARD, held: false };
-    if (guardMode === 'coordinated') return coordinatedVerdict(this.store.node, policy, this.decision);
-    const result = this.store.isListed('nodes')
-      ? computeGuard(this.store.allNodes(), policy, this.opts.maxDrainFraction)
-      : NO_GUARD;
-    return { result, held: result.held.includes(nodeName) };
+    return guardVerdict({
+      mode: this.opts.guardMode ?? 'local',
+      nodeName: this.opts.nodeName,
+      policy: this.opts.policy,
+      maxDrainFraction: this.opts.maxDrainFraction,
+      node: this.store.node,
+      nodes: this.store.isListed('nodes') ? this.store.allNodes() : undefined,
+      decision: this.decision,
+    });
   }
 
   /**
@@ -367,15 +345,6 @@ export class AgentState {
   }
 
   private finish(p: Pending): Changes {
-    const from = p.nodeFrom;
-    const to = this.current;
-    return {
-      problems: p.problems,
-      agentPorts: false,
-      ...(p.guard === undefined ? {} : { guard: p.guard }),
-      ...(from === undefined || from === to
-        ? {}
-        : { nodeAnswer: { from, to, known: this.store.node !== undefined, held: this.held } }),
-    };
+    return finish(p, this.current, this.store.node !== undefined, this.held);
   }
 }

@@ -1,35 +1,27 @@
-// The agent state: small views updated by the kube adapters, the override file and the
-// clock, read by the agent and HTTP servers. Reply bytes are computed here on change, so answering
-// a probe is one Map lookup.
-import { decide, decideNode, slowStartFactor, type Reply } from './decide.js';
-import type { ClaimOrder, LocalEndpoints, NodeView, OperatorState, ServiceView } from './views.js';
-import { compareClaims } from './port-claims.js';
-import { formatReply, replyBuffer, serviceKey } from './reply.js';
-import { computeGuard, type GuardResult } from './mass-drain-guard.js';
+// The agent state: what the kube adapters, the override file, the data-plane poller and the clock
+// tell the agent, and the answers that follow. It composes one unit per job (object-store.ts: the
+// cached views; guard-verdict.ts: the mass-drain guard by mode; node-clocks.ts: slow start and the
+// drain deadline; answer.ts: the interned answers; status-document.ts: /status; port-requests.ts:
+// dedicated-port order) and recomputes the answers on change, deciding the node once per recompute,
+// so a probe is one Map lookup. Every update returns what changed (Changes); the caller acts on it.
+import { decide, decideNode, decideWith, type DecisionInput, type NodeInput, type NodeVerdict } from './decide.js';
+import { AnswerInterner, type Answer } from './answer.js';
+import { NodeClocks } from './node-clocks.js';
+import { ObjectStore, type ResourceName } from './object-store.js';
+import { statusDocument, type StatusDocument } from './status-document.js';
+import { agentPortRequests } from './port-requests.js';
+import { serviceKey } from './reply.js';
+import { NO_GUARD, sameGuard, type GuardResult } from './mass-drain-guard.js';
+import { guardVerdict, type GuardMode } from './guard-verdict.js';
+import { NO_CHANGES, finish, type Changes, type Pending } from './changes.js';
+import type { Decision } from './guard-decision.js';
 import type { Policy } from './policy.js';
-import type { AnnotationProblem, Cached, SliceView } from './views.js';
+import type { Cached, LocalEndpoints, NodeView, OperatorState } from './views.js';
+import type { ServiceView, SliceView } from './views.js';
 
-/** Notified of every change an operator should hear about (logs, metrics). */
-export interface StateObserver {
-  nodeAnswerChanged(from: Reply, to: Reply, node: NodeView | undefined): void;
-  serviceWeightChanged(key: string, from: number | undefined, to: number | undefined): void;
-  /** subject: "node/NAME" or "namespace/name" of a Service. */
-  annotationProblem(subject: string, problem: AnnotationProblem): void;
-  /** Some Service's agent-port annotation changed: reconcile the dedicated listeners. */
-  agentPortsChanged(): void;
-  /** The mass-drain guard's verdict changed (engaged, released, or other nodes held). */
-  guardChanged(from: GuardResult, to: GuardResult): void;
-}
-
-interface ServiceEntry {
-  view: ServiceView;
-  reply: Reply;
-  bytes: Buffer;
-  /** Serialised problems, to report each bad annotation once per change, not once per event. */
-  problemsKey: string;
-}
-
-export type ResourceName = 'nodes' | 'services' | 'endpointslices';
+export type { ResourceName } from './object-store.js';
+export type { StatusDocument } from './status-document.js';
+export type { Changes } from './changes.js';
 
 export interface AgentStateOptions {
   nodeName: string;
@@ -37,219 +29,157 @@ export interface AgentStateOptions {
   now: () => number;
   policy: Policy;
   maxDrainFraction: number;
-  /** Coordinated or off mode: the guard's verdict comes from outside instead of all Nodes. */
-  guardVerdict?: (node: NodeView | undefined) => { result: GuardResult; held: boolean };
+  /** Where the mass-drain guard's verdict comes from (guard-verdict.ts); local by default. */
+  guardMode?: GuardMode;
   /** Answer down after answering drain this long; 0 = off. */
   drainDeadlineMs?: number;
 }
 
-const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
-
 export class AgentState {
-  private node: NodeView | undefined;
-  /** Every Node, as small views: the mass-drain guard needs the whole cluster's picture. */
-  private readonly nodes = new Map<string, NodeView>();
+  private readonly store: ObjectStore;
+  private readonly clocks: NodeClocks;
+  private readonly answers = new AnswerInterner();
+  private readonly serviceAnswers = new Map<string, Answer>();
+  private current: Answer;
+  /** The node verdict of the last recompute; undefined while nothing can be decided (see recompute). */
+  private verdict: NodeVerdict | undefined;
   private guard: GuardResult = NO_GUARD;
   private held = false;
-  private nodeProblemsKey = '';
-  private readonly listed = new Set<ResourceName>();
-  private readonly services = new Map<string, ServiceEntry>();
-  private readonly slices = new Map<string, SliceView>();
-  private readonly slicesByService = new Map<string, Set<string>>();
-  /** Local endpoint counts per Service, dropped when one of its slices changes. */
-  private readonly endpointsCache = new Map<string, LocalEndpoints | undefined>();
+  /** Coordinated mode: the coordinator's decision as last seen. */
+  private decision: Decision | undefined;
   private override: OperatorState | undefined;
   private stale = false;
   /** Since when kube-proxy's health port has said unhealthy (run/dataplane/), if it does. */
   private proxyUnhealthySince: number | undefined;
-  /** When the node last turned ready after not being ready (slow start), if it did. */
-  private readySince: number | undefined;
-  private ramp = 1;
-  /** When the node-level verdict turned drain (for --drain-deadline), and whether that deadline passed. */
-  private drainSince: number | undefined;
-  private drainExpired = false;
-  private nodeAnswer: Reply;
-  private nodeBytes: Buffer;
-  /** Identical replies share one Buffer: thousands of services answer the same few lines. */
-  private readonly interned = new Map<string, Buffer>();
   /** Bumped on every change status() could show: /status is serialized once per version. */
   version = 0;
 
-  constructor(
-    private readonly opts: AgentStateOptions,
-    private readonly observer: StateObserver,
-  ) {
-    this.nodeAnswer = this.decideFor(undefined);
-    this.nodeBytes = this.bytes(this.nodeAnswer);
+  constructor(private readonly opts: AgentStateOptions) {
+    this.store = new ObjectStore(opts.nodeName);
+    this.clocks = new NodeClocks({
+      slowStartMs: opts.slowStartMs,
+      drainDeadlineMs: opts.drainDeadlineMs ?? 0,
+      now: opts.now,
+    });
+    this.current = this.answerFor(undefined);
   }
 
   // ---- probe path ----
 
-  /** Bytes to write for a probe that names no Service (or one we do not know). */
-  nodeReplyBytes(): Buffer {
-    return this.nodeBytes;
+  /** The answer for a probe that names no Service (or one we do not know). */
+  nodeAnswer(): Answer {
+    return this.current;
   }
 
-  /** Bytes for "namespace/name", or undefined when no such Service is known. */
-  serviceReplyBytes(key: string): Buffer | undefined {
-    return this.services.get(key)?.bytes;
+  /** The answer for "namespace/name", or undefined when no such Service is known. */
+  serviceAnswer(key: string): Answer | undefined {
+    return this.serviceAnswers.get(key);
   }
 
   get synced(): boolean {
-    return this.listed.size === 3;
+    return this.store.synced;
   }
 
   // ---- updates from the adapters ----
 
-  markListed(resource: ResourceName): void {
-    if (this.listed.has(resource)) return;
-    this.listed.add(resource);
+  markListed(resource: ResourceName): Changes {
+    if (!this.store.markListed(resource)) return NO_CHANGES;
     this.version++;
-    if (resource === 'nodes') this.nodesChanged(false);
+    const p: Pending = { problems: [] };
+    if (resource === 'nodes') this.nodesChanged(false, p);
     // Until every resource is listed all answers are "no reply" (or the override): one
     // recompute when the last list lands, not one per list.
-    if (this.synced) this.recomputeAll();
+    if (this.synced) this.recompute(p);
+    return this.finish(p);
   }
 
-  upsertNode(c: Cached<NodeView>): void {
-    const prev = this.nodes.get(c.view.name);
-    this.nodes.set(c.view.name, c.view);
-    // Most Node updates (status heartbeats, images, conditions we ignore) change nothing we read.
-    if (
-      prev !== undefined &&
-      sameNodeView(prev, c.view) &&
-      (c.view.name !== this.opts.nodeName || problemsKey(c.problems) === this.nodeProblemsKey)
-    ) {
-      if (c.view.name === this.opts.nodeName) this.node = c.view;
-      return;
-    }
-    if (c.view.name === this.opts.nodeName) {
-      this.reportProblems(`node/${c.view.name}`, c.problems, this.nodeProblemsKey);
-      this.nodeProblemsKey = problemsKey(c.problems);
-      this.node = c.view;
-    }
-    this.nodesChanged(c.view.name === this.opts.nodeName);
+  upsertNode(c: Cached<NodeView>): Changes {
+    const u = this.store.upsertNode(c);
+    if (u === undefined) return NO_CHANGES;
+    const p: Pending = { problems: u.problems.map((problem) => ({ subject: `node/${c.view.name}`, problem })) };
+    this.nodesChanged(u.self, p);
+    return this.finish(p);
   }
 
-  deleteNode(name: string): void {
-    if (!this.nodes.delete(name)) return;
-    if (name === this.opts.nodeName) this.node = undefined;
-    this.nodesChanged(name === this.opts.nodeName);
+  deleteNode(name: string): Changes {
+    const u = this.store.deleteNode(name);
+    if (u === undefined) return NO_CHANGES;
+    const p: Pending = { problems: [] };
+    this.nodesChanged(u.self, p);
+    return this.finish(p);
   }
 
-  /** Re-run the guard; recompute our replies only when our node or our held status changed. */
-  private nodesChanged(self: boolean): void {
-    this.version++;
-    const prev = this.guard;
-    let held: boolean;
-    if (this.opts.guardVerdict !== undefined) {
-      const v = this.opts.guardVerdict(this.node);
-      this.guard = v.result;
-      held = v.held;
-    } else {
-      this.guard = this.listed.has('nodes')
-        ? computeGuard(this.nodes.values(), this.opts.policy, this.opts.maxDrainFraction)
-        : NO_GUARD;
-      held = this.guard.held.includes(this.opts.nodeName);
-    }
-    if (!sameGuard(prev, this.guard)) this.observer.guardChanged(prev, this.guard);
-    if (self || held !== this.held) {
-      this.held = held;
-      this.recomputeAll();
-    }
+  /** Coordinated mode: the coordinator's decision changed (or went away). */
+  setDecision(decision: Decision | undefined): Changes {
+    this.decision = decision;
+    const p: Pending = { problems: [] };
+    this.nodesChanged(false, p);
+    return this.finish(p);
   }
 
-  /** The external guard verdict changed (a new coordinator decision): apply it. */
-  refreshGuard(): void {
-    this.nodesChanged(false);
-  }
-
-  upsertService(c: Cached<ServiceView>): void {
+  upsertService(c: Cached<ServiceView>): Changes {
     const key = serviceKey(c.view.namespace, c.view.name);
-    const prev = this.services.get(key);
     this.version++;
-    this.reportProblems(key, c.problems, prev?.problemsKey ?? '');
-    const reply = this.decideFor(c.view);
-    this.services.set(key, { view: c.view, reply, bytes: this.bytes(reply), problemsKey: problemsKey(c.problems) });
-    if (prev?.view.weight !== c.view.weight) this.observer.serviceWeightChanged(key, prev?.view.weight, c.view.weight);
-    if (prev?.view.agentPort !== c.view.agentPort) this.observer.agentPortsChanged();
+    const { prev, problems } = this.store.upsertService(key, c);
+    this.serviceAnswers.set(key, this.answerFor(c.view));
+    return {
+      problems: problems.map((problem) => ({ subject: key, problem })),
+      ...(prev?.weight === c.view.weight ? {} : { serviceWeight: { key, from: prev?.weight, to: c.view.weight } }),
+      agentPorts: prev?.agentPort !== c.view.agentPort,
+    };
   }
 
-  deleteService(namespace: string, name: string): void {
+  deleteService(namespace: string, name: string): Changes {
     const key = serviceKey(namespace, name);
-    const prev = this.services.get(key);
-    if (prev === undefined) return;
-    this.services.delete(key);
+    const prev = this.store.deleteService(key);
+    if (prev === undefined) return NO_CHANGES;
+    this.serviceAnswers.delete(key);
     this.version++;
-    this.observer.serviceWeightChanged(key, prev.view.weight, undefined);
-    if (prev.view.agentPort !== undefined) this.observer.agentPortsChanged();
+    return {
+      problems: [],
+      serviceWeight: { key, from: prev.weight, to: undefined },
+      agentPorts: prev.agentPort !== undefined,
+    };
   }
 
+  /** Slices change Local Services' answers only, and nothing an operator is told about. */
   upsertSlice(c: Cached<SliceView>): void {
-    const id = sliceId(c);
-    const prev = this.slices.get(id);
-    if (prev !== undefined && prev.serviceKey !== c.view.serviceKey) this.unindexSlice(id, prev.serviceKey);
-    this.slices.set(id, c.view);
-    let set = this.slicesByService.get(c.view.serviceKey);
-    if (set === undefined) this.slicesByService.set(c.view.serviceKey, (set = new Set()));
-    set.add(id);
-    this.endpointsCache.delete(c.view.serviceKey);
-    if (prev !== undefined) this.endpointsCache.delete(prev.serviceKey);
-    this.recomputeService(c.view.serviceKey);
+    this.recomputeService(this.store.upsertSlice(c));
   }
 
   deleteSlice(c: Cached<SliceView>): void {
-    const id = sliceId(c);
-    const prev = this.slices.get(id);
-    if (prev === undefined) return;
-    this.slices.delete(id);
-    this.unindexSlice(id, prev.serviceKey);
-    this.endpointsCache.delete(prev.serviceKey);
-    this.recomputeService(prev.serviceKey);
+    const key = this.store.deleteSlice(c);
+    if (key !== undefined) this.recomputeService(key);
   }
 
-  setOverride(state: OperatorState | undefined): void {
-    if (state === this.override) return;
+  setOverride(state: OperatorState | undefined): Changes {
+    if (state === this.override) return NO_CHANGES;
     this.override = state;
-    this.recomputeAll();
+    return this.recomputeAll();
   }
 
-  setStale(stale: boolean): void {
-    if (stale === this.stale) return;
+  setStale(stale: boolean): Changes {
+    if (stale === this.stale) return NO_CHANGES;
     this.stale = stale;
-    this.recomputeAll();
+    return this.recomputeAll();
   }
 
   /** Data-plane verdict from the health poller: called on transitions only, never per poll. */
-  setProxyUnhealthy(since: number | undefined): void {
-    if (since === this.proxyUnhealthySince) return;
+  setProxyUnhealthy(since: number | undefined): Changes {
+    if (since === this.proxyUnhealthySince) return NO_CHANGES;
     this.proxyUnhealthySince = since;
-    this.recomputeAll();
+    return this.recomputeAll();
   }
 
-  /** Called about once a second: advances the slow-start ramp. */
-  tick(): void {
-    const deadline = this.opts.drainDeadlineMs ?? 0;
-    if (
-      deadline > 0 &&
-      this.drainSince !== undefined &&
-      !this.drainExpired &&
-      this.opts.now() - this.drainSince >= deadline
-    ) {
-      this.drainExpired = true;
-      this.recomputeAll();
-    }
-    if (this.readySince === undefined) return;
-    const ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
-    if (ramp === this.ramp) return;
-    if (ramp >= 1) this.readySince = undefined;
-    this.recomputeAll();
+  /** Called about once a second: advances the slow-start ramp and the drain deadline. */
+  tick(): Changes {
+    return this.clocks.tick() ? this.recomputeAll() : NO_CHANGES;
   }
 
   // ---- reads for /status, metrics and the dedicated ports ----
 
   get nodeCount(): number {
-    return this.nodes.size;
+    return this.store.nodeCount;
   }
 
   get guardResult(): GuardResult {
@@ -261,19 +191,15 @@ export class AgentState {
   }
 
   get serviceCount(): number {
-    return this.services.size;
+    return this.store.services.size;
   }
 
   get sliceCount(): number {
-    return this.slices.size;
+    return this.store.sliceCount;
   }
 
   get nodeView(): NodeView | undefined {
-    return this.node;
-  }
-
-  get nodeReply(): Reply {
-    return this.nodeAnswer;
+    return this.store.node;
   }
 
   get overrideState(): OperatorState | undefined {
@@ -285,247 +211,140 @@ export class AgentState {
   }
 
   get rampFactor(): number {
-    return this.ramp;
+    return this.clocks.ramp;
   }
 
-  /** Services asking for a dedicated agent port, as [port, key], oldest claimant first (see claimOrder). */
+  /** Services asking for a dedicated agent port, as [port, key], oldest claimant first. */
   agentPortRequests(): Array<[number, string]> {
-    const out: Array<[number, string, ClaimOrder | undefined]> = [];
-    for (const [key, e] of this.services)
-      if (e.view.agentPort !== undefined) out.push([e.view.agentPort, key, e.view.claim]);
-    return out
-      .sort((a, b) => compareClaims(a[2], b[2]) || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
-      .map(([p, k]) => [p, k]);
+    return agentPortRequests(this.store.services);
   }
 
   localEndpoints(key: string): LocalEndpoints | undefined {
-    if (this.endpointsCache.has(key)) return this.endpointsCache.get(key);
-    const counted = this.countEndpoints(key);
-    this.endpointsCache.set(key, counted);
-    return counted;
-  }
-
-  private countEndpoints(key: string): LocalEndpoints | undefined {
-    const ids = this.slicesByService.get(key);
-    if (ids === undefined) return undefined;
-    const perNode = new Map<string, number>();
-    let ready = 0;
-    let terminating = 0;
-    for (const id of ids) {
-      const s = this.slices.get(id);
-      if (s === undefined) continue;
-      for (const [node, [r, t]] of s.perNode) {
-        perNode.set(node, (perNode.get(node) ?? 0) + r);
-        if (node === this.opts.nodeName) {
-          ready += r;
-          terminating += t;
-        }
-      }
-    }
-    let maxReadyPerNode = 0;
-    for (const n of perNode.values()) if (n > maxReadyPerNode) maxReadyPerNode = n;
-    return { ready, terminating, maxReadyPerNode };
+    return this.store.localEndpoints(key);
   }
 
   status(): StatusDocument {
-    const services: StatusDocument['services'] = [];
-    for (const [key, e] of this.services) {
-      services.push({
-        key,
-        weight: e.view.weight,
-        externalTrafficPolicyLocal: e.view.local,
-        ...(e.view.local ? { localEndpoints: this.localEndpoints(key) ?? null } : {}),
-        ...(e.view.agentPort === undefined ? {} : { agentPort: e.view.agentPort }),
-        reply: formatReply(e.reply).trimEnd(),
-        why: e.view.weightNote === undefined ? e.reply.why : `${e.reply.why}; ${e.view.weightNote}`,
-      });
-    }
-    services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return {
-      node: {
-        name: this.opts.nodeName,
-        known: this.node !== undefined,
-        view: this.node ?? null,
-        reply: formatReply(this.nodeAnswer).trimEnd(),
-        why: this.nodeAnswer.why,
-      },
-      override: this.override ?? null,
-      guard: { maxDrainFraction: this.opts.maxDrainFraction, selfHeld: this.held, ...this.guard },
+    return statusDocument({
+      nodeName: this.opts.nodeName,
+      store: this.store,
+      nodeAnswer: this.current,
+      serviceAnswers: this.serviceAnswers,
+      override: this.override,
+      guard: this.guard,
+      held: this.held,
+      maxDrainFraction: this.opts.maxDrainFraction,
       stale: this.stale,
-      slowStart: {
-        factor: this.ramp,
-        readySince: this.readySince === undefined ? null : new Date(this.readySince).toISOString(),
-      },
-      drainDeadline: {
-        seconds: (this.opts.drainDeadlineMs ?? 0) / 1000 || null,
-        drainingSince: this.drainSince === undefined ? null : new Date(this.drainSince).toISOString(),
-        passed: this.drainExpired,
-      },
-      synced: {
-        nodes: this.listed.has('nodes'),
-        services: this.listed.has('services'),
-        endpointslices: this.listed.has('endpointslices'),
-      },
-      services,
-    };
+      clocks: this.clocks,
+      drainDeadlineMs: this.opts.drainDeadlineMs ?? 0,
+    });
   }
 
   // ---- internals ----
 
-  private baseInput() {
-    return {
-      synced: this.synced,
-      node: this.decisionNode(),
-      override: this.override,
-      stale: this.stale,
-      ramp: this.ramp,
+  /** Re-run the guard; recompute our answers only when our node or our held status changed. */
+  private nodesChanged(self: boolean, p: Pending): void {
+    this.version++;
+    const prev = this.guard;
+    const { result, held } = this.guardVerdict();
+    this.guard = result;
+    if (!sameGuard(prev, result)) p.guard = { from: prev, to: result };
+    if (self || held !== this.held) {
+      this.held = held;
+      this.recompute(p);
+    }
+  }
+
+  private guardVerdict(): { result: GuardResult; held: boolean } {
+    return guardVerdict({
+      mode: this.opts.guardMode ?? 'local',
+      nodeName: this.opts.nodeName,
       policy: this.opts.policy,
-      held: this.held,
-      drainExpired: this.drainExpired,
-    };
+      maxDrainFraction: this.opts.maxDrainFraction,
+      node: this.store.node,
+      nodes: this.store.isListed('nodes') ? this.store.allNodes() : undefined,
+      decision: this.decision,
+    });
   }
 
   /**
-   * Our Node as the API says, plus the local-only proxy-unhealthy signal. Kept out of `nodes`: other
-   * agents cannot see it, and the guard must compute the same answer on every node.
+   * Our Node as the API says, plus the local-only proxy-unhealthy signal. Kept out of the store:
+   * other agents cannot see it, and the guard must compute the same answer on every node.
    */
   private decisionNode(): NodeView | undefined {
-    if (this.node === undefined || this.proxyUnhealthySince === undefined) return this.node;
+    const node = this.store.node;
+    if (node === undefined || this.proxyUnhealthySince === undefined) return node;
+    return { ...node, signals: [...node.signals, { name: 'proxy-unhealthy', since: this.proxyUnhealthySince }] };
+  }
+
+  private nodeInput(): NodeInput {
     return {
-      ...this.node,
-      signals: [...this.node.signals, { name: 'proxy-unhealthy', since: this.proxyUnhealthySince }],
+      node: this.decisionNode(),
+      override: this.override,
+      stale: this.stale,
+      policy: this.opts.policy,
+      held: this.held,
     };
   }
 
-  private decideFor(service: ServiceView | undefined): Reply {
-    const endpoints =
-      service?.local === true ? this.localEndpoints(serviceKey(service.namespace, service.name)) : undefined;
-    return decide({ ...this.baseInput(), service, endpoints });
+  private input(service: ServiceView | undefined): DecisionInput {
+    return {
+      ...this.nodeInput(),
+      synced: this.synced,
+      service,
+      endpoints:
+        service?.local === true ? this.store.localEndpoints(serviceKey(service.namespace, service.name)) : undefined,
+      ramp: this.clocks.ramp,
+      drainExpired: this.clocks.drainExpired,
+    };
   }
 
-  private recomputeAll(): void {
+  /** From the verdict of the last recompute: every input of decideNode changes only through recompute(). */
+  private answerFor(service: ServiceView | undefined): Answer {
+    const input = this.input(service);
+    return this.answers.intern(this.verdict === undefined ? decide(input) : decideWith(this.verdict, input));
+  }
+
+  private recomputeAll(): Changes {
+    const p: Pending = { problems: [] };
+    this.recompute(p);
+    return this.finish(p);
+  }
+
+  private recompute(p: Pending): void {
     this.version++;
-    this.updateRamp();
-    this.updateDrainClock();
-    const prev = this.nodeAnswer;
-    this.nodeAnswer = this.decideFor(undefined);
-    this.nodeBytes = this.bytes(this.nodeAnswer);
+    const synced = this.synced;
+    // Not synced and no override: decide() answers "no reply" without a verdict.
+    this.verdict = synced || this.override !== undefined ? decideNode(this.nodeInput()) : undefined;
+    const prev = this.current;
+    this.clocks.advance(this.verdict, synced, prev.kind);
+    this.current = this.answerFor(undefined);
     // A Service's answer depends only on its weight (and, for Local ones, its endpoint counts):
-    // decide and format once per distinct input, not once per Service.
-    const memo = new Map<string, { reply: Reply; bytes: Buffer }>();
-    for (const [key, e] of this.services) {
-      const ep = e.view.local ? this.localEndpoints(key) : undefined;
+    // decide once per distinct input, not once per Service.
+    const memo = new Map<string, Answer>();
+    for (const [key, { view }] of this.store.services) {
+      const ep = view.local ? this.store.localEndpoints(key) : undefined;
       const k =
         ep === undefined
-          ? `${e.view.weight}${e.view.local ? ' L' : ''}`
-          : `${e.view.weight} ${ep.ready} ${ep.terminating} ${ep.maxReadyPerNode}`;
+          ? `${view.weight}${view.local ? ' L' : ''}`
+          : `${view.weight} ${ep.ready} ${ep.terminating} ${ep.maxReadyPerNode}`;
       let hit = memo.get(k);
       if (hit === undefined) {
-        const reply = this.decideFor(e.view);
-        hit = { reply, bytes: this.bytes(reply) };
+        hit = this.answerFor(view);
         memo.set(k, hit);
       }
-      e.reply = hit.reply;
-      e.bytes = hit.bytes;
+      this.serviceAnswers.set(key, hit);
     }
-    if (formatReply(prev) !== formatReply(this.nodeAnswer) || prev.why !== this.nodeAnswer.why) {
-      this.observer.nodeAnswerChanged(prev, this.nodeAnswer, this.node);
-    }
-  }
-
-  /** Slow start: note when the node-level verdict turns ready after not being ready. */
-  private updateRamp(): void {
-    const wasOk = this.nodeAnswer.kind === 'ready';
-    const verdict = this.synced ? decideNode(this.baseInput()) : undefined;
-    const isOk = verdict?.kind === 'ok';
-    // Only a transition this process saw: a restart is not a recovery.
-    if (isOk && !wasOk && this.nodeAnswer.kind !== 'none' && this.opts.slowStartMs > 0)
-      this.readySince = this.opts.now();
-    if (!isOk) this.readySince = undefined;
-    this.ramp = slowStartFactor(this.opts.now(), this.readySince, this.opts.slowStartMs);
-  }
-
-  /** --drain-deadline: note when the node-level verdict turns drain; any other verdict resets it. */
-  private updateDrainClock(): void {
-    const verdict =
-      this.synced || this.override !== undefined ? decideNode({ ...this.baseInput(), drainExpired: false }) : undefined;
-    if (verdict?.kind === 'drain') {
-      this.drainSince ??= this.opts.now();
-    } else {
-      this.drainSince = undefined;
-      this.drainExpired = false;
-    }
+    if (prev !== this.current) p.nodeFrom ??= prev;
   }
 
   private recomputeService(key: string): void {
-    const e = this.services.get(key);
-    if (e === undefined || !e.view.local) return;
+    const view = this.store.services.get(key)?.view;
+    if (view === undefined || !view.local) return;
     this.version++;
-    e.reply = this.decideFor(e.view);
-    e.bytes = this.bytes(e.reply);
+    this.serviceAnswers.set(key, this.answerFor(view));
   }
 
-  private unindexSlice(id: string, key: string): void {
-    const set = this.slicesByService.get(key);
-    set?.delete(id);
-    if (set?.size === 0) this.slicesByService.delete(key);
+  private finish(p: Pending): Changes {
+    return finish(p, this.current, this.store.node !== undefined, this.held);
   }
-
-  private reportProblems(subject: string, problems: AnnotationProblem[], prevKey: string): void {
-    if (problems.length > 0 && problemsKey(problems) !== prevKey) {
-      for (const p of problems) this.observer.annotationProblem(subject, p);
-    }
-  }
-
-  private bytes(r: Reply): Buffer {
-    const text = formatReply(r);
-    let b = this.interned.get(text);
-    if (b === undefined) {
-      b = replyBuffer(r);
-      this.interned.set(text, b);
-    }
-    return b;
-  }
-}
-
-function sameNodeView(a: NodeView, b: NodeView): boolean {
-  if (a.state !== b.state || a.weight !== b.weight || a.signals.length !== b.signals.length) return false;
-  return a.signals.every((s, i) => s.name === b.signals[i]?.name && s.since === b.signals[i]?.since);
-}
-
-function sameGuard(a: GuardResult, b: GuardResult): boolean {
-  return (
-    a.budget === b.budget &&
-    a.held.join() === b.held.join() &&
-    a.draining.join() === b.draining.join() &&
-    a.explicit.join() === b.explicit.join()
-  );
-}
-
-function problemsKey(problems: AnnotationProblem[]): string {
-  // The digest, not the value: a key per Service must stay small whatever the tenant wrote.
-  return problems.map((p) => `${p.annotation}=${p.digest}`).join('\n');
-}
-
-function sliceId(c: Cached<SliceView>): string {
-  return `${c.metadata.namespace ?? ''}/${c.metadata.name}`;
-}
-
-export interface StatusDocument {
-  node: { name: string; known: boolean; view: NodeView | null; reply: string; why: string };
-  override: OperatorState | null;
-  guard: GuardResult & { maxDrainFraction: number; selfHeld: boolean };
-  stale: boolean;
-  slowStart: { factor: number; readySince: string | null };
-  drainDeadline: { seconds: number | null; drainingSince: string | null; passed: boolean };
-  synced: Record<ResourceName, boolean>;
-  services: Array<{
-    key: string;
-    weight: number;
-    externalTrafficPolicyLocal: boolean;
-    localEndpoints?: LocalEndpoints | null;
-    agentPort?: number;
-    reply: string;
-    why: string;
-  }>;
 }

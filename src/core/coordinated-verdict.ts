@@ -8,15 +8,13 @@
 // - stale (no heartbeat for --guard-stale-after): the last decision is kept. It let at most the
 //   budget drain, new signals are held, so a dead coordinator never lets more drain than that.
 // - missing (no usable ConfigMap): nothing was allowed, so every automatic drain is held.
-import { computeGuard, type GuardResult } from './mass-drain-guard.js';
+import { NO_GUARD, computeGuard, type GuardResult } from './mass-drain-guard.js';
 import type { NodeView } from './views.js';
 import type { Policy } from './policy.js';
 import type { Decision } from './guard-decision.js';
 
 export type DecisionState = 'fresh' | 'stale' | 'missing';
 export const DECISION_STATES: readonly DecisionState[] = ['fresh', 'stale', 'missing'];
-
-export const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
 
 /** The cluster-wide picture (for /status and metrics) and whether this node is held. */
 export function coordinatedVerdict(

@@ -48,7 +48,11 @@ const NONE: Reply = { kind: 'none', why: 'not synced: waiting for the first full
 /** The node-level verdict, before any Service is considered. */
 export type NodeVerdict = Reply | { kind: 'ok'; why: string; factor: number };
 
-type NodeInput = Omit<DecisionInput, 'service' | 'endpoints'>;
+/**
+ * What the node verdict reads: not the Service, not the clocks (ramp, drain deadline), not sync. So
+ * one verdict serves every answer of a recompute and the clocks that advance from it (agent-state.ts).
+ */
+export type NodeInput = Omit<DecisionInput, 'service' | 'endpoints' | 'ramp' | 'drainExpired' | 'synced'>;
 
 /** Signals that act on this node under the policy, in SIGNAL_NAMES order (deterministic). */
 export function activeSignals(node: NodeView, policy: Policy): Array<{ signal: NodeSignal; action: SignalAction }> {
@@ -120,7 +124,16 @@ export function decideNode(input: NodeInput): NodeVerdict {
 export function decide(input: DecisionInput): Reply {
   // Before the first full list we know nothing true to say; no reply = HAProxy changes nothing.
   if (!input.synced && input.override === undefined) return NONE;
-  const verdict = pastDeadline(decideNode(input), input.drainExpired === true);
+  return decideWith(decideNode(input), input);
+}
+
+/**
+ * decide() with the node verdict already made: the agent state decides the node once per recompute
+ * and answers every Service from that one verdict. `nodeVerdict` must be decideNode(input).
+ */
+export function decideWith(nodeVerdict: NodeVerdict, input: DecisionInput): Reply {
+  if (!input.synced && input.override === undefined) return NONE;
+  const verdict = pastDeadline(nodeVerdict, input.drainExpired === true);
   if (verdict.kind === 'maint' || verdict.kind === 'down') return verdict;
   const svc = input.service;
   // A Local Service with no pod here black-holes traffic: down beats a node-level drain, which

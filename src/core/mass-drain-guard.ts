@@ -19,6 +19,9 @@ export interface GuardResult {
   held: string[];
 }
 
+/** No guard: nothing held, nothing counted (before the Node list, --guard-mode off, no coordinator decision). */
+export const NO_GUARD: GuardResult = { engaged: false, readyNodes: 0, budget: 0, explicit: [], draining: [], held: [] };
+
 /**
  * Ready nodes = nodes without the not-ready signal. Explicit intent uses the budget first; the
  * rest goes to automatic drains in order of when their signal appeared (unknown = last), then
@@ -55,4 +58,14 @@ export function computeGuard(nodes: Iterable<NodeView>, policy: Policy, maxFract
   const draining = auto.slice(0, room).map((a) => a.name);
   const held = auto.slice(room).map((a) => a.name);
   return { engaged: held.length > 0, readyNodes, budget, explicit, draining, held };
+}
+
+/** Same verdict: the same budget and the same nodes in each list. */
+export function sameGuard(a: GuardResult, b: GuardResult): boolean {
+  return (
+    a.budget === b.budget &&
+    a.held.join() === b.held.join() &&
+    a.draining.join() === b.draining.join() &&
+    a.explicit.join() === b.explicit.join()
+  );
 }

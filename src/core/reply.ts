@@ -1,22 +1,8 @@
-// Reply ⇄ bytes on the wire, and parsing of the agent-send line (README, "The protocol, as this
+// A Reply's line on the wire, and parsing of the agent-send line (README, "The protocol, as this
 // agent speaks it"): every healthy reply carries `ready` (undoes an agent drain/maint) and `up`
-// (undoes an agent down), and every reply ends in `\n` or HAProxy ignores it.
-import type { Reply, ReplyKind } from './decide.js';
-
-/** The kind each reply Buffer was made for: counters count the decision, not a guess from bytes. */
-const kinds = new WeakMap<Buffer, ReplyKind>();
-
-/** A reply's bytes, as one Buffer that remembers its kind (see replyKindOf). */
-export function replyBuffer(r: Omit<Reply, 'why'>): Buffer {
-  const b = Buffer.from(formatReply(r), 'latin1');
-  kinds.set(b, r.kind);
-  return b;
-}
-
-/** The kind of a Buffer made by replyBuffer; 'none' for any other (an empty or foreign Buffer). */
-export function replyKindOf(b: Buffer): ReplyKind {
-  return kinds.get(b) ?? 'none';
-}
+// (undoes an agent down), and every reply ends in `\n` or HAProxy ignores it. The bytes a probe gets
+// are made once per distinct reply, by core/answer.ts.
+import type { Reply } from './decide.js';
 
 export function formatReply(r: Omit<Reply, 'why'>): string {
   switch (r.kind) {

@@ -14,11 +14,11 @@ export interface FollowerOptions {
 
 export interface FollowerHooks extends Pick<InformerOptions<Decision>, 'onRestart' | 'onEvent'> {
   /** The decision (or its absence) changed: re-run the verdict. */
-  changed(): void;
+  changed(decision: Decision | undefined): void;
   /** fresh / stale / missing changed: one log line per transition. */
   stateChanged(from: DecisionState, to: DecisionState, decision: Decision | undefined): void;
-  /** The first list of the ConfigMap has landed (whether or not it exists). */
-  firstListed(): void;
+  /** The first list of the ConfigMap has landed (whether or not it exists), and the state it left. */
+  firstListed(state: DecisionState): void;
 }
 
 /** How often staleness is checked. */
@@ -54,7 +54,7 @@ export class DecisionFollower {
         onListed: () => {
           if (this.listedOnce) return;
           this.listedOnce = true;
-          hooks.firstListed();
+          hooks.firstListed(this.current);
         },
         onRestart: hooks.onRestart,
         ...(hooks.onEvent === undefined ? {} : { onEvent: hooks.onEvent }),
@@ -118,7 +118,7 @@ export class DecisionFollower {
       this.heartbeatAt = prev === undefined && !Number.isNaN(stamped) ? Math.min(now, stamped) : now;
     }
     this.judge();
-    this.hooks.changed();
+    this.hooks.changed(d);
   }
 
   private judge(): void {

@@ -1,10 +1,11 @@
 // Wires the parts of `run`: kube informers + override file + clock → AgentState → agent and HTTP
 // servers. Decisions live in core/; what the operator is told lives in observer.ts; this file only
-// connects. Everything is built before any callback that uses it (except the observer, attached
-// once the agent state, ports and Event recorder it reports through exist), then started in order.
+// connects. Each state update returns what it changed (Changes), and apply() below acts on it: the
+// delivery receipts learn the node's answer, the observer words it, the dedicated ports follow the
+// annotations. Everything is built before any callback that uses it can run, then started in order.
 import type { RunConfig } from './run-config.js';
 import type { Logger } from '../platform/log.js';
-import { AgentState } from '../core/agent-state.js';
+import { AgentState, type Changes } from '../core/agent-state.js';
 import { createMetrics } from './metrics.js';
 import { AgentServer } from './agent/server.js';
 import { DedicatedPorts } from './agent/ports.js';
@@ -21,13 +22,11 @@ import { ApiHealth } from '../kube/api-health.js';
 import { collectAfterFirstSync } from './gc.js';
 import { installProcessHandlers } from './process-handlers.js';
 import { DecisionFollower } from '../kube/decision-follower.js';
-import type { Decision } from '../core/guard-decision.js';
-import { NO_GUARD, coordinatedVerdict } from '../core/coordinated-verdict.js';
 import { NodeEventRecorder } from '../kube/events.js';
 import { Receipts } from './agent/receipts.js';
 import { drainedAnswer } from './http/drained.js';
 import { peersStatus } from './http/peers-status.js';
-import { DaemonObserver } from './observer.js';
+import { DaemonObserver, eventOutcome } from './observer.js';
 import { Staleness } from './staleness.js';
 import { performance } from 'node:perf_hooks';
 
@@ -48,28 +47,30 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   // Counters first (everything reports into them); the gauges' sources are given at the end.
   const metrics = createMetrics();
   const uninstallProcessHandlers = installProcessHandlers(log, () => metrics.unhandledRejections.inc());
-  const observer = new DaemonObserver(cfg, log, metrics, receipts);
+  const state = new AgentState({
+    nodeName: cfg.nodeName,
+    slowStartMs: cfg.slowStartMs,
+    now: Date.now,
+    policy: cfg.policy,
+    maxDrainFraction: cfg.maxDrainFraction,
+    drainDeadlineMs: cfg.drainDeadlineMs,
+    guardMode: cfg.guardMode,
+  });
 
-  // coordinated: the verdict follows the coordinator's decision, as the follower last saw it.
-  let decision: Decision | undefined;
-  // local: the guard over all Nodes, here (AgentState's own). off: none.
-  const guardVerdict =
-    cfg.guardMode === 'local'
-      ? undefined
-      : cfg.guardMode === 'off'
-        ? () => ({ result: NO_GUARD, held: false })
-        : (node: Parameters<typeof coordinatedVerdict>[0]) => coordinatedVerdict(node, cfg.policy, decision);
-  const state = new AgentState(
-    {
-      nodeName: cfg.nodeName,
-      slowStartMs: cfg.slowStartMs,
-      now: Date.now,
-      policy: cfg.policy,
-      maxDrainFraction: cfg.maxDrainFraction,
-      drainDeadlineMs: cfg.drainDeadlineMs,
-      ...(guardVerdict === undefined ? {} : { guardVerdict }),
-    },
-    observer,
+  // The transport reports each answer to `health` (just below); it sends nothing before start.
+  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, (resource) => {
+    staleness.contact();
+    health.ok(resource);
+  });
+  const events = new NodeEventRecorder(
+    transport,
+    cfg.nodeName,
+    cfg.eventsNamespace,
+    eventOutcome(cfg.nodeName, log, metrics),
+  );
+  const observer = new DaemonObserver(cfg, log, metrics, events);
+  const health = new ApiHealth(['nodes', 'services', 'endpointslices'], (t) =>
+    observer.apiHealthChanged(t, state.synced),
   );
   const ports = new DedicatedPorts(
     {
@@ -85,13 +86,12 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     receipts,
   );
 
-  const health = new ApiHealth(['nodes', 'services', 'endpointslices'], (t) => observer.apiHealthChanged(t));
-  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, (resource) => {
-    staleness.contact();
-    health.ok(resource);
-  });
-  const events = new NodeEventRecorder(transport, cfg.nodeName, cfg.eventsNamespace, observer.eventOutcome);
-  observer.attach({ state, ports, events });
+  /** What a state update changed, acted on: delivery counts from the new answer, the operator is told, ports follow. */
+  const apply = (c: Changes): void => {
+    if (c.nodeAnswer !== undefined) receipts.nodeAnswerIs(c.nodeAnswer.to);
+    observer.stateChanged(c, state.synced);
+    if (c.agentPorts && state.synced) ports.reconcile(state.agentPortRequests());
+  };
 
   const dataplane = new DataplaneMonitor(
     {
@@ -102,7 +102,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     },
     log,
     {
-      setUnhealthy: (since) => state.setProxyUnhealthy(since),
+      setUnhealthy: (since) => apply(state.setProxyUnhealthy(since)),
       polled: (result) => metrics.dataplanePolls.inc({ result }),
       event: (healthy, note) => observer.dataplaneChanged(healthy, note),
     },
@@ -112,7 +112,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     cfg.overrideFile,
     (r, inForce) => {
       observer.overrideRead(r);
-      state.setOverride(inForce);
+      apply(state.setOverride(inForce));
     },
     (reason, detail, inForce) => observer.overrideFailed(reason, detail, inForce),
   );
@@ -139,11 +139,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       path: '/api/v1/nodes',
       ...(cfg.guardMode === 'local' ? {} : { fieldSelector: `metadata.name=${cfg.nodeName}` }),
       trim: (raw) => nodeFromObject(raw, cfg.annotationPrefix),
-      onUpsert: (c) => state.upsertNode(c),
-      onDelete: (c) => state.deleteNode(c.view.name),
+      onUpsert: (c) => apply(state.upsertNode(c)),
+      onDelete: (c) => apply(state.deleteNode(c.view.name)),
       onListed: () => {
-        observer.listed('nodes');
-        state.markListed('nodes');
+        observer.nodesListed(state.synced, state.nodeView !== undefined);
+        apply(state.markListed('nodes'));
       },
     },
     timing,
@@ -155,11 +155,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       path: '/api/v1/services',
       ...(cfg.serviceSelector === '' ? {} : { labelSelector: cfg.serviceSelector }),
       trim: (raw) => serviceFromObject(raw, cfg.annotationPrefix, cfg.agentPortRange),
-      onUpsert: (c) => state.upsertService(c),
-      onDelete: (c) => state.deleteService(c.view.namespace, c.view.name),
+      onUpsert: (c) => apply(state.upsertService(c)),
+      onDelete: (c) => apply(state.deleteService(c.view.namespace, c.view.name)),
       onListed: () => {
-        observer.listed('services');
-        state.markListed('services');
+        observer.servicesListed(state.serviceCount);
+        apply(state.markListed('services'));
         ports.reconcile(state.agentPortRequests());
       },
     },
@@ -175,7 +175,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       trim: sliceFromObject,
       onUpsert: (c) => state.upsertSlice(c),
       onDelete: (c) => state.deleteSlice(c),
-      onListed: () => state.markListed('endpointslices'),
+      onListed: () => apply(state.markListed('endpointslices')),
     },
     timing,
   );
@@ -190,14 +190,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
           {
             onRestart: common('configmaps').onRestart,
             onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
-            // The hooks run once the follower is started, so it is there to read.
-            changed: () => {
-              decision = follower?.latest;
-              state.refreshGuard();
-            },
+            // coordinated: the guard's verdict follows the coordinator's decision, as last seen.
+            changed: (decision) => apply(state.setDecision(decision)),
             stateChanged: (from, to, d) => observer.decisionStateChanged(from, to, d?.generation),
-            firstListed: () => {
-              if (follower?.state === 'missing') observer.decisionStateChanged('missing', 'missing', undefined);
+            firstListed: (decisionState) => {
+              if (decisionState === 'missing') observer.decisionStateChanged('missing', 'missing', undefined);
               // Nodes only after the decision's first list: answers never start from "no decision yet".
               nodes.start();
             },
@@ -213,7 +210,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       endpointslices: state.sliceCount,
     }),
     synced: () => state.synced,
-    nodeReplyKind: () => state.nodeReply.kind,
+    nodeReplyKind: () => state.nodeAnswer().kind,
     override: () => state.overrideState,
     stale: () => state.isStale,
     slowStartFactor: () => state.rampFactor,
@@ -275,8 +272,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
           peers: peersStatus(receipts, detail),
         }),
       },
-      drained: (detail) =>
-        drainedAnswer(receipts.view(), state.nodeReplyBytes().toString('latin1').trimEnd(), receipts.now(), detail),
+      drained: (detail) => drainedAnswer(receipts.view(), state.nodeAnswer().text, receipts.now(), detail),
     },
     cfg.statusDetail,
   );
@@ -284,11 +280,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   const tick = (): void => {
     const stale = staleness.isStale();
     if (stale !== state.isStale) observer.staleChanged(stale);
-    state.setStale(stale);
+    apply(state.setStale(stale));
     // A rotated token (or CA, certificate) cuts a restart backoff short: used within a second.
     if (transport.credentials.filesChanged()) for (const i of informers) i.retryNow();
-    state.tick();
-    observer.deliveryChecked();
+    apply(state.tick());
+    observer.deliveryChecked(receipts.view(), state.synced, state.nodeAnswer());
   };
 
   // The override file first: with the API down, a drain written there is the very first answer.

@@ -1,23 +1,21 @@
 // Tells the operator what changed: log lines, metrics and Kubernetes Events on the node, once per
-// change rather than once per event. The agent state calls it as its StateObserver; the other parts of
-// the daemon (API health, override file, staleness, coordinator decision, dedicated ports, informers,
-// delivery receipts) report here too, so daemon.ts holds the wiring and none of the wording.
-// The agent state needs its observer when it is built, so the observer comes first and is attached to
-// the agent state, the dedicated ports and the Event recorder once those exist (attach()).
+// change rather than once per event. daemon.ts hands it what each agent-state update changed
+// (Changes) and what the other parts of the daemon report (API health, override file, staleness,
+// coordinator decision, dedicated ports, informers, delivery receipts), with the facts the words
+// need; the observer only words them: it reads no state and changes nothing but its own counters.
 import type { RunConfig } from './run-config.js';
 import type { Logger } from '../platform/log.js';
 import type { Metrics } from './metrics.js';
-import type { AgentState, StateObserver } from '../core/agent-state.js';
-import type { Reply } from '../core/decide.js';
-import type { NodeView, OperatorState } from '../core/views.js';
+import type { Changes } from '../core/agent-state.js';
+import type { Answer } from '../core/answer.js';
+import type { OperatorState } from '../core/views.js';
 import type { GuardResult } from '../core/mass-drain-guard.js';
-import { formatReply } from '../core/reply.js';
 import type { AnnotationProblem } from '../core/views.js';
 import { describe, type Transition } from '../kube/api-health.js';
 import { MAX_OBJECT_BYTES } from '../kube/transport.js';
 import type { AnswerClass, EventOutcome, NodeEventRecorder } from '../kube/events.js';
-import type { DedicatedPorts, PortEvents } from './agent/ports.js';
-import type { Receipts } from './agent/receipts.js';
+import type { PortEvents } from './agent/ports.js';
+import type { DeliveryView } from './agent/receipts.js';
 import type { OverrideFailure, OverrideReading } from './override.js';
 
 export type ObserverConfig = Pick<
@@ -25,17 +23,9 @@ export type ObserverConfig = Pick<
   'nodeName' | 'events' | 'maxDrainFraction' | 'overrideFile' | 'maxStalenessMs' | 'guardNamespace'
 >;
 
-/** What the observer reads and posts to, built after it. */
-export interface Observed {
-  state: AgentState;
-  ports: DedicatedPorts;
-  events: NodeEventRecorder;
-}
-
-export class DaemonObserver implements StateObserver {
-  private observed: Observed | undefined;
+export class DaemonObserver {
   /** The first list of Services is not a change: a summary line says how many arrived. */
-  private servicesListed = false;
+  private servicesListedOnce = false;
   /** The last answer class an Event was considered for: one Event per change of class. */
   private lastClass: AnswerClass = 'none';
   /** "cleared" only after something was there: no WARN at every start. */
@@ -46,41 +36,32 @@ export class DaemonObserver implements StateObserver {
     private readonly cfg: ObserverConfig,
     private readonly log: Logger,
     private readonly metrics: Metrics,
-    private readonly receipts: Receipts,
+    private readonly events: NodeEventRecorder,
   ) {}
 
-  attach(observed: Observed): void {
-    this.observed = observed;
+  // ---- the agent state's changes ----
+
+  /** What one agent-state update changed; `synced`: every resource listed, after the update. */
+  stateChanged(c: Changes, synced: boolean): void {
+    for (const { subject, problem } of c.problems) this.annotationProblem(subject, problem);
+    if (c.guard !== undefined) this.guardChanged(c.guard.from, c.guard.to, synced);
+    if (c.serviceWeight !== undefined) this.serviceWeightChanged(c.serviceWeight);
+    if (c.nodeAnswer !== undefined) this.nodeAnswerChanged(c.nodeAnswer, synced);
   }
 
-  private get o(): Observed {
-    if (this.observed === undefined) throw new Error('observer used before attach()');
-    return this.observed;
-  }
-
-  // ---- StateObserver: the agent state's changes ----
-
-  nodeAnswerChanged(from: Reply, to: Reply, node: NodeView | undefined): void {
-    const { state, events } = this.o;
-    this.receipts.nodeAnswerIs(state.nodeReplyBytes());
-    const text = formatReply(to).trim() || '(no reply)';
+  private nodeAnswerChanged({ from, to, known, held }: NonNullable<Changes['nodeAnswer']>, synced: boolean): void {
+    const text = to.text || '(no reply)';
     this.log.info(
-      {
-        node: this.cfg.nodeName,
-        from: formatReply(from).trim() || null,
-        to: text,
-        why: to.why,
-        known: node !== undefined,
-      },
+      { node: this.cfg.nodeName, from: from.text || null, to: text, why: to.why, known },
       `node answer is now "${text}": ${to.why}`,
     );
-    const cls: AnswerClass = state.isHeld && to.kind === 'ready' ? 'held' : to.kind;
-    if (cls !== this.lastClass && cls !== 'none' && this.cfg.events && state.synced) events.record(cls, text, to.why);
+    const cls: AnswerClass = held && to.kind === 'ready' ? 'held' : to.kind;
+    if (cls !== this.lastClass && cls !== 'none' && this.cfg.events && synced) this.events.record(cls, text, to.why);
     this.lastClass = cls;
   }
 
-  guardChanged(from: GuardResult, to: GuardResult): void {
-    if (!this.o.state.synced && !to.engaged) return;
+  private guardChanged(from: GuardResult, to: GuardResult, synced: boolean): void {
+    if (!synced && !to.engaged) return;
     const fields = {
       readyNodes: to.readyNodes,
       budget: to.budget,
@@ -95,13 +76,13 @@ export class DaemonObserver implements StateObserver {
     } else if (from.engaged) this.log.warn(fields, 'mass-drain guard released: every drain signal is honoured again');
   }
 
-  serviceWeightChanged(key: string, from: number | undefined, to: number | undefined): void {
-    if (!this.servicesListed) return;
+  private serviceWeightChanged({ key, from, to }: NonNullable<Changes['serviceWeight']>): void {
+    if (!this.servicesListedOnce) return;
     const fields = { service: key, from: from ?? null, to: to ?? null };
     this.log.info(fields, to === undefined ? `service ${key} removed` : `service ${key} weight ${to}%`);
   }
 
-  annotationProblem(subject: string, p: AnnotationProblem): void {
+  private annotationProblem(subject: string, p: AnnotationProblem): void {
     this.metrics.invalidAnnotations.inc({ annotation: p.annotation });
     // Once per change, the value cut to its first bytes and escaped (views.ts keeps no more).
     this.log.warn(
@@ -110,33 +91,27 @@ export class DaemonObserver implements StateObserver {
     );
   }
 
-  agentPortsChanged(): void {
-    const { state, ports } = this.o;
-    if (state.synced) ports.reconcile(state.agentPortRequests());
-  }
-
   // ---- the rest of the daemon ----
 
-  /** A resource's list landed; called before the agent state marks it listed. */
-  listed(resource: 'nodes' | 'services'): void {
-    const { state } = this.o;
-    if (resource === 'nodes') {
-      const node = this.cfg.nodeName;
-      if (!state.synced && state.nodeView === undefined)
-        this.log.warn({ node }, `node ${node} not found in the cluster; answering drain`);
-      return;
-    }
-    if (!this.servicesListed) this.log.info({ services: state.serviceCount }, `services listed: ${state.serviceCount}`);
-    this.servicesListed = true;
+  /** The Node list landed; called before the agent state marks it listed. */
+  nodesListed(synced: boolean, known: boolean): void {
+    const node = this.cfg.nodeName;
+    if (!synced && !known) this.log.warn({ node }, `node ${node} not found in the cluster; answering drain`);
+  }
+
+  /** The Service list landed, with this many Services. */
+  servicesListed(count: number): void {
+    if (!this.servicesListedOnce) this.log.info({ services: count }, `services listed: ${count}`);
+    this.servicesListedOnce = true;
   }
 
   /** One line per change of how the API server treats us, not one per retry. */
-  apiHealthChanged({ resource, from, to, health: h }: Transition): void {
+  apiHealthChanged({ resource, from, to, health: h }: Transition, synced: boolean): void {
     if (to === 'ok') {
       if (from !== 'connecting') this.log.info({ resource, from }, `API server answers for ${resource} again`);
       return;
     }
-    const effect = this.o.state.synced ? 'answers keep the last known state' : 'no answers yet (never synced)';
+    const effect = synced ? 'answers keep the last known state' : 'no answers yet (never synced)';
     this.log.error(
       { resource, apiState: to, err: h.lastError, ...(h.detail === null ? {} : { detail: h.detail }) },
       `API server ${describe(to)} for ${resource}: ${h.detail ?? h.lastError ?? ''}; ${effect}`,
@@ -225,21 +200,24 @@ export class DaemonObserver implements StateObserver {
 
   /** kube-proxy's health port turned healthy or unhealthy. */
   dataplaneChanged(healthy: boolean, note: string): void {
-    if (this.cfg.events) this.o.events.recordDataplane(healthy, note);
+    if (this.cfg.events) this.events.recordDataplane(healthy, note);
   }
 
-  /** Called every tick: the Event when the drain is proven delivered (the metric and /drained compute it on demand). */
-  deliveryChecked(): void {
-    const { state, events } = this.o;
-    const now = this.receipts.view();
-    if (now.delivered && !this.delivered && this.cfg.events && state.synced) {
-      const text = state.nodeReplyBytes().toString('latin1').trim();
+  /**
+   * Every tick, with the receipts' view and the node answer: the Event when the drain is proven
+   * delivered (the metric and /drained compute it on demand).
+   */
+  deliveryChecked(now: DeliveryView, synced: boolean, nodeAnswer: Answer): void {
+    if (now.delivered && !this.delivered && this.cfg.events && synced) {
+      const text = nodeAnswer.text;
       const peers = now.peers.length;
       this.log.info(
         { node: this.cfg.nodeName, peers },
         `drain delivered: all ${peers} load balancer(s) probing have received "${text}"`,
       );
-      events.recordDrainDelivered(`every load balancer probing this node (${now.peers.length}) has received "${text}"`);
+      this.events.recordDrainDelivered(
+        `every load balancer probing this node (${now.peers.length}) has received "${text}"`,
+      );
     }
     this.delivered = now.delivered;
   }
@@ -255,15 +233,17 @@ export class DaemonObserver implements StateObserver {
       );
     },
   };
+}
 
-  /** What became of each Kubernetes Event the recorder tried to post. */
-  readonly eventOutcome: EventOutcome = {
-    posted: (reason) => this.metrics.events.inc({ reason, result: 'posted' }),
-    dropped: (reason) => this.metrics.events.inc({ reason, result: 'dropped' }),
+/** What became of each Kubernetes Event the recorder tried to post (built before the recorder and the observer). */
+export function eventOutcome(nodeName: string, log: Logger, metrics: Metrics): EventOutcome {
+  return {
+    posted: (reason) => metrics.events.inc({ reason, result: 'posted' }),
+    dropped: (reason) => metrics.events.inc({ reason, result: 'dropped' }),
     failed: (reason, err) => {
-      this.metrics.events.inc({ reason, result: 'failed' });
+      metrics.events.inc({ reason, result: 'failed' });
       const message = err instanceof Error ? err.message : String(err);
-      this.log.warn({ reason, err: message }, `could not post Event ${reason} on node ${this.cfg.nodeName}`);
+      log.warn({ reason, err: message }, `could not post Event ${reason} on node ${nodeName}`);
     },
   };
 }

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { connect } from 'node:net';
 import { AgentServer } from '../../src/run/agent/server.js';
 import { ProbeCounters } from '../../src/run/agent/probe-counters.js';
-import { AgentState, type StateObserver } from '../../src/core/agent-state.js';
+import { AgentState } from '../../src/core/agent-state.js';
 import { nodeFromObject, serviceFromObject } from '../../src/kube/parse.js';
 import { probe } from '../lib/probe.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
@@ -15,19 +15,14 @@ async function until(check: () => boolean, ms = deadline(20_000)): Promise<void>
   for (const end = Date.now() + ms; !check() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
 }
 
-const quiet: StateObserver = {
-  nodeAnswerChanged() {},
-  serviceWeightChanged() {},
-  annotationProblem() {},
-  agentPortsChanged() {},
-  guardChanged() {},
-};
-
 async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean; readTimeoutMs?: number } = {}) {
-  const snap = new AgentState(
-    { nodeName: 'n1', slowStartMs: 0, now: Date.now, policy: DEFAULT_POLICY, maxDrainFraction: 0.5 },
-    quiet,
-  );
+  const snap = new AgentState({
+    nodeName: 'n1',
+    slowStartMs: 0,
+    now: Date.now,
+    policy: DEFAULT_POLICY,
+    maxDrainFraction: 0.5,
+  });
   const counters = new ProbeCounters();
   if (opts.synced !== false) {
     snap.upsertNode(nodeFromObject({ metadata: { name: 'n1', resourceVersion: '1' }, spec: {} }, PREFIX)!);

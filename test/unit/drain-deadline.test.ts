@@ -5,7 +5,7 @@ import { decide, type DecisionInput } from '../../src/core/decide.js';
 import type { NodeView } from '../../src/core/views.js';
 import { formatReply } from '../../src/core/reply.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
-import { AgentState, type StateObserver } from '../../src/core/agent-state.js';
+import { AgentState } from '../../src/core/agent-state.js';
 import type { Cached } from '../../src/core/views.js';
 
 const n = (p: Partial<NodeView> = {}): NodeView => ({ name: 'n1', signals: [], state: undefined, weight: 100, ...p });
@@ -37,32 +37,22 @@ t.test('decide: past the deadline every drain is a down; maint, down and ready a
   );
 });
 
-const quiet: StateObserver = {
-  nodeAnswerChanged() {},
-  serviceWeightChanged() {},
-  annotationProblem() {},
-  agentPortsChanged() {},
-  guardChanged() {},
-};
 const cached = (view: NodeView): Cached<NodeView> =>
   ({ view, problems: [], metadata: { name: view.name } }) as unknown as Cached<NodeView>;
 
 t.test('snapshot: the tick turns a drain into down at the deadline; uncordon answers ready up', async (t) => {
   const clock = { now: 1_000_000 };
-  const s = new AgentState(
-    {
-      nodeName: 'n1',
-      slowStartMs: 0,
-      now: () => clock.now,
-      policy: DEFAULT_POLICY,
-      maxDrainFraction: 1,
-      drainDeadlineMs: 2000,
-    },
-    quiet,
-  );
+  const s = new AgentState({
+    nodeName: 'n1',
+    slowStartMs: 0,
+    now: () => clock.now,
+    policy: DEFAULT_POLICY,
+    maxDrainFraction: 1,
+    drainDeadlineMs: 2000,
+  });
   s.upsertNode(cached(n()));
   for (const r of ['nodes', 'services', 'endpointslices'] as const) s.markListed(r);
-  const text = () => s.nodeReplyBytes().toString('latin1');
+  const text = () => s.nodeAnswer().bytes.toString('latin1');
   t.equal(text(), 'ready up 100%\n');
   s.upsertNode(cached(n({ signals: [{ name: 'cordon' }] })));
   t.equal(text(), 'drain\n');
@@ -78,3 +68,28 @@ t.test('snapshot: the tick turns a drain into down at the deadline; uncordon ans
   s.upsertNode(cached(n({ signals: [{ name: 'cordon' }] })));
   t.equal(text(), 'drain\n', 'a new drain starts a new deadline');
 });
+
+t.test(
+  'snapshot: an override drain before the first list runs the deadline too; slow start does not ramp',
+  async (t) => {
+    const clock = { now: 1_000_000 };
+    const s = new AgentState({
+      nodeName: 'n1',
+      slowStartMs: 10_000,
+      now: () => clock.now,
+      policy: DEFAULT_POLICY,
+      maxDrainFraction: 1,
+      drainDeadlineMs: 2000,
+    });
+    const text = () => s.nodeAnswer().bytes.toString('latin1');
+    s.setOverride('drain');
+    t.equal(text(), 'drain\n', 'the break-glass file answers before any list');
+    clock.now += 2000;
+    t.match(s.tick().nodeAnswer, { to: { text: 'down #drain deadline' } }, 'the tick reports the change');
+    t.equal(text(), 'down #drain deadline\n');
+    t.same(s.tick(), { problems: [], agentPorts: false }, 'the next tick: nothing changed');
+    s.setOverride('ready');
+    t.equal(text(), 'ready up 100%\n', 'override ready before sync: full weight, no ramp (nothing is synced)');
+    t.equal(s.status().slowStart.readySince, null);
+  },
+);

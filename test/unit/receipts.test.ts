@@ -2,10 +2,12 @@
 // silent load balancer is forgotten, and that the table stays bounded.
 import t from 'tap';
 import { MAX_WINDOW_MS, MIN_WINDOW_MS, NODE_KEY, Receipts } from '../../src/run/agent/receipts.js';
+import { AnswerInterner } from '../../src/core/answer.js';
 
-const READY = Buffer.from('ready up 100%\n');
-const DRAIN = Buffer.from('drain\n');
-const DOWN = Buffer.from('down #no local endpoints\n');
+const answers = new AnswerInterner();
+const READY = answers.intern({ kind: 'ready', weight: 100, why: 'node ready' });
+const DRAIN = answers.intern({ kind: 'drain', why: 'signal cordon' });
+const DOWN = answers.intern({ kind: 'down', text: 'no local endpoints', why: 'no ready endpoint on this node' });
 
 function setup(): { r: Receipts; clock: { now: number } } {
   const clock = { now: 1000 };

@@ -1,42 +1,69 @@
-// The agent state alone (src/core/agent-state.ts), pure: views in, reply bytes and observer calls out, with a
+// The agent state alone (src/core/agent-state.ts), pure: views in, answers and what changed out, with a
 // clock the test moves. What it must get right: no answer before every resource is listed, the
-// bytes every probe gets after each change, each change told to the observer once, slow start.
+// bytes every probe gets after each change, each change reported once, slow start.
 import t from 'tap';
-import type { Reply } from '../../src/core/decide.js';
 import type { NodeSignal, NodeView, ServiceView } from '../../src/core/views.js';
-import type { GuardResult } from '../../src/core/mass-drain-guard.js';
-import type { AnnotationProblem, Cached, SliceView } from '../../src/core/views.js';
+import type { AnnotationProblem, Cached, OperatorState, SliceView } from '../../src/core/views.js';
 import { rejectedValue } from '../../src/core/rejected.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
-import {
-  AgentState,
-  type ResourceName,
-  type AgentStateOptions,
-  type StateObserver,
-} from '../../src/core/agent-state.js';
+import { decide } from '../../src/core/decide.js';
+import { formatReply } from '../../src/core/reply.js';
+import type { Decision } from '../../src/core/guard-decision.js';
+import { AgentState, type ResourceName, type AgentStateOptions, type Changes } from '../../src/core/agent-state.js';
 
-/** Everything the snapshot tells its observer, as short strings in order. */
-class Recorder implements StateObserver {
+/** Every change the updates report, as short strings in the order the daemon words them. */
+class Recorder {
   readonly calls: string[] = [];
   /** Guard verdicts are recorded only where a test looks at them. */
   constructor(private readonly guard = false) {}
-  nodeAnswerChanged(from: Reply, to: Reply): void {
-    this.calls.push(`node ${from.kind}→${to.kind}`);
-  }
-  serviceWeightChanged(key: string, from: number | undefined, to: number | undefined): void {
-    this.calls.push(`weight ${key} ${from}→${to}`);
-  }
-  annotationProblem(subject: string, p: AnnotationProblem): void {
-    this.calls.push(`problem ${subject} ${p.annotation}=${p.value}`);
-  }
-  agentPortsChanged(): void {
-    this.calls.push('ports');
-  }
-  guardChanged(_from: GuardResult, to: GuardResult): void {
-    if (this.guard) this.calls.push(`guard held=${to.held.join(',')}`);
+  add(c: Changes): Changes {
+    for (const { subject, problem: p } of c.problems) this.calls.push(`problem ${subject} ${p.annotation}=${p.value}`);
+    if (c.guard !== undefined && this.guard) this.calls.push(`guard held=${c.guard.to.held.join(',')}`);
+    const w = c.serviceWeight;
+    if (w !== undefined) this.calls.push(`weight ${w.key} ${w.from}→${w.to}`);
+    if (c.agentPorts) this.calls.push('ports');
+    if (c.nodeAnswer !== undefined) this.calls.push(`node ${c.nodeAnswer.from.kind}→${c.nodeAnswer.to.kind}`);
+    return c;
   }
   take(): string[] {
     return this.calls.splice(0);
+  }
+}
+
+/** The agent state, with what each update returns kept by a Recorder. */
+class Recorded extends AgentState {
+  constructor(
+    opts: AgentStateOptions,
+    readonly rec: Recorder,
+  ) {
+    super(opts);
+  }
+  override markListed(r: ResourceName): Changes {
+    return this.rec.add(super.markListed(r));
+  }
+  override upsertNode(c: Cached<NodeView>): Changes {
+    return this.rec.add(super.upsertNode(c));
+  }
+  override deleteNode(name: string): Changes {
+    return this.rec.add(super.deleteNode(name));
+  }
+  override upsertService(c: Cached<ServiceView>): Changes {
+    return this.rec.add(super.upsertService(c));
+  }
+  override deleteService(namespace: string, name: string): Changes {
+    return this.rec.add(super.deleteService(namespace, name));
+  }
+  override setOverride(state: OperatorState | undefined): Changes {
+    return this.rec.add(super.setOverride(state));
+  }
+  override setStale(stale: boolean): Changes {
+    return this.rec.add(super.setStale(stale));
+  }
+  override setDecision(d: Decision | undefined): Changes {
+    return this.rec.add(super.setDecision(d));
+  }
+  override tick(): Changes {
+    return this.rec.add(super.tick());
   }
 }
 
@@ -45,17 +72,16 @@ const ALL: ResourceName[] = ['nodes', 'services', 'endpointslices'];
 function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
   const clock = { now: 1_000_000 };
   const rec = new Recorder(guard);
-  const snap = new AgentState(
+  const snap = new Recorded(
     { nodeName: 'n1', slowStartMs: 0, now: () => clock.now, policy: DEFAULT_POLICY, maxDrainFraction: 1, ...opts },
     rec,
   );
-  const text = (b: Buffer | undefined): string | undefined => b?.toString('latin1');
   return {
     snap,
     rec,
     clock,
-    node: () => text(snap.nodeReplyBytes()),
-    svc: (key: string) => text(snap.serviceReplyBytes(key)),
+    node: () => snap.nodeAnswer().bytes.toString('latin1'),
+    svc: (key: string) => snap.serviceAnswer(key)?.bytes.toString('latin1'),
   };
 }
 
@@ -122,7 +148,7 @@ t.test('node changes reach every answer; each change told once; no-op updates ar
   t.same(rec.take(), ['node drain→ready', 'node ready→drain'], 'deleting it twice tells once');
 });
 
-t.test('Services: weight changes, deletion, agent ports, shared reply bytes', async (t) => {
+t.test('Services: weight changes, deletion, agent ports, shared answers', async (t) => {
   const { snap, rec, svc } = setup();
   for (const r of ALL) snap.markListed(r);
   snap.upsertNode(nodeView('n1'));
@@ -130,7 +156,7 @@ t.test('Services: weight changes, deletion, agent ports, shared reply bytes', as
   snap.upsertService(service('web', { weight: 50 }));
   snap.upsertService(service('api', { weight: 50, agentPort: 9400 }));
   t.same(rec.take(), ['weight shop/web undefined→50', 'weight shop/api undefined→50', 'ports']);
-  t.equal(snap.serviceReplyBytes('shop/web'), snap.serviceReplyBytes('shop/api'), 'identical replies share one Buffer');
+  t.equal(snap.serviceAnswer('shop/web'), snap.serviceAnswer('shop/api'), 'identical replies share one Answer');
   t.same(snap.agentPortRequests(), [[9400, 'shop/api']]);
   snap.upsertService(service('web', { weight: 50 }));
   t.same(rec.take(), [], 'an update that changes nothing we read: silent');
@@ -234,4 +260,152 @@ t.test('the mass-drain guard holds our node when too many are cordoned', async (
   snap.upsertNode(nodeView('n2'));
   t.equal(node(), 'drain\n', 'n2 uncordoned, budget freed: n1 drains now');
   t.equal(snap.status().guard.selfHeld, false);
+});
+
+t.test('the node is decided once per recompute, and every answer is what decide() gives for the inputs', async (t) => {
+  const { snap, clock, node, svc } = setup({ slowStartMs: 10_000, drainDeadlineMs: 3000, maxDrainFraction: 0.5 });
+  const keys = ['shop/web', 'shop/local', 'shop/other'];
+  // What decide() answers for the state's inputs as /status and the getters show them.
+  const expected = (service: ServiceView | undefined): string => {
+    const key = service === undefined ? undefined : `${service.namespace}/${service.name}`;
+    return formatReply(
+      decide({
+        synced: snap.synced,
+        node: snap.nodeView,
+        service,
+        endpoints: key !== undefined && service?.local === true ? snap.localEndpoints(key) : undefined,
+        override: snap.overrideState,
+        stale: snap.isStale,
+        ramp: snap.rampFactor,
+        policy: DEFAULT_POLICY,
+        held: snap.isHeld,
+        drainExpired: snap.status().drainDeadline.passed,
+      }),
+    );
+  };
+  const views: Record<string, ServiceView> = {};
+  const check = (step: string): void => {
+    t.equal(node(), expected(undefined), `${step}: node`);
+    for (const key of keys) if (views[key] !== undefined) t.equal(svc(key), expected(views[key]), `${step}: ${key}`);
+  };
+  const upsert = (c: Cached<ServiceView>): void => {
+    views[`shop/${c.view.name}`] = c.view;
+    snap.upsertService(c);
+  };
+  const steps: Array<[string, () => void]> = [
+    ['override before sync', () => snap.setOverride('drain')],
+    ['a Service before sync', () => upsert(service('web', { weight: 30 }))],
+    ['our node', () => snap.upsertNode(nodeView('n1'))],
+    [
+      'others',
+      () => {
+        for (const n of ['n2', 'n3', 'n4']) snap.upsertNode(nodeView(n));
+      },
+    ],
+    [
+      'listed',
+      () => {
+        for (const r of ALL) snap.markListed(r);
+      },
+    ],
+    ['override gone', () => snap.setOverride(undefined)],
+    ['a Local Service', () => upsert(service('local', { local: true }))],
+    ['its slice', () => snap.upsertSlice(slice('local-a', 'local', { n1: [1, 0], n2: [3, 0] }))],
+    [
+      'two cordons',
+      () => {
+        snap.upsertNode(nodeView('n2', [], cordonAt(1)));
+        snap.upsertNode(nodeView('n3', [], cordonAt(2)));
+      },
+    ],
+    ['ours held', () => snap.upsertNode(nodeView('n1', [], cordonAt(9)))],
+    ['a slice while held', () => snap.upsertSlice(slice('local-b', 'local', { n1: [1, 0] }))],
+    ['a Service while held', () => upsert(service('other', { weight: 200 }))],
+    ['budget freed: ours drains', () => snap.upsertNode(nodeView('n2'))],
+    ['a slice while draining', () => snap.deleteSlice(slice('local-b', 'local', {}))],
+    ['a Service while draining', () => upsert(service('other', { weight: 10 }))],
+    [
+      'deadline passes',
+      () => {
+        clock.now += 3000;
+        snap.tick();
+      },
+    ],
+    ['a Service past the deadline', () => upsert(service('web', { weight: 60 }))],
+    ['uncordoned: the ramp starts', () => snap.upsertNode(nodeView('n1'))],
+    ['a Service during the ramp', () => upsert(service('other', { weight: 90 }))],
+    [
+      'ramp half way',
+      () => {
+        clock.now += 5000;
+        snap.tick();
+      },
+    ],
+    ['stale', () => snap.setStale(true)],
+    ['a slice while stale', () => snap.upsertSlice(slice('local-a', 'local', { n1: [0, 1] }))],
+    ['fresh', () => snap.setStale(false)],
+    ['our node gone', () => snap.deleteNode('n1')],
+    ['a Service without our node', () => upsert(service('web', { weight: 5 }))],
+  ];
+  for (const [step, run] of steps) {
+    run();
+    check(step);
+  }
+});
+
+const cordonAt = (since: number): Partial<NodeView> => ({ signals: [{ name: 'cordon', since }] });
+const decision = (p: Partial<Decision>): Decision => ({
+  generation: 1,
+  updated: '2026-01-01T00:00:00Z',
+  heartbeat: '2026-01-01T00:00:00Z',
+  holder: 'c-0',
+  maxDrainFraction: 0.5,
+  readyNodes: 4,
+  budget: 2,
+  explicit: [],
+  draining: [],
+  held: [],
+  ...p,
+});
+
+t.test('coordinated: an automatic drain follows the decision it is given; explicit intent never waits', async (t) => {
+  const { snap, rec, node } = setup({ guardMode: 'coordinated' }, true);
+  snap.upsertNode(nodeView('n1'));
+  for (const r of ALL) snap.markListed(r);
+  rec.take();
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  t.equal(node(), 'ready up 100%\n', 'no decision seen: the cordon is held');
+  t.equal(snap.isHeld, true);
+  t.same(rec.take(), ['node ready→ready'], 'the why changed (held by the guard): one change');
+  snap.setDecision(decision({ draining: ['n1'] }));
+  t.equal(node(), 'drain\n', 'the decision lets it drain');
+  t.same(rec.take(), ['guard held=', 'node ready→drain']);
+  snap.setDecision(decision({ draining: ['n1'], generation: 2 }));
+  t.same(rec.take(), [], 'a new generation with the same verdict: nothing changed');
+  snap.setDecision(undefined);
+  t.equal(node(), 'ready up 100%\n', 'the decision gone: held again');
+  t.equal(snap.status().guard.budget, 0, 'and no cluster picture');
+  rec.take();
+  snap.upsertNode(nodeView('n1', ['cordon'], { state: 'drain' }));
+  t.equal(node(), 'drain\n', 'state=drain is explicit: no decision needed');
+});
+
+t.test('guard off: nothing is ever held', async (t) => {
+  const { snap, node } = setup({ guardMode: 'off', maxDrainFraction: 0.1 });
+  for (const name of ['n1', 'n2', 'n3']) snap.upsertNode(nodeView(name, ['cordon']));
+  for (const r of ALL) snap.markListed(r);
+  t.equal(node(), 'drain\n');
+  t.equal(snap.isHeld, false);
+  t.same(snap.guardResult.held, []);
+});
+
+t.test('a node answer change says whether our Node is known and whether the guard holds it', async (t) => {
+  const { snap } = setup({ maxDrainFraction: 0.5 });
+  for (const name of ['n2', 'n3']) snap.upsertNode(nodeView(name));
+  for (const r of ALL) snap.markListed(r);
+  t.match(snap.upsertNode(nodeView('n1')).nodeAnswer, { from: { text: 'drain' }, to: { text: 'ready up 100%' } });
+  snap.upsertNode(nodeView('n2', [], cordonAt(1)));
+  const held = snap.upsertNode(nodeView('n1', [], cordonAt(2))).nodeAnswer;
+  t.match(held, { to: { kind: 'ready' }, known: true, held: true }, 'held: the Event says so');
+  t.match(snap.deleteNode('n1').nodeAnswer, { to: { text: 'drain' }, known: false, held: false });
 });

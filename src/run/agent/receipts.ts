@@ -3,7 +3,9 @@
 // the node answer) we keep the last reply given, when, and the observed gap between probes, so we
 // can say whether every load balancer still probing has heard that the node is out.
 // The probe path only calls record(): two Map lookups and a few number stores for a known slot;
-// classes and windows are worked out lazily when /drained, /status or /metrics ask.
+// classes and windows are worked out lazily when /drained, /status or /metrics ask. A slot keeps
+// the interned Answer it was given (core/answer.ts): its group and text are read from there.
+import type { Answer, AnswerGroup } from '../../core/answer.js';
 
 /** Keys (peer × key slots) kept at most; a new slot beyond this is dropped and counted. */
 export const MAX_RECEIPTS = 4096;
@@ -14,25 +16,11 @@ export const MAX_WINDOW_MS = 60_000;
 /** The key a probe without an agent-send line (or with one we could not use) is filed under. */
 export const NODE_KEY = '';
 
-/**
- * Answer groups for delivery: `in` (ready), `out` (drain, maint, down: the node takes no new
- * traffic from that load balancer), `none` (no reply: HAProxy keeps what it had).
- */
-export type AnswerGroup = 'in' | 'out' | 'none';
-
-/** Group of a reply, from its bytes: r(eady), d(rain|own), m(aint), or empty. */
-export function groupOf(bytes: Buffer): AnswerGroup {
-  const c = bytes[0];
-  if (c === 114) return 'in';
-  if (c === 100 || c === 109) return 'out';
-  return 'none';
-}
-
 class Slot {
   /** Gap between probes, smoothed (EWMA 1/4); 0 until a second probe. */
   gap = 0;
   constructor(
-    public reply: Buffer,
+    public answer: Answer,
     public at: number,
   ) {}
 }
@@ -83,8 +71,8 @@ export class Receipts {
     this.groupSince = now();
   }
 
-  /** Probe path: `reply` is the interned Buffer just written; `now` from the same clock (the server's own read). */
-  record(peer: string | undefined, key: string, reply: Buffer, now: number = this.now()): void {
+  /** Probe path: `answer` is the interned Answer just written; `now` from the same clock (the server's own read). */
+  record(peer: string | undefined, key: string, answer: Answer, now: number = this.now()): void {
     if (peer === undefined) return;
     let p = this.peers.get(peer);
     const s = p?.get(key);
@@ -92,7 +80,7 @@ export class Receipts {
       const gap = now - s.at;
       s.gap = s.gap === 0 ? gap : s.gap + (gap - s.gap) / 4;
       s.at = now;
-      s.reply = reply;
+      s.answer = answer;
       return;
     }
     if (this.size >= this.max && !this.sweepIfDue(now)) {
@@ -103,13 +91,13 @@ export class Receipts {
       p = new Map();
       this.peers.set(peer, p);
     }
-    p.set(key, new Slot(reply, now));
+    p.set(key, new Slot(answer, now));
     this.size++;
   }
 
   /** The node answer changed: delivery counts from the moment its group changes. */
-  nodeAnswerIs(reply: Buffer): void {
-    const g = groupOf(reply);
+  nodeAnswerIs(answer: Answer): void {
+    const g = answer.group;
     if (g === this.group) return;
     this.group = g;
     this.groupSince = this.now();
@@ -135,11 +123,11 @@ export class Receipts {
       const keys: KeyReceipt[] = [];
       let all = true;
       for (const [key, s] of slots) {
-        const current = s.at >= this.groupSince && groupOf(s.reply) === this.group;
+        const current = s.at >= this.groupSince && s.answer.group === this.group;
         if (!current) all = false;
         keys.push({
           key,
-          reply: s.reply.toString('latin1').trimEnd(),
+          reply: s.answer.text,
           agoMs: Math.round(now - s.at),
           intervalMs: s.gap === 0 ? null : Math.round(s.gap),
           current,

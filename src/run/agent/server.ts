@@ -5,7 +5,8 @@
 // a line that names a known Service is answered with one Map lookup before any parsing.
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseRequestLine, replyKindOf } from '../../core/reply.js';
+import { parseRequestLine } from '../../core/reply.js';
+import type { Answer } from '../../core/answer.js';
 import type { ProbeCounters, RejectReason } from './probe-counters.js';
 import { NODE_KEY, type Receipts } from './receipts.js';
 
@@ -14,10 +15,10 @@ export const MAX_LINE_BYTES = 256;
 /** After answering, how long we keep draining a client that still sends before we drop it. */
 const LINGER_MS = 1000;
 
-/** Where answers come from: the agent state (core/agent-state.ts). */
+/** Where answers come from: the agent state (core/agent-state.ts), interned and ready to write. */
 export interface AnswerSource {
-  nodeReplyBytes(): Buffer;
-  serviceReplyBytes(key: string): Buffer | undefined;
+  nodeAnswer(): Answer;
+  serviceAnswer(key: string): Answer | undefined;
 }
 
 export interface AgentServerOptions {
@@ -188,7 +189,7 @@ export class AgentServer {
     if (nl !== -1 && nl <= MAX_LINE_BYTES) return this.answerLine(c, data.toString('latin1', 0, nl));
     if (data.length > MAX_LINE_BYTES) {
       this.reject('too_long');
-      return this.answer(c, this.answers.nodeReplyBytes(), NODE_KEY);
+      return this.answer(c, this.answers.nodeAnswer(), NODE_KEY);
     }
     c.buffered = data;
   }
@@ -227,38 +228,34 @@ export class AgentServer {
     const fixed = this.opts.fixedServiceKey;
     if (fixed === undefined) {
       // Fast path: the line is exactly the key of a known Service (keys are valid by construction).
-      const known = line === '' ? undefined : this.answers.serviceReplyBytes(line);
+      const known = line === '' ? undefined : this.answers.serviceAnswer(line);
       if (known !== undefined) return this.answer(c, known, line);
     }
     const req = fixed !== undefined ? { kind: 'service' as const, key: fixed } : parseRequestLine(line);
     if (req.kind === 'service') {
-      const bytes = this.answers.serviceReplyBytes(req.key);
-      if (bytes !== undefined) return this.answer(c, bytes, req.key);
+      const answer = this.answers.serviceAnswer(req.key);
+      if (answer !== undefined) return this.answer(c, answer, req.key);
       this.reject('unknown_service');
     } else if (req.kind === 'malformed') {
       this.reject('malformed');
     }
     // Unknown or unusable lines are filed under the node key: a client cannot grow the table with made-up names.
-    this.answer(c, this.answers.nodeReplyBytes(), NODE_KEY);
+    this.answer(c, this.answers.nodeAnswer(), NODE_KEY);
   }
 
-  private answer(c: Conn, bytes: Buffer, key: string): void {
+  private answer(c: Conn, answer: Answer, key: string): void {
     c.answered = true;
     c.buffered = undefined;
-    this.countReply(bytes);
+    // Counted by the kind the answer was decided as, not by its bytes.
+    this.counters.replies[answer.kind]++;
     const now = performance.now();
-    if (this.receipts !== undefined) this.receipts.record(c.socket.remoteAddress, key, bytes, now);
+    if (this.receipts !== undefined) this.receipts.record(c.socket.remoteAddress, key, answer, now);
     if (c.list !== undefined) c.list.remove(c);
     // Keep reading (and dropping) whatever else arrives, so the close is a FIN, not a reset that
     // could make the client discard our reply; but not for longer than LINGER_MS.
     this.lingering.add(c, now);
-    if (bytes.length === 0) c.socket.end();
-    else c.socket.end(bytes);
-  }
-
-  /** By the kind the reply was decided as (one WeakMap lookup), not by its bytes. */
-  private countReply(bytes: Buffer): void {
-    this.counters.replies[replyKindOf(bytes)]++;
+    if (answer.bytes.length === 0) c.socket.end();
+    else c.socket.end(answer.bytes);
   }
 
   closed(c: Conn): void {

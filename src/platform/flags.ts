@@ -38,12 +38,21 @@ export function parseFlags<K extends string>(
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('--') || arg === '--') {
-      throw new FlagError(arg.replace(/^-+/, '') || arg, `unexpected argument "${arg}" (flags look like --name=value)`);
+      const bare = arg.replace(/^-+/, '');
+      const guess = closest(bare.split('=')[0] ?? '', [...byName.keys()]);
+      const hint = guess === undefined ? '' : `; did you mean --${guess}?`;
+      throw new FlagError(bare || arg, `unexpected argument "${arg}" (flags look like --name=value)${hint}`);
     }
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     const spec = byName.get(name);
-    if (spec === undefined) throw new FlagError(name, 'unknown flag (see --help)');
+    if (spec === undefined) {
+      const guess = closest(name, [...byName.keys()]);
+      throw new FlagError(
+        name,
+        guess === undefined ? 'unknown flag (see --help)' : `unknown flag; did you mean --${guess}?`,
+      );
+    }
     if (given.has(name)) throw new FlagError(name, 'given more than once');
     if (spec.boolean === true) {
       const v = eq === -1 ? 'true' : arg.slice(eq + 1);
@@ -66,6 +75,44 @@ export function parseFlags<K extends string>(
     out[s.name] = given.get(s.name) ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : s.default);
   }
   return out;
+}
+
+/**
+ * The known name (flag or command) a typo most likely meant: case and '_' ignored, then the fewest edits (a swap of
+ * two neighbours counts as one), at most 2 and at most a third of the name, so "--nope" suggests nothing.
+ */
+export function closest(typed: string, names: readonly string[]): string | undefined {
+  const want = typed.toLowerCase().replaceAll('_', '-');
+  const limit = Math.min(2, Math.floor(want.length / 3));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const name of names) {
+    const d = editDistance(want, name);
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and adjacent swaps. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [];
+  for (let i = 0; i <= a.length; i++) {
+    const row: number[] = [i];
+    for (let j = 1; j <= b.length; j++) {
+      if (i === 0) {
+        row.push(j);
+        continue;
+      }
+      const up = rows[i - 1] as number[];
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      row.push(d);
+    }
+    rows.push(row);
+  }
+  return (rows[a.length] as number[])[b.length] as number;
 }
 
 /** Widest --help line: readable in an 80-100 column terminal and in a pasted bug report. */

@@ -109,6 +109,7 @@ t.test('every bad flag value: its exact message, exit 2', async (t) => {
     [[...n, '--agent-port', '1', '--agent-port', '2'], {}, '--agent-port: given more than once'],
     [[...n, 'stray'], {}, '--stray: unexpected argument "stray" (flags look like --name=value)'],
     [[...n, '--bogus'], {}, '--bogus: unknown flag (see --help)'],
+    [['run', '--nodename', 'n1'], {}, '--nodename: unknown flag; did you mean --node-name?'],
     [[...n, '--http-port'], {}, '--http-port: needs a value'],
     // The same checks for values from the environment, named by their flag.
     [['run'], { NODE_NAME: 'Bad' }, '--node-name: expected a lower-case DNS name (RFC 1123), got "Bad"'],

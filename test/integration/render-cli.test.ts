@@ -69,6 +69,7 @@ t.test('bad flags and unreadable inputs: FlagError naming the flag', async (t) =
     [['--snapshot', join(dir, 'missing.yaml')], /^--snapshot: cannot read/],
     [['--snapshot', badSnapshot], /^--snapshot: ".*bad\.yaml": cluster name "a" appears twice$/],
     [['--bogus'], /^--bogus: unknown flag/],
+    [['--nodes-per-servce', '3'], /^--nodes-per-servce: unknown flag; did you mean --nodes-per-service\?$/],
   ];
   for (const [argv, re] of cases) {
     await t.rejects(run(argv), re, argv.join(' '));

@@ -42,7 +42,11 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
     [['--service-selector', 'app="x"'], env, /^--service-selector: not a label selector/],
     [['--max-connections', '0'], env, /^--max-connections: must be 1\.\.1000000/],
     [['--watch-timeout', '10ms'], env, /^--watch-timeout: must be at least 1000ms/],
-    [['--bogus'], env, /^--bogus: unknown flag/],
+    [['--bogus'], env, /^--bogus: unknown flag \(see --help\)$/],
+    [['--nodename', 'n1'], {}, /^--nodename: unknown flag; did you mean --node-name\?$/],
+    [['--agent-prot', '1'], env, /^--agent-prot: unknown flag; did you mean --agent-port\?$/],
+    [['--NODE_NAME=n1'], {}, /^--NODE_NAME: unknown flag; did you mean --node-name\?$/],
+    [['-node-name', 'n1'], {}, /^--node-name: unexpected argument "-node-name" .*; did you mean --node-name\?$/],
     [
       ['--max-staleness', '90s'],
       env,

@@ -25,6 +25,20 @@ export class FlagError extends Error {
   }
 }
 
+/**
+ * A port that cannot be listened on is a configuration error naming its flag (exit 2). A busy
+ * port is almost always a second copy of us, so the message says so and what to do.
+ */
+export function listenError(flag: string, err: unknown): FlagError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const detail = `cannot listen: ${code ?? ''} ${err instanceof Error ? err.message : String(err)}`.trim();
+  if (code !== 'EADDRINUSE') return new FlagError(flag, detail);
+  return new FlagError(
+    flag,
+    `${detail}; another agent or demo is probably running on this port: stop it or pass another --${flag}`,
+  );
+}
+
 export type RawFlags<K extends string> = Record<K, string>;
 
 /** Parses argv against specs: flag, then environment, then default. Unknown flags are errors. */

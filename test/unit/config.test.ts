@@ -1,5 +1,7 @@
 // Bad flags: one line naming the flag. Parsed values: what an operator typed.
 import t from 'tap';
+import { createServer, type Server } from 'node:net';
+import { listenError } from '../../src/platform/flags.js';
 import { loadConfig } from '../../src/run/run-config.js';
 
 const env = { NODE_NAME: 'n1' };
@@ -103,4 +105,36 @@ t.test("data-plane health polling: on by default at kube-proxy's port, empty or 
     env,
   );
   t.equal(cilium === 'help' ? 'help' : cilium.proxyHealthzUrl?.href, 'http://10.0.0.5:10256/healthz');
+});
+
+t.test('a busy port: the flag, the error, and what to do about it, on one line', async (t) => {
+  const listen = (port: number) =>
+    new Promise<Server>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    });
+  const first = await listen(0);
+  t.teardown(() => first.close());
+  const port = (first.address() as { port: number }).port;
+  const err = await listen(port).then(
+    (s) => {
+      s.close();
+      return new Error('listened twice');
+    },
+    (e: unknown) => e,
+  );
+  for (const flag of ['agent-port', 'http-port']) {
+    t.equal(
+      listenError(flag, err).message,
+      `--${flag}: cannot listen: EADDRINUSE listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+        `another agent or demo is probably running on this port: stop it or pass another --${flag}`,
+    );
+  }
+  const denied = Object.assign(new Error('listen EACCES: permission denied 0.0.0.0:80'), { code: 'EACCES' });
+  t.equal(
+    listenError('http-port', denied).message,
+    '--http-port: cannot listen: EACCES listen EACCES: permission denied 0.0.0.0:80',
+    'other errors as before',
+  );
 });

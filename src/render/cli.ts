@@ -131,12 +131,22 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   const template = raw.template === '' ? undefined : loadTemplate(raw.template);
   const previous = raw.diff === '' ? undefined : readPrevious(raw.diff);
 
+  const kubeconfig = raw.snapshot === '' ? kubeconfigPath(raw.kubeconfig, io.env) : undefined;
+  if (raw.snapshot === '' && kubeconfig === undefined && io.env.KUBERNETES_SERVICE_HOST === undefined) {
+    // From an operator's host, not a Pod: say every place looked at and both ways out.
+    throw new FlagError(
+      'kubeconfig',
+      'not set, KUBECONFIG names no file, there is no ~/.kube/config, and not running in a Pod ' +
+        '(KUBERNETES_SERVICE_HOST is unset); pass --kubeconfig FILE or --snapshot FILE',
+    );
+  }
+
   let clusters: ClusterSnapshot[];
   try {
     clusters =
       raw.snapshot !== ''
         ? readSnapshotFile(raw.snapshot)
-        : await readClusters(kubeconfigPath(raw.kubeconfig, io.env), contexts, io.env, requestTimeoutMs);
+        : await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs);
   } catch (err) {
     if (err instanceof FlagError) throw err;
     await io.stderr(`render: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -145,6 +155,13 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
 
   const model = buildModel(clusters, { annotationPrefix, nodesPerService });
   for (const line of warningLines(model.warnings)) await io.stderr(line);
+  // Without backends and without a warning saying why, the output alone would look like success.
+  if (model.backends.length === 0 && model.warnings.length === 0) {
+    await io.stderr(
+      `render: no Service is exposed; annotate one with ${annotationPrefix}/expose: "true" ` +
+        `and ${annotationPrefix}/host (or ${annotationPrefix}/backend)\n`,
+    );
+  }
   const text = renderHaproxy(model, settings, template);
 
   if (raw.check === 'true') {

@@ -14,6 +14,66 @@ export interface FlagSpec<K extends string = string> {
   boolean?: boolean;
 }
 
+/** How a flag's text becomes its value, and back (to build the argv of another process). */
+export interface FlagValue<V> {
+  parse(flag: string, text: string): V;
+  show(value: V): string;
+}
+
+/** A flag that fills one field of a program's config: declared once, row and value together. */
+export interface FieldFlag<F extends string = string, V = unknown> extends FlagSpec, FlagValue<V> {
+  /** The config field, e.g. 'agentPort' for --agent-port. */
+  field: F;
+}
+
+type FieldRows<T extends readonly FlagSpec[]> = Extract<
+  T[number],
+  { field: string; parse: (...a: never[]) => unknown }
+>;
+
+/** The config a flag table yields: one field per FieldFlag, typed by what its parser returns. */
+export type ConfigOf<T extends readonly FlagSpec[]> = {
+  [R in FieldRows<T> as R['field']]: ReturnType<R['parse']>;
+};
+
+function isFieldFlag(s: FlagSpec): s is FieldFlag {
+  return 'field' in s;
+}
+
+/** Every field of the table from raw flag text, parsed in table order (so the first bad flag is the one named). */
+export function decodeFlags<T extends readonly FlagSpec[]>(
+  specs: T,
+  raw: Readonly<Record<string, string>>,
+): ConfigOf<T> {
+  const out: Record<string, unknown> = {};
+  for (const s of specs) if (isFieldFlag(s)) out[s.field] = s.parse(s.name, raw[s.name] ?? s.default);
+  return out as ConfigOf<T>;
+}
+
+/** parseFlags, then decodeFlags; 'help' when --help was given. Throws FlagError on any bad flag or value. */
+export function parseConfig<T extends readonly FlagSpec[]>(
+  specs: T,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): ConfigOf<T> | 'help' {
+  const raw: Readonly<Record<string, string>> = parseFlags<string>(specs, argv, env);
+  if (raw.help === 'true') return 'help';
+  return decodeFlags(specs, raw);
+}
+
+/**
+ * The argv that parses back to `partial`: one --name=value per field present (an undefined field
+ * gives an empty value, which the parsers read as unset/off), in table order. Fields left out are not given.
+ */
+export function argvOf<T extends readonly FlagSpec[]>(specs: T, partial: Partial<ConfigOf<T>>): string[] {
+  const values = partial as Readonly<Record<string, unknown>>;
+  const out: string[] = [];
+  for (const s of specs) {
+    if (isFieldFlag(s) && Object.hasOwn(values, s.field)) out.push(`--${s.name}=${s.show(values[s.field])}`);
+  }
+  return out;
+}
+
 /** Thrown for any bad flag or value: the message is one line that names the flag. */
 export class FlagError extends Error {
   constructor(

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { createServer, type Server } from 'node:net';
 import { listenError } from '../../src/platform/flags.js';
-import { loadConfig } from '../../src/run/run-config.js';
+import { loadConfig, RUN_FLAGS, runArgv } from '../../src/run/run-config.js';
 
 const env = { NODE_NAME: 'n1' };
 
@@ -137,4 +137,59 @@ t.test('a busy port: the flag, the error, and what to do about it, on one line',
     '--http-port: cannot listen: EACCES listen EACCES: permission denied 0.0.0.0:80',
     'other errors as before',
   );
+});
+
+t.test('runArgv: the argv that starts the daemon with the fields given, every other flag at its default', async (t) => {
+  t.same(runArgv({ nodeName: 'n1', agentPort: 0, kubeconfig: undefined, proxyHealthzUrl: undefined }), [
+    '--node-name=n1',
+    '--kubeconfig=',
+    '--agent-port=0',
+    '--proxy-healthz-url=',
+  ]);
+  // Every field away from its default, through runArgv and back: each flag shows what it parses.
+  const full = loadConfig(
+    [
+      '--node-name=n1',
+      '--kubeconfig=/k/config',
+      '--agent-address=127.0.0.1',
+      '--agent-port=7000',
+      '--http-address=::1',
+      '--http-port=7001',
+      '--status-detail=all',
+      '--annotation-prefix=example.com',
+      '--service-selector=app=web',
+      '--log-level=debug',
+      '--read-timeout=1.5s',
+      '--max-connections=10',
+      '--watch-timeout=2m',
+      '--request-timeout=5s',
+      '--agent-port-range=9000-9010',
+      '--agent-port-namespaces=shop,blog',
+      '--override-file=/tmp/override',
+      '--slow-start=30s',
+      '--max-staleness=10m',
+      '--signal-policy=cordon=ignore,not-ready=25%',
+      '--max-drain-fraction=0.25',
+      '--events=false',
+      '--events-namespace=ops',
+      '--proxy-healthz-url=http://10.0.0.5:10256/healthz',
+      '--proxy-healthz-interval=500ms',
+      '--proxy-healthz-failures=5',
+      '--proxy-healthz-successes=4',
+      '--guard-mode=coordinated',
+      '--guard-namespace=guard',
+      '--guard-stale-after=1m',
+      '--drain-deadline=1h',
+    ],
+    {},
+  );
+  if (full === 'help') throw new Error('unexpected help');
+  const fields = RUN_FLAGS.flatMap((f) => ('field' in f ? [f.field] : []));
+  t.same(Object.keys(full).sort(), [...fields].sort(), 'one field per flag');
+  const again = loadConfig(runArgv(full), {});
+  t.same(again, full, 'parses back to the same config');
+  if (again === 'help') throw new Error('unexpected help');
+  t.equal(again.proxyHealthzUrl?.href, 'http://10.0.0.5:10256/healthz', 'the URL too');
+  t.same([...(again.agentPortNamespaces ?? [])], ['shop', 'blog'], 'and the namespaces');
+  t.equal(runArgv(full).length, fields.length);
 });

@@ -91,6 +91,9 @@ export function plain<V extends string | number | boolean>(parse: (flag: string,
   return { parse, show: String };
 }
 
+/** A boolean flag whose default is '' (absent): true only when given. */
+export const given: FlagValue<boolean> = plain((_flag, v) => v === 'true');
+
 /** Any text, as typed. */
 export const text: FlagValue<string> = plain((_flag, v) => v);
 

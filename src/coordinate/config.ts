@@ -1,7 +1,7 @@
 // Flags + environment → Config for `coordinate`. Same parser, validators and shared rows as `run`,
 // so a bad value exits 2 with one line naming the flag.
 import { dnsLabelValue } from '../platform/flag-values.js';
-import { type ConfigOf, type FieldFlag, type FlagSpec, parseConfig } from '../platform/flags.js';
+import { type ConfigOf, type FlagRow, parseConfig } from '../platform/flags.js';
 import {
   ANNOTATION_PREFIX_FLAG,
   ENV_PREFIX,
@@ -35,7 +35,7 @@ export const COORDINATE_FLAGS = [
   { ...HTTP_PORT_FLAG, default: '9291' },
   LOG_LEVEL_FLAG,
   HELP_FLAG,
-] as const satisfies readonly (FlagSpec | FieldFlag)[];
+] as const satisfies readonly FlagRow[];
 
 export interface CoordinatorConfig extends ConfigOf<typeof COORDINATE_FLAGS> {}
 

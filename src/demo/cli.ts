@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from '../testkit/fakeapi/server.js';
 import { port, text } from '../platform/flag-values.js';
-import { decodeFlags, FlagError, type FieldFlag, type FlagSpec, helpText, parseFlags } from '../platform/flags.js';
+import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import { HELP_FLAG, HTTP_PORT_FLAG, LOG_LEVEL_FLAG, withoutEnv } from '../platform/shared-flags.js';
 import type { LogLevel } from '../platform/log.js';
 import { loadConfig, runArgv } from '../run/run-config.js';
@@ -62,7 +62,7 @@ export const DEMO_FLAGS = [
     ...port(1),
   },
   HELP_FLAG,
-] as const satisfies readonly (FlagSpec | FieldFlag)[];
+] as const satisfies readonly FlagRow[];
 
 type DemoFlag = (typeof DEMO_FLAGS)[number]['name'];
 

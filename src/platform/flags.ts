@@ -26,6 +26,9 @@ export interface FieldFlag<F extends string = string, V = unknown> extends FlagS
   field: F;
 }
 
+/** A row of a flag table: a flag read as raw text (such as --help), or one that fills a config field. */
+export type FlagRow = (FlagSpec & { field?: never; parse?: never; show?: never }) | FieldFlag;
+
 type FieldRows<T extends readonly FlagSpec[]> = Extract<
   T[number],
   { field: string; parse: (...a: never[]) => unknown }

@@ -3,7 +3,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { plain, duration, port, text, wholeNumber, given } from '../platform/flag-values.js';
-import { decodeFlags, FlagError, type FieldFlag, type FlagSpec, helpText, parseFlags } from '../platform/flags.js';
+import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import {
   ANNOTATION_PREFIX_FLAG,
   HELP_FLAG,
@@ -133,7 +133,7 @@ export const RENDER_FLAGS = [
   },
   { ...withoutEnv(REQUEST_TIMEOUT_FLAG), help: 'Deadline for each API list request' },
   HELP_FLAG,
-] as const satisfies readonly (FlagSpec | FieldFlag)[];
+] as const satisfies readonly FlagRow[];
 
 type RenderFlag = (typeof RENDER_FLAGS)[number]['name'];
 

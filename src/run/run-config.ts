@@ -17,15 +17,7 @@ import {
   trueFalseValue,
   wholeNumber,
 } from '../platform/flag-values.js';
-import {
-  argvOf,
-  type ConfigOf,
-  decodeFlags,
-  FlagError,
-  type FieldFlag,
-  type FlagSpec,
-  parseFlags,
-} from '../platform/flags.js';
+import { argvOf, type ConfigOf, decodeFlags, FlagError, type FlagRow, parseFlags } from '../platform/flags.js';
 import {
   ANNOTATION_PREFIX_FLAG,
   ENV_PREFIX as P,
@@ -258,7 +250,7 @@ export const RUN_FLAGS = [
     ...duration({ allowZero: true, minMs: 1000, maxMs: WEEK_MS }),
   },
   HELP_FLAG,
-] as const satisfies readonly (FlagSpec | FieldFlag)[];
+] as const satisfies readonly FlagRow[];
 
 /** What `run` runs with: one field per flag above, typed by its parser. */
 export interface RunConfig extends ConfigOf<typeof RUN_FLAGS> {}

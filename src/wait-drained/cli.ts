@@ -4,7 +4,7 @@
 // 2 bad flags. The Kubernetes client is loaded only for --node.
 import { isIP } from 'node:net';
 import { duration, port, text } from '../platform/flag-values.js';
-import { decodeFlags, FlagError, type FieldFlag, type FlagSpec, helpText, parseFlags } from '../platform/flags.js';
+import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import { HELP_FLAG, HTTP_PORT_FLAG, KUBECONFIG_FLAG, withoutEnv } from '../platform/shared-flags.js';
 import { isDnsSubdomain } from '../core/names.js';
 
@@ -44,7 +44,7 @@ export const WAIT_FLAGS = [
     ...duration({ minMs: 10, maxMs: 600_000 }),
   },
   HELP_FLAG,
-] as const satisfies readonly (FlagSpec | FieldFlag)[];
+] as const satisfies readonly FlagRow[];
 
 type WaitFlag = (typeof WAIT_FLAGS)[number]['name'];
 

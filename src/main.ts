@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // CLI entry: pick the subcommand, parse its flags, wire, handle signals. Nothing else lives here.
-import { FlagError, helpText } from './platform/flags.js';
+import { closest, FlagError, helpText } from './platform/flags.js';
 import { runUntilSignal } from './platform/lifecycle.js';
 import { RUN_FLAGS, loadConfig } from './run/run-config.js';
 // The daemon and the Kubernetes client load only after flags parse: a typo fails in milliseconds.
@@ -46,9 +46,12 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./coordinate/cli.js')).runCoordinate(rest);
     case 'wait-drained':
       return (await import('./wait-drained/cli.js')).runWaitDrained(rest);
-    default:
-      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}" (commands: ${COMMANDS.join(', ')})\n`);
+    default: {
+      const guess = closest(cmd, COMMANDS);
+      const hint = guess === undefined ? '' : `; did you mean ${guess}?`;
+      process.stderr.write(`haproxy-node-agent: unknown command "${cmd}"${hint} (commands: ${COMMANDS.join(', ')})\n`);
       return 2;
+    }
   }
 }
 

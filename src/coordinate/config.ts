@@ -1,84 +1,44 @@
-// Flags + environment → Config for `coordinate`. Same parser and validators as `run`, so a bad
-// value exits 2 with one line naming the flag.
-import { LOG_LEVELS, type LogLevel } from '../platform/log.js';
-import { dnsLabel, dnsSubdomain, fraction, ipAddress, signalPolicy } from '../platform/flag-values.js';
-import { type FlagSpec, parseEnumFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
-import type { Policy } from '../core/policy.js';
-
-export interface CoordinatorConfig {
-  kubeconfig: string | undefined;
-  /** Where the Lease and the decision ConfigMap live. */
-  namespace: string;
-  maxDrainFraction: number;
-  policy: Policy;
-  annotationPrefix: string;
-  httpAddress: string;
-  httpPort: number;
-  logLevel: LogLevel;
-}
-
-const P = 'HAPROXY_NODE_AGENT_';
+// Flags + environment → Config for `coordinate`. Same parser, validators and shared rows as `run`,
+// so a bad value exits 2 with one line naming the flag.
+import { dnsLabelValue } from '../platform/flag-values.js';
+import { type ConfigOf, type FlagRow, parseConfig } from '../platform/flags.js';
+import {
+  ANNOTATION_PREFIX_FLAG,
+  ENV_PREFIX,
+  HELP_FLAG,
+  HTTP_ADDRESS_FLAG,
+  HTTP_PORT_FLAG,
+  KUBECONFIG_FLAG,
+  LOG_LEVEL_FLAG,
+  MAX_DRAIN_FRACTION_FLAG,
+  SIGNAL_POLICY_FLAG,
+} from '../platform/shared-flags.js';
 
 export const COORDINATE_FLAGS = [
+  KUBECONFIG_FLAG,
   {
-    name: 'kubeconfig',
-    env: 'KUBECONFIG',
-    default: '',
-    help: 'Kubeconfig file; in-cluster service account when unset',
-  },
-  {
+    // Where the Lease and the decision ConfigMap live.
     name: 'namespace',
-    env: `${P}NAMESPACE`,
+    field: 'namespace',
+    env: `${ENV_PREFIX}NAMESPACE`,
     default: 'haproxy-node-agent',
     help: 'Namespace of the leader Lease and the decision ConfigMap (agents: --guard-namespace)',
+    ...dnsLabelValue,
   },
+  MAX_DRAIN_FRACTION_FLAG,
   {
-    name: 'max-drain-fraction',
-    env: `${P}MAX_DRAIN_FRACTION`,
-    default: '0.5',
-    help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)',
-  },
-  {
-    name: 'signal-policy',
-    env: `${P}SIGNAL_POLICY`,
-    default: '',
+    ...SIGNAL_POLICY_FLAG,
     help: "Same as the agents' --signal-policy (which signals count as automatic drains); keep them equal",
   },
-  {
-    name: 'annotation-prefix',
-    env: `${P}ANNOTATION_PREFIX`,
-    default: 'haproxy-node-agent.io',
-    help: "Same as the agents' --annotation-prefix (PREFIX/state is explicit intent)",
-  },
-  {
-    name: 'http-address',
-    env: `${P}HTTP_ADDRESS`,
-    default: '0.0.0.0',
-    help: 'Address of the HTTP server (/metrics /status /healthz /readyz)',
-  },
-  {
-    name: 'http-port',
-    env: `${P}HTTP_PORT`,
-    default: '9291',
-    help: 'Port of the HTTP server (0 = any free port, logged)',
-  },
-  { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
-  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
-] as const satisfies readonly FlagSpec[];
+  { ...ANNOTATION_PREFIX_FLAG, help: "Same as the agents' --annotation-prefix (PREFIX/state is explicit intent)" },
+  HTTP_ADDRESS_FLAG,
+  { ...HTTP_PORT_FLAG, default: '9291' },
+  LOG_LEVEL_FLAG,
+  HELP_FLAG,
+] as const satisfies readonly FlagRow[];
 
-type Name = (typeof COORDINATE_FLAGS)[number]['name'];
+export interface CoordinatorConfig extends ConfigOf<typeof COORDINATE_FLAGS> {}
 
 export function loadCoordinatorConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CoordinatorConfig | 'help' {
-  const raw = parseFlags<Name>(COORDINATE_FLAGS, argv, env);
-  if (raw.help === 'true') return 'help';
-  return {
-    kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
-    namespace: dnsLabel('namespace', raw.namespace),
-    maxDrainFraction: fraction('max-drain-fraction', raw['max-drain-fraction']),
-    policy: signalPolicy('signal-policy', raw['signal-policy']),
-    annotationPrefix: dnsSubdomain('annotation-prefix', raw['annotation-prefix']),
-    httpAddress: ipAddress('http-address', raw['http-address']),
-    httpPort: parseIntFlag('http-port', raw['http-port'], 0, 65535),
-    logLevel: parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS),
-  };
+  return parseConfig(COORDINATE_FLAGS, argv, env);
 }

@@ -4,9 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from '../testkit/fakeapi/server.js';
-import { FlagError, type FlagSpec, helpText, parseFlags, parseIntFlag, parseEnumFlag } from '../platform/flags.js';
-import { LOG_LEVELS } from '../platform/log.js';
-import { loadConfig } from '../run/run-config.js';
+import { port, text } from '../platform/flag-values.js';
+import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
+import { HELP_FLAG, HTTP_PORT_FLAG, LOG_LEVEL_FLAG, withoutEnv } from '../platform/shared-flags.js';
+import type { LogLevel } from '../platform/log.js';
+import { loadConfig, runArgv } from '../run/run-config.js';
 import { createLogger } from '../platform/log.js';
 import { startDaemon } from '../run/daemon.js';
 import { findHaproxy, HaproxyStartError } from '../testkit/haproxy/process.js';
@@ -15,19 +17,34 @@ import { startDemoEdge, OTHER_NODE, type DemoEdge } from '../testkit/haproxy/dem
 /** Short, so a cordon shows at the edge while you watch; production setups use 1-2 s. */
 const DEMO_AGENT_INTER_MS = 200;
 
+// No environment variables: the demo's flags are all on its command line.
 export const DEMO_FLAGS = [
-  { name: 'node-name', default: 'demo-node', help: 'Name of the simulated Node the agent answers for' },
-  { name: 'agent-port', default: '9300', help: 'Agent-check TCP port (on 127.0.0.1)' },
-  { name: 'http-port', default: '9290', help: 'HTTP port for /metrics /status /healthz /readyz (on 127.0.0.1)' },
-  { name: 'api-port', default: '0', help: 'Port of the simulated API server (0 = any free port)' },
+  {
+    name: 'node-name',
+    field: 'nodeName',
+    default: 'demo-node',
+    help: 'Name of the simulated Node the agent answers for',
+    ...text,
+  },
+  { name: 'agent-port', field: 'agentPort', default: '9300', help: 'Agent-check TCP port (on 127.0.0.1)', ...port(1) },
+  { ...withoutEnv(HTTP_PORT_FLAG), help: 'HTTP port for /metrics /status /healthz /readyz (on 127.0.0.1)' },
+  {
+    name: 'api-port',
+    field: 'apiPort',
+    default: '0',
+    help: 'Port of the simulated API server (0 = any free port)',
+    ...port(0),
+  },
   {
     name: 'kubeconfig-out',
+    field: 'kubeconfigOut',
     default: '',
     help:
       'Where to write the kubeconfig for kubectl, once every port listens ' +
       '(default: a new directory per run, printed at start)',
+    ...text,
   },
-  { name: 'log-level', default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  withoutEnv(LOG_LEVEL_FLAG),
   // Boolean with an empty default: absent = auto (on when haproxy is installed), --haproxy / --haproxy=false force it.
   {
     name: 'haproxy',
@@ -37,9 +54,15 @@ export const DEMO_FLAGS = [
       '(default: on when haproxy is installed)',
     boolean: true,
   },
-  { name: 'haproxy-port', default: '8080', help: 'Port of the HAProxy frontend on 127.0.0.1 (with --haproxy)' },
-  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
-] as const satisfies readonly FlagSpec[];
+  {
+    name: 'haproxy-port',
+    field: 'haproxyPort',
+    default: '8080',
+    help: 'Port of the HAProxy frontend on 127.0.0.1 (with --haproxy)',
+    ...port(1),
+  },
+  HELP_FLAG,
+] as const satisfies readonly FlagRow[];
 
 type DemoFlag = (typeof DEMO_FLAGS)[number]['name'];
 
@@ -153,16 +176,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     process.stdout.write(helpText('Usage: haproxy-node-agent demo [flags]', DEMO_FLAGS));
     return 0;
   }
-  const agentPort = parseIntFlag('agent-port', raw['agent-port'], 1, 65535);
-  const httpPort = parseIntFlag('http-port', raw['http-port'], 0, 65535);
-  const apiPort = parseIntFlag('api-port', raw['api-port'], 0, 65535);
-  const logLevel = parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS);
-  const nodeName = raw['node-name'];
-  const haproxyPort = parseIntFlag('haproxy-port', raw['haproxy-port'], 1, 65535);
+  const { nodeName, agentPort, httpPort, apiPort, kubeconfigOut, logLevel, haproxyPort } = decodeFlags(DEMO_FLAGS, raw);
   const haproxyBin = haproxyWanted(raw.haproxy);
   // Everything this run writes lives in its own directory, so a second demo never touches the first's.
   const runDir = mkdtempSync(join(tmpdir(), 'haproxy-node-agent-demo-'));
-  const kubeconfig = raw['kubeconfig-out'] === '' ? join(runDir, 'kubeconfig') : raw['kubeconfig-out'];
+  const kubeconfig = kubeconfigOut === '' ? join(runDir, 'kubeconfig') : kubeconfigOut;
   try {
     return await demo({
       raw,
@@ -186,7 +204,7 @@ interface DemoArgs {
   agentPort: number;
   httpPort: number;
   apiPort: number;
-  logLevel: (typeof LOG_LEVELS)[number];
+  logLevel: LogLevel;
   nodeName: string;
   kubeconfig: string;
   haproxyPort: number;
@@ -216,25 +234,17 @@ async function demo({
   // The demo runs `run` with its defaults, only pointed at the simulated cluster on loopback; it has no
   // kube-proxy, so data-plane polling is off rather than warning about an unreachable health port.
   const cfg = loadConfig(
-    [
-      '--node-name',
+    runArgv({
       nodeName,
-      '--kubeconfig',
-      daemonKubeconfig,
-      '--agent-address',
-      '127.0.0.1',
-      '--agent-port',
-      String(agentPort),
-      '--http-address',
-      '127.0.0.1',
-      '--http-port',
-      String(httpPort),
-      '--log-level',
+      kubeconfig: daemonKubeconfig,
+      agentAddress: '127.0.0.1',
+      agentPort,
+      httpAddress: '127.0.0.1',
+      httpPort,
       logLevel,
-      '--override-file',
-      join(runDir, 'override'),
-      '--proxy-healthz-url=',
-    ],
+      overrideFile: join(runDir, 'override'),
+      proxyHealthzUrl: undefined,
+    }),
     {},
   );
   if (cfg === 'help') return 0;

@@ -1,8 +1,9 @@
-// Flag value parsers shared by every command: each throws a FlagError that names its flag.
+// Flag value parsers shared by every command: each throws a FlagError that names its flag. The
+// FlagValue pairs at the end are what flag tables spread into their rows: parse, and show back.
 import { isIP } from 'node:net';
 import { parsePolicy, type Policy } from '../core/policy.js';
 import { isDnsLabel, isDnsSubdomain } from '../core/names.js';
-import { FlagError, parseIntFlag } from './flags.js';
+import { FlagError, type FlagValue, parseDurationFlag, parseEnumFlag, parseIntFlag } from './flags.js';
 
 export function ipAddress(flag: string, v: string): string {
   if (isIP(v) === 0) throw new FlagError(flag, `expected an IP address such as 0.0.0.0 or 127.0.0.1, got "${v}"`);
@@ -82,3 +83,69 @@ export function namespaceList(flag: string, v: string): ReadonlySet<string> | un
   if (v.trim() === '') return undefined;
   return new Set(v.split(',').map((ns) => dnsLabel(flag, ns.trim())));
 }
+
+// ---- FlagValue pairs: `...port(0)` in a row declares how the flag parses, with its bounds ----
+
+/** A value that prints as itself (strings, numbers, booleans). */
+export function plain<V extends string | number | boolean>(parse: (flag: string, text: string) => V): FlagValue<V> {
+  return { parse, show: String };
+}
+
+/** A boolean flag whose default is '' (absent): true only when given. */
+export const given: FlagValue<boolean> = plain((_flag, v) => v === 'true');
+
+/** Any text, as typed. */
+export const text: FlagValue<string> = plain((_flag, v) => v);
+
+/** Any text; empty = unset. */
+export const optionalText: FlagValue<string | undefined> = {
+  parse: (_flag, v) => (v === '' ? undefined : v),
+  show: (v) => v ?? '',
+};
+
+export function wholeNumber(min: number, max: number): FlagValue<number> {
+  return plain((flag, v) => parseIntFlag(flag, v, min, max));
+}
+
+/** A TCP port; min 0 where "any free port" is allowed. */
+export function port(min: 0 | 1): FlagValue<number> {
+  return wholeNumber(min, 65535);
+}
+
+/** Milliseconds, typed as 100ms, 5s, 2m, 1h (or 0 where allowZero). */
+export function duration(opts: { allowZero?: boolean; minMs?: number; maxMs?: number }): FlagValue<number> {
+  return { parse: (flag, v) => parseDurationFlag(flag, v, opts), show: (ms) => (ms === 0 ? '0' : `${ms}ms`) };
+}
+
+export function oneOf<T extends string>(allowed: readonly T[]): FlagValue<T> {
+  return plain((flag, v) => parseEnumFlag(flag, v, allowed));
+}
+
+export const ipAddressValue = plain(ipAddress);
+export const dnsSubdomainValue = plain(dnsSubdomain);
+export const dnsLabelValue = plain(dnsLabel);
+export const labelSelectorValue = plain(labelSelector);
+export const absolutePathValue = plain(absolutePath);
+export const fractionValue = plain(fraction);
+export const trueFalseValue = plain(boolValue);
+
+export const portRangeValue: FlagValue<{ min: number; max: number }> = {
+  parse: portRange,
+  show: (r) => `${r.min}-${r.max}`,
+};
+
+export const signalPolicyValue: FlagValue<Policy> = {
+  parse: signalPolicy,
+  // Every signal written out: parses back to the same table whatever the defaults become.
+  show: (p) =>
+    Object.entries(p)
+      .map(([name, a]) => `${name}=${a.kind === 'weight' ? `${a.percent}%` : a.kind}`)
+      .join(','),
+};
+
+export const httpUrlValue: FlagValue<URL | undefined> = { parse: httpUrl, show: (u) => u?.href ?? '' };
+
+export const namespaceListValue: FlagValue<ReadonlySet<string> | undefined> = {
+  parse: namespaceList,
+  show: (set) => (set === undefined ? '' : [...set].join(',')),
+};

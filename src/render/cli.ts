@@ -2,8 +2,15 @@
 // work is in source.ts (read), model.ts (choose), haproxy.ts (write), check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { dnsSubdomain } from '../platform/flag-values.js';
-import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
+import { plain, duration, port, text, wholeNumber, given } from '../platform/flag-values.js';
+import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
+import {
+  ANNOTATION_PREFIX_FLAG,
+  HELP_FLAG,
+  KUBECONFIG_FLAG,
+  REQUEST_TIMEOUT_FLAG,
+  withoutEnv,
+} from '../platform/shared-flags.js';
 import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './output.js';
@@ -12,64 +19,121 @@ import { buildModel, type ClusterSnapshot } from './model.js';
 // or snapshot is really read: --help, --print-template and bad flags answer at once.
 import { Template, TemplateError } from './template.js';
 
+const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;
+
+const bindArguments = plain((flag, v) => {
+  const bind = v.trim();
+  if (!BIND.test(bind))
+    throw new FlagError(flag, `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${v}"`);
+  return bind;
+});
+
+// No environment variables: render runs from an operator's shell or CI, where flags are explicit.
 export const RENDER_FLAGS = [
   {
-    name: 'kubeconfig',
-    default: '',
+    ...withoutEnv(KUBECONFIG_FLAG),
     help: 'Kubeconfig file (default $KUBECONFIG, then ~/.kube/config, then in-cluster)',
+    ...text,
   },
   {
     name: 'context',
+    field: 'context',
     default: '',
     help:
       'Contexts to read, comma-separated, one per cluster; ALIAS=CONTEXT names the cluster ALIAS ' +
       '(default: current context)',
+    ...text,
   },
   {
     name: 'snapshot',
+    field: 'snapshot',
     default: '',
     help: 'Read clusters from this JSON or YAML file instead of the API: {clusters: [{name, nodes, services}]}',
+    ...text,
   },
   {
     name: 'nodes-per-service',
+    field: 'nodesPerService',
     default: '6',
     help: 'Nodes chosen per Service, spread across zones (all eligible nodes if fewer)',
+    ...wholeNumber(1, 1000),
   },
-  { name: 'agent-port', default: '9300', help: "agent-port of every server: the daemon's port on each node" },
-  { name: 'agent-inter', default: '2s', help: 'agent-inter of every server: how often HAProxy asks the daemon' },
-  { name: 'slowstart', default: '0', help: 'slowstart of every server, e.g. 30s (0 = off)' },
+  {
+    name: 'agent-port',
+    field: 'agentPort',
+    default: '9300',
+    help: "agent-port of every server: the daemon's port on each node",
+    ...port(1),
+  },
+  {
+    name: 'agent-inter',
+    field: 'agentInterMs',
+    default: '2s',
+    help: 'agent-inter of every server: how often HAProxy asks the daemon',
+    ...duration({ minMs: 10, maxMs: 3_600_000 }),
+  },
+  {
+    name: 'slowstart',
+    field: 'slowstartMs',
+    default: '0',
+    help: 'slowstart of every server, e.g. 30s (0 = off)',
+    ...duration({ allowZero: true, maxMs: 3_600_000 }),
+  },
   {
     name: 'shutdown-sessions-on-down',
+    field: 'shutdownSessionsOnDown',
     default: '',
     help:
       'Add "on-marked-down shutdown-sessions" to every server: ' +
       "a down answer (e.g. the daemon's --drain-deadline) closes open connections",
     boolean: true,
+    ...given,
   },
   {
-    name: 'annotation-prefix',
-    default: 'haproxy-node-agent.io',
+    ...withoutEnv(ANNOTATION_PREFIX_FLAG),
     help: 'Prefix of the annotations read (Service PREFIX/expose, PREFIX/host, ...; Node PREFIX/state)',
   },
-  { name: 'bind', default: ':80', help: "Arguments of the generated frontend's bind line" },
-  { name: 'template', default: '', help: 'Template file replacing the built-in one (see --print-template)' },
+  {
+    name: 'bind',
+    field: 'bind',
+    default: ':80',
+    help: "Arguments of the generated frontend's bind line",
+    ...bindArguments,
+  },
+  {
+    name: 'template',
+    field: 'template',
+    default: '',
+    help: 'Template file replacing the built-in one (see --print-template)',
+    ...text,
+  },
   { name: 'print-template', default: '', help: 'Print the built-in template and exit', boolean: true },
-  { name: 'out', default: '', help: 'Write the result to this file (atomically) instead of stdout' },
+  {
+    name: 'out',
+    field: 'out',
+    default: '',
+    help: 'Write the result to this file (atomically) instead of stdout',
+    ...text,
+  },
   {
     name: 'check',
+    field: 'check',
     default: '',
     help: 'Run "haproxy -c" on the result first; exit 1 without writing if HAProxy rejects it',
     boolean: true,
+    ...given,
   },
-  { name: 'haproxy', default: 'haproxy', help: 'HAProxy binary for --check' },
+  { name: 'haproxy', field: 'haproxy', default: 'haproxy', help: 'HAProxy binary for --check', ...text },
   {
     name: 'diff',
+    field: 'diff',
     default: '',
     help: 'Previous output to compare with: prints servers added/removed/changed/unchanged on stderr',
+    ...text,
   },
-  { name: 'request-timeout', default: '30s', help: 'Deadline for each API list request' },
-  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
-] as const satisfies readonly FlagSpec[];
+  { ...withoutEnv(REQUEST_TIMEOUT_FLAG), help: 'Deadline for each API list request' },
+  HELP_FLAG,
+] as const satisfies readonly FlagRow[];
 
 type RenderFlag = (typeof RENDER_FLAGS)[number]['name'];
 
@@ -92,8 +156,6 @@ const processIO: RenderIO = {
   env: process.env,
 };
 
-const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;
-
 /**
  * Runs the subcommand and returns the exit code: 0 done, 1 the API, HAProxy or a file failed.
  * Bad flags (and an unreadable snapshot or template) throw FlagError, which the caller prints on
@@ -109,34 +171,35 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     await io.stdout(DEFAULT_TEMPLATE);
     return 0;
   }
-  const nodesPerService = parseIntFlag('nodes-per-service', raw['nodes-per-service'], 1, 1000);
-  const settings = {
-    nodesPerService,
-    agentPort: parseIntFlag('agent-port', raw['agent-port'], 1, 65535),
-    agentInterMs: parseDurationFlag('agent-inter', raw['agent-inter'], { minMs: 10, maxMs: 3_600_000 }),
-    slowstartMs: parseDurationFlag('slowstart', raw.slowstart, { allowZero: true, maxMs: 3_600_000 }),
-    bind: raw.bind.trim(),
-    shutdownSessionsOnDown: raw['shutdown-sessions-on-down'] === 'true',
-  };
-  if (!BIND.test(settings.bind))
-    throw new FlagError('bind', `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${raw.bind}"`);
-  const annotationPrefix = dnsSubdomain('annotation-prefix', raw['annotation-prefix']);
-  const requestTimeoutMs = parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 });
-  if (raw.snapshot !== '' && (raw.kubeconfig !== '' || raw.context !== '')) {
+  const flags = decodeFlags(RENDER_FLAGS, raw);
+  const { nodesPerService, agentPort, agentInterMs, slowstartMs, bind, shutdownSessionsOnDown } = flags;
+  const settings = { nodesPerService, agentPort, agentInterMs, slowstartMs, bind, shutdownSessionsOnDown };
+  const { annotationPrefix, requestTimeoutMs } = flags;
+  if (flags.snapshot !== '' && (flags.kubeconfig !== '' || flags.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
   }
   const { parseContexts, readClusters, readSnapshotFile } = await import('./source.js');
   const { kubeconfigPath } = await import('../kube/kubeconfig.js');
-  const contexts = parseContexts(raw.context);
-  const template = raw.template === '' ? undefined : loadTemplate(raw.template);
-  const previous = raw.diff === '' ? undefined : readPrevious(raw.diff);
+  const contexts = parseContexts(flags.context);
+  const template = flags.template === '' ? undefined : loadTemplate(flags.template);
+  const previous = flags.diff === '' ? undefined : readPrevious(flags.diff);
+
+  const kubeconfig = flags.snapshot === '' ? kubeconfigPath(flags.kubeconfig, io.env) : undefined;
+  if (flags.snapshot === '' && kubeconfig === undefined && io.env.KUBERNETES_SERVICE_HOST === undefined) {
+    // From an operator's host, not a Pod: say every place looked at and both ways out.
+    throw new FlagError(
+      'kubeconfig',
+      'not set, KUBECONFIG names no file, there is no ~/.kube/config, and not running in a Pod ' +
+        '(KUBERNETES_SERVICE_HOST is unset); pass --kubeconfig FILE or --snapshot FILE',
+    );
+  }
 
   let clusters: ClusterSnapshot[];
   try {
     clusters =
-      raw.snapshot !== ''
-        ? readSnapshotFile(raw.snapshot)
-        : await readClusters(kubeconfigPath(raw.kubeconfig, io.env), contexts, io.env, requestTimeoutMs);
+      flags.snapshot !== ''
+        ? readSnapshotFile(flags.snapshot)
+        : await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs);
   } catch (err) {
     if (err instanceof FlagError) throw err;
     await io.stderr(`render: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -145,13 +208,20 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
 
   const model = buildModel(clusters, { annotationPrefix, nodesPerService });
   for (const line of warningLines(model.warnings)) await io.stderr(line);
+  // Without backends and without a warning saying why, the output alone would look like success.
+  if (model.backends.length === 0 && model.warnings.length === 0) {
+    await io.stderr(
+      `render: no Service is exposed; annotate one with ${annotationPrefix}/expose: "true" ` +
+        `and ${annotationPrefix}/host (or ${annotationPrefix}/backend)\n`,
+    );
+  }
   const text = renderHaproxy(model, settings, template);
 
-  if (raw.check === 'true') {
-    const res = await haproxyCheck(text, raw.haproxy);
+  if (flags.check) {
+    const res = await haproxyCheck(text, flags.haproxy);
     if (!res.ok) {
       await io.stderr(
-        `render: haproxy -c rejected the output${raw.out === '' ? '' : `; ${raw.out} left as it was`}:\n` +
+        `render: haproxy -c rejected the output${flags.out === '' ? '' : `; ${flags.out} left as it was`}:\n` +
           `${res.output}\n`,
       );
       return 1;
@@ -160,17 +230,17 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (previous !== undefined) {
     await io.stderr(
       `render: ${formatDiff(diffServers(previous.text, text))}` +
-        `${previous.missing ? ` (${raw.diff} did not exist)` : ''}\n`,
+        `${previous.missing ? ` (${flags.diff} did not exist)` : ''}\n`,
     );
   }
-  if (raw.out === '') {
+  if (flags.out === '') {
     await io.stdout(text);
     return 0;
   }
   try {
-    writeAtomically(raw.out, text);
+    writeAtomically(flags.out, text);
   } catch (err) {
-    await io.stderr(`render: cannot write ${raw.out}: ${(err as Error).message}\n`);
+    await io.stderr(`render: cannot write ${flags.out}: ${(err as Error).message}\n`);
     return 1;
   }
   return 0;

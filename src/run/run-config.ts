@@ -1,278 +1,259 @@
-// Flags + environment → one typed, validated RunConfig for `run`. Every error names its flag.
-import type { Policy } from '../core/policy.js';
-import { STATUS_DETAILS, type StatusDetail } from '../platform/http/status-body.js';
-import { LOG_LEVELS, type LogLevel } from '../platform/log.js';
+// Flags + environment → one typed, validated RunConfig for `run`. Each flag is declared once below
+// (name, environment variable, default, help, config field, parser with its bounds); RunConfig is
+// derived from the table, and runArgv turns a partial RunConfig back into the daemon's argv.
+import { STATUS_DETAILS } from '../platform/http/status-body.js';
 import {
-  ipAddress,
+  absolutePathValue,
+  dnsLabelValue,
   dnsSubdomain,
-  labelSelector,
-  portRange,
-  absolutePath,
-  signalPolicy,
-  fraction,
-  boolValue,
-  dnsLabel,
-  httpUrl,
-  namespaceList,
+  duration,
+  httpUrlValue,
+  ipAddressValue,
+  labelSelectorValue,
+  namespaceListValue,
+  oneOf,
+  port,
+  portRangeValue,
+  trueFalseValue,
+  wholeNumber,
 } from '../platform/flag-values.js';
+import { argvOf, type ConfigOf, decodeFlags, FlagError, type FlagRow, parseFlags } from '../platform/flags.js';
 import {
-  FlagError,
-  type FlagSpec,
-  parseDurationFlag,
-  parseEnumFlag,
-  parseFlags,
-  parseIntFlag,
-} from '../platform/flags.js';
-
-export interface RunConfig {
-  nodeName: string;
-  /** Path to a kubeconfig file; undefined = in-cluster service account. */
-  kubeconfig: string | undefined;
-  agentAddress: string;
-  agentPort: number;
-  httpAddress: string;
-  httpPort: number;
-  /** Who sees /status's per-Service list: clients on this node, everybody, nobody. */
-  statusDetail: StatusDetail;
-  annotationPrefix: string;
-  serviceSelector: string;
-  logLevel: LogLevel;
-  /** How long a probe may take to send its agent-send line before we answer for the node alone. */
-  readTimeoutMs: number;
-  maxConnections: number;
-  /** Server-side watch timeout we ask for; a watch still open well past it is treated as hung. */
-  watchTimeoutMs: number;
-  /** Deadline for list requests and for a watch's response headers. */
-  requestTimeoutMs: number;
-  /** Ports Services may claim with the PREFIX/agent-port annotation. */
-  agentPortRange: { min: number; max: number };
-  /** Namespaces whose Services may claim a dedicated port; undefined = all. */
-  agentPortNamespaces: ReadonlySet<string> | undefined;
-  /** Break-glass file: drain | maint | ready. */
-  overrideFile: string;
-  /** Ramp weights from 10% to full over this long after the node turns ready again; 0 = off. */
-  slowStartMs: number;
-  /** Drain after this long without API contact; 0 = off (keep answering the last truth forever). */
-  maxStalenessMs: number;
-  /** Which node signals drain, go down, cut weight or are ignored. */
-  policy: Policy;
-  /** At most this fraction of Ready nodes drain on automatic signals at once (1 = guard off). */
-  maxDrainFraction: number;
-  /** Post Kubernetes Events on our Node when the answer changes class. */
-  events: boolean;
-  eventsNamespace: string;
-  /** Data-plane health URL polled (kube-proxy's /healthz); undefined = off. */
-  proxyHealthzUrl: URL | undefined;
-  proxyHealthzIntervalMs: number;
-  /** Consecutive failed polls before the node answers down (hysteresis, run/dataplane/tracker.ts). */
-  proxyHealthzFailures: number;
-  /** Consecutive 2xx polls before it serves again. */
-  proxyHealthzSuccesses: number;
-  /** Mass-drain guard: computed here over all Nodes, taken from the coordinator, or off. */
-  guardMode: GuardMode;
-  /** Namespace of the coordinator's decision ConfigMap (coordinated mode). */
-  guardNamespace: string;
-  /** The decision counts as stale after this long without a heartbeat from the coordinator. */
-  guardStaleAfterMs: number;
-  /** After answering drain this long, answer down (HAProxy closes sessions with on-marked-down); 0 = off. */
-  drainDeadlineMs: number;
-}
+  ANNOTATION_PREFIX_FLAG,
+  ENV_PREFIX as P,
+  HELP_FLAG,
+  HTTP_ADDRESS_FLAG,
+  HTTP_PORT_FLAG,
+  KUBECONFIG_FLAG,
+  LOG_LEVEL_FLAG,
+  MAX_DRAIN_FRACTION_FLAG,
+  REQUEST_TIMEOUT_FLAG,
+  SIGNAL_POLICY_FLAG,
+} from '../platform/shared-flags.js';
 
 export const GUARD_MODES = ['local', 'coordinated', 'off'] as const;
 export type GuardMode = (typeof GUARD_MODES)[number];
 
-const P = 'HAPROXY_NODE_AGENT_';
+const nodeName = {
+  parse: (flag: string, v: string): string => {
+    if (v === '') throw new FlagError(flag, 'required (or set NODE_NAME)');
+    return dnsSubdomain(flag, v);
+  },
+  show: String,
+};
+
+/** Upper bound of --max-staleness and --drain-deadline. */
+const WEEK_MS = 7 * 86_400_000;
 
 export const RUN_FLAGS = [
   {
     name: 'node-name',
+    field: 'nodeName',
     env: 'NODE_NAME',
     default: '',
     help: 'Name of the Kubernetes Node this agent answers for (required)',
+    ...nodeName,
   },
-  {
-    name: 'kubeconfig',
-    env: 'KUBECONFIG',
-    default: '',
-    help: 'Kubeconfig file; in-cluster service account when unset',
-  },
+  KUBECONFIG_FLAG,
   {
     name: 'agent-address',
+    field: 'agentAddress',
     env: `${P}AGENT_ADDRESS`,
     default: '0.0.0.0',
     help: 'Address the agent-check TCP server listens on',
+    ...ipAddressValue,
   },
   {
     name: 'agent-port',
+    field: 'agentPort',
     env: `${P}AGENT_PORT`,
     default: '9300',
     help: 'Port of the agent-check TCP server (HAProxy agent-port; 0 = any free port, logged)',
+    ...port(0),
   },
+  HTTP_ADDRESS_FLAG,
+  HTTP_PORT_FLAG,
   {
-    name: 'http-address',
-    env: `${P}HTTP_ADDRESS`,
-    default: '0.0.0.0',
-    help: 'Address of the HTTP server (/metrics /status /healthz /readyz)',
-  },
-  {
-    name: 'http-port',
-    env: `${P}HTTP_PORT`,
-    default: '9290',
-    help: 'Port of the HTTP server (0 = any free port, logged)',
-  },
-  {
+    // Who sees /status's per-Service list: clients on this node, everybody, nobody.
     name: 'status-detail',
+    field: 'statusDetail',
     env: `${P}STATUS_DETAIL`,
     default: 'loopback',
     help: `Who sees /status's per-Service list: ${STATUS_DETAILS.join(', ')} (loopback = clients on this node)`,
+    ...oneOf(STATUS_DETAILS),
   },
-  {
-    name: 'annotation-prefix',
-    env: `${P}ANNOTATION_PREFIX`,
-    default: 'haproxy-node-agent.io',
-    help: 'Prefix of the annotations read (PREFIX/weight)',
-  },
+  ANNOTATION_PREFIX_FLAG,
   {
     name: 'service-selector',
+    field: 'serviceSelector',
     env: `${P}SERVICE_SELECTOR`,
     default: '',
     help: 'Label selector narrowing the Services watched (empty = all)',
+    ...labelSelectorValue,
   },
-  { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  LOG_LEVEL_FLAG,
   {
+    // Past it the probe is answered for the node alone.
     name: 'read-timeout',
+    field: 'readTimeoutMs',
     env: `${P}READ_TIMEOUT`,
     default: '100ms',
     help: 'How long a probe may take to send its agent-send line',
+    ...duration({ minMs: 1, maxMs: 10_000 }),
   },
   {
     name: 'max-connections',
+    field: 'maxConnections',
     env: `${P}MAX_CONNECTIONS`,
     default: '1024',
     help: 'Concurrent agent connections; more are closed without a reply and counted',
+    ...wholeNumber(1, 1_000_000),
   },
   {
     name: 'watch-timeout',
+    field: 'watchTimeoutMs',
     env: `${P}WATCH_TIMEOUT`,
     default: '60s',
     help: 'Watch length asked of the API server; a watch open past it plus a quarter (1s..10s) is treated as hung',
+    ...duration({ minMs: 1000, maxMs: 3_600_000 }),
   },
-  {
-    name: 'request-timeout',
-    env: `${P}REQUEST_TIMEOUT`,
-    default: '30s',
-    help: 'Deadline for API list requests and watch response headers',
-  },
+  REQUEST_TIMEOUT_FLAG,
   {
     name: 'agent-port-range',
+    field: 'agentPortRange',
     env: `${P}AGENT_PORT_RANGE`,
     default: '9301-9399',
     help: 'Ports Services may claim with the PREFIX/agent-port annotation (MIN-MAX)',
+    ...portRangeValue,
   },
   {
+    // Parsed: undefined = every namespace.
     name: 'agent-port-namespaces',
+    field: 'agentPortNamespaces',
     env: `${P}AGENT_PORT_NAMESPACES`,
     default: '',
     help: 'Namespaces whose Services may claim a dedicated agent port, comma-separated (empty = all)',
+    ...namespaceListValue,
   },
   {
     name: 'override-file',
+    field: 'overrideFile',
     env: `${P}OVERRIDE_FILE`,
     default: '/run/haproxy-node-agent/override',
     help: 'Break-glass file holding drain, maint or ready; beats everything, works without the API',
+    ...absolutePathValue,
   },
   {
     name: 'slow-start',
+    field: 'slowStartMs',
     env: `${P}SLOW_START`,
     default: '0',
     help: 'After the node turns ready again, ramp weights from 10% to full over this long (0 = off)',
+    ...duration({ allowZero: true, maxMs: 3_600_000 }),
   },
   {
+    // At least twice --watch-timeout, checked in loadConfig.
     name: 'max-staleness',
+    field: 'maxStalenessMs',
     env: `${P}MAX_STALENESS`,
     default: '0',
     help: 'Drain after this long without API contact (0 = off: keep answering the last truth)',
+    ...duration({ allowZero: true, minMs: 1000, maxMs: WEEK_MS }),
   },
-  {
-    name: 'signal-policy',
-    env: `${P}SIGNAL_POLICY`,
-    default: '',
-    help:
-      'Override what node signals do: SIGNAL=ACTION,... with ACTION drain, down, ignore or N% ' +
-      '(see the decision table)',
-  },
-  {
-    name: 'max-drain-fraction',
-    env: `${P}MAX_DRAIN_FRACTION`,
-    default: '0.5',
-    help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)',
-  },
+  SIGNAL_POLICY_FLAG,
+  MAX_DRAIN_FRACTION_FLAG,
   {
     name: 'events',
+    field: 'events',
     env: `${P}EVENTS`,
     default: 'true',
     help: 'Post Kubernetes Events on the Node when its answer changes class (true/false)',
+    ...trueFalseValue,
   },
   {
     name: 'events-namespace',
+    field: 'eventsNamespace',
     env: `${P}EVENTS_NAMESPACE`,
     default: 'default',
     help: 'Namespace for those Events (Node events conventionally live in default)',
+    ...dnsLabelValue,
   },
   {
+    // Parsed: undefined = off.
     name: 'proxy-healthz-url',
+    field: 'proxyHealthzUrl',
     env: `${P}PROXY_HEALTHZ_URL`,
     default: 'http://127.0.0.1:10256/healthz',
     help:
       "Data-plane health URL (kube-proxy's health port): " +
       'failing means down #kube-proxy unhealthy (empty or off = off)',
+    ...httpUrlValue,
   },
   {
     name: 'proxy-healthz-interval',
+    field: 'proxyHealthzIntervalMs',
     env: `${P}PROXY_HEALTHZ_INTERVAL`,
     default: '1s',
     help: 'How often that URL is polled; each poll times out after 80% of it',
+    ...duration({ minMs: 100, maxMs: 60_000 }),
   },
   {
+    // Hysteresis: run/dataplane/tracker.ts.
     name: 'proxy-healthz-failures',
+    field: 'proxyHealthzFailures',
     env: `${P}PROXY_HEALTHZ_FAILURES`,
     default: '3',
     help: 'Consecutive failed polls (non-2xx, timeout, refused once it has answered) before the node answers down',
+    ...wholeNumber(1, 100),
   },
   {
     name: 'proxy-healthz-successes',
+    field: 'proxyHealthzSuccesses',
     env: `${P}PROXY_HEALTHZ_SUCCESSES`,
     default: '2',
     help: 'Consecutive 2xx polls before an unhealthy node serves again',
+    ...wholeNumber(1, 100),
   },
   {
     name: 'guard-mode',
+    field: 'guardMode',
     env: `${P}GUARD_MODE`,
     default: 'local',
     help: 'Mass-drain guard: local (watch all Nodes), coordinated (watch own Node + the coordinator decision), off',
+    ...oneOf(GUARD_MODES),
   },
   {
     name: 'guard-namespace',
+    field: 'guardNamespace',
     env: `${P}GUARD_NAMESPACE`,
     default: 'haproxy-node-agent',
     help: 'Namespace of the coordinator decision ConfigMap (--guard-mode coordinated)',
+    ...dnsLabelValue,
   },
   {
     name: 'guard-stale-after',
+    field: 'guardStaleAfterMs',
     env: `${P}GUARD_STALE_AFTER`,
     default: '30s',
     help:
       'Coordinated mode: the decision is stale after this long without a coordinator heartbeat ' +
       '(the last one is kept)',
+    ...duration({ minMs: 1000, maxMs: 3_600_000 }),
   },
   {
+    // HAProxy closes sessions on the down answer with on-marked-down shutdown-sessions.
     name: 'drain-deadline',
+    field: 'drainDeadlineMs',
     env: `${P}DRAIN_DEADLINE`,
     default: '0',
     help: 'After answering drain this long, answer "down #drain deadline" (0 = off; see Maintenance)',
+    ...duration({ allowZero: true, minMs: 1000, maxMs: WEEK_MS }),
   },
-  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
-] as const satisfies readonly FlagSpec[];
+  HELP_FLAG,
+] as const satisfies readonly FlagRow[];
+
+/** What `run` runs with: one field per flag above, typed by its parser. */
+export interface RunConfig extends ConfigOf<typeof RUN_FLAGS> {}
 
 type RunFlagName = (typeof RUN_FLAGS)[number]['name'];
 
@@ -280,54 +261,7 @@ type RunFlagName = (typeof RUN_FLAGS)[number]['name'];
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): RunConfig | 'help' {
   const raw = parseFlags<RunFlagName>(RUN_FLAGS, argv, env);
   if (raw.help === 'true') return 'help';
-  if (raw['node-name'] === '') throw new FlagError('node-name', 'required (or set NODE_NAME)');
-  const cfg: RunConfig = {
-    nodeName: dnsSubdomain('node-name', raw['node-name']),
-    kubeconfig: raw.kubeconfig === '' ? undefined : raw.kubeconfig,
-    agentAddress: ipAddress('agent-address', raw['agent-address']),
-    agentPort: parseIntFlag('agent-port', raw['agent-port'], 0, 65535),
-    httpAddress: ipAddress('http-address', raw['http-address']),
-    httpPort: parseIntFlag('http-port', raw['http-port'], 0, 65535),
-    statusDetail: parseEnumFlag('status-detail', raw['status-detail'], STATUS_DETAILS),
-    annotationPrefix: dnsSubdomain('annotation-prefix', raw['annotation-prefix']),
-    serviceSelector: labelSelector('service-selector', raw['service-selector']),
-    logLevel: parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS),
-    readTimeoutMs: parseDurationFlag('read-timeout', raw['read-timeout'], { minMs: 1, maxMs: 10_000 }),
-    maxConnections: parseIntFlag('max-connections', raw['max-connections'], 1, 1_000_000),
-    watchTimeoutMs: parseDurationFlag('watch-timeout', raw['watch-timeout'], { minMs: 1000, maxMs: 3_600_000 }),
-    requestTimeoutMs: parseDurationFlag('request-timeout', raw['request-timeout'], { minMs: 100, maxMs: 600_000 }),
-    agentPortRange: portRange('agent-port-range', raw['agent-port-range']),
-    agentPortNamespaces: namespaceList('agent-port-namespaces', raw['agent-port-namespaces']),
-    overrideFile: absolutePath('override-file', raw['override-file']),
-    slowStartMs: parseDurationFlag('slow-start', raw['slow-start'], { allowZero: true, maxMs: 3_600_000 }),
-    maxStalenessMs: parseDurationFlag('max-staleness', raw['max-staleness'], {
-      allowZero: true,
-      minMs: 1000,
-      maxMs: 7 * 86_400_000,
-    }),
-    policy: signalPolicy('signal-policy', raw['signal-policy']),
-    maxDrainFraction: fraction('max-drain-fraction', raw['max-drain-fraction']),
-    events: boolValue('events', raw.events),
-    eventsNamespace: dnsLabel('events-namespace', raw['events-namespace']),
-    proxyHealthzUrl: httpUrl('proxy-healthz-url', raw['proxy-healthz-url']),
-    proxyHealthzIntervalMs: parseDurationFlag('proxy-healthz-interval', raw['proxy-healthz-interval'], {
-      minMs: 100,
-      maxMs: 60_000,
-    }),
-    proxyHealthzFailures: parseIntFlag('proxy-healthz-failures', raw['proxy-healthz-failures'], 1, 100),
-    proxyHealthzSuccesses: parseIntFlag('proxy-healthz-successes', raw['proxy-healthz-successes'], 1, 100),
-    guardMode: parseEnumFlag('guard-mode', raw['guard-mode'], GUARD_MODES),
-    guardNamespace: dnsLabel('guard-namespace', raw['guard-namespace']),
-    guardStaleAfterMs: parseDurationFlag('guard-stale-after', raw['guard-stale-after'], {
-      minMs: 1000,
-      maxMs: 3_600_000,
-    }),
-    drainDeadlineMs: parseDurationFlag('drain-deadline', raw['drain-deadline'], {
-      allowZero: true,
-      minMs: 1000,
-      maxMs: 7 * 86_400_000,
-    }),
-  };
+  const cfg: RunConfig = decodeFlags(RUN_FLAGS, raw);
   // A healthy but quiet watch proves contact only when it ends (every --watch-timeout), so a
   // shorter staleness limit would drain healthy nodes of quiet clusters.
   if (cfg.maxStalenessMs > 0 && cfg.maxStalenessMs < 2 * cfg.watchTimeoutMs) {
@@ -337,4 +271,12 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
     );
   }
   return cfg;
+}
+
+/**
+ * The daemon's argv (after `run`) for the fields given, e.g. runArgv({ nodeName: 'n1', agentPort: 0 }):
+ * what the demo, tests and bench start the daemon with. Fields left out keep their defaults.
+ */
+export function runArgv(partial: Partial<RunConfig>): string[] {
+  return argvOf(RUN_FLAGS, partial);
 }

@@ -3,22 +3,48 @@
 // wait-drained --node N && kubectl drain N`. Exit 0 drained, 1 timeout (what is pending printed),
 // 2 bad flags. The Kubernetes client is loaded only for --node.
 import { isIP } from 'node:net';
-import { FlagError, type FlagSpec, helpText, parseDurationFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
+import { duration, port, text } from '../platform/flag-values.js';
+import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
+import { HELP_FLAG, HTTP_PORT_FLAG, KUBECONFIG_FLAG, withoutEnv } from '../platform/shared-flags.js';
 import { isDnsSubdomain } from '../core/names.js';
 
 export const WAIT_FLAGS = [
-  { name: 'url', default: '', help: "The agent's HTTP address, e.g. http://10.0.0.7:9290 (or give --node)" },
-  { name: 'node', default: '', help: 'Node name: its InternalIP is looked up through the kubeconfig' },
   {
-    name: 'kubeconfig',
+    name: 'url',
+    field: 'url',
     default: '',
-    help: 'Kubeconfig for --node (default $KUBECONFIG, then ~/.kube/config, then in-cluster)',
+    help: "The agent's HTTP address, e.g. http://10.0.0.7:9290 (or give --node)",
+    ...text,
   },
-  { name: 'http-port', default: '9290', help: "The agent's HTTP port, with --node" },
-  { name: 'timeout', default: '5m', help: 'Give up (exit 1, printing what is pending) after this long' },
-  { name: 'interval', default: '1s', help: 'How often to ask /drained' },
-  { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
-] as const satisfies readonly FlagSpec[];
+  {
+    name: 'node',
+    field: 'node',
+    default: '',
+    help: 'Node name: its InternalIP is looked up through the kubeconfig',
+    ...text,
+  },
+  {
+    ...withoutEnv(KUBECONFIG_FLAG),
+    help: 'Kubeconfig for --node (default $KUBECONFIG, then ~/.kube/config, then in-cluster)',
+    ...text,
+  },
+  { ...withoutEnv(HTTP_PORT_FLAG), help: "The agent's HTTP port, with --node", ...port(1) },
+  {
+    name: 'timeout',
+    field: 'timeoutMs',
+    default: '5m',
+    help: 'Give up (exit 1, printing what is pending) after this long',
+    ...duration({ minMs: 1, maxMs: 7 * 86_400_000 }),
+  },
+  {
+    name: 'interval',
+    field: 'intervalMs',
+    default: '1s',
+    help: 'How often to ask /drained',
+    ...duration({ minMs: 10, maxMs: 600_000 }),
+  },
+  HELP_FLAG,
+] as const satisfies readonly FlagRow[];
 
 type WaitFlag = (typeof WAIT_FLAGS)[number]['name'];
 
@@ -54,12 +80,10 @@ export async function runWaitDrained(argv: string[], io: WaitIO = processIO): Pr
     io.out(helpText(USAGE, WAIT_FLAGS));
     return 0;
   }
-  const timeoutMs = parseDurationFlag('timeout', raw.timeout, { minMs: 1, maxMs: 7 * 86_400_000 });
-  const intervalMs = parseDurationFlag('interval', raw.interval, { minMs: 10, maxMs: 600_000 });
-  const httpPort = parseIntFlag('http-port', raw['http-port'], 1, 65535);
-  if ((raw.url === '') === (raw.node === ''))
-    throw new FlagError(raw.url === '' ? 'node' : 'url', 'give exactly one of --url and --node');
-  const base = raw.url !== '' ? parseUrl(raw.url) : await nodeUrl(raw.node, raw.kubeconfig, httpPort, io.env);
+  const { url: urlFlag, node, kubeconfig, httpPort, timeoutMs, intervalMs } = decodeFlags(WAIT_FLAGS, raw);
+  if ((urlFlag === '') === (node === ''))
+    throw new FlagError(urlFlag === '' ? 'node' : 'url', 'give exactly one of --url and --node');
+  const base = urlFlag !== '' ? parseUrl(urlFlag) : await nodeUrl(node, kubeconfig, httpPort, io.env);
   const url = base.pathname.replace(/\/+$/, '').endsWith('/drained')
     ? base
     : new URL(`${base.pathname.replace(/\/+$/, '')}/drained`, base);

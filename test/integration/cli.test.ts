@@ -48,6 +48,21 @@ t.test('every --help line fits in 100 columns', { timeout: 300_000 }, async (t) 
   }
 });
 
+t.test('a mistyped flag or command names what was probably meant, on one line, exit 2', async (t) => {
+  for (const [args, message] of [
+    [['demo', '--agent-prot', '9300'], '--agent-prot: unknown flag; did you mean --agent-port?'],
+    [['run', '--nodename', 'n1'], '--nodename: unknown flag; did you mean --node-name?'],
+    [
+      ['rendr', '--help'],
+      'unknown command "rendr"; did you mean render? (commands: run, demo, render, coordinate, wait-drained)',
+    ],
+  ] as const) {
+    const r = await cli([...args]);
+    t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
+    t.equal(r.stderr, `haproxy-node-agent: ${message}\n`, `${args.join(' ')}: one line with the next step`);
+  }
+});
+
 t.test('render --print-template and --help do not load the Kubernetes client', { timeout: 300_000 }, async (t) => {
   // A module hook records every module Node resolves, so the test sees what the CLI really loads.
   const dir = mkdtempSync(join(tmpdir(), 'hna-cli-'));

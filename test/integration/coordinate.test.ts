@@ -8,6 +8,7 @@ t.test('bad flags exit 2 with one line naming the flag', async (t) => {
     [['coordinate', '--max-drain-fraction', '2'], '--max-drain-fraction'],
     [['coordinate', '--namespace', 'Not_A_Namespace'], '--namespace'],
     [['coordinate', '--nope'], '--nope'],
+    [['coordinate', '--namespce', 'x'], '--namespce: unknown flag; did you mean --namespace?'],
     [['run', '--node-name', 'n1', '--guard-mode', 'sometimes'], '--guard-mode'],
     [['run', '--node-name', 'n1', '--guard-stale-after', '5'], '--guard-stale-after'],
   ] as const) {

@@ -10,6 +10,7 @@ import { probe, probeUntil } from '../lib/probe.js';
 import { CLI, httpGet, metricValue, seedCluster, startAgent, startApi } from '../lib/agent-process.js';
 import { runChild, type ChildResult } from '../lib/spawn.js';
 import { deadline as stretch } from '../lib/deadline.js';
+import { runArgv } from '../../src/run/run-config.js';
 
 const P = 'haproxy-node-agent.io';
 const dir = mkdtempSync(join(tmpdir(), 'hna-cfg-'));
@@ -109,6 +110,7 @@ t.test('every bad flag value: its exact message, exit 2', async (t) => {
     [[...n, '--agent-port', '1', '--agent-port', '2'], {}, '--agent-port: given more than once'],
     [[...n, 'stray'], {}, '--stray: unexpected argument "stray" (flags look like --name=value)'],
     [[...n, '--bogus'], {}, '--bogus: unknown flag (see --help)'],
+    [['run', '--nodename', 'n1'], {}, '--nodename: unknown flag; did you mean --node-name?'],
     [[...n, '--http-port'], {}, '--http-port: needs a value'],
     // The same checks for values from the environment, named by their flag.
     [['run'], { NODE_NAME: 'Bad' }, '--node-name: expected a lower-case DNS name (RFC 1123), got "Bad"'],
@@ -177,16 +179,13 @@ t.test('ports that cannot be listened on: named by their flag, exit 2', async (t
   const taken = (blocker.address() as { port: number }).port;
   const base = [
     'run',
-    '--node-name',
-    'n1',
-    '--kubeconfig',
-    kubeconfig,
-    '--agent-address',
-    '127.0.0.1',
-    '--http-address',
-    '127.0.0.1',
-    '--override-file',
-    join(dir, 'override'),
+    ...runArgv({
+      nodeName: 'n1',
+      kubeconfig,
+      agentAddress: '127.0.0.1',
+      httpAddress: '127.0.0.1',
+      overrideFile: join(dir, 'override'),
+    }),
   ];
   const inUse = (flag: string, port: number) =>
     `${flag}: cannot listen: EADDRINUSE listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`;

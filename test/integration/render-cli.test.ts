@@ -69,11 +69,50 @@ t.test('bad flags and unreadable inputs: FlagError naming the flag', async (t) =
     [['--snapshot', join(dir, 'missing.yaml')], /^--snapshot: cannot read/],
     [['--snapshot', badSnapshot], /^--snapshot: ".*bad\.yaml": cluster name "a" appears twice$/],
     [['--bogus'], /^--bogus: unknown flag/],
+    [['--nodes-per-servce', '3'], /^--nodes-per-servce: unknown flag; did you mean --nodes-per-service\?$/],
   ];
   for (const [argv, re] of cases) {
     await t.rejects(run(argv), re, argv.join(' '));
     await t.rejects(run(argv), FlagError);
   }
+});
+
+t.test('nothing exposed: exit 0 as before, and one line on stderr naming the annotation', async (t) => {
+  const dir = tmp(t);
+  const file = join(dir, 'plain.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      clusters: [
+        {
+          name: 'c',
+          nodes: [],
+          services: [{ metadata: { namespace: 'shop', name: 'web' }, spec: { type: 'NodePort', ports: [] } }],
+        },
+      ],
+    }),
+  );
+  const r = await run(['--snapshot', file, '--annotation-prefix', 'example.com']);
+  t.equal(r.code, 0);
+  t.equal(
+    r.stderr,
+    'render: no Service is exposed; annotate one with example.com/expose: "true" ' +
+      'and example.com/host (or example.com/backend)\n',
+  );
+  const some = await run(['--snapshot', SNAPSHOT]);
+  t.notMatch(some.stderr, /no Service is exposed/, 'not said when something is');
+});
+
+t.test('no kubeconfig anywhere: says where it looked and what to pass', async (t) => {
+  const home = tmp(t);
+  await t.rejects(
+    run([], { HOME: home }),
+    new FlagError(
+      'kubeconfig',
+      'not set, KUBECONFIG names no file, there is no ~/.kube/config, and not running in a Pod ' +
+        '(KUBERNETES_SERVICE_HOST is unset); pass --kubeconfig FILE or --snapshot FILE',
+    ),
+  );
 });
 
 t.test('--out writes the file; --diff counts servers against the previous one', async (t) => {

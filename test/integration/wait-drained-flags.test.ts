@@ -15,6 +15,12 @@ t.test('bad flags exit 2 with one line naming the flag', async (t) => {
   }
 });
 
+t.test('a mistyped flag: the one probably meant', async (t) => {
+  const r = await waitDrained(['--timout', '1s', '--url', 'http://127.0.0.1:1']);
+  t.equal(r.code, 2);
+  t.equal(r.stderr, 'haproxy-node-agent: --timout: unknown flag; did you mean --timeout?\n');
+});
+
 t.test('a node the API does not know is a flag error naming --node', async (t) => {
   const { kubeconfig } = await startApi(t);
   const missing = await waitDrained(['--node', 'nope', '--kubeconfig', kubeconfig, '--timeout', '1s']);

@@ -1,6 +1,8 @@
 // Bad flags: one line naming the flag. Parsed values: what an operator typed.
 import t from 'tap';
-import { loadConfig } from '../../src/run/run-config.js';
+import { createServer, type Server } from 'node:net';
+import { listenError } from '../../src/platform/flags.js';
+import { loadConfig, RUN_FLAGS, runArgv } from '../../src/run/run-config.js';
 
 const env = { NODE_NAME: 'n1' };
 
@@ -42,7 +44,11 @@ t.test('each bad value is rejected with a message naming its flag', async (t) =>
     [['--service-selector', 'app="x"'], env, /^--service-selector: not a label selector/],
     [['--max-connections', '0'], env, /^--max-connections: must be 1\.\.1000000/],
     [['--watch-timeout', '10ms'], env, /^--watch-timeout: must be at least 1000ms/],
-    [['--bogus'], env, /^--bogus: unknown flag/],
+    [['--bogus'], env, /^--bogus: unknown flag \(see --help\)$/],
+    [['--nodename', 'n1'], {}, /^--nodename: unknown flag; did you mean --node-name\?$/],
+    [['--agent-prot', '1'], env, /^--agent-prot: unknown flag; did you mean --agent-port\?$/],
+    [['--NODE_NAME=n1'], {}, /^--NODE_NAME: unknown flag; did you mean --node-name\?$/],
+    [['-node-name', 'n1'], {}, /^--node-name: unexpected argument "-node-name" .*; did you mean --node-name\?$/],
     [
       ['--max-staleness', '90s'],
       env,
@@ -99,4 +105,91 @@ t.test("data-plane health polling: on by default at kube-proxy's port, empty or 
     env,
   );
   t.equal(cilium === 'help' ? 'help' : cilium.proxyHealthzUrl?.href, 'http://10.0.0.5:10256/healthz');
+});
+
+t.test('a busy port: the flag, the error, and what to do about it, on one line', async (t) => {
+  const listen = (port: number) =>
+    new Promise<Server>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(port, '127.0.0.1', () => resolve(s));
+    });
+  const first = await listen(0);
+  t.teardown(() => first.close());
+  const port = (first.address() as { port: number }).port;
+  const err = await listen(port).then(
+    (s) => {
+      s.close();
+      return new Error('listened twice');
+    },
+    (e: unknown) => e,
+  );
+  for (const flag of ['agent-port', 'http-port']) {
+    t.equal(
+      listenError(flag, err).message,
+      `--${flag}: cannot listen: EADDRINUSE listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+        `another agent or demo is probably running on this port: stop it or pass another --${flag}`,
+    );
+  }
+  const denied = Object.assign(new Error('listen EACCES: permission denied 0.0.0.0:80'), { code: 'EACCES' });
+  t.equal(
+    listenError('http-port', denied).message,
+    '--http-port: cannot listen: EACCES listen EACCES: permission denied 0.0.0.0:80',
+    'other errors as before',
+  );
+});
+
+t.test('runArgv: the argv that starts the daemon with the fields given, every other flag at its default', async (t) => {
+  t.same(runArgv({ nodeName: 'n1', agentPort: 0, kubeconfig: undefined, proxyHealthzUrl: undefined }), [
+    '--node-name=n1',
+    '--kubeconfig=',
+    '--agent-port=0',
+    '--proxy-healthz-url=',
+  ]);
+  // Every field away from its default, through runArgv and back: each flag shows what it parses.
+  const full = loadConfig(
+    [
+      '--node-name=n1',
+      '--kubeconfig=/k/config',
+      '--agent-address=127.0.0.1',
+      '--agent-port=7000',
+      '--http-address=::1',
+      '--http-port=7001',
+      '--status-detail=all',
+      '--annotation-prefix=example.com',
+      '--service-selector=app=web',
+      '--log-level=debug',
+      '--read-timeout=1.5s',
+      '--max-connections=10',
+      '--watch-timeout=2m',
+      '--request-timeout=5s',
+      '--agent-port-range=9000-9010',
+      '--agent-port-namespaces=shop,blog',
+      '--override-file=/tmp/override',
+      '--slow-start=30s',
+      '--max-staleness=10m',
+      '--signal-policy=cordon=ignore,not-ready=25%',
+      '--max-drain-fraction=0.25',
+      '--events=false',
+      '--events-namespace=ops',
+      '--proxy-healthz-url=http://10.0.0.5:10256/healthz',
+      '--proxy-healthz-interval=500ms',
+      '--proxy-healthz-failures=5',
+      '--proxy-healthz-successes=4',
+      '--guard-mode=coordinated',
+      '--guard-namespace=guard',
+      '--guard-stale-after=1m',
+      '--drain-deadline=1h',
+    ],
+    {},
+  );
+  if (full === 'help') throw new Error('unexpected help');
+  const fields = RUN_FLAGS.flatMap((f) => ('field' in f ? [f.field] : []));
+  t.same(Object.keys(full).sort(), [...fields].sort(), 'one field per flag');
+  const again = loadConfig(runArgv(full), {});
+  t.same(again, full, 'parses back to the same config');
+  if (again === 'help') throw new Error('unexpected help');
+  t.equal(again.proxyHealthzUrl?.href, 'http://10.0.0.5:10256/healthz', 'the URL too');
+  t.same([...(again.agentPortNamespaces ?? [])], ['shop', 'blog'], 'and the namespaces');
+  t.equal(runArgv(full).length, fields.length);
 });

@@ -7,7 +7,7 @@ import type { Logger } from '../platform/log.js';
 import type { NodeView } from '../core/views.js';
 import { computeGuard, type GuardResult } from '../core/mass-drain-guard.js';
 import { HttpServer } from '../platform/http/ops-server.js';
-import { FlagError } from '../platform/flags.js';
+import { listenError } from '../platform/flags.js';
 import { DEFAULT_TIMING, ResourceInformer } from '../kube/informer.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
@@ -200,8 +200,7 @@ export async function startCoordinator(
   try {
     httpPort = await http.listen();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new FlagError('http-port', `cannot listen: ${e.code ?? ''} ${e.message}`.trim());
+    throw listenError('http-port', err);
   }
   log.info(
     { identity, http: `${cfg.httpAddress}:${httpPort}`, api: kc.getCurrentCluster()?.server, namespace: cfg.namespace },

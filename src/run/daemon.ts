@@ -15,7 +15,7 @@ import { DEFAULT_TIMING, ResourceInformer, type InformerOptions } from '../kube/
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { nodeFromObject, serviceFromObject, sliceFromObject } from '../kube/parse.js';
 import { OverrideWatcher } from './override.js';
-import { FlagError } from '../platform/flags.js';
+import { listenError } from '../platform/flags.js';
 import { VERSION } from '../platform/version.js';
 import { DataplaneMonitor } from './dataplane/monitor.js';
 import { ApiHealth } from '../kube/api-health.js';
@@ -327,12 +327,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   };
 }
 
-/** A port we cannot listen on is a configuration error: name the flag. */
+/** A port we cannot listen on is a configuration error: name the flag and the likely fix. */
 async function listenOr(flag: string, listen: () => Promise<number>): Promise<number> {
   try {
     return await listen();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new FlagError(flag, `cannot listen: ${e.code ?? ''} ${e.message}`.trim());
+    throw listenError(flag, err);
   }
 }

@@ -96,7 +96,12 @@ export class DaemonObserver {
   /** The Node list landed; called before the agent state marks it listed. */
   nodesListed(synced: boolean, known: boolean): void {
     const node = this.cfg.nodeName;
-    if (!synced && !known) this.log.warn({ node }, `node ${node} not found in the cluster; answering drain`);
+    if (!synced && !known)
+      this.log.warn(
+        { node },
+        `node ${node} not found in the cluster; answering drain; ` +
+          'check --node-name / NODE_NAME (the DaemonSet sets it from spec.nodeName)',
+      );
   }
 
   /** The Service list landed, with this many Services. */

@@ -3,6 +3,8 @@
 // that each file stays well inside its tap timeout on a busy machine.)
 import t from 'tap';
 import { probe, probeUntil } from '../lib/probe.js';
+import { until } from '../lib/until.js';
+import { deadline } from '../lib/deadline.js';
 import {
   httpGet,
   kubectl,
@@ -89,4 +91,19 @@ t.test('a node missing from the cluster drains', async (t) => {
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r !== 'drain\n'), 'ready up 100%\n', 'ready once it registers');
   api.delete('nodes', undefined, 'ghost');
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n'), 'drain\n', 'drain when deleted');
+});
+
+t.test('a --node-name the cluster does not know: drain, and the log line says what to check', async (t) => {
+  const { api, kubeconfig } = await startApi(t);
+  seedCluster(api);
+  const agent = await startAgent(t, ['--node-name', 'n-typo', '--kubeconfig', kubeconfig]);
+  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n'), 'drain\n', 'unknown node → drain');
+  const line = await until(
+    'the not-found warning',
+    async () => agent.logs.find((l) => String(l.msg).includes('n-typo not found')),
+    (l) => l !== undefined,
+    deadline(20_000),
+    50,
+  );
+  t.match(String(line?.msg), 'check --node-name / NODE_NAME', 'ends with the next step');
 });

@@ -188,7 +188,8 @@ t.test('ports that cannot be listened on: named by their flag, exit 2', async (t
     }),
   ];
   const inUse = (flag: string, port: number) =>
-    `${flag}: cannot listen: EADDRINUSE listen EADDRINUSE: address already in use 127.0.0.1:${port}\n`;
+    `${flag}: cannot listen: EADDRINUSE listen EADDRINUSE: address already in use 127.0.0.1:${port}; ` +
+    `another agent or demo is probably running on this port: stop it or pass another ${flag}\n`;
   const a = await run([...base, '--agent-port', String(taken), '--http-port', '0']);
   t.equal(a.code, 2);
   t.equal(a.stderr, `haproxy-node-agent: ${inUse('--agent-port', taken)}`);

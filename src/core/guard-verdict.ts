@@ -7,7 +7,9 @@ import { NO_GUARD, computeGuard, type GuardResult } from './mass-drain-guard.js'
 import type { Policy } from './policy.js';
 import type { NodeView } from './views.js';
 
-export type GuardMode = 'local' | 'coordinated' | 'off';
+/** --guard-mode's values, in the order its help lists them. */
+export const GUARD_MODES = ['local', 'coordinated', 'off'] as const;
+export type GuardMode = (typeof GUARD_MODES)[number];
 
 export interface GuardInputs {
   mode: GuardMode;

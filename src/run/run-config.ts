@@ -30,9 +30,7 @@ import {
   REQUEST_TIMEOUT_FLAG,
   SIGNAL_POLICY_FLAG,
 } from '../platform/shared-flags.js';
-
-export const GUARD_MODES = ['local', 'coordinated', 'off'] as const;
-export type GuardMode = (typeof GUARD_MODES)[number];
+import { GUARD_MODES, type GuardMode } from '../core/guard-verdict.js';
 
 const nodeName = {
   parse: (flag: string, v: string): string => {

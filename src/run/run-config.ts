@@ -30,7 +30,7 @@ import {
   REQUEST_TIMEOUT_FLAG,
   SIGNAL_POLICY_FLAG,
 } from '../platform/shared-flags.js';
-import { GUARD_MODES, type GuardMode } from '../core/guard-verdict.js';
+import { GUARD_MODES } from '../core/guard-verdict.js';
 
 const nodeName = {
   parse: (flag: string, v: string): string => {

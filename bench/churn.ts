@@ -6,6 +6,7 @@ import { readJsonLogs } from '../test/lib/json-logs.js';
 import { spawnChild, type Owner } from '../test/lib/spawn.js';
 import type { HostRequest } from './api-host.js';
 import { cpuMs } from './proc.js';
+import { runArgv } from '../src/run/run-config.js';
 
 export interface ChurnFigures {
   nodes: number;
@@ -77,24 +78,17 @@ export async function churn(
         cli,
         [
           'run',
-          '--node-name',
-          `node-${i}`,
-          '--kubeconfig',
-          kubeconfig,
-          '--guard-mode',
-          mode,
-          '--agent-address',
-          '127.0.0.1',
-          '--agent-port',
-          '0',
-          '--http-address',
-          '127.0.0.1',
-          '--http-port',
-          '0',
-          '--log-level',
-          'info',
-          '--events',
-          'false',
+          ...runArgv({
+            nodeName: `node-${i}`,
+            kubeconfig,
+            guardMode: mode,
+            agentAddress: '127.0.0.1',
+            agentPort: 0,
+            httpAddress: '127.0.0.1',
+            httpPort: 0,
+            logLevel: 'info',
+            events: false,
+          }),
         ],
         owner,
       ),

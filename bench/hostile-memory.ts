@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer, type KubeObject } from '../src/testkit/fakeapi/server.js';
+import { runArgv } from '../src/run/run-config.js';
 import { readJsonLogs } from '../test/lib/json-logs.js';
 import { spawnChild, type Owner } from '../test/lib/spawn.js';
 import { memoryMb } from './proc.js';
@@ -96,20 +97,15 @@ function startAgent(cli: string, kubeconfig: string): Run {
     [
       cli,
       'run',
-      '--node-name',
-      'n1',
-      '--kubeconfig',
-      kubeconfig,
-      '--agent-address',
-      '127.0.0.1',
-      '--agent-port',
-      '0',
-      '--http-address',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--override-file',
-      join(tmpdir(), 'hna-none', 'override'),
+      ...runArgv({
+        nodeName: 'n1',
+        kubeconfig,
+        agentAddress: '127.0.0.1',
+        agentPort: 0,
+        httpAddress: '127.0.0.1',
+        httpPort: 0,
+        overrideFile: join(tmpdir(), 'hna-none', 'override'),
+      }),
     ],
     {
       env: { PATH: process.env.PATH ?? '', NODE_OPTIONS },

@@ -1,6 +1,6 @@
 // Flags + environment → Config for `coordinate`. Same parser and validators as `run`, so a bad
 // value exits 2 with one line naming the flag.
-import { LOG_LEVELS, type LogLevel } from '../platform/log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../platform/log.js';
 import { dnsLabel, dnsSubdomain, fraction, ipAddress, signalPolicy } from '../platform/flag-values.js';
 import { type FlagSpec, parseEnumFlag, parseFlags, parseIntFlag } from '../platform/flags.js';
 import type { Policy } from '../core/policy.js';
@@ -15,6 +15,7 @@ export interface CoordinatorConfig {
   httpAddress: string;
   httpPort: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
 }
 
 const P = 'HAPROXY_NODE_AGENT_';
@@ -63,6 +64,7 @@ export const COORDINATE_FLAGS = [
     help: 'Port of the HTTP server (0 = any free port, logged)',
   },
   { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  { name: 'log-format', env: `${P}LOG_FORMAT`, default: 'json', help: 'Log lines: json, or text for a person' },
   { name: 'help', default: '', help: 'Print this help and exit', boolean: true },
 ] as const satisfies readonly FlagSpec[];
 
@@ -80,5 +82,6 @@ export function loadCoordinatorConfig(argv: readonly string[], env: NodeJS.Proce
     httpAddress: ipAddress('http-address', raw['http-address']),
     httpPort: parseIntFlag('http-port', raw['http-port'], 0, 65535),
     logLevel: parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS),
+    logFormat: parseEnumFlag('log-format', raw['log-format'], LOG_FORMATS),
   };
 }

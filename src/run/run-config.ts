@@ -1,7 +1,7 @@
 // Flags + environment → one typed, validated RunConfig for `run`. Every error names its flag.
 import type { Policy } from '../core/policy.js';
 import { STATUS_DETAILS, type StatusDetail } from '../platform/http/status-body.js';
-import { LOG_LEVELS, type LogLevel } from '../platform/log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../platform/log.js';
 import {
   ipAddress,
   dnsSubdomain,
@@ -37,6 +37,7 @@ export interface RunConfig {
   annotationPrefix: string;
   serviceSelector: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   /** How long a probe may take to send its agent-send line before we answer for the node alone. */
   readTimeoutMs: number;
   maxConnections: number;
@@ -139,6 +140,7 @@ export const RUN_FLAGS = [
     help: 'Label selector narrowing the Services watched (empty = all)',
   },
   { name: 'log-level', env: `${P}LOG_LEVEL`, default: 'info', help: `Log level: ${LOG_LEVELS.join(', ')}` },
+  { name: 'log-format', env: `${P}LOG_FORMAT`, default: 'json', help: 'Log lines: json, or text for a person' },
   {
     name: 'read-timeout',
     env: `${P}READ_TIMEOUT`,
@@ -292,6 +294,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Run
     annotationPrefix: dnsSubdomain('annotation-prefix', raw['annotation-prefix']),
     serviceSelector: labelSelector('service-selector', raw['service-selector']),
     logLevel: parseEnumFlag('log-level', raw['log-level'], LOG_LEVELS),
+    logFormat: parseEnumFlag('log-format', raw['log-format'], LOG_FORMATS),
     readTimeoutMs: parseDurationFlag('read-timeout', raw['read-timeout'], { minMs: 1, maxMs: 10_000 }),
     maxConnections: parseIntFlag('max-connections', raw['max-connections'], 1, 1_000_000),
     watchTimeoutMs: parseDurationFlag('watch-timeout', raw['watch-timeout'], { minMs: 1000, maxMs: 3_600_000 }),

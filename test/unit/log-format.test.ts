@@ -1,0 +1,43 @@
+// --log-format: JSON levels are strings; text lines are for people and cannot be forged by tenant text.
+import t from 'tap';
+import { escapeText, textLine } from '../../src/platform/log.js';
+
+t.test('a JSON line as text: time, LEVEL, message, then the fields', async (t) => {
+  const line = JSON.stringify({
+    level: 'warn',
+    time: '2026-01-02T03:04:05.678Z',
+    app: 'haproxy-node-agent',
+    node: 'n1',
+    value: 'heavy weight',
+    n: 3,
+    ok: false,
+    obj: { a: 1 },
+    msg: 'annotation rejected',
+  });
+  t.equal(
+    textLine(line),
+    '2026-01-02T03:04:05.678Z WARN annotation rejected node=n1 value="heavy weight" n=3 ok=false obj={"a":1}',
+  );
+});
+
+t.test('tenant text cannot start a new line or reorder it', async (t) => {
+  const forged = 'x\n2026-01-01T00:00:00.000Z INFO all good \u202e';
+  const out = textLine(JSON.stringify({ level: 'info', time: 'T', msg: forged, value: forged }));
+  t.notMatch(out, /[\n\r\u202e]/, 'no raw newline or bidi override survives');
+  t.match(out, 'x\\u000a2026', 'the newline is shown escaped');
+  t.equal(escapeText('plain é text'), 'plain é text', 'printable text (any script) unchanged');
+  t.equal(escapeText('\u0000\u2028'), '\\u0000\\u2028');
+});
+
+t.test('an error: its message on the line, its stack indented below', async (t) => {
+  const out = textLine(
+    JSON.stringify({
+      level: 'error',
+      time: 'T',
+      msg: 'boom',
+      err: { message: 'bad', stack: 'Error: bad\n    at f (x.js:1)' },
+    }),
+  );
+  t.equal(out, 'T ERROR boom err=bad\n    at f (x.js:1)');
+  t.equal(textLine('not json\n'), 'not json', 'a line that is not JSON passes through, escaped');
+});

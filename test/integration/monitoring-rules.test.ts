@@ -121,6 +121,16 @@ t.test('every alert the issue names ships with severity, summary, description an
   );
 });
 
+t.test("docs/monitoring.md's alert table: every alert, with its for: and severity", async (t) => {
+  const doc = readFileSync(join(root, 'docs', 'monitoring.md'), 'utf8');
+  const rows = [...doc.matchAll(/^\| `(\w+)` \| ([^|]+) \| (\w+) \|/gm)].map((m) => [m[1], m[2]?.trim(), m[3]]);
+  t.same(
+    rows,
+    alertRules().map((r) => [r.alert, r.for ?? '— (15m window)', r.labels.severity]),
+    'same alerts, same order, same for: and severity',
+  );
+});
+
 /** Every metric name the code registers (histograms with their series), from the registries themselves. */
 async function exported(): Promise<Set<string>> {
   const agent = createMetrics({

@@ -52,14 +52,17 @@ function textValue(v: unknown): string {
   return escapeText(JSON.stringify(v) ?? String(v));
 }
 
-/** err: its message on the line, its stack (our code's frames) indented below. */
+/** err (an Error, or a stack as a string): its message on the line, the stack's frames indented below. */
 function errorText(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return ` err=${textValue(err)}`;
-  const e = err as { message?: unknown; stack?: unknown };
-  let s = ` err=${textValue(String(e.message ?? ''))}`;
-  if (typeof e.stack === 'string') {
-    for (const frame of e.stack.split('\n').slice(1)) s += `\n    ${escapeText(frame.trim())}`;
-  }
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { message?: unknown; stack?: unknown };
+  const stack = typeof err === 'string' ? err : typeof e.stack === 'string' ? e.stack : undefined;
+  let [first = '', ...frames] = (stack ?? '').split('\n');
+  // Only a real stack is split into lines: a message with a newline in it (tenant text, say) stays
+  // on its line, escaped.
+  if (!frames.every((f) => /^\s+at \S/.test(f))) [first, frames] = [stack ?? '', []];
+  const message = typeof err === 'string' ? first : String(e.message ?? (typeof err === 'object' ? '' : err));
+  let s = ` err=${textValue(message)}`;
+  for (const frame of frames) s += `\n    ${escapeText(frame.trim())}`;
   return s;
 }
 

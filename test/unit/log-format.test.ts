@@ -39,5 +39,19 @@ t.test('an error: its message on the line, its stack indented below', async (t) 
     }),
   );
   t.equal(out, 'T ERROR boom err=bad\n    at f (x.js:1)');
+  t.equal(
+    textLine(JSON.stringify({ level: 'error', time: 'T', msg: 'bug', err: 'Error: x\n    at g (y.js:2)' })),
+    'T ERROR bug err="Error: x"\n    at g (y.js:2)',
+    'a stack logged as a string (unhandled rejections) reads the same',
+  );
+  t.equal(
+    textLine(JSON.stringify({ level: 'warn', time: 'T', msg: 'm', err: 'GET /x: refused' })),
+    'T WARN m err="GET /x: refused"',
+  );
+  t.equal(
+    textLine(JSON.stringify({ level: 'warn', time: 'T', msg: 'm', err: 'bad value "x\n2026 INFO ok"' })),
+    'T WARN m err="bad value \\"x\\n2026 INFO ok\\""',
+    'a message with a newline that is not a stack stays on its line',
+  );
   t.equal(textLine('not json\n'), 'not json', 'a line that is not JSON passes through, escaped');
 });

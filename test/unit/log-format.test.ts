@@ -1,6 +1,6 @@
 // --log-format: JSON levels are strings; text lines are for people and cannot be forged by tenant text.
 import t from 'tap';
-import { escapeText, textLine } from '../../src/platform/log.js';
+import { createLogger, escapeText, textLine } from '../../src/platform/log.js';
 
 t.test('a JSON line as text: time, LEVEL, message, then the fields', async (t) => {
   const line = JSON.stringify({
@@ -55,3 +55,14 @@ t.test('an error: its message on the line, its stack indented below', async (t) 
   );
   t.equal(textLine('not json\n'), 'not json', 'a line that is not JSON passes through, escaped');
 });
+
+t.test(
+  'both formats build a logger at the level asked (silent here: the text and JSON lines are tested above)',
+  async (t) => {
+    for (const format of ['json', 'text'] as const) {
+      const log = createLogger('silent', format);
+      t.equal(log.level, 'silent', format);
+      log.info('not written');
+    }
+  },
+);

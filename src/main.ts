@@ -63,7 +63,7 @@ async function runCommand(argv: string[]): Promise<number> {
   }
   const { createLogger } = await import('./platform/log.js');
   const { startDaemon } = await import('./run/daemon.js');
-  const log = createLogger(cfg.logLevel);
+  const log = createLogger(cfg.logLevel, cfg.logFormat);
   const daemon = await startDaemon(cfg, log, process.env);
   return runUntilSignal(daemon, log, 'no new probes; finishing the ones in flight');
 }

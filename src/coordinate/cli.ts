@@ -11,7 +11,7 @@ export async function runCoordinate(argv: string[]): Promise<number> {
   }
   const { createLogger } = await import('../platform/log.js');
   const { startCoordinator } = await import('./coordinator.js');
-  const log = createLogger(cfg.logLevel);
+  const log = createLogger(cfg.logLevel, cfg.logFormat);
   const running = await startCoordinator(cfg, log, process.env);
   return runUntilSignal(running, log, 'releasing the lease and stopping');
 }

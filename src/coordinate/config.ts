@@ -10,6 +10,7 @@ import {
   HTTP_PORT_FLAG,
   KUBECONFIG_FLAG,
   LOG_LEVEL_FLAG,
+  LOG_FORMAT_FLAG,
   MAX_DRAIN_FRACTION_FLAG,
   SIGNAL_POLICY_FLAG,
 } from '../platform/shared-flags.js';
@@ -34,6 +35,7 @@ export const COORDINATE_FLAGS = [
   HTTP_ADDRESS_FLAG,
   { ...HTTP_PORT_FLAG, default: '9291' },
   LOG_LEVEL_FLAG,
+  LOG_FORMAT_FLAG,
   HELP_FLAG,
 ] as const satisfies readonly FlagRow[];
 

@@ -1,7 +1,7 @@
 // Flag rows more than one program takes, declared once: the same name, environment variable,
 // config field and bounds everywhere. A program spreads a row into its table and overrides only
 // what differs for it (a default, its own help, or no environment variable).
-import { LOG_LEVELS } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS } from './log.js';
 import {
   dnsSubdomainValue,
   duration,
@@ -54,6 +54,15 @@ export const LOG_LEVEL_FLAG = {
   default: 'info',
   help: `Log level: ${LOG_LEVELS.join(', ')}`,
   ...oneOf(LOG_LEVELS),
+} as const;
+
+export const LOG_FORMAT_FLAG = {
+  name: 'log-format',
+  field: 'logFormat',
+  env: `${ENV_PREFIX}LOG_FORMAT`,
+  default: 'json',
+  help: 'Log lines: json, or text for a person',
+  ...oneOf(LOG_FORMATS),
 } as const;
 
 export const ANNOTATION_PREFIX_FLAG = {

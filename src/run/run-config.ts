@@ -26,6 +26,7 @@ import {
   HTTP_PORT_FLAG,
   KUBECONFIG_FLAG,
   LOG_LEVEL_FLAG,
+  LOG_FORMAT_FLAG,
   MAX_DRAIN_FRACTION_FLAG,
   REQUEST_TIMEOUT_FLAG,
   SIGNAL_POLICY_FLAG,
@@ -90,6 +91,7 @@ export const RUN_FLAGS = [
     ...labelSelectorValue,
   },
   LOG_LEVEL_FLAG,
+  LOG_FORMAT_FLAG,
   {
     // Past it the probe is answered for the node alone.
     name: 'read-timeout',

@@ -88,7 +88,7 @@ t.test('a FIFO at the path: the agent starts, says so once, and a drain written 
   await new Promise((r) => setTimeout(r, 3500));
   t.equal(await errors(agent, 'not_regular'), 1, 'counted once per distinct failure, not per poll');
   t.equal(failureLogs(agent, 'not_regular').length, 1, 'logged once');
-  t.equal(failureLogs(agent, 'not_regular')[0]?.level, 50, 'at error level');
+  t.equal(failureLogs(agent, 'not_regular')[0]?.level, 'error', 'at error level');
   replaceWith(file, 'drain\n');
   t.equal(
     await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n', 10_000),

@@ -37,7 +37,7 @@ t.test('wrong CA: state tls, never synced, /readyz 503, one ERROR line per resou
     'worded for never synced',
   );
   t.notOk(
-    agent.logs.some((l) => l.level === 40 && /watch stopped/.test(String(l.msg))),
+    agent.logs.some((l) => l.level === 'warn' && /watch stopped/.test(String(l.msg))),
     'no WARN per retry',
   );
   t.equal(metricValue(await metrics(), 'haproxy_node_agent_api_up{resource="nodes"}'), 0, 'api_up 0');
@@ -175,7 +175,7 @@ t.test('403 then 401 mid-flight: keeps the last answer, /status says why, one ER
   );
   t.equal(back.state, 'ok', 'ok again');
   t.ok(
-    agent.logs.some((l) => l.level === 30 && /answers for nodes again/.test(String(l.msg))),
+    agent.logs.some((l) => l.level === 'info' && /answers for nodes again/.test(String(l.msg))),
     'recovery logged',
   );
 });

@@ -42,7 +42,7 @@ t.test(
     // Missing: no coordinator ever ran. A cordon is held; an explicit drain is not.
     t.equal((await status(a)).guardDecision?.state, 'missing');
     t.ok(
-      a.logs.some((l) => l.level === 40 && String(l.msg).startsWith('no coordinator decision')),
+      a.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('no coordinator decision')),
       'logged once at start',
     );
     await kubectl(
@@ -91,7 +91,7 @@ t.test(
     await coordinator.exited;
     await waitFor('a stale decision', async () => (await status(a)).guardDecision?.state === 'stale', 30_000);
     t.ok(
-      a.logs.some((l) => l.level === 40 && String(l.msg).startsWith('coordinator decision is stale')),
+      a.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('coordinator decision is stale')),
       'stale logged',
     );
     t.equal(

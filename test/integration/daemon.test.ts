@@ -53,7 +53,7 @@ t.test('cordon, uncordon and weight annotations reach the next probe', async (t)
     'counted once',
   );
   t.ok(
-    agent.logs.some((l) => l.level === 40 && l.value === 'heavy'),
+    agent.logs.some((l) => l.level === 'warn' && l.value === 'heavy'),
     'logged as a warning',
   );
   t.equal(agent.logs.filter((l) => l.value === 'heavy').length, 1, 'logged once');

@@ -237,8 +237,8 @@ if (rendered === undefined) {
     );
     t.same(
       { path: c.livenessProbe?.httpGet?.path, port: c.livenessProbe?.httpGet?.port },
-      { path: '/healthz', port: HTTP_PORT },
-      'liveness: /healthz on the HTTP port (never depends on the API server)',
+      { path: '/livez', port: HTTP_PORT },
+      'liveness: /livez on the HTTP port (never depends on the API server)',
     );
     const live = c.livenessProbe;
     t.ok(
@@ -458,7 +458,7 @@ if (rendered === undefined) {
     );
     const port = Number(/--http-port=(\d+)/.exec((c.args ?? []).join(' '))?.[1]);
     t.same([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', port]);
-    t.same([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/healthz', port]);
+    t.same([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/livez', port]);
     const sc = c.securityContext;
     t.same(
       [sc?.runAsNonRoot, sc?.readOnlyRootFilesystem, sc?.allowPrivilegeEscalation, sc?.capabilities?.drop],

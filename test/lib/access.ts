@@ -46,7 +46,7 @@ export async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) 
 }
 
 export const errorLines = (agent: AgentProcess): Array<Record<string, unknown>> =>
-  agent.logs.filter((l) => l.level === 50);
+  agent.logs.filter((l) => l.level === 'error');
 
 export async function agentFor(t: Test, kubeconfig: string): Promise<AgentProcess> {
   return startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig]);

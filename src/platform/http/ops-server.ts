@@ -1,4 +1,4 @@
-// /healthz /readyz /metrics /status on node:http, on its own port so scrapes never queue behind probes.
+// /livez /healthz /readyz /metrics /status on node:http, on its own port so scrapes never queue behind probes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -80,20 +80,24 @@ export class HttpServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
-    const path = (req.url ?? '/').split('?')[0];
+    const [path, query = ''] = (req.url ?? '/').split('?', 2);
+    // kube-apiserver style: ?verbose lists each check; the status code is the same either way.
+    const verbose = new URLSearchParams(query).has('verbose');
     switch (path) {
       case '/healthz':
         return send(res, 200, 'text/plain', 'ok\n');
+      // Liveness: this process answers HTTP. Never asks the API server or anything else, so an
+      // API outage cannot make the kubelet restart agents (a restarting agent answers nothing).
+      case '/livez':
+        return send(res, 200, 'text/plain', verbose ? '[+]ping ok\nlivez check passed\n' : 'ok\n');
       case '/readyz': {
-        const why =
-          this.src.notReadyReason !== undefined
-            ? this.src.notReadyReason()
-            : this.src.ready()
-              ? null
-              : 'waiting for the first full list of the Node and Services';
-        return why === null
+        const checks = this.readyChecks();
+        const failed = checks.find((c) => c.failure !== null);
+        const code = failed === undefined ? 200 : 503;
+        if (verbose) return send(res, code, 'text/plain', verboseReadyz(checks));
+        return failed === undefined
           ? send(res, 200, 'text/plain', 'ready\n')
-          : send(res, 503, 'text/plain', `not ready: ${why}\n`);
+          : send(res, 503, 'text/plain', `not ready: ${failed.failure}\n`);
       }
       case '/metrics':
         return send(res, 200, this.src.registry.contentType, await this.src.registry.metrics());
@@ -102,8 +106,29 @@ export class HttpServer {
       case '/drained':
         return this.sendDrained(req, res);
       default:
-        return send(res, 404, 'text/plain', 'not found: try /healthz /readyz /metrics /status /drained\n');
+        return send(res, 404, 'text/plain', 'not found: try /livez /healthz /readyz /metrics /status /drained\n');
     }
+  }
+
+  /**
+   * What /readyz checks, in order: `synced` (the first full list is in) and, where the program
+   * reports why answers cannot be kept fresh (the daemon), `api-access` (credentials, RBAC, TLS).
+   * The non-verbose answer names the first failure, exactly the one notReadyReason() gives.
+   */
+  private readyChecks(): ReadyCheck[] {
+    const synced = this.src.ready();
+    const reason = this.src.notReadyReason?.();
+    const checks: ReadyCheck[] = [{ name: 'ping', failure: null }];
+    if (this.src.notReadyReason === undefined) {
+      checks.push({
+        name: 'synced',
+        failure: synced ? null : 'waiting for the first full list of the Node and Services',
+      });
+      return checks;
+    }
+    checks.push({ name: 'synced', failure: synced ? null : (reason ?? 'waiting for the first full list') });
+    checks.push({ name: 'api-access', failure: synced ? (reason ?? null) : 'not checked before the first full list' });
+    return checks;
   }
 
   private sendDrained(req: IncomingMessage, res: ServerResponse): void {
@@ -130,6 +155,19 @@ export class HttpServer {
     res.write(head);
     res.end(tail);
   }
+}
+
+interface ReadyCheck {
+  name: string;
+  /** null = ok. */
+  failure: string | null;
+}
+
+/** `[+]name ok` / `[-]name failed: why` lines, then the verdict, as kube-apiserver's ?verbose prints them. */
+function verboseReadyz(checks: readonly ReadyCheck[]): string {
+  let s = '';
+  for (const c of checks) s += c.failure === null ? `[+]${c.name} ok\n` : `[-]${c.name} failed: ${c.failure}\n`;
+  return `${s}readyz check ${checks.every((c) => c.failure === null) ? 'passed' : 'failed'}\n`;
 }
 
 function send(res: ServerResponse, code: number, type: string, body: string): void {

@@ -73,7 +73,7 @@ t.test(
           spec: { template: { metadata: { labels: Record<string, string> } } };
         }
       ).spec.template.metadata.labels;
-    const agentPods = podLabels('daemonset.yaml');
+    const agentPods = podLabels('base/daemonset.yaml');
     const coordinatorPods = podLabels('components/coordinator/deployment.yaml');
     const syncPods = { ...agentPods, 'app.kubernetes.io/component': 'sync' };
     for (const [name, job, mine, others] of [
@@ -96,7 +96,7 @@ t.test(
     }
     const ports = (file: string) =>
       readFileSync(join(root, 'deploy', file), 'utf8').match(/- name: http\n\s+containerPort: \d+/g) ?? [];
-    t.equal(ports('daemonset.yaml').length, 1, 'the DaemonSet names its HTTP port http');
+    t.equal(ports('base/daemonset.yaml').length, 1, 'the DaemonSet names its HTTP port http');
     t.equal(ports('components/coordinator/deployment.yaml').length, 1, 'so does the coordinator');
   },
 );

@@ -144,7 +144,8 @@ export class AgentState {
 
   /** Slices change Local Services' answers only, and nothing an operator is told about. */
   upsertSlice(c: Cached<SliceView>): void {
-    this.recomputeService(this.store.upsertSlice(c));
+    // A slice relabelled to another Service changes both: the new one gains it, the old one loses it.
+    for (const key of this.store.upsertSlice(c)) this.recomputeService(key);
   }
 
   deleteSlice(c: Cached<SliceView>): void {

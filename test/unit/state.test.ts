@@ -224,6 +224,25 @@ t.test('externalTrafficPolicy Local: the answer follows the EndpointSlices on th
   t.equal(snap.sliceCount, 0);
 });
 
+t.test('a slice moved to another Service (its service-name label changed): both Services follow', async (t) => {
+  const { snap, svc } = setup();
+  for (const r of ALL) snap.markListed(r);
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('local', { local: true }));
+  snap.upsertService(service('other', { local: true }));
+  snap.upsertSlice(slice('s1', 'local', { n1: [1, 0] }));
+  t.equal(svc('shop/local'), 'ready up 100%\n');
+  t.equal(svc('shop/other'), 'down #no local endpoints\n');
+  // The same slice, relabelled: it now counts for shop/other only.
+  snap.upsertSlice(slice('s1', 'other', { n1: [1, 0] }));
+  t.equal(svc('shop/local'), 'down #no local endpoints\n', 'the old Service lost its only local endpoint');
+  t.equal(svc('shop/other'), 'ready up 100%\n', 'the new Service gained it');
+  t.same(snap.localEndpoints('shop/local'), undefined, 'no slice of the old Service is left');
+  snap.upsertSlice(slice('s1', 'local', { n1: [1, 0] }));
+  t.equal(svc('shop/local'), 'ready up 100%\n', 'and back');
+  t.equal(svc('shop/other'), 'down #no local endpoints\n');
+});
+
 t.test('slow start: after a recovery this process saw, the weight ramps with the clock', async (t) => {
   const { snap, clock, svc } = setup({ slowStartMs: 10_000 });
   snap.upsertNode(nodeView('n1'));

@@ -62,6 +62,9 @@ class Recorded extends AgentState {
   override setDecision(d: Decision | undefined): Changes {
     return this.rec.add(super.setDecision(d));
   }
+  override decisionRead(): Changes {
+    return this.rec.add(super.decisionRead());
+  }
   override tick(): Changes {
     return this.rec.add(super.tick());
   }
@@ -391,6 +394,7 @@ t.test('coordinated: an automatic drain follows the decision it is given; explic
   const { snap, rec, node } = setup({ guardMode: 'coordinated' }, true);
   snap.upsertNode(nodeView('n1'));
   for (const r of ALL) snap.markListed(r);
+  snap.decisionRead();
   rec.take();
   snap.upsertNode(nodeView('n1', ['cordon']));
   t.equal(node(), 'ready up 100%\n', 'no decision seen: the cordon is held');
@@ -407,6 +411,35 @@ t.test('coordinated: an automatic drain follows the decision it is given; explic
   rec.take();
   snap.upsertNode(nodeView('n1', ['cordon'], { state: 'drain' }));
   t.equal(node(), 'drain\n', 'state=drain is explicit: no decision needed');
+});
+
+t.test('coordinated: nothing is answered until the decision is read; an unreadable one means missing', async (t) => {
+  const { snap, rec, node } = setup({ guardMode: 'coordinated' });
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  for (const r of ALL) snap.markListed(r);
+  t.equal(node(), '', 'listed, but the decision is a moment away: no reply yet, never a guess');
+  t.equal(snap.synced, false);
+  rec.take();
+  // The decision's first read failed (RBAC 403): the agent answers as if no decision exists.
+  snap.decisionRead();
+  t.equal(snap.synced, true);
+  t.equal(node(), 'ready up 100%\n', 'the cordon is held');
+  t.equal(snap.isHeld, true);
+  t.same(rec.take(), ['node none→ready'], 'the first answer is one change');
+  t.same(snap.decisionRead(), { problems: [], agentPorts: false }, 'read once: a second call changes nothing');
+  snap.upsertNode(nodeView('n1', ['cordon'], { state: 'drain' }));
+  t.equal(node(), 'drain\n', 'explicit state=drain is honoured without a decision');
+});
+
+t.test('coordinated: the decision read before the last list: the first answer already follows it', async (t) => {
+  const { snap, rec, node } = setup({ guardMode: 'coordinated' });
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  snap.setDecision(decision({ draining: ['n1'] }));
+  snap.decisionRead();
+  t.equal(node(), '', 'nothing listed yet');
+  for (const r of ALL) snap.markListed(r);
+  t.equal(node(), 'drain\n', 'the allowed cordon drains from the first answer');
+  t.same(rec.take(), ['node none→drain'], 'never a ready first');
 });
 
 t.test('guard off: nothing is ever held', async (t) => {

@@ -47,6 +47,8 @@ export class AgentState {
   private held = false;
   /** Coordinated mode: the coordinator's decision as last seen. */
   private decision: Decision | undefined;
+  /** Coordinated mode, until the decision's first read is over (see decisionRead). */
+  private decisionPending: boolean;
   private override: OperatorState | undefined;
   private stale = false;
   /** Since when kube-proxy's health port has said unhealthy (run/dataplane/), if it does. */
@@ -56,6 +58,7 @@ export class AgentState {
 
   constructor(private readonly opts: AgentStateOptions) {
     this.store = new ObjectStore(opts.nodeName);
+    this.decisionPending = opts.guardMode === 'coordinated';
     this.clocks = new NodeClocks({
       slowStartMs: opts.slowStartMs,
       drainDeadlineMs: opts.drainDeadlineMs ?? 0,
@@ -76,8 +79,9 @@ export class AgentState {
     return this.serviceAnswers.get(key);
   }
 
+  /** Every resource listed and, in coordinated mode, the decision's first read over. */
   get synced(): boolean {
-    return this.store.synced;
+    return this.store.synced && !this.decisionPending;
   }
 
   // ---- updates from the adapters ----
@@ -106,6 +110,21 @@ export class AgentState {
     if (u === undefined) return NO_CHANGES;
     const p: Pending = { problems: [] };
     this.nodesChanged(u.self, p);
+    return this.finish(p);
+  }
+
+  /**
+   * Coordinated mode: the decision's first read is over, listed or failed (a 403, say). Until then
+   * nothing is answered, as before a first list: a restarted agent never answers from "no decision
+   * yet" while the decision is a moment away. After it, no decision means 'missing' (automatic
+   * drains held, explicit intent honoured), so an unreadable decision never keeps answers away.
+   */
+  decisionRead(): Changes {
+    if (!this.decisionPending) return NO_CHANGES;
+    this.decisionPending = false;
+    this.version++;
+    const p: Pending = { problems: [] };
+    if (this.synced) this.recompute(p);
     return this.finish(p);
   }
 
@@ -144,7 +163,8 @@ export class AgentState {
 
   /** Slices change Local Services' answers only, and nothing an operator is told about. */
   upsertSlice(c: Cached<SliceView>): void {
-    this.recomputeService(this.store.upsertSlice(c));
+    // A slice relabelled to another Service changes both: the new one gains it, the old one loses it.
+    for (const key of this.store.upsertSlice(c)) this.recomputeService(key);
   }
 
   deleteSlice(c: Cached<SliceView>): void {

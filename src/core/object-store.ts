@@ -86,18 +86,23 @@ export class ObjectStore {
     return prev?.view;
   }
 
-  /** Returns the key of the Service whose endpoints it now counts for. */
-  upsertSlice(c: Cached<SliceView>): string {
+  /**
+   * The keys of the Services whose endpoint counts changed: the one it counts for now, and the one
+   * it counted for before when its kubernetes.io/service-name label moved it (that one lost it).
+   */
+  upsertSlice(c: Cached<SliceView>): readonly string[] {
     const id = sliceId(c);
     const prev = this.slices.get(id);
-    if (prev !== undefined && prev.serviceKey !== c.view.serviceKey) this.unindexSlice(id, prev.serviceKey);
+    const moved = prev !== undefined && prev.serviceKey !== c.view.serviceKey;
+    if (moved) this.unindexSlice(id, prev.serviceKey);
     this.slices.set(id, c.view);
     let set = this.slicesByService.get(c.view.serviceKey);
     if (set === undefined) this.slicesByService.set(c.view.serviceKey, (set = new Set()));
     set.add(id);
     this.endpointsCache.delete(c.view.serviceKey);
-    if (prev !== undefined) this.endpointsCache.delete(prev.serviceKey);
-    return c.view.serviceKey;
+    if (!moved) return [c.view.serviceKey];
+    this.endpointsCache.delete(prev.serviceKey);
+    return [c.view.serviceKey, prev.serviceKey];
   }
 
   /** Returns the key of the Service it counted for, or undefined when no such slice was known. */

@@ -69,8 +69,10 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     eventOutcome(cfg.nodeName, log, metrics),
   );
   const observer = new DaemonObserver(cfg, log, metrics, events);
-  const health = new ApiHealth(['nodes', 'services', 'endpointslices'], (t) =>
-    observer.apiHealthChanged(t, state.synced),
+  // Coordinated: the decision ConfigMap is read like the rest, and a refusal (403) is reported like theirs.
+  const health = new ApiHealth(
+    ['nodes', 'services', 'endpointslices', ...(cfg.guardMode === 'coordinated' ? ['configmaps'] : [])],
+    (t) => observer.apiHealthChanged(t, state.synced),
   );
   const ports = new DedicatedPorts(
     {
@@ -188,15 +190,19 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
           transport,
           { namespace: cfg.guardNamespace, staleAfterMs: cfg.guardStaleAfterMs },
           {
-            onRestart: common('configmaps').onRestart,
+            onRestart: (reason, err, delayMs) => {
+              common('configmaps').onRestart(reason, err, delayMs);
+              // A decision that cannot be read (a 403, say) counts as missing: answers never wait on it.
+              apply(state.decisionRead());
+            },
             onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
             // coordinated: the guard's verdict follows the coordinator's decision, as last seen.
             changed: (decision) => apply(state.setDecision(decision)),
             stateChanged: (from, to, d) => observer.decisionStateChanged(from, to, d?.generation),
             firstListed: (decisionState) => {
               if (decisionState === 'missing') observer.decisionStateChanged('missing', 'missing', undefined);
-              // Nodes only after the decision's first list: answers never start from "no decision yet".
-              nodes.start();
+              // Answers wait for this (or a failed read): they never start from "no decision yet".
+              apply(state.decisionRead());
             },
           },
           timing,
@@ -302,9 +308,9 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
     },
     'listening',
   );
-  // Coordinated: Nodes wait for the decision's first list (firstListed above).
-  for (const i of informers) if (follower === undefined || i !== nodes) i.start();
+  // Coordinated: all at once; answers wait for the decision's first read (AgentState.decisionRead).
   follower?.start();
+  for (const i of informers) i.start();
   dataplane.start();
   collectAfterFirstSync(() => state.synced, log);
   const ticker = setInterval(tick, TICK_MS);

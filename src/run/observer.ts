@@ -116,7 +116,13 @@ export class DaemonObserver {
       if (from !== 'connecting') this.log.info({ resource, from }, `API server answers for ${resource} again`);
       return;
     }
-    const effect = synced ? 'answers keep the last known state' : 'no answers yet (never synced)';
+    const effect =
+      resource === 'configmaps'
+        ? // The coordinator's decision: what an agent does without it (core/coordinated-verdict.ts).
+          'automatic drains are held unless the last decision read allows them; explicit intent still applies'
+        : synced
+          ? 'answers keep the last known state'
+          : 'no answers yet (never synced)';
     this.log.error(
       { resource, apiState: to, err: h.lastError, ...(h.detail === null ? {} : { detail: h.detail }) },
       `API server ${describe(to)} for ${resource}: ${h.detail ?? h.lastError ?? ''}; ${effect}`,

@@ -62,6 +62,9 @@ class Recorded extends AgentState {
   override setDecision(d: Decision | undefined): Changes {
     return this.rec.add(super.setDecision(d));
   }
+  override decisionRead(): Changes {
+    return this.rec.add(super.decisionRead());
+  }
   override tick(): Changes {
     return this.rec.add(super.tick());
   }
@@ -224,6 +227,25 @@ t.test('externalTrafficPolicy Local: the answer follows the EndpointSlices on th
   t.equal(snap.sliceCount, 0);
 });
 
+t.test('a slice moved to another Service (its service-name label changed): both Services follow', async (t) => {
+  const { snap, svc } = setup();
+  for (const r of ALL) snap.markListed(r);
+  snap.upsertNode(nodeView('n1'));
+  snap.upsertService(service('local', { local: true }));
+  snap.upsertService(service('other', { local: true }));
+  snap.upsertSlice(slice('s1', 'local', { n1: [1, 0] }));
+  t.equal(svc('shop/local'), 'ready up 100%\n');
+  t.equal(svc('shop/other'), 'down #no local endpoints\n');
+  // The same slice, relabelled: it now counts for shop/other only.
+  snap.upsertSlice(slice('s1', 'other', { n1: [1, 0] }));
+  t.equal(svc('shop/local'), 'down #no local endpoints\n', 'the old Service lost its only local endpoint');
+  t.equal(svc('shop/other'), 'ready up 100%\n', 'the new Service gained it');
+  t.same(snap.localEndpoints('shop/local'), undefined, 'no slice of the old Service is left');
+  snap.upsertSlice(slice('s1', 'local', { n1: [1, 0] }));
+  t.equal(svc('shop/local'), 'ready up 100%\n', 'and back');
+  t.equal(svc('shop/other'), 'down #no local endpoints\n');
+});
+
 t.test('slow start: after a recovery this process saw, the weight ramps with the clock', async (t) => {
   const { snap, clock, svc } = setup({ slowStartMs: 10_000 });
   snap.upsertNode(nodeView('n1'));
@@ -372,6 +394,7 @@ t.test('coordinated: an automatic drain follows the decision it is given; explic
   const { snap, rec, node } = setup({ guardMode: 'coordinated' }, true);
   snap.upsertNode(nodeView('n1'));
   for (const r of ALL) snap.markListed(r);
+  snap.decisionRead();
   rec.take();
   snap.upsertNode(nodeView('n1', ['cordon']));
   t.equal(node(), 'ready up 100%\n', 'no decision seen: the cordon is held');
@@ -388,6 +411,35 @@ t.test('coordinated: an automatic drain follows the decision it is given; explic
   rec.take();
   snap.upsertNode(nodeView('n1', ['cordon'], { state: 'drain' }));
   t.equal(node(), 'drain\n', 'state=drain is explicit: no decision needed');
+});
+
+t.test('coordinated: nothing is answered until the decision is read; an unreadable one means missing', async (t) => {
+  const { snap, rec, node } = setup({ guardMode: 'coordinated' });
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  for (const r of ALL) snap.markListed(r);
+  t.equal(node(), '', 'listed, but the decision is a moment away: no reply yet, never a guess');
+  t.equal(snap.synced, false);
+  rec.take();
+  // The decision's first read failed (RBAC 403): the agent answers as if no decision exists.
+  snap.decisionRead();
+  t.equal(snap.synced, true);
+  t.equal(node(), 'ready up 100%\n', 'the cordon is held');
+  t.equal(snap.isHeld, true);
+  t.same(rec.take(), ['node none→ready'], 'the first answer is one change');
+  t.same(snap.decisionRead(), { problems: [], agentPorts: false }, 'read once: a second call changes nothing');
+  snap.upsertNode(nodeView('n1', ['cordon'], { state: 'drain' }));
+  t.equal(node(), 'drain\n', 'explicit state=drain is honoured without a decision');
+});
+
+t.test('coordinated: the decision read before the last list: the first answer already follows it', async (t) => {
+  const { snap, rec, node } = setup({ guardMode: 'coordinated' });
+  snap.upsertNode(nodeView('n1', ['cordon']));
+  snap.setDecision(decision({ draining: ['n1'] }));
+  snap.decisionRead();
+  t.equal(node(), '', 'nothing listed yet');
+  for (const r of ALL) snap.markListed(r);
+  t.equal(node(), 'drain\n', 'the allowed cordon drains from the first answer');
+  t.same(rec.take(), ['node none→drain'], 'never a ready first');
 });
 
 t.test('guard off: nothing is ever held', async (t) => {

@@ -46,7 +46,14 @@ function copy(o: StoredObject): KubeObject {
 }
 
 export class FakeApiServer {
-  readonly faults: Faults = { failRequests: 0, failStatus: 503, hangWatches: false, watchGone: false, listDelayMs: 0 };
+  readonly faults: Faults = {
+    failRequests: 0,
+    failStatus: 503,
+    hangWatches: false,
+    watchGone: false,
+    listDelayMs: 0,
+    forbidden: new Set(),
+  };
   /** The last 1000 requests, oldest first; a watch is logged when its headers are sent. */
   readonly requestLog: RequestLogEntry[] = [];
 
@@ -234,6 +241,19 @@ export class FakeApiServer {
         );
         return;
       }
+      if (r?.kind === 'resource' && this.faults.forbidden.has(r.info.resource)) {
+        const res = r.info.resource;
+        const where = r.namespace === undefined ? 'at the cluster scope' : `in the namespace "${r.namespace}"`;
+        ex.status(
+          failureStatus(
+            403,
+            `${res} is forbidden: User "system:serviceaccount:kube-system:haproxy-node-agent" ` +
+              `cannot ${verbOf(ex.method, isWatch, r.name)} resource "${res}" ` +
+              `in API group "${r.info.group}" ${where}`,
+          ),
+        );
+        return;
+      }
       await this.dispatch(ex, r, isWatch);
     } catch (e) {
       ex.error(e);
@@ -304,5 +324,14 @@ function methodNotAllowed(ex: Exchange): StatusError {
     405,
     `the server does not allow this method on the requested resource (${ex.method} ${ex.url.pathname})`,
     'MethodNotAllowed',
+  );
+}
+
+/** The RBAC verb of a request, for a 403's wording. */
+function verbOf(method: string, isWatch: boolean, name: string | undefined): string {
+  if (isWatch) return 'watch';
+  if (method === 'GET') return name === undefined ? 'list' : 'get';
+  return (
+    ({ POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as Record<string, string>)[method] ?? method
   );
 }

@@ -35,4 +35,6 @@ export interface Faults {
   watchGone: boolean;
   /** Delay before answering list requests. */
   listDelayMs: number;
+  /** Every request about these resources gets 403 Forbidden, worded like an RBAC refusal. */
+  forbidden: Set<Resource>;
 }

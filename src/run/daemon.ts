@@ -192,8 +192,11 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
           {
             onRestart: (reason, err, delayMs) => {
               common('configmaps').onRestart(reason, err, delayMs);
-              // A decision that cannot be read (a 403, say) counts as missing: answers never wait on it.
-              apply(state.decisionRead());
+              // A decision the API server refuses to show (403, 401, TLS) counts as missing: answers
+              // never wait on it. A dropped connection or a 5xx is retried first: starting from
+              // "missing" then could answer ready for a node the coordinator allowed to drain.
+              const h = health.get('configmaps')?.state;
+              if (h === 'forbidden' || h === 'unauthorized' || h === 'tls') apply(state.decisionRead());
             },
             onEvent: (type) => metrics.watchEvents.inc({ resource: 'configmaps', type }),
             // coordinated: the guard's verdict follows the coordinator's decision, as last seen.

@@ -36,7 +36,7 @@ t.test('decision ConfigMap forbidden: a cordon is held, state=drain is answered,
   t.equal(s.api.resources.configmaps?.state, 'forbidden', '/status names the 403 on configmaps');
   t.match(s.api.resources.configmaps?.detail, /configmaps is forbidden/, 'with the RBAC message');
   t.equal(s.api.resource, 'configmaps', 'the worst resource is configmaps');
-  const errorLines = () => a.logs.filter((l) => l.level === 50 && l.resource === 'configmaps');
+  const errorLines = () => a.logs.filter((l) => l.level === 'error' && l.resource === 'configmaps');
   const errors = await until(
     'the ERROR line',
     async () => errorLines(),

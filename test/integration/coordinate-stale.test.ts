@@ -41,8 +41,14 @@ t.test(
 
     // Missing: no coordinator ever ran. A cordon is held; an explicit drain is not.
     t.equal((await status(a)).guardDecision?.state, 'missing');
+    // The line comes over the stdout pipe, /status over HTTP: either may arrive first.
+    const logged = (match: (l: Record<string, unknown>) => boolean) => () => a.logs.some(match);
     t.ok(
-      a.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('no coordinator decision')),
+      await waitFor(
+        'missing logged',
+        logged((l) => l.level === 'warn' && String(l.msg).startsWith('no coordinator decision')),
+        10_000,
+      ).then(() => true),
       'logged once at start',
     );
     await kubectl(
@@ -81,7 +87,11 @@ t.test(
     );
     await waitFor('a fresh decision', async () => (await status(a)).guardDecision?.state === 'fresh', 10_000);
     t.ok(
-      a.logs.some((l) => String(l.msg).startsWith('coordinator decision is fresh')),
+      await waitFor(
+        'fresh logged',
+        logged((l) => String(l.msg).startsWith('coordinator decision is fresh')),
+        10_000,
+      ).then(() => true),
       'transition logged',
     );
 
@@ -91,7 +101,11 @@ t.test(
     await coordinator.exited;
     await waitFor('a stale decision', async () => (await status(a)).guardDecision?.state === 'stale', 30_000);
     t.ok(
-      a.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('coordinator decision is stale')),
+      await waitFor(
+        'stale logged',
+        logged((l) => l.level === 'warn' && String(l.msg).startsWith('coordinator decision is stale')),
+        10_000,
+      ).then(() => true),
       'stale logged',
     );
     t.equal(

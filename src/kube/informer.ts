@@ -3,7 +3,14 @@
 // objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
 import { isPlainObject } from '../core/json.js';
 import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
-import { ApiError, MAX_OBJECT_BYTES, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
+import {
+  ApiError,
+  HungError,
+  MAX_OBJECT_BYTES,
+  TooLargeError,
+  type ApiTransport,
+  type StreamHandle,
+} from './transport.js';
 import type { Cached } from '../core/views.js';
 
 export interface InformerOptions<V> {
@@ -101,7 +108,7 @@ class SupervisedWatch<V> extends Watch {
       }
       // A hung watch may hang again from the same resourceVersion (e.g. a proxy that buffers
       // streams): report it, then answer like a 410 so ListWatch relists rather than resumes.
-      if (err instanceof ApiError && err.statusCode === 0) {
+      if (err instanceof HungError) {
         this.hooks.hung(err);
         return done(new ApiError(err.message, 410));
       }
@@ -300,7 +307,7 @@ export class ResourceInformer<V> {
     if (this.stopped || this.restartTimer !== undefined) return;
     const delay = this.nextDelay();
     const reason =
-      err instanceof ApiError && err.statusCode === 0
+      err instanceof HungError
         ? 'hung'
         : err instanceof ApiError && err.statusCode !== undefined
           ? `http_${err.statusCode}`

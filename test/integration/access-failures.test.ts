@@ -150,7 +150,9 @@ t.test('403 then 401 mid-flight: keeps the last answer, /status says why, one ER
     'errors counted by code',
   );
   t.equal(metricValue(m, 'haproxy_node_agent_api_up{resource="services"}'), 0, 'api_up 0');
-  const lines = errorLines(agent);
+  // /status and the log are two channels: the line is written before /status can show the state,
+  // but this process may read the HTTP answer before the pipe. Count once the lines are in.
+  const lines = await logged(agent, 3);
   t.equal(lines.length, 3, `one ERROR line per resource ${JSON.stringify(lines)}`);
   t.ok(
     lines.every((l) => /forbids access \(403, RBAC\).*answers keep the last known state/.test(String(l.msg))),
@@ -164,7 +166,7 @@ t.test('403 then 401 mid-flight: keeps the last answer, /status says why, one ER
     () => apiStatus(agent),
     (s) => Object.values(s.resources).every((r) => r.state === 'unauthorized'),
   );
-  t.equal(errorLines(agent).length, 6, 'one more ERROR line per resource for the change');
+  t.equal((await logged(agent, 6)).length, 6, 'one more ERROR line per resource for the change');
 
   front.force = undefined;
   const back = await until(
@@ -178,7 +180,16 @@ t.test('403 then 401 mid-flight: keeps the last answer, /status says why, one ER
     agent.logs.some((l) => l.level === 30 && /answers for nodes again/.test(String(l.msg))),
     'recovery logged',
   );
+  t.equal(errorLines(agent).length, 6, 'no ERROR line per retry, none for the recovery');
 });
+
+/** The ERROR lines once at least `n` have been read from the agent's stdout. */
+const logged = (agent: Parameters<typeof errorLines>[0], n: number): Promise<Array<Record<string, unknown>>> =>
+  until(
+    `${n} ERROR lines`,
+    async () => errorLines(agent),
+    (l) => l.length >= n,
+  );
 
 const canUnshare = await runChild('unshare', ['-m', 'true']).then(
   (r) => r.code === 0,

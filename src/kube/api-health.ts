@@ -15,7 +15,7 @@ export interface ResourceHealth {
 }
 
 interface Tracked extends ResourceHealth {
-  /** Connections cut in a row without an answer in between. */
+  /** Connections cut in a row without an answer (a success or an error Status) in between. */
   drops: number;
 }
 
@@ -75,6 +75,8 @@ export class ApiHealth {
   failed(resource: string, err: unknown): void {
     const h = this.resources.get(resource);
     if (h === undefined || (err instanceof ApiError && err.statusCode === 410)) return;
+    // An error Status is an answer too: only cuts with nothing in between count as "in a row".
+    if (err instanceof ApiError && err.kind === 'http') h.drops = 0;
     if (err instanceof ApiError && err.kind === 'dropped' && ++h.drops < 2) return;
     const c = classify(err);
     const key = `${resource}\0${c.code}`;

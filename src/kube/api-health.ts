@@ -1,7 +1,7 @@
 // How the API server is treating us, per resource and overall: ok, or why not (unreachable,
 // unauthorized, forbidden, tls, error). Fed by the transport (answers) and the informers
 // (failures); read by /status, /readyz, the metrics and one log line per state change.
-import { ApiError } from './transport.js';
+import { ApiError, EndedEarlyError, HungError } from './transport.js';
 
 export type ApiState = 'connecting' | 'ok' | 'unreachable' | 'unauthorized' | 'forbidden' | 'tls' | 'error';
 
@@ -74,7 +74,9 @@ export class ApiHealth {
    */
   failed(resource: string, err: unknown): void {
     const h = this.resources.get(resource);
+    // Not the API server failing us: a relist or a re-watch (after backoff) follows, counted as a restart.
     if (h === undefined || (err instanceof ApiError && err.statusCode === 410)) return;
+    if (err instanceof HungError || err instanceof EndedEarlyError) return;
     // An error Status is an answer too: only cuts with nothing in between count as "in a row".
     if (err instanceof ApiError && err.kind === 'http') h.drops = 0;
     if (err instanceof ApiError && err.kind === 'dropped' && ++h.drops < 2) return;

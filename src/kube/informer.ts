@@ -1,7 +1,14 @@
 // One resource kept in sync: one state machine for list and watch. List (paged, trimmed as it
 // arrives), watch from the list's resourceVersion, re-watch after a clean end; every other end is a
 // Restart with an explicit reason that says whether to relist and whether to wait first.
-import { ApiError, HungError, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
+import {
+  ApiError,
+  EndedEarlyError,
+  HungError,
+  TooLargeError,
+  type ApiTransport,
+  type StreamHandle,
+} from './transport.js';
 import { listPages } from './list.js';
 import { Store, decodeWatchLine, type BrokenLine } from './listwatch.js';
 import type { Cached } from '../core/views.js';
@@ -15,6 +22,7 @@ export type RestartReason =
   | 'gone'
   | 'gone_after_list'
   | 'hung'
+  | 'ended_early'
   | 'object_too_large'
   | BrokenLine
   | `http_${number}`
@@ -65,6 +73,14 @@ export const DEFAULT_TIMING: Omit<InformerTiming, 'watchTimeoutMs'> = {
 /** Grace past the server-side watch timeout before an open watch counts as hung: 1..10 s. */
 export function hungGraceMs(watchTimeoutMs: number): number {
   return Math.min(10_000, Math.max(1000, Math.round(watchTimeoutMs / 4)));
+}
+
+/**
+ * A watch that ends cleanly, without an event, sooner than this was not ended by the server's
+ * timeout (at least a second, --watch-timeout): re-watching at once would spin.
+ */
+export function quickEndMs(watchTimeoutMs: number): number {
+  return Math.min(1000, watchTimeoutMs / 2);
 }
 
 /** How a failed list or watch restarts. `wait`: whether the restart waits out the backoff. */
@@ -168,6 +184,7 @@ export class ResourceInformer<V> {
   private startWatch(run: number, fresh: boolean): void {
     this.phase = 'watching';
     let events = 0;
+    const openedAt = Date.now();
     const q = new URLSearchParams({
       watch: 'true',
       allowWatchBookmarks: 'true',
@@ -182,7 +199,16 @@ export class ResourceInformer<V> {
       if (run !== this.run) return;
       this.watch?.abort();
       this.watch = undefined;
-      if (r === null) return this.next(); // a clean end: watch on from where we are
+      if (r === null) {
+        const openMs = Date.now() - openedAt;
+        if (events === 0 && openMs < quickEndMs(this.timing.watchTimeoutMs)) {
+          const err = new EndedEarlyError(`watch ${path}`, openMs);
+          return this.restart(run, { reason: 'ended_early', relist: false, err, wait: true }, fresh, events);
+        }
+        // A clean end on time: the server behaves, so the next failure starts with a short wait.
+        this.backoffMs = this.timing.minBackoffMs;
+        return this.next(); // watch on from where we are
+      }
       this.restart(run, r, fresh, events);
     };
     const onLine = (line: string): void => {

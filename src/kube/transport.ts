@@ -72,6 +72,14 @@ export class HungError extends ApiError {
   }
 }
 
+/** A watch the server ended cleanly before any event, much sooner than asked: a loop, not news. */
+export class EndedEarlyError extends ApiError {
+  constructor(what: string, openMs: number) {
+    super(`${what}: ended after ${openMs}ms without an event`);
+    this.name = 'EndedEarlyError';
+  }
+}
+
 /**
  * The largest object (list item or watch event line) we read, in bytes. etcd refuses writes over
  * 1.5 MiB (its default --max-request-bytes) and JSON can spell a stored byte in up to 6 (\u003c):

@@ -2,6 +2,7 @@
 // unauthorized, forbidden, tls, error). Fed by the transport (answers) and the informers
 // (failures); read by /status, /readyz, the metrics and one log line per state change.
 import { ApiError, EndedEarlyError, HungError } from './transport.js';
+import { ListTooLongError } from './list.js';
 
 export type ApiState = 'connecting' | 'ok' | 'unreachable' | 'unauthorized' | 'forbidden' | 'tls' | 'error';
 
@@ -38,6 +39,7 @@ export function classify(err: unknown): { state: ApiState; code: string; detail:
   if (err instanceof ApiError) {
     if (err.kind === 'tls') return { state: 'tls', code: 'tls', detail: err.detail || null };
     if (err.kind === 'credentials') return { state: 'unauthorized', code: 'credentials', detail: null };
+    if (err instanceof ListTooLongError) return { state: 'error', code: 'list_too_long', detail: null };
     if (err.statusCode === 401) return { state: 'unauthorized', code: '401', detail: err.detail || null };
     if (err.statusCode === 403) return { state: 'forbidden', code: '403', detail: err.detail || null };
     if (err.kind === 'http' && err.statusCode !== undefined)

@@ -9,7 +9,7 @@ import {
   type ApiTransport,
   type StreamHandle,
 } from './transport.js';
-import { listPages } from './list.js';
+import { DEFAULT_LIST_LIMITS, ListTooLongError, listPages, type ListLimits } from './list.js';
 import { Store, decodeWatchLine, type BrokenLine } from './listwatch.js';
 import type { Cached } from '../core/views.js';
 
@@ -23,6 +23,7 @@ export type RestartReason =
   | 'gone_after_list'
   | 'hung'
   | 'ended_early'
+  | 'list_too_long'
   | 'object_too_large'
   | BrokenLine
   | `http_${number}`
@@ -60,6 +61,8 @@ export interface InformerTiming {
   minBackoffMs: number;
   maxBackoffMs: number;
   pageSize: number;
+  /** Caps on one list (a continue that never ends); default DEFAULT_LIST_LIMITS. */
+  listLimits?: ListLimits;
 }
 
 // Lists stream item by item (ListSplitter), so a page costs one item of our memory whatever its
@@ -85,6 +88,7 @@ export function quickEndMs(watchTimeoutMs: number): number {
 
 /** How a failed list or watch restarts. `wait`: whether the restart waits out the backoff. */
 export function restartFor(err: unknown, during: 'list' | 'watch' = 'watch'): Restart & { wait: boolean } {
+  if (err instanceof ListTooLongError) return { reason: 'list_too_long', relist: true, err, wait: true };
   // A hung watch may hang again from the same resourceVersion (e.g. a proxy that buffers streams).
   if (err instanceof HungError) return { reason: 'hung', relist: true, err, wait: false };
   // An event over the cap: we cannot know what changed, so relist (which skips that object).
@@ -165,6 +169,7 @@ export class ResourceInformer<V> {
           // one object keeping every other from syncing.
           oversize: (bytes) => this.opts.onTooLarge?.('list', bytes),
         },
+        this.timing.listLimits ?? DEFAULT_LIST_LIMITS,
       );
     } catch (err) {
       // Whatever the status (a 410 too: an expired continue token), a failed list is retried with

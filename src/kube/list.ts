@@ -1,7 +1,27 @@
 // The paged list reader: GET a collection page by page (limit + continue), every item parsed and
 // handed over as it arrives (ListSplitter), so neither a page nor the list is ever held whole, as
 // text or as objects. The informer lists with it before each watch.
-import { MAX_OBJECT_BYTES, type ApiTransport } from './transport.js';
+import { ApiError, MAX_OBJECT_BYTES, type ApiTransport } from './transport.js';
+
+/**
+ * How long one list may be. A `continue` that never ends (a broken or hostile API server) would
+ * page until the heap runs out; a real list ends. 100,000 items is 5x the largest cluster the
+ * README measures (20,000 EndpointSlices); 1,000 pages bounds lists of short or empty pages.
+ */
+export interface ListLimits {
+  maxItems: number;
+  maxPages: number;
+}
+
+export const DEFAULT_LIST_LIMITS: ListLimits = { maxItems: 100_000, maxPages: 1_000 };
+
+/** A list that ran past its ListLimits (or repeated a continue token): abandoned, retried later. */
+export class ListTooLongError extends ApiError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListTooLongError';
+  }
+}
 
 export interface ListQuery {
   /** Collection path, e.g. /api/v1/services. */
@@ -19,20 +39,37 @@ export interface ListSink {
 }
 
 /** Reads every page; resolves with the list's resourceVersion (the last page's). */
-export async function listPages(transport: ApiTransport, q: ListQuery, sink: ListSink): Promise<string> {
+export async function listPages(
+  transport: ApiTransport,
+  q: ListQuery,
+  sink: ListSink,
+  limits: ListLimits = DEFAULT_LIST_LIMITS,
+): Promise<string> {
   let cont = '';
   let resourceVersion = '';
+  let pages = 0;
+  let items = 0;
+  const tooLong = (why: string): ListTooLongError =>
+    new ListTooLongError(`list of ${q.path} abandoned after ${pages} pages and ${items} items: ${why}`);
   do {
+    if (pages >= limits.maxPages) throw tooLong(`over ${limits.maxPages} pages (a continue that never ends?)`);
     const params = new URLSearchParams({ limit: String(q.pageSize) });
     if (q.labelSelector) params.set('labelSelector', q.labelSelector);
     if (q.fieldSelector) params.set('fieldSelector', q.fieldSelector);
     if (cont !== '') params.set('continue', cont);
     const page = (await transport.getList(`${q.path}?${params.toString()}`, MAX_OBJECT_BYTES, {
-      item: (json) => sink.item(JSON.parse(json.toString('utf8'))),
+      item: (json) => {
+        // Thrown inside the splitter, this fails the request at once (its body is not read on).
+        if (++items > limits.maxItems) throw tooLong(`over ${limits.maxItems} items`);
+        sink.item(JSON.parse(json.toString('utf8')));
+      },
       oversize: (bytes) => sink.oversize(bytes),
     })) as { metadata?: { resourceVersion?: unknown; continue?: unknown } };
+    pages++;
     resourceVersion = typeof page.metadata?.resourceVersion === 'string' ? page.metadata.resourceVersion : '';
-    cont = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
+    const next = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
+    if (next !== '' && next === cont) throw tooLong('the same continue token twice');
+    cont = next;
   } while (cont !== '');
   return resourceVersion;
 }

@@ -213,7 +213,7 @@ export class ApiTransport {
         try {
           splitter.push(c);
         } catch (e) {
-          fail(new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`));
+          fail(asApiError(what, e));
         }
       });
       res.on('error', (e) => fail(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
@@ -224,7 +224,7 @@ export class ApiTransport {
           this.onContact(resourceOf(pathAndQuery));
           resolve(rest);
         } catch (e) {
-          fail(new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`));
+          fail(asApiError(what, e));
         }
       });
     });
@@ -378,6 +378,11 @@ export class ApiTransport {
       if (!res.complete) finish(new ApiError(`${what}: connection closed mid-stream`, undefined, 'dropped'));
     });
   }
+}
+
+/** What a sink threw, as an ApiError: one of ours as it is (its kind decides the restart). */
+function asApiError(what: string, e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
 }
 
 /** The path of a request, without its query (for messages: a continue token says nothing). */

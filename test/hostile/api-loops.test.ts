@@ -36,8 +36,11 @@ async function front(t: Test, api: FakeApiServer): Promise<{ loops: Loops; kubec
       return res.end();
     }
     const endless = !watch && loops.endlessContinue && url.pathname === '/api/v1/services';
+    // Every endless page is the first page again, under a token the fake API never issued.
+    if (endless) url.searchParams.delete('continue');
+    const path = endless ? `${url.pathname}?${url.searchParams.toString()}` : req.url;
     const up = http.request(
-      { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers },
+      { host: upstream.hostname, port: upstream.port, path, method: req.method, headers: req.headers },
       (ur) => {
         if (!endless) {
           res.writeHead(ur.statusCode ?? 502, ur.headers);
@@ -112,5 +115,34 @@ t.test('watches that end the moment they open: backed off, counted, caught up af
     await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n', 60_000),
     'drain\n',
     'a change after the fault arrives (the backoff is capped)',
+  );
+});
+
+t.test('a list whose continue never ends: capped, counted, logged, retried; synced once it ends', async (t) => {
+  const { api } = await startApi(t);
+  seedCluster(api);
+  const { loops, kubeconfig } = await front(t, api);
+  loops.endlessContinue = true;
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig]);
+  const restarts = await until(
+    'the endless list counted',
+    () => metric(agent, 'watch_restarts_total{resource="services",reason="list_too_long"}'),
+    (n) => n >= 1,
+    120_000,
+  );
+  t.ok(restarts >= 1, `counted as list_too_long (${loops.servicePages} pages served)`);
+  const line = agent.logs.find((l) => l.level === 50 && /services/.test(String(l.msg)));
+  t.match(String(line?.msg), /list of \/api\/v1\/services .*pages/, `logged: ${String(line?.msg)}`);
+  t.equal((await httpGet(agent.httpPort, '/healthz')).status, 200, '/healthz answers');
+  const ready = await httpGet(agent.httpPort, '/readyz');
+  t.equal(ready.status, 503, 'not ready: services never listed');
+  t.match(ready.body, /never synced: the API server answers with an error for services/, '/readyz says why');
+  t.equal(agent.proc.exitCode, null, 'still running');
+
+  loops.endlessContinue = false;
+  t.equal(
+    await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 100%\n', 120_000),
+    'ready up 100%\n',
+    'synced once the list ends (the backoff is capped)',
   );
 });

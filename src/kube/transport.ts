@@ -3,7 +3,7 @@
 // re-reads the token file (or re-runs the exec plugin) and retries at once, once.
 import http from 'node:http';
 import https from 'node:https';
-import { CredentialError, Credentials, type Prepared } from './credentials.js';
+import { CredentialError, Credentials, type FileProblem, type Prepared } from './credentials.js';
 import type { KubeAccess } from './kubeconfig.js';
 import { ListSplitter, type SplitterSink } from './list-splitter.js';
 
@@ -100,11 +100,13 @@ export class ApiTransport {
     private readonly requestTimeoutMs: number,
     /** Called whenever the API server answers successfully, with the resource: feeds staleness and health. */
     private readonly onContact: (resource: string) => void,
+    /** A credential file became unreadable (its last good content stays in use) or readable again. */
+    onFileProblem?: FileProblem,
   ) {
     const cluster = kc.getCurrentCluster();
     if (cluster === null) throw new ApiError('kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/+$/, '');
-    this.credentials = new Credentials(cluster, kc.getCurrentUser());
+    this.credentials = new Credentials(cluster, kc.getCurrentUser(), onFileProblem);
   }
 
   /**

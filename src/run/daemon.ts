@@ -86,10 +86,18 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   );
 
   const health = new ApiHealth(['nodes', 'services', 'endpointslices'], (t) => observer.apiHealthChanged(t));
-  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, (resource) => {
-    staleness.contact();
-    health.ok(resource);
-  });
+  const transport = new ApiTransport(
+    kc,
+    cfg.requestTimeoutMs,
+    (resource) => {
+      staleness.contact();
+      health.ok(resource);
+    },
+    (what, path, detail) =>
+      detail === null
+        ? log.info({ path }, `${what} ${path} is readable again`)
+        : log.warn({ path, detail }, `cannot read ${what} ${path}: ${detail}; the last good one stays in use`),
+  );
   const events = new NodeEventRecorder(transport, cfg.nodeName, cfg.eventsNamespace, observer.eventOutcome);
   observer.attach({ state, ports, events });
 

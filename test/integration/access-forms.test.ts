@@ -1,7 +1,7 @@
 // The built daemon behind a real TLS front (own CA, bearer tokens, client certificates) in front of
 // the fake API server: every credential form kubectl accepts, and the ones we refuse at start.
 import t from 'tap';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, kubectl, seedCluster, startApi } from '../lib/agent-process.js';
 import { probeUntil } from '../lib/probe.js';
@@ -119,10 +119,17 @@ t.test('a server without a scheme (host:port) is read as http://, as kubectl rea
 
 t.test('forms we cannot honour: one line at start naming them, exit 2', async (t) => {
   const { pki, front, dir } = await setup(t);
+  // A read that blocks (a FIFO) would hang the start: the deadline makes that a failure, not a hang.
   const run = (kc: string): Promise<{ code: number | null; stderr: string }> =>
     runChild(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', kc], {
       env: { PATH: process.env.PATH ?? '' },
+      timeoutMs: 20_000,
     });
+  const fifo = join(dir, 'fifo');
+  await runChild('mkfifo', [fifo]);
+  const huge = join(dir, 'huge');
+  writeFileSync(huge, '');
+  truncateSync(huge, 1024 ** 3); // sparse: costs no disk, 1 GiB to whoever reads it whole
   const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, RegExp]> = [
     [
       'auth-provider',
@@ -143,6 +150,24 @@ t.test('forms we cannot honour: one line at start naming them, exit 2', async (t
       { server: 'https://[::1' },
       { token: 'x' },
       /--kubeconfig: .*server "https:\/\/\[::1" is not a URL/,
+    ],
+    [
+      'token file is a FIFO',
+      {},
+      { tokenFile: fifo },
+      /--kubeconfig: cannot read token file .*fifo: not a regular file \(a FIFO\)/,
+    ],
+    [
+      'token file of 1 GiB',
+      {},
+      { tokenFile: huge },
+      /--kubeconfig: cannot read token file .*huge: 1073741824 bytes, over/,
+    ],
+    [
+      'CA file is a FIFO',
+      { 'certificate-authority': fifo },
+      { token: 'x' },
+      /cannot read certificate-authority .*fifo: not a regular/,
     ],
     [
       'server scheme',

@@ -10,7 +10,7 @@ import {
   type StreamHandle,
 } from './transport.js';
 import { DEFAULT_LIST_LIMITS, ListTooLongError, listPages, type ListLimits } from './list.js';
-import { Store, decodeWatchLine, type BrokenLine } from './listwatch.js';
+import { Store, decodeWatchLine, type BrokenLine, type ObjectKey } from './listwatch.js';
 import type { Cached } from '../core/views.js';
 
 /**
@@ -100,6 +100,13 @@ export function restartFor(err: unknown, during: 'list' | 'watch' = 'watch'): Re
   return { reason, relist: false, err, wait: true };
 }
 
+/** namespace/name of a raw object, when it has a name. */
+function rawKey(raw: unknown): ObjectKey | undefined {
+  const md = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  if (typeof md?.name !== 'string' || md.name === '') return undefined;
+  return { namespace: typeof md.namespace === 'string' ? md.namespace : '', name: md.name };
+}
+
 type Phase = 'stopped' | 'listing' | 'watching' | 'waiting';
 
 export class ResourceInformer<V> {
@@ -154,6 +161,7 @@ export class ResourceInformer<V> {
   private async list(run: number): Promise<void> {
     this.phase = 'listing';
     const items: Array<Cached<V>> = [];
+    const unreadable: ObjectKey[] = [];
     const { path, labelSelector, fieldSelector } = this.opts;
     let resourceVersion: string;
     try {
@@ -164,6 +172,12 @@ export class ResourceInformer<V> {
           item: (raw) => {
             const c = this.opts.trim(raw);
             if (c !== undefined) items.push(c);
+            else {
+              // There but unreadable (e.g. a decision ConfigMap whose content does not parse): what we
+              // last read of it stays, as when a watch event cannot be read. Only its absence deletes.
+              const k = rawKey(raw);
+              if (k !== undefined) unreadable.push(k);
+            }
           },
           // Skipped: to us it does not exist (a Service answers like an unknown one), rather than
           // one object keeping every other from syncing.
@@ -178,7 +192,7 @@ export class ResourceInformer<V> {
       return;
     }
     if (run !== this.run) return;
-    this.store.replaceAll(items);
+    this.store.replaceAll(items, unreadable);
     this.resourceVersion = resourceVersion;
     // In sync: the moment the watch from this list starts.
     this.opts.onListed();

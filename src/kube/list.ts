@@ -73,3 +73,45 @@ export async function listPages(
   } while (cont !== '');
   return resourceVersion;
 }
+
+export interface ListAllOptions {
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Default 250, as the informer pages. */
+  pageSize?: number;
+  limits?: ListLimits;
+  /** An item over MAX_OBJECT_BYTES was skipped. */
+  onOversize?: (bytes: number) => void;
+}
+
+/**
+ * One full read of a collection for a program that does not watch (render, sync): paged, each
+ * item trimmed as it arrives, so what `trim` keeps is all that is ever held, whatever tenants
+ * wrote. An item `trim` rejects (undefined) is dropped.
+ */
+export async function listAll<T>(
+  transport: ApiTransport,
+  path: string,
+  trim: (raw: unknown) => T | undefined,
+  opts: ListAllOptions = {},
+): Promise<{ items: T[]; resourceVersion: string }> {
+  const items: T[] = [];
+  const resourceVersion = await listPages(
+    transport,
+    {
+      path,
+      pageSize: opts.pageSize ?? 250,
+      ...(opts.labelSelector === undefined ? {} : { labelSelector: opts.labelSelector }),
+      ...(opts.fieldSelector === undefined ? {} : { fieldSelector: opts.fieldSelector }),
+    },
+    {
+      item: (raw) => {
+        const v = trim(raw);
+        if (v !== undefined) items.push(v);
+      },
+      oversize: (bytes) => opts.onOversize?.(bytes),
+    },
+    opts.limits,
+  );
+  return { items, resourceVersion };
+}

@@ -1,8 +1,9 @@
 // What each API request carries: the Authorization header and the TLS material. Files (token,
 // CA, client certificate and key) are re-read when they change — a stat per request is cheap —
 // and a token file at once after a 401. Whatever sits at their paths, a read never blocks and
-// never costs more than MAX_CREDENTIAL_FILE_BYTES; an unreadable file keeps the last good content. Exec plugins run through client-node's ExecAuth (a small
-// module of its own: importing it does not load the generated API).
+// never costs more than MAX_CREDENTIAL_FILE_BYTES; an unreadable file keeps the last good content.
+// Exec plugins run through client-node's ExecAuth (a small module of its own: importing it does
+// not load the generated API).
 import http from 'node:http';
 import https from 'node:https';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';

@@ -1,7 +1,8 @@
 // How the API server is treating us, per resource and overall: ok, or why not (unreachable,
 // unauthorized, forbidden, tls, error). Fed by the transport (answers) and the informers
 // (failures); read by /status, /readyz, the metrics and one log line per state change.
-import { ApiError } from './transport.js';
+import { ApiError, EndedEarlyError, HungError } from './transport.js';
+import { ListTooLongError } from './list.js';
 
 export type ApiState = 'connecting' | 'ok' | 'unreachable' | 'unauthorized' | 'forbidden' | 'tls' | 'error';
 
@@ -15,7 +16,7 @@ export interface ResourceHealth {
 }
 
 interface Tracked extends ResourceHealth {
-  /** Connections cut in a row without an answer in between. */
+  /** Connections cut in a row without an answer (a success or an error Status) in between. */
   drops: number;
 }
 
@@ -38,6 +39,7 @@ export function classify(err: unknown): { state: ApiState; code: string; detail:
   if (err instanceof ApiError) {
     if (err.kind === 'tls') return { state: 'tls', code: 'tls', detail: err.detail || null };
     if (err.kind === 'credentials') return { state: 'unauthorized', code: 'credentials', detail: null };
+    if (err instanceof ListTooLongError) return { state: 'error', code: 'list_too_long', detail: null };
     if (err.statusCode === 401) return { state: 'unauthorized', code: '401', detail: err.detail || null };
     if (err.statusCode === 403) return { state: 'forbidden', code: '403', detail: err.detail || null };
     if (err.kind === 'http' && err.statusCode !== undefined)
@@ -74,7 +76,11 @@ export class ApiHealth {
    */
   failed(resource: string, err: unknown): void {
     const h = this.resources.get(resource);
+    // Not the API server failing us: a relist or a re-watch (after backoff) follows, counted as a restart.
     if (h === undefined || (err instanceof ApiError && err.statusCode === 410)) return;
+    if (err instanceof HungError || err instanceof EndedEarlyError) return;
+    // An error Status is an answer too: only cuts with nothing in between count as "in a row".
+    if (err instanceof ApiError && err.kind === 'http') h.drops = 0;
     if (err instanceof ApiError && err.kind === 'dropped' && ++h.drops < 2) return;
     const c = classify(err);
     const key = `${resource}\0${c.code}`;

@@ -1,46 +1,141 @@
 // What each API request carries: the Authorization header and the TLS material. Files (token,
 // CA, client certificate and key) are re-read when they change — a stat per request is cheap —
-// and a token file at once after a 401. Exec plugins run through client-node's ExecAuth (a small
-// module of its own: importing it does not load the generated API).
+// and a token file at once after a 401. Whatever sits at their paths, a read never blocks and
+// never costs more than MAX_CREDENTIAL_FILE_BYTES; an unreadable file keeps the last good content.
+// Exec plugins run through client-node's ExecAuth (a small module of its own: importing it does
+// not load the generated API).
 import http from 'node:http';
 import https from 'node:https';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { ExecAuth } from '@kubernetes/client-node/dist/exec_auth.js';
 import type { User } from '@kubernetes/client-node/dist/config_types.js';
 import { FlagError } from '../platform/flags.js';
 import type { ClusterInfo, UserInfo } from './kubeconfig.js';
 
-/** A file read again only when its inode, size or mtime moved (or after invalidate()). */
+/**
+ * The largest credential file we read. A token is a few KB, a CA bundle a few hundred; a file
+ * over this is not one (e.g. a 1 GiB sparse file), and reading it would cost its size in RSS.
+ */
+export const MAX_CREDENTIAL_FILE_BYTES = 4 * 1024 * 1024;
+
+/** Why a credential file could not be read, in words (a code like ENOENT, or what sits there). */
+export class FileReadError extends Error {
+  override name = 'FileReadError';
+}
+
+/**
+ * One bounded read that cannot block: opened non-blocking (a FIFO returns at once), regular files
+ * only, at most `max` bytes, as run/override.ts reads the override file.
+ */
+export function readCredentialFile(path: string, max = MAX_CREDENTIAL_FILE_BYTES): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw new FileReadError((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new FileReadError(`not a regular file (${fileType(st)})`);
+    if (st.size > max) throw new FileReadError(`${st.size} bytes, over ${max}`);
+    // It may grow between fstat and read: read no further than the cap, plus one byte to know.
+    const buf = Buffer.alloc(Math.min(st.size, max) + 1);
+    let n = 0;
+    for (let r: number; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
+    if (n > max) throw new FileReadError(`over ${max} bytes`);
+    return buf.subarray(0, n);
+  } catch (err) {
+    if (err instanceof FileReadError) throw err;
+    throw new FileReadError((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileType(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a file';
+}
+
+/** A credential file that could not be read (detail), or is readable again (null). */
+export type FileProblem = (what: string, path: string, detail: string | null) => void;
+
+/**
+ * A file read again only when its inode, size or mtime moved (or after invalidate()). Once read,
+ * a file that cannot be read again (gone, a FIFO, too big) changes nothing: the last good content
+ * stays in use, and the problem is reported once per distinct failure, like the override file.
+ */
 export class WatchedFile {
   private sig = '';
+  /** The signature of the last failed read: polling changed() does not report it again. */
+  private failedSig = '';
   private data: Buffer | undefined;
+  private fresh = false;
+  private problem = '';
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly what = 'file',
+    private readonly onProblem: FileProblem = () => undefined,
+  ) {}
 
   read(): Buffer {
-    const st = statSync(this.path); // follows symlinks: a projected volume's ..data swap shows
-    const sig = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    if (this.data === undefined || sig !== this.sig) {
-      this.data = readFileSync(this.path);
-      this.sig = sig;
+    let sig: string;
+    try {
+      sig = signature(statSync(this.path)); // follows symlinks: a projected volume's ..data swap shows
+    } catch (err) {
+      return this.keep('', new FileReadError((err as NodeJS.ErrnoException).code ?? (err as Error).message));
+    }
+    if (this.data !== undefined && this.fresh && sig === this.sig) return this.data;
+    let data: Buffer;
+    try {
+      data = readCredentialFile(this.path);
+    } catch (err) {
+      return this.keep(sig, err as FileReadError);
+    }
+    this.data = data;
+    this.sig = sig;
+    this.fresh = true;
+    if (this.problem !== '') {
+      this.problem = '';
+      this.failedSig = '';
+      this.onProblem(this.what, this.path, null);
+    }
+    return data;
+  }
+
+  /** Never read: the caller reports it. Read before: keep what we had, report once. */
+  private keep(sig: string, err: FileReadError): Buffer {
+    if (this.data === undefined) throw err;
+    this.failedSig = sig;
+    if (err.message !== this.problem) {
+      this.problem = err.message;
+      this.onProblem(this.what, this.path, err.message);
     }
     return this.data;
   }
 
   /** Read again next time, whatever stat says. */
   invalidate(): void {
-    this.data = undefined;
+    this.fresh = false;
   }
 
-  /** True when the file no longer matches what was read last (cheap: one stat). */
+  /** True when the file no longer matches what was read (or failed) last (cheap: one stat). */
   changed(): boolean {
     try {
-      const st = statSync(this.path);
-      return this.data !== undefined && `${st.ino}:${st.size}:${st.mtimeMs}` !== this.sig;
+      const sig = signature(statSync(this.path));
+      return this.data !== undefined && sig !== this.sig && sig !== this.failedSig;
     } catch {
       return false;
     }
   }
+}
+
+function signature(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
 }
 
 /** Credentials could not be produced (unreadable token file, failing exec plugin). */
@@ -69,11 +164,14 @@ export class Credentials {
   constructor(
     private readonly cluster: ClusterInfo,
     private readonly user: UserInfo,
+    onProblem?: FileProblem,
   ) {
-    this.tokenFile = user.tokenFile === undefined ? undefined : new WatchedFile(user.tokenFile);
-    this.caFile = cluster.caFile === undefined ? undefined : new WatchedFile(cluster.caFile);
-    this.certFile = user.certFile === undefined ? undefined : new WatchedFile(user.certFile);
-    this.keyFile = user.keyFile === undefined ? undefined : new WatchedFile(user.keyFile);
+    const file = (path: string | undefined, what: string): WatchedFile | undefined =>
+      path === undefined ? undefined : new WatchedFile(path, what, onProblem);
+    this.tokenFile = file(user.tokenFile, 'token file');
+    this.caFile = file(cluster.caFile, 'certificate-authority');
+    this.certFile = file(user.certFile, 'client-certificate');
+    this.keyFile = file(user.keyFile, 'client-key');
     if (user.exec !== undefined) this.exec = new ExecAuth();
     this.caData = b64(cluster.caData);
     this.certData = b64(user.certData);
@@ -89,10 +187,7 @@ export class Credentials {
       try {
         f.read();
       } catch (err) {
-        throw new FlagError(
-          'kubeconfig',
-          `cannot read ${what} ${f.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
+        throw new FlagError('kubeconfig', `cannot read ${what} ${f.path}: ${(err as Error).message}`);
       }
     }
   }
@@ -120,10 +215,7 @@ export class Credentials {
       try {
         token = this.tokenFile.read().toString('utf8').trim();
       } catch (err) {
-        throw new CredentialError(
-          `cannot read token file ${this.tokenFile.path}: ` +
-            `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        );
+        throw new CredentialError(`cannot read token file ${this.tokenFile.path}: ${(err as Error).message}`);
       }
       if (token !== '') headers.Authorization = `Bearer ${token}`;
     } else if (u.token !== undefined) {

@@ -1,10 +1,40 @@
-// One resource kept in sync with a ListWatch (listwatch.ts, client-node's behaviour): list, then
-// watch, relist on 410 Gone. ListWatch alone stops for good on any other error and keeps whole
-// objects, so we feed it a transport with deadlines and trimmed objects, and restart it with backoff.
-import { isPlainObject } from '../core/json.js';
-import { ListWatch, Watch, type KubernetesListObject } from './listwatch.js';
-import { ApiError, MAX_OBJECT_BYTES, TooLargeError, type ApiTransport, type StreamHandle } from './transport.js';
+// One resource kept in sync: one state machine for list and watch. List (paged, trimmed as it
+// arrives), watch from the list's resourceVersion, re-watch after a clean end; every other end is a
+// Restart with an explicit reason that says whether to relist and whether to wait first.
+import {
+  ApiError,
+  EndedEarlyError,
+  HungError,
+  TooLargeError,
+  type ApiTransport,
+  type StreamHandle,
+} from './transport.js';
+import { DEFAULT_LIST_LIMITS, ListTooLongError, listPages, type ListLimits } from './list.js';
+import { Store, decodeWatchLine, type BrokenLine, type ObjectKey } from './listwatch.js';
 import type { Cached } from '../core/views.js';
+
+/**
+ * Why a list/watch restarted; the label of `watch_restarts_total{reason}`. `gone` (410 on a watch)
+ * is routine and not counted; `http_NNN` is an error status, `error` anything else (unreachable,
+ * a list that timed out, a cut connection).
+ */
+export type RestartReason =
+  | 'gone'
+  | 'gone_after_list'
+  | 'hung'
+  | 'ended_early'
+  | 'list_too_long'
+  | 'object_too_large'
+  | BrokenLine
+  | `http_${number}`
+  | 'error';
+
+export interface Restart {
+  reason: RestartReason;
+  /** Forget the resourceVersion and list again (else the watch resumes from it). */
+  relist: boolean;
+  err: unknown;
+}
 
 export interface InformerOptions<V> {
   /** Short name for logs and metrics, e.g. "services". */
@@ -18,8 +48,8 @@ export interface InformerOptions<V> {
   onDelete: (c: Cached<V>) => void;
   /** After the first full list has been applied (and after every relist). */
   onListed: () => void;
-  /** ListWatch stopped on an error; we restart it after `delayMs`. */
-  onRestart: (reason: string, err: unknown, delayMs: number) => void;
+  /** A counted restart (every reason but `gone`), after `delayMs`. */
+  onRestart: (reason: RestartReason, err: unknown, delayMs: number) => void;
   onEvent?: (type: string) => void;
   /** An object over MAX_OBJECT_BYTES was skipped (list) or ended its watch (which relists). */
   onTooLarge?: (where: 'list' | 'watch', bytes: number) => void;
@@ -31,6 +61,8 @@ export interface InformerTiming {
   minBackoffMs: number;
   maxBackoffMs: number;
   pageSize: number;
+  /** Caps on one list (a continue that never ends); default DEFAULT_LIST_LIMITS. */
+  listLimits?: ListLimits;
 }
 
 // Lists stream item by item (ListSplitter), so a page costs one item of our memory whatever its
@@ -46,154 +78,46 @@ export function hungGraceMs(watchTimeoutMs: number): number {
   return Math.min(10_000, Math.max(1000, Math.round(watchTimeoutMs / 4)));
 }
 
-type Entry<V> = Cached<V> & { apiVersion?: string; kind?: string };
-
-/** What SupervisedWatch tells its ResourceInformer. */
-interface WatchHooks {
-  /** A watch is starting; true when it follows a fresh list. */
-  beforeWatch(): boolean;
-  onEvent(type: string): void;
-  /** 410 Gone on a watch that started from a fresh list with nothing in between: how long to wait. */
-  goneAfterList(err: ApiError): number;
-  /** A watch outlived its deadline: it will be replaced by a relist. */
-  hung(err: ApiError): void;
-  /** The stream said something we cannot trust (a garbled line, an ERROR without a Status, an
-   * object over the cap): the watch is failed and replaced by a relist. */
-  broken(reason: string, err: ApiError): void;
-}
-
 /**
- * ListWatch talks to a `Watch`; this one streams through our transport, trims each object before
- * the cache sees it, asks the server to end watches after watchTimeout, and ends a watch still open
- * hungGraceMs after that as if it were 410 Gone, so ListWatch relists instead of resuming.
+ * A watch that ends cleanly, without an event, sooner than this was not ended by the server's
+ * timeout (at least a second, --watch-timeout): re-watching at once would spin.
  */
-class SupervisedWatch<V> extends Watch {
-  constructor(
-    private readonly transport: ApiTransport,
-    private readonly timing: InformerTiming,
-    private readonly trim: (raw: unknown) => Cached<V> | undefined,
-    private readonly hooks: WatchHooks,
-  ) {
-    super();
-  }
-
-  override async watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController> {
-    const fresh = this.hooks.beforeWatch();
-    let events = 0;
-    // ListWatch relists at once after a 410. If the watch from a list we just made is already
-    // Gone, relisting at once would spin (hundreds of lists a second): wait, with backoff.
-    let ended = false;
-    // Once per watch: a late failure (e.g. a handler's rejection) must not end it twice.
-    const finish = (err: unknown): void => {
-      if (ended) return;
-      ended = true;
-      settle(err);
-    };
-    const settle = (err: unknown): void => {
-      if (err instanceof ApiError && err.statusCode === 410 && fresh && events === 0) {
-        setTimeout(() => done(err), this.hooks.goneAfterList(err));
-        return;
-      }
-      // A hung watch may hang again from the same resourceVersion (e.g. a proxy that buffers
-      // streams): report it, then answer like a 410 so ListWatch relists rather than resumes.
-      if (err instanceof ApiError && err.statusCode === 0) {
-        this.hooks.hung(err);
-        return done(new ApiError(err.message, 410));
-      }
-      // An event over the cap: we cannot know what changed, so relist (which skips that object).
-      if (err instanceof TooLargeError) {
-        this.hooks.broken('object_too_large', err);
-        return settle(new ApiError(err.message, 410));
-      }
-      done(err);
-    };
-    // After a broken stream resuming from our resourceVersion could miss what the bad line
-    // carried: answer like a 410 so ListWatch relists. The 410-after-fresh-list backoff above
-    // keeps a server that only sends garbage from making us relist in a loop.
-    const broken = (reason: string, err: ApiError): void => {
-      if (ended) return;
-      this.hooks.broken(reason, err);
-      handle?.abort();
-      finish(new ApiError(err.message, 410));
-    };
-    // ListWatch's handler is async: a throw inside it is a rejected promise nobody awaits. Catch
-    // it and treat it as a broken stream rather than an unhandled rejection.
-    const deliver = (phase: string, obj: unknown): void => {
-      const r: unknown = callback(phase, obj);
-      if (r instanceof Promise)
-        r.catch((e: unknown) =>
-          broken('handler_error', new ApiError(`watch ${path}: ${e instanceof Error ? e.message : String(e)}`)),
-        );
-    };
-    const q = new URLSearchParams({
-      watch: 'true',
-      allowWatchBookmarks: 'true',
-      timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)),
-    });
-    for (const [k, v] of Object.entries(queryParams)) if (v !== undefined && v !== '') q.set(k, String(v));
-    let handle: StreamHandle | undefined;
-    const onLine = (line: string): void => {
-      let ev: { type?: unknown; object?: unknown };
-      try {
-        ev = JSON.parse(line) as typeof ev;
-      } catch {
-        return broken('bad_line', new ApiError(`watch ${path}: a line that is not JSON`));
-      }
-      if (typeof ev !== 'object' || ev === null)
-        return broken('bad_line', new ApiError(`watch ${path}: a line that is not an event`));
-      const type = typeof ev.type === 'string' ? ev.type : '';
-      this.hooks.onEvent(type);
-      if (type === 'ERROR') {
-        // e.g. 410 Expired: ListWatch forgets its resourceVersion; we end the stream so it relists.
-        // Only a real Status reaches ListWatch: it reads `.code` of whatever it is given.
-        const status = ev.object;
-        if (!isPlainObject(status))
-          return broken('bad_error_event', new ApiError(`watch ${path}: ERROR event without a Status`));
-        const code = (status as { code?: unknown }).code;
-        deliver(type, status);
-        handle?.abort();
-        return finish(
-          new ApiError(
-            `watch ${path}: ERROR event${typeof code === 'number' ? ` ${code}` : ''}`,
-            typeof code === 'number' ? code : undefined,
-          ),
-        );
-      }
-      events++;
-      if (type === 'BOOKMARK') {
-        const rv = (ev.object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
-        if (typeof rv === 'string') deliver(type, { metadata: { name: '', resourceVersion: rv } });
-        return;
-      }
-      const c = this.trim(ev.object);
-      if (c !== undefined) deliver(type, c);
-    };
-    try {
-      handle = await this.transport.stream(
-        `${path}?${q.toString()}`,
-        this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs),
-        onLine,
-        finish,
-      );
-    } catch (err) {
-      finish(err);
-    }
-    // ListWatch only ever calls abort() on what we return.
-    return { abort: () => handle?.abort() } as AbortController;
-  }
+export function quickEndMs(watchTimeoutMs: number): number {
+  return Math.min(1000, watchTimeoutMs / 2);
 }
+
+/** How a failed list or watch restarts. `wait`: whether the restart waits out the backoff. */
+export function restartFor(err: unknown, during: 'list' | 'watch' = 'watch'): Restart & { wait: boolean } {
+  if (err instanceof ListTooLongError) return { reason: 'list_too_long', relist: true, err, wait: true };
+  // A hung watch may hang again from the same resourceVersion (e.g. a proxy that buffers streams).
+  if (err instanceof HungError) return { reason: 'hung', relist: true, err, wait: false };
+  // An event over the cap: we cannot know what changed, so relist (which skips that object).
+  if (err instanceof TooLargeError) return { reason: 'object_too_large', relist: true, err, wait: false };
+  if (err instanceof ApiError && err.statusCode === 410 && during === 'watch')
+    return { reason: 'gone', relist: true, err, wait: false };
+  const reason: RestartReason =
+    err instanceof ApiError && err.statusCode !== undefined ? `http_${err.statusCode}` : 'error';
+  return { reason, relist: false, err, wait: true };
+}
+
+/** namespace/name of a raw object, when it has a name. */
+function rawKey(raw: unknown): ObjectKey | undefined {
+  const md = (raw as { metadata?: { name?: unknown; namespace?: unknown } } | null)?.metadata;
+  if (typeof md?.name !== 'string' || md.name === '') return undefined;
+  return { namespace: typeof md.namespace === 'string' ? md.namespace : '', name: md.name };
+}
+
+type Phase = 'stopped' | 'listing' | 'watching' | 'waiting';
 
 export class ResourceInformer<V> {
-  private readonly lw: ListWatch<Entry<V>>;
+  private phase: Phase = 'stopped';
+  /** Bumped on every transition: what an older list or watch reports afterwards is ignored. */
+  private run = 0;
+  private resourceVersion = '';
+  private watch: StreamHandle | undefined;
+  private timer: NodeJS.Timeout | undefined;
   private backoffMs: number;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private listedSinceWatch = false;
-  private stopped = false;
+  private readonly store: Store<Cached<V>>;
 
   constructor(
     private readonly transport: ApiTransport,
@@ -201,84 +125,171 @@ export class ResourceInformer<V> {
     private readonly timing: InformerTiming,
   ) {
     this.backoffMs = timing.minBackoffMs;
-    const onEvent = (type: string): void => {
-      // The server streams real events again: the next failure starts with a short wait.
-      if (type !== 'ERROR') this.backoffMs = timing.minBackoffMs;
-      opts.onEvent?.(type);
-    };
-    const watch = new SupervisedWatch<V>(transport, timing, opts.trim, {
-      beforeWatch: () => this.beforeWatch(),
-      onEvent,
-      goneAfterList: (err) => {
-        const delay = this.nextDelay();
-        opts.onRestart('gone_after_list', err, delay);
-        return delay;
-      },
-      hung: (err) => opts.onRestart('hung', err, 0),
-      broken: (reason, err) => {
-        if (err instanceof TooLargeError) opts.onTooLarge?.('watch', err.bytes);
-        opts.onRestart(reason, err, 0);
-      },
-    });
-    this.lw = new ListWatch<Entry<V>>(
-      opts.path,
-      watch,
-      () => this.list(),
-      false,
-      opts.labelSelector,
-      opts.fieldSelector,
-    );
-    this.lw.on('add', (o) => opts.onUpsert(o));
-    this.lw.on('update', (o) => opts.onUpsert(o));
-    this.lw.on('delete', (o) => opts.onDelete(o));
-    this.lw.on('error', (err) => this.scheduleRestart(err));
+    this.store = new Store<Cached<V>>({ upsert: (o) => opts.onUpsert(o), delete: (o) => opts.onDelete(o) });
   }
 
+  /** Starts (or resumes, after stop(), from the last resourceVersion). */
   start(): void {
-    this.stopped = false;
-    void this.lw.start();
+    if (this.phase !== 'stopped') return;
+    this.next();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.restartTimer);
-    void this.lw.stop();
+    this.run++;
+    this.phase = 'stopped';
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.watch?.abort();
+    this.watch = undefined;
   }
 
-  /** Paginated list through our transport, trimmed as it arrives. */
-  private async list(): Promise<KubernetesListObject<Entry<V>>> {
-    const items: Entry<V>[] = [];
-    let cont = '';
-    let resourceVersion = '';
-    do {
-      const q = new URLSearchParams({ limit: String(this.timing.pageSize) });
-      if (this.opts.labelSelector) q.set('labelSelector', this.opts.labelSelector);
-      if (this.opts.fieldSelector) q.set('fieldSelector', this.opts.fieldSelector);
-      if (cont !== '') q.set('continue', cont);
-      // Each item is parsed, trimmed to our view and dropped as it arrives: the page is never
-      // held whole, as text or as objects.
-      const page = (await this.transport.getList(`${this.opts.path}?${q.toString()}`, MAX_OBJECT_BYTES, {
-        item: (json) => {
-          const c = this.opts.trim(JSON.parse(json.toString('utf8')));
-          if (c !== undefined) items.push(c);
+  /** Credentials changed (e.g. a rotated token file): a restart waiting out its backoff goes now. */
+  retryNow(): void {
+    if (this.phase !== 'waiting') return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.next();
+  }
+
+  /** List when we hold no resourceVersion, else watch from it. */
+  private next(): void {
+    const run = ++this.run;
+    if (this.resourceVersion === '') void this.list(run);
+    else this.startWatch(run, false);
+  }
+
+  private async list(run: number): Promise<void> {
+    this.phase = 'listing';
+    const items: Array<Cached<V>> = [];
+    const unreadable: ObjectKey[] = [];
+    const { path, labelSelector, fieldSelector } = this.opts;
+    let resourceVersion: string;
+    try {
+      resourceVersion = await listPages(
+        this.transport,
+        { path, labelSelector, fieldSelector, pageSize: this.timing.pageSize },
+        {
+          item: (raw) => {
+            const c = this.opts.trim(raw);
+            if (c !== undefined) items.push(c);
+            else {
+              // There but unreadable (e.g. a decision ConfigMap whose content does not parse): what we
+              // last read of it stays, as when a watch event cannot be read. Only its absence deletes.
+              const k = rawKey(raw);
+              if (k !== undefined) unreadable.push(k);
+            }
+          },
+          // Skipped: to us it does not exist (a Service answers like an unknown one), rather than
+          // one object keeping every other from syncing.
+          oversize: (bytes) => this.opts.onTooLarge?.('list', bytes),
         },
-        // Skipped: to us it does not exist (a Service answers like an unknown one), rather than
-        // one object keeping every other from syncing.
-        oversize: (bytes) => this.opts.onTooLarge?.('list', bytes),
-      })) as { metadata?: { resourceVersion?: unknown; continue?: unknown } };
-      resourceVersion = typeof page.metadata?.resourceVersion === 'string' ? page.metadata.resourceVersion : '';
-      cont = typeof page.metadata?.continue === 'string' ? page.metadata.continue : '';
-    } while (cont !== '');
-    this.listedSinceWatch = true;
-    return { metadata: { resourceVersion }, items };
+        this.timing.listLimits ?? DEFAULT_LIST_LIMITS,
+      );
+    } catch (err) {
+      // Whatever the status (a 410 too: an expired continue token), a failed list is retried with
+      // backoff, from a fresh list.
+      if (run === this.run) this.restart(run, { ...restartFor(err, 'list'), relist: true, wait: true }, false, 0);
+      return;
+    }
+    if (run !== this.run) return;
+    this.store.replaceAll(items, unreadable);
+    this.resourceVersion = resourceVersion;
+    // In sync: the moment the watch from this list starts.
+    this.opts.onListed();
+    if (run === this.run) this.startWatch(run, true);
   }
 
-  /** ListWatch starts its watch right after applying a list: the moment we are in sync. */
-  private beforeWatch(): boolean {
-    if (!this.listedSinceWatch) return false;
-    this.listedSinceWatch = false;
-    this.opts.onListed();
-    return true;
+  /** `fresh`: this watch starts from a list just made. */
+  private startWatch(run: number, fresh: boolean): void {
+    this.phase = 'watching';
+    let events = 0;
+    const openedAt = Date.now();
+    const q = new URLSearchParams({
+      watch: 'true',
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(Math.ceil(this.timing.watchTimeoutMs / 1000)),
+      resourceVersion: this.resourceVersion,
+    });
+    if (this.opts.labelSelector !== undefined) q.set('labelSelector', this.opts.labelSelector);
+    if (this.opts.fieldSelector !== undefined) q.set('fieldSelector', this.opts.fieldSelector);
+    for (const [k, v] of [...q]) if (v === '') q.delete(k);
+    const path = this.opts.path;
+    const ended = (r: Restart | null): void => {
+      if (run !== this.run) return;
+      this.watch?.abort();
+      this.watch = undefined;
+      if (r === null) {
+        const openMs = Date.now() - openedAt;
+        if (events === 0 && openMs < quickEndMs(this.timing.watchTimeoutMs)) {
+          const err = new EndedEarlyError(`watch ${path}`, openMs);
+          return this.restart(run, { reason: 'ended_early', relist: false, err, wait: true }, fresh, events);
+        }
+        // A clean end on time: the server behaves, so the next failure starts with a short wait.
+        this.backoffMs = this.timing.minBackoffMs;
+        return this.next(); // watch on from where we are
+      }
+      this.restart(run, r, fresh, events);
+    };
+    const onLine = (line: string): void => {
+      if (run !== this.run) return;
+      const ev = decodeWatchLine(line);
+      if (ev.type !== undefined) {
+        // The server streams real events again: the next failure starts with a short wait.
+        if (ev.type !== 'ERROR') this.backoffMs = this.timing.minBackoffMs;
+        this.opts.onEvent?.(ev.type);
+      }
+      switch (ev.kind) {
+        case 'broken':
+          // Resuming from our resourceVersion could miss what the bad line carried: relist.
+          return ended({ reason: ev.reason, relist: true, err: new ApiError(`watch ${path}: ${ev.message}`) });
+        case 'error': {
+          // e.g. 410 Expired: the stream ends here; its code decides like an HTTP status would.
+          const err = new ApiError(`watch ${path}: ERROR event${ev.code === undefined ? '' : ` ${ev.code}`}`, ev.code);
+          return ended(restartFor(err));
+        }
+        case 'bookmark':
+          events++;
+          if (ev.resourceVersion !== undefined) this.resourceVersion = ev.resourceVersion;
+          return;
+        case 'event':
+          events++;
+          return this.apply(ev.type, ev.object);
+      }
+    };
+    this.watch = this.transport.stream(
+      `${path}?${q.toString()}`,
+      this.timing.watchTimeoutMs + hungGraceMs(this.timing.watchTimeoutMs),
+      onLine,
+      (err) => ended(err === null ? null : restartFor(err)),
+    );
+  }
+
+  private apply(type: string, raw: unknown): void {
+    const c = this.opts.trim(raw);
+    if (c === undefined) return; // unreadable: what we hold of it stays
+    if (type === 'ADDED' || type === 'MODIFIED') this.store.upsert(c);
+    else if (type === 'DELETED') this.store.remove(c);
+    this.resourceVersion = c.metadata.resourceVersion ?? '';
+  }
+
+  /**
+   * A list or watch ended with `r`. Relisting at once after a watch from a fresh list that saw
+   * nothing would spin (hundreds of lists a second against a server whose fresh watches are Gone
+   * or garbled): that one waits, with backoff, and a 410 there counts as `gone_after_list`.
+   */
+  private restart(run: number, r: Restart & { wait?: boolean }, fresh: boolean, events: number): void {
+    const spin = fresh && events === 0 && r.reason !== 'hung';
+    const reason: RestartReason = spin && r.reason === 'gone' ? 'gone_after_list' : r.reason;
+    const delay = r.wait === true || spin ? this.nextDelay() : 0;
+    if (r.err instanceof TooLargeError) this.opts.onTooLarge?.('watch', r.err.bytes);
+    if (reason !== 'gone') this.opts.onRestart(reason, r.err, delay);
+    if (r.relist) this.resourceVersion = '';
+    if (delay === 0) return this.next();
+    this.phase = 'waiting';
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (run === this.run) this.next();
+    }, delay);
   }
 
   /** Jittered exponential backoff: half the current step plus up to another half. */
@@ -286,29 +297,5 @@ export class ResourceInformer<V> {
     const delay = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
     this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
     return delay;
-  }
-
-  /** Credentials changed (e.g. a rotated token file): a restart waiting out its backoff goes now. */
-  retryNow(): void {
-    if (this.stopped || this.restartTimer === undefined) return;
-    clearTimeout(this.restartTimer);
-    this.restartTimer = undefined;
-    void this.lw.start();
-  }
-
-  private scheduleRestart(err: unknown): void {
-    if (this.stopped || this.restartTimer !== undefined) return;
-    const delay = this.nextDelay();
-    const reason =
-      err instanceof ApiError && err.statusCode === 0
-        ? 'hung'
-        : err instanceof ApiError && err.statusCode !== undefined
-          ? `http_${err.statusCode}`
-          : 'error';
-    this.opts.onRestart(reason, err, delay);
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (!this.stopped) void this.lw.start();
-    }, delay);
   }
 }

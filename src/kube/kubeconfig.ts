@@ -12,8 +12,10 @@ import { isPlainObject, type JsonObject } from '../core/json.js';
 
 export interface ClusterInfo {
   name: string;
-  /** Without a trailing slash. */
+  /** An http(s) URL, without a trailing slash. */
   server: string;
+  /** The server as the kubeconfig wrote it, when that had no scheme (for messages). */
+  serverWritten?: string;
   skipTLSVerify: boolean;
   caFile?: string;
   caData?: string;
@@ -116,12 +118,39 @@ export function loadKubeConfig(path: string | undefined, env: NodeJS.ProcessEnv)
 /** Plain http carries no TLS at all: only when the kubeconfig says so explicitly (as kubectl). */
 export function refusePlainHttp(cluster: ClusterInfo, flag: string): void {
   if (cluster.server.startsWith('http://') && cluster.skipTLSVerify !== true) {
+    const bare =
+      cluster.serverWritten === undefined
+        ? ''
+        : ` (its server "${cluster.serverWritten}" has no scheme, read as http:// (as kubectl does))`;
     throw new FlagError(
       flag,
-      `cluster ${cluster.name} uses http:// without insecure-skip-tls-verify: true, ` +
+      `cluster ${cluster.name} uses http://${bare} without insecure-skip-tls-verify: true, ` +
         'which the Kubernetes client refuses',
     );
   }
+}
+
+/**
+ * The server as a URL we can request. A bare host:port is read as kubectl reads it: measured with
+ * kubectl 1.32, `127.0.0.1:6443` is sent as plain http (CA or not), so it becomes http://.
+ * Anything else that is not an http(s) URL is a start-up error, not an API server that is
+ * "unreachable" forever.
+ */
+export function serverUrl(written: string, bad: (detail: string) => Error): string {
+  const trimmed = written.replace(/\/+$/, '');
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed);
+  const candidate = hasScheme ? trimmed : `http://${trimmed}`;
+  let url: URL;
+  try {
+    url = new URL(candidate);
+  } catch {
+    throw bad(`server "${written}" is not a URL`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw bad(`server "${written}" must be https:// or http://`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '')
+    throw bad(`server "${written}" must be a scheme, host, port and path only`);
+  return candidate;
 }
 
 function inCluster(env: NodeJS.ProcessEnv): KubeAccess {
@@ -186,11 +215,13 @@ function fromFile(path: string): KubeAccess {
     const name = str(e.name);
     const c = isPlainObject(e.cluster) ? e.cluster : undefined;
     if (name === undefined || c === undefined) throw bad(`clusters[${i}]`, 'needs a name and a cluster');
-    const server = str(c.server);
-    if (server === undefined) throw bad(`cluster "${name}"`, 'has no server');
+    const written = str(c.server);
+    if (written === undefined) throw bad(`cluster "${name}"`, 'has no server');
+    const server = serverUrl(written, (detail) => bad(`cluster "${name}":`, detail));
     clusters.push({
       name,
-      server: server.replace(/\/+$/, ''),
+      server,
+      ...(server === written.replace(/\/+$/, '') ? {} : { serverWritten: written }),
       skipTLSVerify: c['insecure-skip-tls-verify'] === true,
       ...opt('caFile', abs(str(c['certificate-authority']))),
       ...opt('caData', str(c['certificate-authority-data'])),

@@ -1,180 +1,115 @@
-// A list-then-watch cache with the observable behaviour of client-node 1.4's ListWatch (cache.js):
-// list, emit add/update/delete against what was held, watch from the list's resourceVersion,
-// re-watch after a clean end, relist after 410 Gone, emit `error` and stop on anything else.
-// Ours because importing client-node's cache.js loads its generated models (~70 MB of RSS), and
-// because theirs throws on a watch ERROR event without an object.
+// What one list or one watch line means to the cache, with no I/O: the object store (a fresh list
+// replaces it, a watch event edits it, each change reported once) and the decoding of a watch
+// line into an event or a reason to restart. The state machine that drives them is informer.ts.
+// Ours, not client-node's ListWatch: importing its cache.js loads the generated models (~70 MB of
+// RSS), and it throws on a watch ERROR event without an object.
+import { isPlainObject } from '../core/json.js';
 
 /** The identity every cached object carries. */
 export interface KubernetesObject {
   metadata?: { name?: string; namespace?: string; resourceVersion?: string };
 }
 
-export interface KubernetesListObject<T> {
-  metadata?: { resourceVersion?: string };
-  items: T[];
+/** namespace and name of an object, as the store keys it. */
+export interface ObjectKey {
+  namespace: string;
+  name: string;
 }
 
-/** The streaming half: subclasses open a watch and report events and its end. */
-export abstract class Watch {
-  abstract watch(
-    path: string,
-    queryParams: Record<string, string | number | boolean | undefined>,
-    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
-    done: (err: unknown) => void,
-  ): Promise<AbortController>;
+export function keyOf(o: KubernetesObject): ObjectKey {
+  return { namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' };
 }
 
-type Verb = 'add' | 'update' | 'delete' | 'error';
+export interface StoreSink<T> {
+  upsert(o: T): void;
+  delete(o: T): void;
+}
 
-export class ListWatch<T extends KubernetesObject> {
+export class Store<T extends KubernetesObject> {
   private objects = new Map<string, Map<string, T>>();
-  private resourceVersion = '';
-  private stopped = false;
-  private request: AbortController | undefined;
-  private readonly callbacks: Record<Verb, Array<(o: never) => void>> = { add: [], update: [], delete: [], error: [] };
 
-  constructor(
-    private readonly path: string,
-    private readonly watcher: Watch,
-    private readonly listFn: () => Promise<KubernetesListObject<T>>,
-    autoStart = true,
-    private readonly labelSelector?: string,
-    private readonly fieldSelector?: string,
-  ) {
-    if (autoStart) void this.doneHandler(null);
-  }
+  constructor(private readonly sink: StoreSink<T>) {}
 
-  async start(): Promise<void> {
-    this.stopped = false;
-    await this.doneHandler(null);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.abortRequest();
-  }
-
-  on(verb: 'add' | 'update' | 'delete', cb: (o: T) => void): void;
-  on(verb: 'error', cb: (err: unknown) => void): void;
-  on(verb: Verb, cb: (o: never) => void): void {
-    this.callbacks[verb].push(cb);
-  }
-
-  list(): T[] {
-    const all: T[] = [];
-    for (const ns of this.objects.values()) all.push(...ns.values());
-    return all;
-  }
-
-  latestResourceVersion(): string {
-    return this.resourceVersion;
-  }
-
-  private emit(verb: Verb, arg: unknown): void {
-    for (const cb of this.callbacks[verb].slice()) (cb as (a: unknown) => void)(arg);
-  }
-
-  private abortRequest(): void {
-    this.request?.abort();
-    this.request = undefined;
-  }
-
-  private async doneHandler(err: unknown): Promise<void> {
-    this.abortRequest();
-    const code =
-      (err as { statusCode?: unknown; code?: unknown } | null | undefined)?.statusCode ??
-      (err as { code?: unknown } | null | undefined)?.code;
-    if (err && code === 410) {
-      this.resourceVersion = '';
-    } else if (err) {
-      this.emit('error', err);
-      return;
-    }
-    if (this.stopped) return;
-    if (!this.resourceVersion) {
-      let list: KubernetesListObject<T>;
-      try {
-        list = await this.listFn();
-      } catch (e) {
-        this.emit('error', e);
-        return;
-      }
-      this.replaceAll(list.items);
-      this.resourceVersion = list.metadata?.resourceVersion ?? '';
-    }
-    const query: Record<string, string> = { resourceVersion: this.resourceVersion };
-    if (this.labelSelector !== undefined) query.labelSelector = this.labelSelector;
-    if (this.fieldSelector !== undefined) query.fieldSelector = this.fieldSelector;
-    this.request = await this.watcher.watch(
-      this.path,
-      query,
-      (phase, obj) => this.onWatchEvent(phase, obj),
-      (e) => void this.doneHandler(e),
-    );
-  }
-
-  private onWatchEvent(phase: string, raw: unknown): void {
-    const obj = raw as T | null | undefined;
-    switch (phase) {
-      case 'ERROR':
-        // The stream ends next; a 410 (Expired) means relist from scratch.
-        if ((raw as { code?: unknown } | null | undefined)?.code === 410) this.resourceVersion = '';
-        return;
-      case 'ADDED':
-      case 'MODIFIED':
-        if (obj) this.addOrUpdate(obj);
-        break;
-      case 'DELETED':
-        if (obj) this.remove(obj);
-        break;
-    }
-    this.resourceVersion = obj?.metadata?.resourceVersion ?? '';
-  }
-
-  /** A fresh list: drop what is gone (delete), then add or update the rest. */
-  private replaceAll(items: T[]): void {
+  /**
+   * A fresh list: drop what is gone (delete), then add or update the rest. `kept` names objects
+   * the list holds but we could not read: what we last read of them stays, as on a watch.
+   */
+  replaceAll(items: readonly T[], kept: readonly ObjectKey[] = []): void {
     const fresh = new Map<string, Set<string>>();
-    for (const o of items) {
-      const ns = o.metadata?.namespace ?? '';
-      let names = fresh.get(ns);
-      if (names === undefined) fresh.set(ns, (names = new Set()));
-      names.add(o.metadata?.name ?? '');
+    for (const k of [...items.map(keyOf), ...kept]) {
+      let names = fresh.get(k.namespace);
+      if (names === undefined) fresh.set(k.namespace, (names = new Set()));
+      names.add(k.name);
     }
     for (const [ns, held] of this.objects) {
       const keep = fresh.get(ns);
       for (const [name, old] of held) {
         if (keep?.has(name) === true) continue;
         held.delete(name);
-        this.emit('delete', old);
+        this.sink.delete(old);
       }
       if (held.size === 0) this.objects.delete(ns);
     }
-    for (const o of items) this.addOrUpdate(o);
+    for (const o of items) this.upsert(o);
   }
 
-  private addOrUpdate(obj: T): void {
-    const ns = obj.metadata?.namespace ?? '';
-    let held = this.objects.get(ns);
-    if (held === undefined) this.objects.set(ns, (held = new Map()));
-    const name = obj.metadata?.name ?? '';
+  /** Added or modified: reported when new or when its resourceVersion moved. */
+  upsert(obj: T): void {
+    const { namespace, name } = keyOf(obj);
+    let held = this.objects.get(namespace);
+    if (held === undefined) this.objects.set(namespace, (held = new Map()));
     const found = held.get(name);
-    if (found === undefined) {
-      held.set(name, obj);
-      this.emit('add', obj);
-    } else if (
+    if (
+      found === undefined ||
       found.metadata?.resourceVersion === undefined ||
       found.metadata.resourceVersion !== obj.metadata?.resourceVersion
     ) {
       held.set(name, obj);
-      this.emit('update', obj);
+      this.sink.upsert(obj);
     }
   }
 
-  private remove(obj: T): void {
-    const ns = obj.metadata?.namespace ?? '';
-    const held = this.objects.get(ns);
-    if (held?.delete(obj.metadata?.name ?? '') !== true) return;
-    this.emit('delete', obj);
-    if (held.size === 0) this.objects.delete(ns);
+  remove(obj: T): void {
+    const { namespace, name } = keyOf(obj);
+    const held = this.objects.get(namespace);
+    if (held?.delete(name) !== true) return;
+    this.sink.delete(obj);
+    if (held.size === 0) this.objects.delete(namespace);
   }
+}
+
+/** Why a watch line ends the watch: it said something we cannot trust, so we relist. */
+export type BrokenLine = 'bad_line' | 'bad_error_event';
+
+/** One watch line, decoded; `type` is the event type it named (counted), if it named one. */
+export type WatchLine =
+  | { kind: 'event'; type: string; object: unknown }
+  | { kind: 'bookmark'; type: 'BOOKMARK'; resourceVersion: string | undefined }
+  /** A Status from the server; code is the HTTP code it carries, if any (410 = relist). */
+  | { kind: 'error'; type: 'ERROR'; code: number | undefined }
+  | { kind: 'broken'; type: string | undefined; reason: BrokenLine; message: string };
+
+export function decodeWatchLine(line: string): WatchLine {
+  let ev: unknown;
+  try {
+    ev = JSON.parse(line);
+  } catch {
+    return { kind: 'broken', type: undefined, reason: 'bad_line', message: 'a line that is not JSON' };
+  }
+  if (typeof ev !== 'object' || ev === null)
+    return { kind: 'broken', type: undefined, reason: 'bad_line', message: 'a line that is not an event' };
+  const { type: t, object } = ev as { type?: unknown; object?: unknown };
+  const type = typeof t === 'string' ? t : '';
+  if (type === 'ERROR') {
+    // Only a real Status is believed: its `.code` decides between relist and retry.
+    if (!isPlainObject(object))
+      return { kind: 'broken', type, reason: 'bad_error_event', message: 'ERROR event without a Status' };
+    const code = object.code;
+    return { kind: 'error', type, code: typeof code === 'number' ? code : undefined };
+  }
+  if (type === 'BOOKMARK') {
+    const rv = (object as { metadata?: { resourceVersion?: unknown } } | undefined)?.metadata?.resourceVersion;
+    return { kind: 'bookmark', type, resourceVersion: typeof rv === 'string' ? rv : undefined };
+  }
+  return { kind: 'event', type, object };
 }

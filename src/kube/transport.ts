@@ -3,19 +3,19 @@
 // re-reads the token file (or re-runs the exec plugin) and retries at once, once.
 import http from 'node:http';
 import https from 'node:https';
-import { CredentialError, Credentials, type Prepared } from './credentials.js';
+import { CredentialError, Credentials, type FileProblem, type Prepared } from './credentials.js';
 import type { KubeAccess } from './kubeconfig.js';
 import { ListSplitter, type SplitterSink } from './list-splitter.js';
 
 /** What kind of failure: the API health state (api-health.ts) is derived from it. */
 export type FailureKind = 'http' | 'unreachable' | 'tls' | 'credentials' | 'dropped';
 
-/** An API failure; statusCode mirrors what the informer looks at (410 = relist, 0 = hung). */
+/** An API failure; statusCode is the HTTP status the API server sent, if it sent one. */
 export class ApiError extends Error {
   constructor(
     message: string,
     readonly statusCode?: number,
-    readonly kind: FailureKind = statusCode === undefined || statusCode === 0 ? 'unreachable' : 'http',
+    readonly kind: FailureKind = statusCode === undefined ? 'unreachable' : 'http',
     /** The Status message the API server sent (e.g. the RBAC reason of a 403), if any. */
     readonly detail = '',
   ) {
@@ -64,6 +64,22 @@ export class TooLargeError extends ApiError {
   }
 }
 
+/** A watch still open past its deadline (the server was asked to end it sooner): hung. */
+export class HungError extends ApiError {
+  constructor(what: string, openMs: number) {
+    super(`${what}: open ${openMs}ms without ending, treated as hung`);
+    this.name = 'HungError';
+  }
+}
+
+/** A watch the server ended cleanly before any event, much sooner than asked: a loop, not news. */
+export class EndedEarlyError extends ApiError {
+  constructor(what: string, openMs: number) {
+    super(`${what}: ended after ${openMs}ms without an event`);
+    this.name = 'EndedEarlyError';
+  }
+}
+
 /**
  * The largest object (list item or watch event line) we read, in bytes. etcd refuses writes over
  * 1.5 MiB (its default --max-request-bytes) and JSON can spell a stored byte in up to 6 (\u003c):
@@ -84,18 +100,51 @@ export class ApiTransport {
     private readonly requestTimeoutMs: number,
     /** Called whenever the API server answers successfully, with the resource: feeds staleness and health. */
     private readonly onContact: (resource: string) => void,
+    /** A credential file became unreadable (its last good content stays in use) or readable again. */
+    onFileProblem?: FileProblem,
   ) {
     const cluster = kc.getCurrentCluster();
     if (cluster === null) throw new ApiError('kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/+$/, '');
-    this.credentials = new Credentials(cluster, kc.getCurrentUser());
+    this.credentials = new Credentials(cluster, kc.getCurrentUser(), onFileProblem);
   }
 
-  private async prepare(pathAndQuery: string): Promise<{
-    url: URL;
-    opts: { method: string; headers: http.OutgoingHttpHeaders; agent: http.Agent };
-    mod: typeof http | typeof https;
-  }> {
+  /**
+   * Sends one request and resolves with its response once the API server answered 2xx. Any other
+   * status rejects with an ApiError carrying the Status message (e.g. the RBAC reason of a 403):
+   * the one place error bodies are read. A 401 re-reads the token file (or re-runs the exec
+   * plugin) and retries at once, once, when that yields other credentials: the one retry path.
+   * `signal` is called per attempt, so each attempt gets its own deadline.
+   */
+  private async open(
+    method: string,
+    pathAndQuery: string,
+    body: string | undefined,
+    what: string,
+    signal: () => AbortSignal,
+  ): Promise<http.IncomingMessage> {
+    try {
+      return await this.openOnce(method, pathAndQuery, body, what, signal());
+    } catch (err) {
+      if (
+        !(
+          err instanceof ApiError &&
+          err.statusCode === 401 &&
+          this.credentials.refreshAfterUnauthorized(err.sentAuthorization)
+        )
+      )
+        throw err;
+      return this.openOnce(method, pathAndQuery, body, what, signal());
+    }
+  }
+
+  private async openOnce(
+    method: string,
+    pathAndQuery: string,
+    body: string | undefined,
+    what: string,
+    signal: AbortSignal,
+  ): Promise<http.IncomingMessage> {
     const url = new URL(this.server + pathAndQuery);
     let prepared: Prepared;
     try {
@@ -104,8 +153,34 @@ export class ApiTransport {
       const msg = err instanceof Error ? err.message : String(err);
       throw new ApiError(`${url.pathname}: ${msg}`, undefined, err instanceof CredentialError ? 'credentials' : 'tls');
     }
-    const opts = { method: 'GET', headers: prepared.headers, agent: prepared.agent };
-    return { url, opts, mod: url.protocol === 'https:' ? https : http };
+    const headers: http.OutgoingHttpHeaders =
+      body === undefined
+        ? prepared.headers
+        : { ...prepared.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(url, { method, headers, agent: prepared.agent, signal }, (res) => {
+        const status = res.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(res);
+        // An error Status is small; keep at most 64 KB of it for the message.
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        const refuse = (): void => {
+          const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
+          const err = new ApiError(`${what}: HTTP ${status} ${detail}`.trim(), status, 'http', detail);
+          err.sentAuthorization = headers.Authorization;
+          reject(err);
+        };
+        res.on('data', (c: Buffer) => {
+          if (kept < 65_536) chunks.push(c);
+          kept += c.length;
+        });
+        res.on('error', refuse);
+        res.on('end', refuse);
+      });
+      req.on('error', (e) => reject(networkError(what, e, this.requestTimeoutMs)));
+      req.end(body);
+    });
   }
 
   /** GET a JSON document, failing after the request timeout. */
@@ -116,90 +191,44 @@ export class ApiTransport {
   /**
    * GET a list, handing each item to `onItem` as it arrives (split by ListSplitter, never the whole
    * page as one string), and resolve with the rest of the list (metadata). Items over
-   * `maxItemBytes` are skipped and reported to `onOversize`.
+   * `maxItemBytes` are skipped and reported to `onOversize`. A 401 comes before any item, so the
+   * sink has seen nothing of a refused attempt.
    */
   async getList(
     pathAndQuery: string,
     maxItemBytes: number,
     sink: SplitterSink,
   ): Promise<{ metadata?: unknown; items?: unknown }> {
-    try {
-      return await this.getListOnce(pathAndQuery, maxItemBytes, sink);
-    } catch (err) {
-      // Same as request(): a 401 re-reads the credentials and retries at once, once. A 401 comes
-      // before any item, so the sink has seen nothing of the refused attempt.
-      if (
-        !(
-          err instanceof ApiError &&
-          err.statusCode === 401 &&
-          this.credentials.refreshAfterUnauthorized(err.sentAuthorization)
-        )
-      )
-        throw err;
-      return this.getListOnce(pathAndQuery, maxItemBytes, sink);
-    }
-  }
-
-  private async getListOnce(
-    pathAndQuery: string,
-    maxItemBytes: number,
-    sink: SplitterSink,
-  ): Promise<{ metadata?: unknown; items?: unknown }> {
-    const { url, opts, mod } = await this.prepare(pathAndQuery);
-    const resource = resourceOf(pathAndQuery);
-    const what = `GET ${url.pathname}`;
+    const what = `GET ${pathOf(pathAndQuery)}`;
+    const res = await this.open('GET', pathAndQuery, undefined, what, () => AbortSignal.timeout(this.requestTimeoutMs));
+    const splitter = new ListSplitter(sink, maxItemBytes);
     return new Promise((resolve, reject) => {
-      const req = mod.request(url, { ...opts, signal: AbortSignal.timeout(this.requestTimeoutMs) }, (res) => {
-        const status = res.statusCode ?? 0;
-        if (status < 200 || status >= 300) {
-          // An error Status is small; keep at most 64 KB of it for the message.
-          const chunks: Buffer[] = [];
-          let kept = 0;
-          res.on('data', (c: Buffer) => {
-            if (kept < 65_536) chunks.push(c);
-            kept += c.length;
-          });
-          res.on('error', (e) => reject(new ApiError(`${what}: ${e.message}`)));
-          res.on('end', () => {
-            const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
-            reject(
-              Object.assign(new ApiError(`${what}: HTTP ${status} ${detail}`.trim(), status, 'http', detail), {
-                sentAuthorization: opts.headers.Authorization,
-              }),
-            );
-          });
-          return;
+      let failed = false;
+      const fail = (e: ApiError): void => {
+        if (failed) return;
+        failed = true;
+        res.destroy();
+        reject(e);
+      };
+      res.on('data', (c: Buffer) => {
+        if (failed) return;
+        try {
+          splitter.push(c);
+        } catch (e) {
+          fail(asApiError(what, e));
         }
-        const splitter = new ListSplitter(sink, maxItemBytes);
-        let failed = false;
-        const fail = (e: ApiError): void => {
-          if (failed) return;
-          failed = true;
-          res.destroy();
-          reject(e);
-        };
-        res.on('data', (c: Buffer) => {
-          if (failed) return;
-          try {
-            splitter.push(c);
-          } catch (e) {
-            fail(new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`));
-          }
-        });
-        res.on('error', (e) => fail(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
-        res.on('end', () => {
-          if (failed) return;
-          try {
-            const rest = splitter.end();
-            this.onContact(resource);
-            resolve(rest);
-          } catch (e) {
-            fail(new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`));
-          }
-        });
       });
-      req.on('error', (e) => reject(networkError(what, e, this.requestTimeoutMs)));
-      req.end();
+      res.on('error', (e) => fail(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
+      res.on('end', () => {
+        if (failed) return;
+        try {
+          const rest = splitter.end();
+          this.onContact(resourceOf(pathAndQuery));
+          resolve(rest);
+        } catch (e) {
+          fail(asApiError(what, e));
+        }
+      });
     });
   }
 
@@ -214,198 +243,153 @@ export class ApiTransport {
   }
 
   private async request(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
-    try {
-      return await this.requestOnce(method, pathAndQuery, body);
-    } catch (err) {
-      if (
-        !(
-          err instanceof ApiError &&
-          err.statusCode === 401 &&
-          this.credentials.refreshAfterUnauthorized(err.sentAuthorization)
-        )
-      )
-        throw err;
-      return this.requestOnce(method, pathAndQuery, body);
-    }
-  }
-
-  private async requestOnce(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
-    const { url, opts, mod } = await this.prepare(pathAndQuery);
-    const resource = resourceOf(pathAndQuery);
-    opts.method = method;
-    if (body !== undefined)
-      opts.headers = { ...opts.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    const what = `${method} ${pathOf(pathAndQuery)}`;
+    const res = await this.open(method, pathAndQuery, body, what, () => AbortSignal.timeout(this.requestTimeoutMs));
     return new Promise((resolve, reject) => {
-      const req = mod.request(url, { ...opts, signal: AbortSignal.timeout(this.requestTimeoutMs) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', (e) => reject(new ApiError(`${method} ${url.pathname}: ${e.message}`, undefined, 'dropped')));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) {
-            const detail = statusMessage(text);
-            return reject(
-              Object.assign(
-                new ApiError(`${method} ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail),
-                { sentAuthorization: opts.headers.Authorization },
-              ),
-            );
-          }
-          try {
-            const doc: unknown = JSON.parse(text);
-            this.onContact(resource);
-            resolve(doc);
-          } catch {
-            reject(new ApiError(`${method} ${url.pathname}: response is not JSON`));
-          }
-        });
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (e) => reject(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
+      res.on('end', () => {
+        try {
+          const doc: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          this.onContact(resourceOf(pathAndQuery));
+          resolve(doc);
+        } catch {
+          reject(new ApiError(`${what}: response is not JSON`));
+        }
       });
-      req.on('error', (e) => reject(networkError(`${method} ${url.pathname}`, e, this.requestTimeoutMs)));
-      req.end(body);
     });
   }
 
   /**
    * Opens a watch stream. onLine gets each JSON line; onDone is called exactly once when the stream
    * ends by itself (null = clean end) or fails, and never after abort(). The stream is failed if
-   * headers take longer than the request timeout or it stays open past maxOpenMs (a hung watch).
+   * headers take longer than the request timeout or it stays open past maxOpenMs: a HungError.
    */
-  async stream(
+  stream(
     pathAndQuery: string,
     maxOpenMs: number,
     onLine: (line: string) => void,
     onDone: (err: ApiError | null) => void,
     maxLineBytes = MAX_OBJECT_BYTES,
-  ): Promise<StreamHandle> {
-    let current: StreamHandle | undefined;
-    let aborted = false;
-    let retried = false;
-    const done = (err: ApiError | null): void => {
-      if (err?.statusCode === 401 && !retried && this.credentials.refreshAfterUnauthorized(err.sentAuthorization)) {
-        retried = true; // new credentials: once, at once
-        this.streamOnce(pathAndQuery, maxOpenMs, onLine, done, maxLineBytes).then(
-          (h) => {
-            current = h;
-            if (aborted) h.abort();
-          },
-          (e: unknown) => onDone(e instanceof ApiError ? e : new ApiError(String(e))),
-        );
-        return;
-      }
-      onDone(err);
-    };
-    current = await this.streamOnce(pathAndQuery, maxOpenMs, onLine, done, maxLineBytes);
-    return {
-      abort: () => {
-        aborted = true;
-        current?.abort();
-      },
-    };
-  }
-
-  private async streamOnce(
-    pathAndQuery: string,
-    maxOpenMs: number,
-    onLine: (line: string) => void,
-    onDone: (err: ApiError | null) => void,
-    maxLineBytes: number,
-  ): Promise<StreamHandle> {
-    const { url, opts, mod } = await this.prepare(pathAndQuery);
+  ): StreamHandle {
+    const path = pathOf(pathAndQuery);
+    const what = `watch ${path}`;
     const resource = resourceOf(pathAndQuery);
     const controller = new AbortController();
     let finished = false;
+    const stopTimers = (): void => {
+      clearTimeout(headerTimer);
+      clearTimeout(openTimer);
+    };
     const finish = (err: ApiError | null): void => {
       if (finished) return;
       finished = true;
-      clearTimeout(headerTimer);
-      clearTimeout(openTimer);
+      stopTimers();
       controller.abort();
       onDone(err);
     };
-    const headerTimer = setTimeout(
-      () => finish(new ApiError(`watch ${url.pathname}: no response headers within ${this.requestTimeoutMs}ms`)),
+    let headerTimer = setTimeout(
+      () => finish(new ApiError(`${what}: no response headers within ${this.requestTimeoutMs}ms`)),
       this.requestTimeoutMs,
     );
-    const openTimer = setTimeout(
-      () => finish(new ApiError(`watch ${url.pathname}: open ${maxOpenMs}ms without ending, treated as hung`, 0)),
-      maxOpenMs,
-    );
-    const req = mod.request(url, { ...opts, signal: controller.signal }, (res) => {
-      clearTimeout(headerTimer);
-      const status = res.statusCode ?? 0;
-      if (status !== 200) {
-        // Keep the Status message (e.g. the RBAC reason of a 403): it is what the operator needs.
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          if ((size += c.length) <= 65_536) chunks.push(c);
-        });
-        res.on('error', () => finish(new ApiError(`watch ${url.pathname}: HTTP ${status}`, status)));
-        res.on('end', () => {
-          const detail = statusMessage(Buffer.concat(chunks).toString('utf8'));
-          finish(
-            Object.assign(
-              new ApiError(`watch ${url.pathname}: HTTP ${status} ${detail}`.trim(), status, 'http', detail),
-              { sentAuthorization: opts.headers.Authorization },
-            ),
-          );
-        });
-        return;
+    let openTimer = setTimeout(() => finish(new HungError(what, maxOpenMs)), maxOpenMs);
+    // A 401 retried by open() gets fresh deadlines, as a new request would.
+    let attempts = 0;
+    const signal = (): AbortSignal => {
+      if (attempts++ > 0) {
+        stopTimers();
+        headerTimer = setTimeout(
+          () => finish(new ApiError(`${what}: no response headers within ${this.requestTimeoutMs}ms`)),
+          this.requestTimeoutMs,
+        );
+        openTimer = setTimeout(() => finish(new HungError(what, maxOpenMs)), maxOpenMs);
       }
-      this.onContact(resource);
-      // One event per line; one line is one object, so lines are capped like list items. The
-      // current line's chunks are kept as Buffers and only the new chunk is scanned for '\n'.
-      let parts: Buffer[] = [];
-      let lineBytes = 0;
-      res.on('data', (chunk: Buffer) => {
-        let from = 0;
-        let nl: number;
-        while (!finished && (nl = chunk.indexOf(0x0a, from)) !== -1) {
-          const piece = chunk.subarray(from, nl);
-          from = nl + 1;
-          if (lineBytes + piece.length > maxLineBytes)
-            return finish(
-              new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes + piece.length),
-            );
-          const line = (parts.length === 0 ? piece : Buffer.concat([...parts, piece])).toString('utf8');
-          parts = [];
-          lineBytes = 0;
-          if (line.trim() !== '') {
-            this.onContact(resource);
-            onLine(line);
-          }
-        }
-        if (finished || from === chunk.length) return;
-        lineBytes += chunk.length - from;
-        if (lineBytes > maxLineBytes)
-          return finish(new TooLargeError(`watch ${url.pathname}: an event over ${maxLineBytes} bytes`, lineBytes));
-        parts.push(chunk.subarray(from));
-      });
-      res.on('end', () => {
-        if (!res.complete)
-          return finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
+      return controller.signal;
+    };
+    this.open('GET', pathAndQuery, undefined, what, signal).then(
+      (res) => {
+        clearTimeout(headerTimer);
+        if (finished) return void res.destroy();
         this.onContact(resource);
-        finish(null);
-      });
-      res.on('error', (e) => finish(new ApiError(`watch ${url.pathname}: ${e.message}`, undefined, 'dropped')));
-      res.on('close', () => {
-        if (!res.complete)
-          finish(new ApiError(`watch ${url.pathname}: connection closed mid-stream`, undefined, 'dropped'));
-      });
-    });
-    req.on('error', (e) => finish(networkError(`watch ${url.pathname}`, e, this.requestTimeoutMs)));
-    req.end();
+        this.readLines(
+          res,
+          what,
+          maxLineBytes,
+          () => finished,
+          finish,
+          (line) => {
+            this.onContact(resource);
+            if (line !== null) onLine(line);
+          },
+        );
+      },
+      (e: unknown) => finish(e instanceof ApiError ? e : new ApiError(`${what}: ${String(e)}`)),
+    );
     return {
       abort: () => {
         if (finished) return;
         finished = true; // an abort we asked for is not a failure: no onDone
-        clearTimeout(headerTimer);
-        clearTimeout(openTimer);
+        stopTimers();
         controller.abort();
       },
     };
   }
+
+  /**
+   * One event per line; one line is one object, so lines are capped like list items. The current
+   * line's chunks are kept as Buffers and only the new chunk is scanned for '\n'.
+   */
+  private readLines(
+    res: http.IncomingMessage,
+    what: string,
+    maxLineBytes: number,
+    finished: () => boolean,
+    finish: (err: ApiError | null) => void,
+    /** Each non-blank line, and null at a clean end (both are contact with the API server). */
+    onLine: (line: string | null) => void,
+  ): void {
+    let parts: Buffer[] = [];
+    let lineBytes = 0;
+    res.on('data', (chunk: Buffer) => {
+      let from = 0;
+      let nl: number;
+      while (!finished() && (nl = chunk.indexOf(0x0a, from)) !== -1) {
+        const piece = chunk.subarray(from, nl);
+        from = nl + 1;
+        if (lineBytes + piece.length > maxLineBytes)
+          return finish(new TooLargeError(`${what}: an event over ${maxLineBytes} bytes`, lineBytes + piece.length));
+        const line = (parts.length === 0 ? piece : Buffer.concat([...parts, piece])).toString('utf8');
+        parts = [];
+        lineBytes = 0;
+        if (line.trim() !== '') onLine(line);
+      }
+      if (finished() || from === chunk.length) return;
+      lineBytes += chunk.length - from;
+      if (lineBytes > maxLineBytes)
+        return finish(new TooLargeError(`${what}: an event over ${maxLineBytes} bytes`, lineBytes));
+      parts.push(chunk.subarray(from));
+    });
+    res.on('end', () => {
+      if (!res.complete) return finish(new ApiError(`${what}: connection closed mid-stream`, undefined, 'dropped'));
+      onLine(null);
+      finish(null);
+    });
+    res.on('error', (e) => finish(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
+    res.on('close', () => {
+      if (!res.complete) finish(new ApiError(`${what}: connection closed mid-stream`, undefined, 'dropped'));
+    });
+  }
+}
+
+/** What a sink threw, as an ApiError: one of ours as it is (its kind decides the restart). */
+function asApiError(what: string, e: unknown): ApiError {
+  return e instanceof ApiError ? e : new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** The path of a request, without its query (for messages: a continue token says nothing). */
+function pathOf(pathAndQuery: string): string {
+  return pathAndQuery.split('?')[0] ?? '';
 }
 
 function statusMessage(body: string): string {

@@ -58,10 +58,15 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
   });
 
   // The transport reports each answer to `health` (just below); it sends nothing before start.
-  const transport = new ApiTransport(kc, cfg.requestTimeoutMs, (resource) => {
-    staleness.contact();
-    health.ok(resource);
-  });
+  const transport = new ApiTransport(
+    kc,
+    cfg.requestTimeoutMs,
+    (resource) => {
+      staleness.contact();
+      health.ok(resource);
+    },
+    (what, path, detail) => observer.credentialFile(what, path, detail),
+  );
   const events = new NodeEventRecorder(
     transport,
     cfg.nodeName,

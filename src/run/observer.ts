@@ -139,6 +139,12 @@ export class DaemonObserver {
     );
   }
 
+  /** A credential file (token, CA, client certificate or key) became unusable, or usable again. */
+  credentialFile(what: string, path: string, detail: string | null): void {
+    if (detail === null) this.log.info({ path }, `${what} ${path} is readable again`);
+    else this.log.warn({ path, detail }, `cannot read ${what} ${path}: ${detail}; the last good one stays in use`);
+  }
+
   tooLarge(resource: string, where: 'list' | 'watch', bytes: number): void {
     this.metrics.tooLargeObjects.inc({ resource, where });
     this.log.warn(

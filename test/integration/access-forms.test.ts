@@ -1,12 +1,13 @@
 // The built daemon behind a real TLS front (own CA, bearer tokens, client certificates) in front of
 // the fake API server: every credential form kubectl accepts, and the ones we refuse at start.
 import t from 'tap';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI } from '../lib/agent-process.js';
-import { agentFor, expectSynced, setup } from '../lib/access.js';
+import { CLI, kubectl, seedCluster, startApi } from '../lib/agent-process.js';
+import { probeUntil } from '../lib/probe.js';
+import { READY, WEB, agentFor, expectSynced, setup } from '../lib/access.js';
 import { writeAccessKubeconfig } from '../lib/tls-front.js';
-import { runChild } from '../lib/spawn.js';
+import { runChild, tempDir } from '../lib/spawn.js';
 
 t.test('every credential form kubectl accepts', async (t) => {
   const { pki, front, dir } = await setup(t);
@@ -92,12 +93,43 @@ t.test('every credential form kubectl accepts', async (t) => {
   t.match(readFileSync(join(dir, 'plugin.calls'), 'utf8'), /--cluster front/, 'the plugin ran with its args');
 });
 
+// Measured with kubectl 1.32: `server: 127.0.0.1:PORT` is sent as plain http, with or without a CA
+// or insecure-skip-tls-verify. The agent reads it the same way, then applies its plain-http rule.
+t.test('a server without a scheme (host:port) is read as http://, as kubectl reads it', async (t) => {
+  const { api } = await startApi(t);
+  seedCluster(api);
+  const dir = tempDir(t);
+  const bare = api.url.replace(/^http:\/\//, '');
+  const kc = join(dir, 'kc-bare');
+  writeAccessKubeconfig(kc, bare, { 'insecure-skip-tls-verify': true }, { token: 'x' });
+  t.match(await kubectl(kc, 'get', 'node', 'n1', '-o', 'name'), /node\/n1/, `kubectl accepts server: ${bare}`);
+  const agent = await agentFor(t, kc);
+  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === READY, 15_000), READY, `synced from server: ${bare}`);
+
+  // Without insecure-skip-tls-verify that is plain http the agent refuses: one line at start, exit 2.
+  const refused = join(dir, 'kc-bare-refused');
+  writeAccessKubeconfig(refused, bare, {}, { token: 'x' });
+  const r = await runChild(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', refused], {
+    env: { PATH: process.env.PATH ?? '' },
+  });
+  t.equal(r.code, 2, 'exit 2');
+  t.match(r.stderr, /server "127\.0\.0\.1:\d+" has no scheme, read as http:\/\/ \(as kubectl does\)/, 'named');
+  t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+});
+
 t.test('forms we cannot honour: one line at start naming them, exit 2', async (t) => {
   const { pki, front, dir } = await setup(t);
+  // A read that blocks (a FIFO) would hang the start: the deadline makes that a failure, not a hang.
   const run = (kc: string): Promise<{ code: number | null; stderr: string }> =>
     runChild(process.execPath, [CLI, 'run', '--node-name', 'n1', '--kubeconfig', kc], {
       env: { PATH: process.env.PATH ?? '' },
+      timeoutMs: 20_000,
     });
+  const fifo = join(dir, 'fifo');
+  await runChild('mkfifo', [fifo]);
+  const huge = join(dir, 'huge');
+  writeFileSync(huge, '');
+  truncateSync(huge, 1024 ** 3); // sparse: costs no disk, 1 GiB to whoever reads it whole
   const cases: Array<[string, Record<string, unknown>, Record<string, unknown>, RegExp]> = [
     [
       'auth-provider',
@@ -113,6 +145,36 @@ t.test('forms we cannot honour: one line at start naming them, exit 2', async (t
       /--kubeconfig: .*client certificate without its key/,
     ],
     ['proxy-url', { 'proxy-url': 'http://127.0.0.1:3128' }, { token: 'x' }, /--kubeconfig: .*proxy-url/],
+    [
+      'server not a URL',
+      { server: 'https://[::1' },
+      { token: 'x' },
+      /--kubeconfig: .*server "https:\/\/\[::1" is not a URL/,
+    ],
+    [
+      'token file is a FIFO',
+      {},
+      { tokenFile: fifo },
+      /--kubeconfig: cannot read token file .*fifo: not a regular file \(a FIFO\)/,
+    ],
+    [
+      'token file of 1 GiB',
+      {},
+      { tokenFile: huge },
+      /--kubeconfig: cannot read token file .*huge: 1073741824 bytes, over/,
+    ],
+    [
+      'CA file is a FIFO',
+      { 'certificate-authority': fifo },
+      { token: 'x' },
+      /cannot read certificate-authority .*fifo: not a regular/,
+    ],
+    [
+      'server scheme',
+      { server: 'ftp://127.0.0.1:1' },
+      { token: 'x' },
+      /--kubeconfig: .*server .*https:\/\/ or http:\/\//,
+    ],
   ];
   for (const [what, cluster, user, re] of cases) {
     const kc = join(dir, `kc-${what.replace(/\W+/g, '-')}`);

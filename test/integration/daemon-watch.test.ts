@@ -1,7 +1,17 @@
 // The built daemon when watches break: 410 Gone, dropped watches, the API server stopped and back.
 import t from 'tap';
 import { probe, probeUntil } from '../lib/probe.js';
-import { httpGet, metricValue, startSyncedAgent } from '../lib/agent-process.js';
+import { httpGet, metricValue, seedCluster, startAgent, startApi, startSyncedAgent } from '../lib/agent-process.js';
+import { DECISION_NAME, decisionToConfigMap } from '../../src/core/guard-decision.js';
+import type { KubeObject } from '../../src/testkit/fakeapi/server.js';
+
+async function until(what: string, ok: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms}ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 const WEB = 'shop/web\n';
 
@@ -72,4 +82,48 @@ t.test('API server stopped: last truth kept and reported; restarted: updates res
   );
   api.patch('services', 'shop', 'web', { metadata: { annotations: { 'haproxy-node-agent.io/weight': '10' } } });
   t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'ready up 10%\n'), 'ready up 10%\n', 'watch resumed');
+});
+
+t.test('coordinated: a decision that becomes unreadable is kept across a 410 relist', async (t) => {
+  const { api, kubeconfig } = await startApi(t);
+  seedCluster(api);
+  const ns = 'haproxy-node-agent';
+  const now = new Date().toISOString();
+  const decision = {
+    generation: 1,
+    updated: now,
+    heartbeat: now,
+    holder: 'test',
+    maxDrainFraction: 0.5,
+    readyNodes: 2,
+    budget: 1,
+    explicit: [],
+    draining: ['n1'],
+    held: [],
+  };
+  api.create('configmaps', decisionToConfigMap(ns, decision) as KubeObject);
+  api.patch('nodes', undefined, 'n1', { spec: { unschedulable: true } });
+  const agent = await startAgent(t, ['--node-name', 'n1', '--kubeconfig', kubeconfig, '--guard-mode', 'coordinated']);
+  t.equal(await probeUntil(agent.agentPort, WEB, (r) => r === 'drain\n', 20_000), 'drain\n', 'allowed to drain');
+
+  // The ConfigMap turns unparsable, then the watch is Gone: the relist sees only the unreadable object.
+  const cm = api.get('configmaps', ns, DECISION_NAME) as KubeObject & { data: Record<string, string> };
+  api.update('configmaps', { ...cm, data: { ...cm.data, generation: 'not a number' } });
+  const from = api.requestLog.length;
+  api.compact();
+  api.dropWatches();
+  // The watch after a list starts once the list is applied: then the relist has been judged.
+  const relisted = (): boolean => {
+    const seen = api.requestLog.slice(from).filter((r) => r.path.endsWith('/configmaps'));
+    const list = seen.findIndex((r) => !r.query.includes('watch='));
+    return list !== -1 && seen.slice(list + 1).some((r) => r.query.includes('watch='));
+  };
+  await until('the decision relisted and watched again', relisted);
+  for (let i = 0; i < 5; i++)
+    t.equal(await probe(agent.agentPort, { send: WEB }), 'drain\n', 'still draining on the last good decision');
+  const status = JSON.parse((await httpGet(agent.httpPort, '/status')).body) as {
+    guardDecision?: { state?: string; generation?: number };
+  };
+  t.not(status.guardDecision?.state, 'missing', `the decision is not "missing" (${status.guardDecision?.state})`);
+  t.equal(status.guardDecision?.generation, 1, 'the last good generation');
 });

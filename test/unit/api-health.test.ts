@@ -70,6 +70,22 @@ t.test('410s and a single cut connection are routine; two cuts in a row are an o
   t.same([...h.errors.entries()], [['nodes\0unreachable', 1]], 'counted by resource and code');
 });
 
+t.test('an error answer between two cuts resets the count: 403, cut, 401 is two transitions, not three', async (t) => {
+  // The access test's "403 then 401 mid-flight": each change of refusal is one ERROR line per resource,
+  // whatever connections the change of refusal cut on the way.
+  const { h, seen } = make();
+  h.ok('nodes');
+  h.failed('nodes', new ApiError('closed mid-stream', undefined, 'dropped'));
+  h.failed('nodes', forbidden);
+  h.failed('nodes', new ApiError('closed mid-stream', undefined, 'dropped'));
+  t.equal(h.get('nodes')?.state, 'forbidden', 'the 403 was an answer: one cut after it is routine');
+  h.failed('nodes', new ApiError('HTTP 401', 401, 'http'));
+  t.same(
+    seen.map((s) => `${s.from}->${s.to}`),
+    ['connecting->ok', 'ok->forbidden', 'forbidden->unauthorized'],
+  );
+});
+
 t.test('classification: tls, 401, credentials, other HTTP', async (t) => {
   const { h } = make();
   h.failed('nodes', new ApiError('TLS: unable to verify', undefined, 'tls', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'));

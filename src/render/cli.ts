@@ -199,7 +199,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
     clusters =
       flags.snapshot !== ''
         ? readSnapshotFile(flags.snapshot)
-        : await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs);
+        : await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs, annotationPrefix);
   } catch (err) {
     if (err instanceof FlagError) throw err;
     await io.stderr(`render: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -6,6 +6,7 @@ import { FlagError } from '../platform/flags.js';
 import { isPlainObject } from '../core/json.js';
 import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
+import { listAll } from '../kube/list.js';
 import type { ClusterSnapshot } from './model.js';
 
 /** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */
@@ -87,6 +88,7 @@ export async function readClusters(
   choices: readonly ContextChoice[],
   env: NodeJS.ProcessEnv,
   requestTimeoutMs: number,
+  annotationPrefix: string,
 ): Promise<ClusterSnapshot[]> {
   return Promise.all(
     choices.map(async (choice) => {
@@ -110,13 +112,34 @@ export async function readClusters(
       }
       const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
       const api = new ApiTransport(kc, requestTimeoutMs, () => {});
+      // Paged and trimmed item by item: what a tenant writes into other annotations is never held.
+      const keep = (raw: unknown) => keepForRender(raw, annotationPrefix);
       const [nodes, services] = await Promise.all([
-        api.getJson('/api/v1/nodes'),
-        api.getJson('/api/v1/services'),
+        listAll(api, '/api/v1/nodes', keep),
+        listAll(api, '/api/v1/services', keep),
       ]).catch((err: unknown) => {
         throw new Error(`context ${name}: ${firstLine(err)}`);
       });
-      return { name, nodes: objectList(nodes, 'NodeList'), services: objectList(services, 'ServiceList') };
+      return { name, nodes: nodes.items, services: services.items };
     }),
   );
+}
+
+/** The longest value kept of one of our annotations; a longer one is cut, so the model rejects it. */
+export const MAX_KEPT_ANNOTATION = 4096;
+
+/**
+ * An API object as render reads it: everything but annotations, of which only ours are kept (and
+ * each cut at MAX_KEPT_ANNOTATION), and without managedFields. A 250 KB annotation of a tenant's
+ * own costs nothing here, and one of ours costs at most 4 KB.
+ */
+export function keepForRender(raw: unknown, annotationPrefix: string): unknown {
+  if (!isPlainObject(raw) || !isPlainObject(raw.metadata)) return raw;
+  const { managedFields: _dropped, annotations, ...metadata } = raw.metadata;
+  const ours: Record<string, string> = {};
+  if (isPlainObject(annotations))
+    for (const [k, v] of Object.entries(annotations))
+      if (k.startsWith(`${annotationPrefix}/`) && typeof v === 'string')
+        ours[k] = v.length > MAX_KEPT_ANNOTATION ? `${v.slice(0, MAX_KEPT_ANNOTATION)}\u0000(cut)` : v;
+  return { ...raw, metadata: { ...metadata, annotations: ours } };
 }

@@ -17,6 +17,7 @@ import type { CoordinatorConfig } from './config.js';
 import { DECISION_NAME, LEASE_NAME, sameVerdict } from '../core/guard-decision.js';
 import { DEFAULT_LEASE_TIMING, LeaderElector } from '../kube/lease.js';
 import { DecisionPublisher, FencedError, type PublishResult } from './publish.js';
+import { errorMessage } from '../core/error-message.js';
 
 /** The leader rewrites the decision this often, so agents can tell it is alive (their --guard-stale-after). */
 export const HEARTBEAT_MS = 10_000;
@@ -101,7 +102,7 @@ export async function startCoordinator(
     } catch (err) {
       result = err instanceof FencedError ? 'fenced' : 'failed';
       due = true;
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       if (lastError === undefined && result === 'fenced')
         log.warn({ err: msg, identity }, `not writing the decision: ${msg}; waiting for the election round`);
       else if (lastError === undefined)
@@ -132,8 +133,7 @@ export async function startCoordinator(
       kick(0);
     },
     deposed: (reason) => log.warn({ identity, reason }, `no longer leader: ${reason}`),
-    failed: (err) =>
-      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'leader election round failed'),
+    failed: (err) => log.warn({ err: errorMessage(err) }, 'leader election round failed'),
   });
 
   const informer = new ResourceInformer(
@@ -159,7 +159,7 @@ export async function startCoordinator(
       onRestart: (reason, err, delayMs) => {
         m.watchRestarts.inc({ reason });
         log.warn(
-          { reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs },
+          { reason, err: errorMessage(err), retryInMs: delayMs },
           `nodes watch stopped (${reason}); restarting in ${delayMs}ms`,
         );
       },

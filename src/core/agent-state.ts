@@ -16,7 +16,7 @@ import { guardVerdict, type GuardMode } from './guard-verdict.js';
 import { NO_CHANGES, finish, type Changes, type Pending } from './changes.js';
 import type { Decision } from './guard-decision.js';
 import type { Policy } from './policy.js';
-import type { Cached, LocalEndpoints, NodeView, OperatorState } from './views.js';
+import type { Parsed, LocalEndpoints, NodeView, OperatorState } from './views.js';
 import type { ServiceView, SliceView } from './views.js';
 
 export type { ResourceName } from './object-store.js';
@@ -97,7 +97,7 @@ export class AgentState {
     return this.finish(p);
   }
 
-  upsertNode(c: Cached<NodeView>): Changes {
+  upsertNode(c: Parsed<NodeView>): Changes {
     const u = this.store.upsertNode(c);
     if (u === undefined) return NO_CHANGES;
     const p: Pending = { problems: u.problems.map((problem) => ({ subject: `node/${c.view.name}`, problem })) };
@@ -136,7 +136,7 @@ export class AgentState {
     return this.finish(p);
   }
 
-  upsertService(c: Cached<ServiceView>): Changes {
+  upsertService(c: Parsed<ServiceView>): Changes {
     const key = serviceKey(c.view.namespace, c.view.name);
     this.version++;
     const { prev, problems } = this.store.upsertService(key, c);
@@ -162,12 +162,12 @@ export class AgentState {
   }
 
   /** Slices change Local Services' answers only, and nothing an operator is told about. */
-  upsertSlice(c: Cached<SliceView>): void {
+  upsertSlice(c: Parsed<SliceView>): void {
     // A slice relabelled to another Service changes both: the new one gains it, the old one loses it.
     for (const key of this.store.upsertSlice(c)) this.recomputeService(key);
   }
 
-  deleteSlice(c: Cached<SliceView>): void {
+  deleteSlice(c: Parsed<SliceView>): void {
     const key = this.store.deleteSlice(c);
     if (key !== undefined) this.recomputeService(key);
   }

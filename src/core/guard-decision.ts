@@ -4,7 +4,7 @@
 import { obj } from './json.js';
 import { isDnsSubdomain } from './names.js';
 import type { GuardResult } from './mass-drain-guard.js';
-import type { Cached } from './views.js';
+import type { Parsed } from './views.js';
 
 /** Name of the ConfigMap holding the decision, in the coordinator's namespace. */
 export const DECISION_NAME = 'haproxy-node-agent-guard';
@@ -74,7 +74,7 @@ export function decisionToConfigMap(namespace: string, d: Decision, resourceVers
 }
 
 /** Parses the ConfigMap; undefined when it is not a usable decision (treated like a missing one). */
-export function decisionFromConfigMap(raw: unknown): Cached<Decision> | undefined {
+export function decisionFromConfigMap(raw: unknown): Parsed<Decision> | undefined {
   const o = obj(raw);
   const md = obj(o.metadata);
   if (typeof md.name !== 'string') return undefined;

@@ -2,7 +2,7 @@
 // node with the others), our own Node, the Services, and the EndpointSlices indexed by Service
 // with this node's endpoint counts. It only stores and indexes; each update says what it changed,
 // and the agent state (agent-state.ts) decides what that means for the answers.
-import type { AnnotationProblem, Cached, LocalEndpoints, NodeView, ServiceView, SliceView } from './views.js';
+import type { AnnotationProblem, Parsed, LocalEndpoints, NodeView, ServiceView, SliceView } from './views.js';
 
 export type ResourceName = 'nodes' | 'services' | 'endpointslices';
 
@@ -50,7 +50,7 @@ export class ObjectStore {
   }
 
   /** Undefined when nothing we read changed (status heartbeats, images, conditions we ignore). */
-  upsertNode(c: Cached<NodeView>): NodeUpdate | undefined {
+  upsertNode(c: Parsed<NodeView>): NodeUpdate | undefined {
     const self = c.view.name === this.nodeName;
     const prev = this.nodes.get(c.view.name);
     this.nodes.set(c.view.name, c.view);
@@ -72,7 +72,7 @@ export class ObjectStore {
   }
 
   /** Stores the Service; returns its previous view and its bad annotations, when they changed. */
-  upsertService(key: string, c: Cached<ServiceView>): { prev: ServiceView | undefined; problems: AnnotationProblem[] } {
+  upsertService(key: string, c: Parsed<ServiceView>): { prev: ServiceView | undefined; problems: AnnotationProblem[] } {
     const prev = this.serviceMap.get(key);
     const pk = problemsKey(c.problems);
     this.serviceMap.set(key, { view: c.view, problemsKey: pk });
@@ -90,7 +90,7 @@ export class ObjectStore {
    * The keys of the Services whose endpoint counts changed: the one it counts for now, and the one
    * it counted for before when its kubernetes.io/service-name label moved it (that one lost it).
    */
-  upsertSlice(c: Cached<SliceView>): readonly string[] {
+  upsertSlice(c: Parsed<SliceView>): readonly string[] {
     const id = sliceId(c);
     const prev = this.slices.get(id);
     const moved = prev !== undefined && prev.serviceKey !== c.view.serviceKey;
@@ -106,7 +106,7 @@ export class ObjectStore {
   }
 
   /** Returns the key of the Service it counted for, or undefined when no such slice was known. */
-  deleteSlice(c: Cached<SliceView>): string | undefined {
+  deleteSlice(c: Parsed<SliceView>): string | undefined {
     const id = sliceId(c);
     const prev = this.slices.get(id);
     if (prev === undefined) return undefined;
@@ -188,6 +188,6 @@ function newProblems(problems: AnnotationProblem[], key: string, prevKey: string
   return problems.length > 0 && key !== prevKey ? problems : [];
 }
 
-function sliceId(c: Cached<SliceView>): string {
+function sliceId(c: Parsed<SliceView>): string {
   return `${c.metadata.namespace ?? ''}/${c.metadata.name}`;
 }

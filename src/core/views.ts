@@ -59,8 +59,8 @@ export const DEFAULT_WEIGHT = 100;
 /** HAProxy caps a server's weight at 256, so larger percentages mean nothing more. */
 export const MAX_WEIGHT = 256;
 
-/** What the informer cache stores: identity for the cache, plus our view. */
-export interface Cached<V> {
+/** An API object as parsed for us: its identity, our small view of it, and what we could not use. */
+export interface Parsed<V> {
   metadata: { name: string; namespace?: string; resourceVersion?: string };
   view: V;
   /** Annotations we could not use, with why; empty when all is well. */

@@ -3,6 +3,7 @@
 // (failures); read by /status, /readyz, the metrics and one log line per state change.
 import { ApiError, EndedEarlyError, HungError } from './transport.js';
 import { ListTooLongError } from './list.js';
+import { errorMessage } from '../core/error-message.js';
 
 export type ApiState = 'connecting' | 'ok' | 'unreachable' | 'unauthorized' | 'forbidden' | 'tls' | 'error';
 
@@ -85,7 +86,7 @@ export class ApiHealth {
     const c = classify(err);
     const key = `${resource}\0${c.code}`;
     this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     if (h.state === c.state) {
       h.lastError = message;
       h.detail = c.detail;

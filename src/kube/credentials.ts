@@ -11,6 +11,7 @@ import { ExecAuth } from '@kubernetes/client-node/dist/exec_auth.js';
 import type { User } from '@kubernetes/client-node/dist/config_types.js';
 import { FlagError } from '../platform/flags.js';
 import type { ClusterInfo, UserInfo } from './kubeconfig.js';
+import { errorMessage } from '../core/error-message.js';
 
 /**
  * The largest credential file we read. A token is a few KB, a CA bundle a few hundred; a file
@@ -229,8 +230,7 @@ export class Credentials {
         await this.exec.applyAuthentication({ name: u.name, exec: u.exec } as User, opts);
       } catch (err) {
         throw new CredentialError(
-          `exec plugin ${u.exec.command} failed: ` +
-            `${(err instanceof Error ? err.message : String(err)).trim().split('\n')[0] || 'no message'}`,
+          `exec plugin ${u.exec.command} failed: ` + `${errorMessage(err).trim().split('\n')[0] || 'no message'}`,
         );
       }
       const auth = (opts.headers as Record<string, unknown>).Authorization;

@@ -11,7 +11,7 @@ import {
 } from './transport.js';
 import { DEFAULT_LIST_LIMITS, ListTooLongError, listPages, type ListLimits } from './list.js';
 import { Store, decodeWatchLine, type BrokenLine, type ObjectKey } from './listwatch.js';
-import type { Cached } from '../core/views.js';
+import type { Parsed } from '../core/views.js';
 
 /**
  * Why a list/watch restarted; the label of `watch_restarts_total{reason}`. `gone` (410 on a watch)
@@ -43,9 +43,9 @@ export interface InformerOptions<V> {
   path: string;
   labelSelector?: string;
   fieldSelector?: string;
-  trim: (raw: unknown) => Cached<V> | undefined;
-  onUpsert: (c: Cached<V>) => void;
-  onDelete: (c: Cached<V>) => void;
+  trim: (raw: unknown) => Parsed<V> | undefined;
+  onUpsert: (c: Parsed<V>) => void;
+  onDelete: (c: Parsed<V>) => void;
   /** After the first full list has been applied (and after every relist). */
   onListed: () => void;
   /** A counted restart (every reason but `gone`), after `delayMs`. */
@@ -117,7 +117,7 @@ export class ResourceInformer<V> {
   private watch: StreamHandle | undefined;
   private timer: NodeJS.Timeout | undefined;
   private backoffMs: number;
-  private readonly store: Store<Cached<V>>;
+  private readonly store: Store<Parsed<V>>;
 
   constructor(
     private readonly transport: ApiTransport,
@@ -125,7 +125,7 @@ export class ResourceInformer<V> {
     private readonly timing: InformerTiming,
   ) {
     this.backoffMs = timing.minBackoffMs;
-    this.store = new Store<Cached<V>>({ upsert: (o) => opts.onUpsert(o), delete: (o) => opts.onDelete(o) });
+    this.store = new Store<Parsed<V>>({ upsert: (o) => opts.onUpsert(o), delete: (o) => opts.onDelete(o) });
   }
 
   /** Starts (or resumes, after stop(), from the last resourceVersion). */
@@ -160,7 +160,7 @@ export class ResourceInformer<V> {
 
   private async list(run: number): Promise<void> {
     this.phase = 'listing';
-    const items: Array<Cached<V>> = [];
+    const items: Array<Parsed<V>> = [];
     const unreadable: ObjectKey[] = [];
     const { path, labelSelector, fieldSelector } = this.opts;
     let resourceVersion: string;

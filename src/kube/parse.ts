@@ -3,7 +3,7 @@
 import { DEFAULT_WEIGHT, MAX_WEIGHT } from '../core/views.js';
 import type {
   AnnotationProblem,
-  Cached,
+  Parsed,
   ClaimOrder,
   NodeSignal,
   NodeView,
@@ -15,7 +15,7 @@ import { taintSignal, type SignalName } from '../core/policy.js';
 import { obj, str, type JsonObject } from '../core/json.js';
 import { rejectedValue } from '../core/rejected.js';
 
-function identity(o: JsonObject): Cached<unknown>['metadata'] | undefined {
+function identity(o: JsonObject): Parsed<unknown>['metadata'] | undefined {
   const md = obj(o.metadata);
   const name = str(md.name);
   if (name === undefined) return undefined;
@@ -54,7 +54,7 @@ function fieldSetAt(managedFields: unknown, ...path: string[]): number | undefin
   return latest;
 }
 
-export function nodeFromObject(raw: unknown, annotationPrefix: string): Cached<NodeView> | undefined {
+export function nodeFromObject(raw: unknown, annotationPrefix: string): Parsed<NodeView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
   if (metadata === undefined) return undefined;
@@ -133,7 +133,7 @@ export function serviceFromObject(
   raw: unknown,
   annotationPrefix: string,
   portRange: PortRange,
-): Cached<ServiceView> | undefined {
+): Parsed<ServiceView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
   if (metadata === undefined) return undefined;
@@ -197,7 +197,7 @@ function claimOrder(md: JsonObject): ClaimOrder {
   return { created: Number.isNaN(created) ? Infinity : created, uid: (str(md.uid) ?? '').slice(0, 64) };
 }
 
-export function sliceFromObject(raw: unknown): Cached<SliceView> | undefined {
+export function sliceFromObject(raw: unknown): Parsed<SliceView> | undefined {
   const o = obj(raw);
   const metadata = identity(o);
   if (metadata === undefined) return undefined;

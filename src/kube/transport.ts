@@ -6,6 +6,7 @@ import https from 'node:https';
 import { CredentialError, Credentials, type FileProblem, type Prepared } from './credentials.js';
 import type { KubeAccess } from './kubeconfig.js';
 import { ListSplitter, type SplitterSink } from './list-splitter.js';
+import { errorMessage } from '../core/error-message.js';
 
 /** What kind of failure: the API health state (api-health.ts) is derived from it. */
 export type FailureKind = 'http' | 'unreachable' | 'tls' | 'credentials' | 'dropped';
@@ -150,7 +151,7 @@ export class ApiTransport {
     try {
       prepared = await this.credentials.prepare();
     } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
+      const msg = errorMessage(err);
       throw new ApiError(`${url.pathname}: ${msg}`, undefined, err instanceof CredentialError ? 'credentials' : 'tls');
     }
     const headers: http.OutgoingHttpHeaders =
@@ -384,7 +385,7 @@ export class ApiTransport {
 
 /** What a sink threw, as an ApiError: one of ours as it is (its kind decides the restart). */
 function asApiError(what: string, e: unknown): ApiError {
-  return e instanceof ApiError ? e : new ApiError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  return e instanceof ApiError ? e : new ApiError(`${what}: ${errorMessage(e)}`);
 }
 
 /** The path of a request, without its query (for messages: a continue token says nothing). */

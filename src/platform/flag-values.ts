@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { parsePolicy, type Policy } from '../core/policy.js';
 import { isDnsLabel, isDnsSubdomain } from '../core/names.js';
 import { FlagError, type FlagValue, parseDurationFlag, parseEnumFlag, parseIntFlag } from './flags.js';
+import { errorMessage } from '../core/error-message.js';
 
 export function ipAddress(flag: string, v: string): string {
   if (isIP(v) === 0) throw new FlagError(flag, `expected an IP address such as 0.0.0.0 or 127.0.0.1, got "${v}"`);
@@ -39,7 +40,7 @@ export function signalPolicy(flag: string, v: string): Policy {
   try {
     return parsePolicy(v);
   } catch (err) {
-    throw new FlagError(flag, err instanceof Error ? err.message : String(err));
+    throw new FlagError(flag, errorMessage(err));
   }
 }
 

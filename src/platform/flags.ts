@@ -1,5 +1,6 @@
-// A tiny, table-driven flag parser. The tables (see config.ts) are the single source of truth for
+// A tiny, table-driven flag parser. The tables (see run/run-config.ts) are the single source of truth for
 // parsing, `--help`, environment variables and the README's flags table (checked by a test).
+import { errorMessage } from '../core/error-message.js';
 
 export interface FlagSpec<K extends string = string> {
   /** Key in the parsed result and the flag name without dashes, e.g. 'agent-port'. */
@@ -94,7 +95,7 @@ export class FlagError extends Error {
  */
 export function listenError(flag: string, err: unknown): FlagError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  const detail = `cannot listen: ${code ?? ''} ${err instanceof Error ? err.message : String(err)}`.trim();
+  const detail = `cannot listen: ${code ?? ''} ${errorMessage(err)}`.trim();
   if (code !== 'EADDRINUSE') return new FlagError(flag, detail);
   return new FlagError(
     flag,

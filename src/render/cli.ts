@@ -18,6 +18,7 @@ import { buildModel, type ClusterSnapshot } from './model.js';
 // source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster
 // or snapshot is really read: --help, --print-template and bad flags answer at once.
 import { Template, TemplateError } from './template.js';
+import { errorMessage } from '../core/error-message.js';
 
 const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;
 
@@ -202,7 +203,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
         : await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs, annotationPrefix);
   } catch (err) {
     if (err instanceof FlagError) throw err;
-    await io.stderr(`render: ${err instanceof Error ? err.message : String(err)}\n`);
+    await io.stderr(`render: ${errorMessage(err)}\n`);
     return 1;
   }
 

@@ -8,6 +8,7 @@ import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import { listAll } from '../kube/list.js';
 import type { ClusterSnapshot } from './model.js';
+import { errorMessage } from '../core/error-message.js';
 
 /** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */
 function objectList(v: unknown, what: string): unknown[] {
@@ -54,7 +55,7 @@ export function readSnapshotFile(path: string): ClusterSnapshot[] {
 }
 
 function firstLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0] as string;
+  return errorMessage(err).split('\n')[0] as string;
 }
 
 /** One `--context` entry: CONTEXT, or ALIAS=CONTEXT to give the cluster a shorter name in the output. */

@@ -17,6 +17,7 @@ import type { AnswerClass, EventOutcome, NodeEventRecorder } from '../kube/event
 import type { PortEvents } from './agent/ports.js';
 import type { DeliveryView } from './agent/receipts.js';
 import type { OverrideFailure, OverrideReading } from './override.js';
+import { errorMessage } from '../core/error-message.js';
 
 export type ObserverConfig = Pick<
   RunConfig,
@@ -134,7 +135,7 @@ export class DaemonObserver {
     this.metrics.watchRestarts.inc({ resource, reason });
     // Each retry is only worth debug.
     this.log.debug(
-      { resource, reason, err: err instanceof Error ? err.message : String(err), retryInMs: delayMs },
+      { resource, reason, err: errorMessage(err), retryInMs: delayMs },
       `${resource} watch stopped (${reason}); restarting in ${delayMs}ms`,
     );
   }
@@ -259,7 +260,7 @@ export function eventOutcome(nodeName: string, log: Logger, metrics: Metrics): E
     dropped: (reason) => metrics.events.inc({ reason, result: 'dropped' }),
     failed: (reason, err) => {
       metrics.events.inc({ reason, result: 'failed' });
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       log.warn({ reason, err: message }, `could not post Event ${reason} on node ${nodeName}`);
     },
   };

@@ -6,7 +6,7 @@ import type { NodeView } from '../../src/core/views.js';
 import { formatReply } from '../../src/core/reply.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
 import { AgentState } from '../../src/core/agent-state.js';
-import type { Cached } from '../../src/core/views.js';
+import type { Parsed } from '../../src/core/views.js';
 
 const n = (p: Partial<NodeView> = {}): NodeView => ({ name: 'n1', signals: [], state: undefined, weight: 100, ...p });
 const input = (p: Partial<DecisionInput>): DecisionInput => ({
@@ -37,8 +37,8 @@ t.test('decide: past the deadline every drain is a down; maint, down and ready a
   );
 });
 
-const cached = (view: NodeView): Cached<NodeView> =>
-  ({ view, problems: [], metadata: { name: view.name } }) as unknown as Cached<NodeView>;
+const cached = (view: NodeView): Parsed<NodeView> =>
+  ({ view, problems: [], metadata: { name: view.name } }) as unknown as Parsed<NodeView>;
 
 t.test('snapshot: the tick turns a drain into down at the deadline; uncordon answers ready up', async (t) => {
   const clock = { now: 1_000_000 };

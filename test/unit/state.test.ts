@@ -3,7 +3,7 @@
 // bytes every probe gets after each change, each change reported once, slow start.
 import t from 'tap';
 import type { NodeSignal, NodeView, ServiceView } from '../../src/core/views.js';
-import type { AnnotationProblem, Cached, OperatorState, SliceView } from '../../src/core/views.js';
+import type { AnnotationProblem, Parsed, OperatorState, SliceView } from '../../src/core/views.js';
 import { rejectedValue } from '../../src/core/rejected.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
 import { decide } from '../../src/core/decide.js';
@@ -41,13 +41,13 @@ class Recorded extends AgentState {
   override markListed(r: ResourceName): Changes {
     return this.rec.add(super.markListed(r));
   }
-  override upsertNode(c: Cached<NodeView>): Changes {
+  override upsertNode(c: Parsed<NodeView>): Changes {
     return this.rec.add(super.upsertNode(c));
   }
   override deleteNode(name: string): Changes {
     return this.rec.add(super.deleteNode(name));
   }
-  override upsertService(c: Cached<ServiceView>): Changes {
+  override upsertService(c: Parsed<ServiceView>): Changes {
     return this.rec.add(super.upsertService(c));
   }
   override deleteService(namespace: string, name: string): Changes {
@@ -88,16 +88,16 @@ function setup(opts: Partial<AgentStateOptions> = {}, guard = false) {
   };
 }
 
-const cached = <V>(name: string, view: V, problems: AnnotationProblem[] = [], namespace?: string): Cached<V> => ({
+const cached = <V>(name: string, view: V, problems: AnnotationProblem[] = [], namespace?: string): Parsed<V> => ({
   metadata: { name, ...(namespace === undefined ? {} : { namespace }) },
   view,
   problems,
 });
-const nodeView = (name: string, signals: NodeSignal['name'][] = [], p: Partial<NodeView> = {}): Cached<NodeView> =>
+const nodeView = (name: string, signals: NodeSignal['name'][] = [], p: Partial<NodeView> = {}): Parsed<NodeView> =>
   cached(name, { name, signals: signals.map((s) => ({ name: s })), state: undefined, weight: 100, ...p });
-const service = (name: string, p: Partial<ServiceView> = {}, problems: AnnotationProblem[] = []): Cached<ServiceView> =>
+const service = (name: string, p: Partial<ServiceView> = {}, problems: AnnotationProblem[] = []): Parsed<ServiceView> =>
   cached(name, { namespace: 'shop', name, weight: 100, local: false, agentPort: undefined, ...p }, problems, 'shop');
-const slice = (name: string, service: string, perNode: Record<string, [number, number]>): Cached<SliceView> =>
+const slice = (name: string, service: string, perNode: Record<string, [number, number]>): Parsed<SliceView> =>
   cached(name, { serviceKey: `shop/${service}`, perNode: new Map(Object.entries(perNode)) }, [], 'shop');
 const problem = (value: string): AnnotationProblem => ({
   annotation: 'haproxy-node-agent.io/weight',
@@ -310,7 +310,7 @@ t.test('the node is decided once per recompute, and every answer is what decide(
     t.equal(node(), expected(undefined), `${step}: node`);
     for (const key of keys) if (views[key] !== undefined) t.equal(svc(key), expected(views[key]), `${step}: ${key}`);
   };
-  const upsert = (c: Cached<ServiceView>): void => {
+  const upsert = (c: Parsed<ServiceView>): void => {
     views[`shop/${c.view.name}`] = c.view;
     snap.upsertService(c);
   };

@@ -1,6 +1,7 @@
 /** One HTTP request/response pair with the few helpers every handler needs. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StatusError, type StatusObject } from './errors.js';
+import { errorMessage } from '../../core/error-message.js';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -71,8 +72,7 @@ export class Exchange {
   }
 
   error(err: unknown): void {
-    const apiErr =
-      err instanceof StatusError ? err : new StatusError(500, err instanceof Error ? err.message : String(err));
+    const apiErr = err instanceof StatusError ? err : new StatusError(500, errorMessage(err));
     this.status(apiErr.toStatus());
   }
 

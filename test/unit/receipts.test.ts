@@ -256,6 +256,8 @@ t.test('refused connections are charged to their peer until it is heard again on
   clock.now += 100;
   r.record('lb', 'k', DRAIN);
   t.equal(r.view().delivered, true, 'every key answered since the refusal: delivered');
+  r.refused('stranger', clock.now, false);
+  t.equal(r.view().delivered, true, 'over the per-source limit with no receipts: not a load balancer we owe');
   r.refused('stranger');
   v = r.view();
   t.equal(v.delivered, false, 'a refused source with no receipts: unknown');

@@ -154,11 +154,16 @@ export class Receipts {
     this.add(p, peer, key, answer, now);
   }
 
-  /** A connection from `peer` was closed unanswered (connection limits): charged to that peer. */
-  refused(peer: string | undefined, now: number = this.now()): void {
+  /**
+   * A connection from `peer` was closed unanswered (connection limits): charged to that peer. From
+   * a source with no receipts it counts as unknown only when `strayMatters` (the agent-wide cap, which
+   * can refuse a new HAProxy outright; a source over the per-source limit, sized above what a real
+   * HAProxy holds, that never got an answer is not a load balancer we could owe one).
+   */
+  refused(peer: string | undefined, now: number = this.now(), strayMatters = true): void {
     const p = peer === undefined ? undefined : this.peers.get(peer);
-    if (p === undefined) this.stray.hit(now);
-    else p.refused.hit(now);
+    if (p !== undefined) p.refused.hit(now);
+    else if (strayMatters) this.stray.hit(now);
   }
 
   /** The node answer changed: delivery counts from the moment its group changes. */
@@ -292,7 +297,8 @@ export class Receipts {
     for (const [peer, p] of this.peers) {
       for (const [key, s] of p.slots) {
         const silentFor = now - s.at;
-        if (silentFor <= Receipts.windowOf(s.gap)) continue;
+        // No reply told its peer nothing: gone after a second of silence (a probe before the first full list).
+        if (s.answer.group === 'none' ? silentFor <= MIN_WINDOW_MS : silentFor <= Receipts.windowOf(s.gap)) continue;
         const gone =
           s.answer.group === 'none' ||
           (this.forgetAfter > 0 && silentFor > this.forgetAfter) ||

@@ -179,7 +179,7 @@ export class AgentServer {
       // Closed without a reply, counted, and charged to the source: a load balancer refused here
       // has not heard the answer (receipts.ts).
       this.counters.rejections[refused]++;
-      this.receipts?.refused(source, performance.now());
+      this.receipts?.refused(source, performance.now(), refused === 'over_capacity');
       socket.on('error', onError);
       socket.destroy();
       return;

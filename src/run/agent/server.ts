@@ -139,9 +139,10 @@ export class AgentServer {
     this.lingering = new Deadlines(LINGER_MS, (c) => c.socket.destroy());
     this.budget = opts.budget ?? new ConnectionBudget(opts.maxConnections, opts.maxConnections);
     this.server = createServer({ noDelay: true }, (s) => this.onConnection(s as AgentSocket));
-    // A backstop only: the shared budget (onConnection) refuses first. Node closes connections
-    // beyond maxConnections at accept time; count them.
-    this.server.maxConnections = this.budget.max;
+    // A backstop only (file descriptors): the shared budget (onConnection) refuses first, and the
+    // sockets it refuses still count here until their close, so leave room for a burst of them.
+    // Node closes connections beyond maxConnections at accept time; count them.
+    this.server.maxConnections = 2 * this.budget.max;
     this.server.on('drop', (data?: { remoteAddress?: string }) => {
       this.counters.rejections.over_capacity++;
       this.receipts?.refused(data?.remoteAddress);

@@ -21,7 +21,7 @@ export const WAIT_FLAGS = [
     name: 'node',
     field: 'node',
     default: '',
-    help: 'Node name: its InternalIP is looked up through the kubeconfig',
+    help: 'Node name: its InternalIP (else ExternalIP) is looked up through the kubeconfig',
     ...text,
   },
   {

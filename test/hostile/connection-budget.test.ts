@@ -19,13 +19,16 @@ function holder(ports: number[], n: number, from: string | undefined) {
   // Connected as the client sees it (the agent may still close one it refuses).
   const open = new Set<Socket>();
   let stopped = false;
+  const all = new Set<Socket>();
   const one = (port: number): void => {
     if (stopped) return;
     const s = connect({ host: '127.0.0.1', port, localAddress: from });
+    all.add(s);
     s.on('error', () => {});
     s.on('connect', () => open.add(s));
     s.on('close', () => {
       open.delete(s);
+      all.delete(s);
       setTimeout(() => one(port), 50);
     });
   };
@@ -34,7 +37,7 @@ function holder(ports: number[], n: number, from: string | undefined) {
     open,
     stop(): void {
       stopped = true;
-      for (const s of open) s.destroy();
+      for (const s of all) s.destroy();
     },
   };
 }
@@ -136,6 +139,22 @@ if (OTHER === undefined) {
 
     // Once it stops and is answered again, what we know is the truth again.
     flood.stop();
+    // Until the last of its connections has reached the agent (refusals no longer move).
+    const refusals = async () =>
+      metricValue(await metrics(agent.httpPort), `${M}probe_rejections_total{reason="over_capacity_source"}`) ?? 0;
+    let last = -1;
+    await until(
+      'the flood has settled',
+      async () => {
+        const before = last;
+        last = await refusals();
+        await new Promise((r) => setTimeout(r, 300));
+        return before === last && last === (await refusals());
+      },
+      (settled) => settled,
+      DEADLINE_MS,
+      50,
+    );
     t.equal(await probeFrom(agent.agentPort, 'shop/web\n', neighbour), 'drain\n');
     // Its held connections were answered for the node: that key too.
     t.equal(await probeFrom(agent.agentPort, '\n', neighbour), 'drain\n');

@@ -24,6 +24,7 @@ import { installProcessHandlers } from './process-handlers.js';
 import { DecisionFollower } from '../kube/decision-follower.js';
 import { NodeEventRecorder } from '../kube/events.js';
 import { Receipts } from './agent/receipts.js';
+import { ConnectionBudget } from './agent/budget.js';
 import { drainedAnswer } from './http/drained.js';
 import { peersStatus } from './http/peers-status.js';
 import { DaemonObserver, eventOutcome } from './observer.js';
@@ -42,7 +43,13 @@ const TICK_MS = 1000;
 export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<RunningDaemon> {
   const kc = loadKubeConfig(cfg.kubeconfig, env);
   // Who was told what: monotonic clock, the same for probes and node answer changes.
-  const receipts = new Receipts(() => performance.now());
+  const receipts = new Receipts(() => performance.now(), {
+    forgetSilentAfterMs: cfg.forgetSilentPeersAfterMs,
+    expectedPeers: cfg.expectedPeers,
+    answerFor: (key) => state.serviceAnswer(key),
+  });
+  // One connection budget for the agent port and every dedicated port.
+  const budget = new ConnectionBudget(cfg.maxConnections, cfg.maxConnectionsPerSource);
   const staleness = new Staleness(cfg.maxStalenessMs);
   // Counters first (everything reports into them); the gauges' sources are given at the end.
   const metrics = createMetrics();
@@ -84,6 +91,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       host: cfg.agentAddress,
       readTimeoutMs: cfg.readTimeoutMs,
       maxConnections: cfg.maxConnections,
+      budget,
       reserved: new Set([cfg.agentPort, cfg.httpPort]),
       allowedNamespaces: cfg.agentPortNamespaces,
     },
@@ -243,7 +251,14 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       follower === undefined ? undefined : { state: follower.state, ageSeconds: follower.ageSeconds },
     delivery: () => {
       const v = receipts.view();
-      return { peers: v.peers.length, current: v.currentPeers, delivered: v.delivered, dropped: receipts.dropped };
+      const silent = v.peers.filter((p) => p.keys.some((k) => k.silent)).length;
+      return {
+        peers: v.peers.length,
+        current: v.currentPeers,
+        silent,
+        delivered: v.delivered,
+        dropped: receipts.dropped,
+      };
     },
   });
 
@@ -253,6 +268,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
       port: cfg.agentPort,
       readTimeoutMs: cfg.readTimeoutMs,
       maxConnections: cfg.maxConnections,
+      budget,
     },
     state,
     metrics.probes,
@@ -286,7 +302,7 @@ export async function startDaemon(cfg: RunConfig, log: Logger, env: NodeJS.Proce
           peers: peersStatus(receipts, detail),
         }),
       },
-      drained: (detail) => drainedAnswer(receipts.view(), state.nodeAnswer().text, receipts.now(), detail),
+      drained: (detail, want) => drainedAnswer(receipts.view(), state.nodeAnswer().text, receipts.now(), detail, want),
     },
     cfg.statusDetail,
   );

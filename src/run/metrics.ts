@@ -41,7 +41,7 @@ export interface MetricSources {
   /** --guard-mode coordinated: fresh/stale/missing and the heartbeat's age; undefined in other modes. */
   guardDecision?(): { state: string; ageSeconds: number | undefined } | undefined;
   /** Delivery receipts (agent/receipts.ts); absent = nothing recorded. */
-  delivery?(): { peers: number; current: number; delivered: boolean; dropped: number };
+  delivery?(): { peers: number; current: number; silent?: number; delivered: boolean; dropped: number };
 }
 
 export function createMetrics(initial?: MetricSources): Metrics {
@@ -203,14 +203,14 @@ export function createMetrics(initial?: MetricSources): Metrics {
     },
   );
   const delivery = (s: MetricSources | undefined) =>
-    s?.delivery?.() ?? { peers: 0, current: 0, delivered: false, dropped: 0 };
+    s?.delivery?.() ?? { peers: 0, current: 0, silent: 0, delivered: false, dropped: 0 };
   gauge(
     'peers',
-    'Load balancers (probe source addresses) seen within their window, ' +
-      "and how many have received the node's current answer on every key they probe",
+    "Load balancers (probe source addresses) known (seen), how many have received the node's current answer " +
+      'on every key they probe (current), and how many have a key silent past its window (silent)',
     (s) => {
       const d = delivery(s);
-      return { seen: d.peers, current: d.current };
+      return { seen: d.peers, current: d.current, silent: d.silent ?? 0 };
     },
     'state',
   );
@@ -222,7 +222,7 @@ export function createMetrics(initial?: MetricSources): Metrics {
   let droppedSeen = 0;
   new Counter({
     name: `${METRIC_PREFIX}receipts_dropped_total`,
-    help: 'Delivery receipts not kept because the table (peers x keys) was full',
+    help: "Delivery receipts not kept because the table (peers x keys) or a peer's key quota was full",
     registers: [registry],
     collect() {
       const d = delivery(src).dropped;

@@ -8,6 +8,7 @@ import {
   dnsSubdomain,
   duration,
   httpUrlValue,
+  ipAddress,
   ipAddressValue,
   labelSelectorValue,
   namespaceListValue,
@@ -17,7 +18,15 @@ import {
   trueFalseValue,
   wholeNumber,
 } from '../platform/flag-values.js';
-import { argvOf, type ConfigOf, decodeFlags, FlagError, type FlagRow, parseFlags } from '../platform/flags.js';
+import {
+  argvOf,
+  type ConfigOf,
+  decodeFlags,
+  FlagError,
+  type FlagRow,
+  type FlagValue,
+  parseFlags,
+} from '../platform/flags.js';
 import {
   ANNOTATION_PREFIX_FLAG,
   ENV_PREFIX as P,
@@ -39,6 +48,19 @@ const nodeName = {
     return dnsSubdomain(flag, v);
   },
   show: String,
+};
+
+/** --expected-peers: IP addresses, comma-separated; empty = whoever probes. */
+const ipListValue: FlagValue<ReadonlySet<string>> = {
+  parse: (flag, v) =>
+    new Set(
+      v
+        .split(',')
+        .map((a) => a.trim())
+        .filter((a) => a !== '')
+        .map((a) => ipAddress(flag, a)),
+    ),
+  show: (set) => [...set].join(','),
 };
 
 /** Upper bound of --max-staleness and --drain-deadline. */
@@ -106,8 +128,33 @@ export const RUN_FLAGS = [
     field: 'maxConnections',
     env: `${P}MAX_CONNECTIONS`,
     default: '1024',
-    help: 'Concurrent agent connections; more are closed without a reply and counted',
+    help: 'Concurrent agent connections, agent port and dedicated ports together; more are closed without a reply',
     ...wholeNumber(1, 1_000_000),
+  },
+  {
+    // A real HAProxy holds a few concurrent checks per server line; loopback is not limited.
+    name: 'max-connections-per-source',
+    field: 'maxConnectionsPerSource',
+    env: `${P}MAX_CONNECTIONS_PER_SOURCE`,
+    default: '64',
+    help: 'Concurrent agent connections from one source address (loopback exempt); more are closed, charged to it',
+    ...wholeNumber(1, 1_000_000),
+  },
+  {
+    name: 'forget-silent-peers-after',
+    field: 'forgetSilentPeersAfterMs',
+    env: `${P}FORGET_SILENT_PEERS_AFTER`,
+    default: '0',
+    help: 'Forget a load balancer key silent this long: /drained stops waiting for it (0 = never; see Maintenance)',
+    ...duration({ allowZero: true, minMs: 1000, maxMs: WEEK_MS }),
+  },
+  {
+    name: 'expected-peers',
+    field: 'expectedPeers',
+    env: `${P}EXPECTED_PEERS`,
+    default: '',
+    help: 'HAProxy source addresses, comma-separated: /drained waits for each to probe (empty = whoever probes)',
+    ...ipListValue,
   },
   {
     name: 'watch-timeout',

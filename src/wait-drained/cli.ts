@@ -1,9 +1,10 @@
 // `haproxy-node-agent wait-drained`: poll a node agent's /drained until every load balancer has
 // received the drain, for maintenance scripts: `kubectl cordon N && haproxy-node-agent
-// wait-drained --node N && kubectl drain N`. Exit 0 drained, 1 timeout (what is pending printed),
-// 2 bad flags. The Kubernetes client is loaded only for --node.
+// wait-drained --node N && kubectl drain N`; with `--for ready` (/drained?for=ready), until every
+// load balancer has received ready after the uncordon. Exit 0 delivered, 1 timeout (what is pending
+// printed), 2 bad flags. The Kubernetes client is loaded only for --node.
 import { isIP } from 'node:net';
-import { duration, port, text } from '../platform/flag-values.js';
+import { duration, oneOf, port, text } from '../platform/flag-values.js';
 import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import { HELP_FLAG, HTTP_PORT_FLAG, KUBECONFIG_FLAG, withoutEnv } from '../platform/shared-flags.js';
 import { isDnsSubdomain } from '../core/names.js';
@@ -20,7 +21,7 @@ export const WAIT_FLAGS = [
     name: 'node',
     field: 'node',
     default: '',
-    help: 'Node name: its InternalIP is looked up through the kubeconfig',
+    help: 'Node name: its InternalIP (else ExternalIP) is looked up through the kubeconfig',
     ...text,
   },
   {
@@ -29,6 +30,13 @@ export const WAIT_FLAGS = [
     ...text,
   },
   { ...withoutEnv(HTTP_PORT_FLAG), help: "The agent's HTTP port, with --node", ...port(1) },
+  {
+    name: 'for',
+    field: 'want',
+    default: 'drain',
+    help: 'What must reach every load balancer: drain (after a cordon) or ready (after the uncordon)',
+    ...oneOf(['drain', 'ready'] as const),
+  },
   {
     name: 'timeout',
     field: 'timeoutMs',
@@ -48,10 +56,11 @@ export const WAIT_FLAGS = [
 
 type WaitFlag = (typeof WAIT_FLAGS)[number]['name'];
 
-const USAGE = `Usage: haproxy-node-agent wait-drained (--url http://NODE:9290 | --node NAME) [flags]
+const USAGE = `Usage: haproxy-node-agent wait-drained (--url http://NODE:9290 | --node NAME) [--for ready] [flags]
 
 Waits until the node's agent says every HAProxy probing it has received its drain (GET /drained
-answers 200). Exits 0 then, 1 on timeout (printing what is still pending), 2 on bad flags.`;
+answers 200), or with --for ready its ready answer (GET /drained?for=ready). Exits 0 then, 1 on
+timeout (printing what is still pending), 2 on bad flags.`;
 
 export interface WaitIO {
   out(text: string): void;
@@ -69,6 +78,7 @@ const processIO: WaitIO = {
 };
 
 interface Poll {
+  /** Delivered: what --for asks has reached every load balancer. */
   drained: boolean;
   /** One line saying where things stand. */
   summary: string;
@@ -80,18 +90,20 @@ export async function runWaitDrained(argv: string[], io: WaitIO = processIO): Pr
     io.out(helpText(USAGE, WAIT_FLAGS));
     return 0;
   }
-  const { url: urlFlag, node, kubeconfig, httpPort, timeoutMs, intervalMs } = decodeFlags(WAIT_FLAGS, raw);
+  const { url: urlFlag, node, kubeconfig, httpPort, want, timeoutMs, intervalMs } = decodeFlags(WAIT_FLAGS, raw);
   if ((urlFlag === '') === (node === ''))
     throw new FlagError(urlFlag === '' ? 'node' : 'url', 'give exactly one of --url and --node');
   const base = urlFlag !== '' ? parseUrl(urlFlag) : await nodeUrl(node, kubeconfig, httpPort, io.env);
   const url = base.pathname.replace(/\/+$/, '').endsWith('/drained')
     ? base
     : new URL(`${base.pathname.replace(/\/+$/, '')}/drained`, base);
+  if (want === 'ready') url.searchParams.set('for', 'ready');
+  const done = want === 'drain' ? 'drained' : 'ready delivered';
 
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
-    const p = await poll(url, Math.min(5000, Math.max(1, deadline - Date.now())));
+    const p = await poll(url, want, Math.min(5000, Math.max(1, deadline - Date.now())));
     if (p.summary !== last) {
       if (io.tty) io.err(`\r\x1b[K${p.summary}`);
       else io.err(`${p.summary}\n`);
@@ -99,12 +111,12 @@ export async function runWaitDrained(argv: string[], io: WaitIO = processIO): Pr
     }
     if (p.drained) {
       if (io.tty) io.err('\n');
-      io.out(`drained: ${url.host} ${p.summary}\n`);
+      io.out(`${done}: ${url.host} ${p.summary}\n`);
       return 0;
     }
     if (Date.now() + intervalMs > deadline) {
       if (io.tty) io.err('\n');
-      io.out(`not drained after ${raw.timeout}: ${url.host} ${p.summary}\n`);
+      io.out(`not ${done} after ${raw.timeout}: ${url.host} ${p.summary}\n`);
       return 1;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -146,7 +158,7 @@ async function nodeUrl(node: string, kubeconfigFlag: string, port: number, env: 
   return new URL(`http://${isIP(ip) === 6 ? `[${ip}]` : ip}:${port}/`);
 }
 
-async function poll(url: URL, timeoutMs: number): Promise<Poll> {
+async function poll(url: URL, want: 'drain' | 'ready', timeoutMs: number): Promise<Poll> {
   let res: Response;
   let text: string;
   try {
@@ -166,16 +178,31 @@ async function poll(url: URL, timeoutMs: number): Promise<Poll> {
     };
   }
   const answer = typeof body.answer === 'string' ? `"${body.answer}"` : 'no answer';
-  if (res.status === 200 && body.drained === true)
+  if (want === 'ready' && body.for !== 'ready')
+    return { drained: false, summary: `${url.host} does not answer ?for=ready (an older agent? upgrade it)` };
+  if (res.status === 200 && (want === 'drain' ? body.drained : body.ready) === true)
     return { drained: true, summary: `node answers ${answer}; ${String(body.reason)} (${String(body.peers)} peer(s))` };
   const pending = Array.isArray(body.pending) ? body.pending : [];
   const who = pending
     .map((p: unknown) => {
-      const x = p as { peer?: unknown; keys?: Array<{ key?: unknown }>; pendingKeys?: unknown };
+      const x = p as {
+        peer?: unknown;
+        keys?: Array<{ key?: unknown; silent?: unknown }>;
+        pendingKeys?: unknown;
+        silentKeys?: unknown;
+        neverSeen?: unknown;
+        refused?: unknown;
+        unrecorded?: unknown;
+      };
       const keys = Array.isArray(x.keys)
-        ? x.keys.map((k) => String(k.key)).join(',')
-        : `${String(x.pendingKeys)} key(s)`;
-      return `${String(x.peer)}[${keys}]`;
+        ? x.keys.map((k) => `${String(k.key)}${k.silent === true ? ' silent' : ''}`).join(',')
+        : `${String(x.pendingKeys)} key(s)${typeof x.silentKeys === 'number' ? `, ${x.silentKeys} silent` : ''}`;
+      const why = [
+        x.neverSeen === true ? 'never probed' : '',
+        x.refused !== undefined ? 'refused' : '',
+        x.unrecorded !== undefined ? 'unrecorded' : '',
+      ].filter((w) => w !== '');
+      return `${String(x.peer)}[${keys}]${why.length === 0 ? '' : `(${why.join(',')})`}`;
     })
     .join(' ');
   return { drained: false, summary: `node answers ${answer}; ${String(body.reason)}${who === '' ? '' : `: ${who}`}` };

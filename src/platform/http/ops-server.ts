@@ -17,8 +17,11 @@ export interface HttpSources {
   /** Why /readyz says 503, or null for 200; when absent, ready() decides. */
   notReadyReason?(): string | null;
   status: StatusSource;
-  /** /drained (the daemon's run/http/drained.ts); absent = 404. `detail`: the client may see Service names. */
-  drained?(detail: boolean): DrainedAnswer;
+  /**
+   * /drained (the daemon's run/http/drained.ts); absent = 404. `detail`: the client may see Service
+   * names. `want`: `?for=ready` asks whether the way back (ready) has been delivered instead.
+   */
+  drained?(detail: boolean, want: 'drain' | 'ready'): DrainedAnswer;
 }
 
 /** Open connections from other hosts; more are closed at once, so neighbours cannot lock out the
@@ -133,7 +136,9 @@ export class HttpServer {
 
   private sendDrained(req: IncomingMessage, res: ServerResponse): void {
     if (this.src.drained === undefined) return send(res, 404, 'text/plain', 'not found\n');
-    const a = this.src.drained(this.detailFor(req));
+    const want = new URLSearchParams((req.url ?? '').split('?')[1] ?? '').get('for') ?? 'drain';
+    if (want !== 'drain' && want !== 'ready') return send(res, 400, 'text/plain', 'for: expected drain or ready\n');
+    const a = this.src.drained(this.detailFor(req), want);
     send(res, a.status, 'application/json', `${JSON.stringify(a.body, null, 2)}\n`);
   }
 

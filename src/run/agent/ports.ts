@@ -6,6 +6,7 @@ import { AgentServer, type AnswerSource } from './server.js';
 import type { ProbeCounters } from './probe-counters.js';
 import { namespaceMayClaim } from '../../core/port-claims.js';
 import type { Receipts } from './receipts.js';
+import type { ConnectionBudget } from './budget.js';
 
 export type PortRefusal = 'clash' | 'reserved' | 'namespace' | 'listen_failed';
 
@@ -31,6 +32,8 @@ export class DedicatedPorts {
       host: string;
       readTimeoutMs: number;
       maxConnections: number;
+      /** The agent's one connection budget, shared with the agent port (not one cap per listener). */
+      budget?: ConnectionBudget;
       reserved: ReadonlySet<number>;
       allowedNamespaces?: ReadonlySet<string>;
     },
@@ -85,6 +88,7 @@ export class DedicatedPorts {
           port,
           readTimeoutMs: this.opts.readTimeoutMs,
           maxConnections: this.opts.maxConnections,
+          budget: this.opts.budget,
           fixedServiceKey: key,
         },
         this.answers,

@@ -2,7 +2,13 @@
 // run/metrics.ts reads at scrape time.
 import type { ReplyKind } from '../../core/decide.js';
 
-export const REJECT_REASONS = ['malformed', 'too_long', 'unknown_service', 'over_capacity'] as const;
+export const REJECT_REASONS = [
+  'malformed',
+  'too_long',
+  'unknown_service',
+  'over_capacity',
+  'over_capacity_source',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 export const REPLY_KINDS: readonly ReplyKind[] = ['ready', 'drain', 'maint', 'down', 'none'];
 
@@ -14,6 +20,7 @@ export class ProbeCounters {
     too_long: 0,
     unknown_service: 0,
     over_capacity: 0,
+    over_capacity_source: 0,
   };
   open = 0;
 }

@@ -1,15 +1,22 @@
 // Delivery receipts: HAProxy never says what it applied, but every answer it got went through us.
 // Per peer (the probe connection's source address) and per key asked (a Service key, or "" for
 // the node answer) we keep the last reply given, when, and the observed gap between probes, so we
-// can say whether every load balancer still probing has heard that the node is out.
-// The probe path only calls record(): two Map lookups and a few number stores for a known slot;
-// classes and windows are worked out lazily when /drained, /status or /metrics ask. A slot keeps
-// the interned Answer it was given (core/answer.ts): its group and text are read from there.
+// can say whether every load balancer has heard the node's current answer (out: drain, in: ready).
+// HAProxy keeps the last state an agent set, so a peer that went silent still holds what it was
+// last told: silence is never delivery. A slot that told a peer something is therefore kept until
+// that peer hears again, until --forget-silent-peers-after, or until its Service is gone; what we
+// could not record (a full table, a refused connection) makes the proof unknown, never 200.
+// The probe path only calls record() (two Map lookups and a few number stores for a known slot)
+// and refused(); classes and windows are worked out lazily when /drained, /status or /metrics ask.
 import type { Answer, AnswerGroup } from '../../core/answer.js';
 
-/** Keys (peer × key slots) kept at most; a new slot beyond this is dropped and counted. */
+/** Slots (peer × key) kept at most; a new slot beyond this is dropped and counted. */
 export const MAX_RECEIPTS = 4096;
-/** A key is forgotten after 3 of its probe intervals without a probe, within these bounds. */
+/** Service-key slots one peer may hold: one host probing tenant-made keys cannot fill the table. */
+export const PEER_KEY_QUOTA = MAX_RECEIPTS / 4;
+/** Slots kept for node keys only: a new load balancer's node slot finds room past a full table of Service keys. */
+export const NODE_KEY_RESERVE = MAX_RECEIPTS / 8;
+/** A key is shown silent after 3 of its probe intervals without a probe, within these bounds. */
 export const WINDOW_FACTOR = 3;
 export const MIN_WINDOW_MS = 1000;
 export const MAX_WINDOW_MS = 60_000;
@@ -25,7 +32,23 @@ class Slot {
   ) {}
 }
 
-type Peer = Map<string, Slot>;
+/** What we lost about one peer: connections refused, slots not recorded (count, last time). */
+class Loss {
+  count = 0;
+  at = Number.NEGATIVE_INFINITY;
+  hit(now: number): void {
+    this.count++;
+    this.at = now;
+  }
+}
+
+class Peer {
+  readonly slots = new Map<string, Slot>();
+  /** Slots other than the node key, held against PEER_KEY_QUOTA. */
+  serviceSlots = 0;
+  readonly refused = new Loss();
+  readonly dropped = new Loss();
+}
 
 export interface KeyReceipt {
   key: string;
@@ -33,14 +56,27 @@ export interface KeyReceipt {
   /** ms before `now` the reply was given. */
   agoMs: number;
   intervalMs: number | null;
-  /** Got an answer of the node's current group since the node entered it. */
+  /** Past its window (3 × its interval) without a probe: the peer still holds `reply`. */
+  silent: boolean;
+  /** Its last answer is the one the node's current group calls for (out: any out answer; in: the key's own). */
   current: boolean;
+}
+
+export interface LossReceipt {
+  count: number;
+  agoMs: number;
 }
 
 export interface PeerReceipt {
   peer: string;
   current: boolean;
   keys: KeyReceipt[];
+  /** Listed in --expected-peers and never seen since the agent started. */
+  neverSeen?: true;
+  /** Connections from this peer refused (connection limits) recently enough to matter: which key is unknown. */
+  refused?: LossReceipt;
+  /** Slots for this peer not recorded (table full or its key quota) recently enough to matter. */
+  unrecorded?: LossReceipt;
 }
 
 export interface DeliveryView {
@@ -50,32 +86,64 @@ export interface DeliveryView {
   peers: PeerReceipt[];
   /** Peers that have received the node's current group on every key they probe. */
   currentPeers: number;
-  /** The node is out and every live peer has heard it. */
+  /** Probes (connections or slots) lost for sources with no receipts, within MAX_WINDOW_MS. */
+  unrecorded: LossReceipt | null;
+  /** Every peer (and every expected peer) has the current answer on every key, and nothing was lost. */
+  allCurrent: boolean;
+  /** The node is out and allCurrent. */
   delivered: boolean;
+}
+
+export interface ReceiptOptions {
+  max?: number;
+  /** Silent slots are forgotten after this long without a probe; 0 = never (the default). */
+  forgetSilentAfterMs?: number;
+  /** Peers that must be probing and current for a proof (--expected-peers); empty = whoever probes. */
+  expectedPeers?: ReadonlySet<string>;
+  /**
+   * The answer a key would get now (undefined for a Service no longer served): for `in`, each key
+   * must have heard its own answer (a Local Service with no pod here answers down while the node is
+   * ready); a silent slot of a Service no longer served is forgotten.
+   */
+  answerFor?: (key: string) => Answer | undefined;
 }
 
 export class Receipts {
   private readonly peers = new Map<string, Peer>();
   private size = 0;
   private lastSweep = Number.NEGATIVE_INFINITY;
-  /** Slots refused because the table was full. */
+  /** Slots refused because the table or a peer's quota was full. */
   dropped = 0;
+  /** Probes and connections lost for sources that have no receipts (so nothing to charge them to). */
+  private readonly stray = new Loss();
   private group: AnswerGroup = 'none';
   private groupSince: number;
+  private readonly max: number;
+  private readonly quota: number;
+  private readonly reserve: number;
+  private readonly forgetAfter: number;
+  private readonly expected: ReadonlySet<string>;
+  private readonly answerFor: ((key: string) => Answer | undefined) | undefined;
 
   constructor(
     /** Same clock for probes and for node answer changes (ms, monotonic in the daemon). */
     readonly now: () => number,
-    private readonly max = MAX_RECEIPTS,
+    opts: ReceiptOptions = {},
   ) {
+    this.max = opts.max ?? MAX_RECEIPTS;
+    this.quota = Math.max(1, Math.floor(this.max / 4));
+    this.reserve = Math.floor(this.max / 8);
+    this.forgetAfter = opts.forgetSilentAfterMs ?? 0;
+    this.expected = opts.expectedPeers ?? new Set();
+    this.answerFor = opts.answerFor;
     this.groupSince = now();
   }
 
   /** Probe path: `answer` is the interned Answer just written; `now` from the same clock (the server's own read). */
   record(peer: string | undefined, key: string, answer: Answer, now: number = this.now()): void {
     if (peer === undefined) return;
-    let p = this.peers.get(peer);
-    const s = p?.get(key);
+    const p = this.peers.get(peer);
+    const s = p?.slots.get(key);
     if (s !== undefined) {
       const gap = now - s.at;
       s.gap = s.gap === 0 ? gap : s.gap + (gap - s.gap) / 4;
@@ -83,16 +151,19 @@ export class Receipts {
       s.answer = answer;
       return;
     }
-    if (this.size >= this.max && !this.sweepIfDue(now)) {
-      this.dropped++;
-      return;
-    }
-    if (p === undefined) {
-      p = new Map();
-      this.peers.set(peer, p);
-    }
-    p.set(key, new Slot(answer, now));
-    this.size++;
+    this.add(p, peer, key, answer, now);
+  }
+
+  /**
+   * A connection from `peer` was closed unanswered (connection limits): charged to that peer. From
+   * a source with no receipts it counts as unknown only when `strayMatters` (the agent-wide cap, which
+   * can refuse a new HAProxy outright; a source over the per-source limit, sized above what a real
+   * HAProxy holds, that never got an answer is not a load balancer we could owe one).
+   */
+  refused(peer: string | undefined, now: number = this.now(), strayMatters = true): void {
+    const p = peer === undefined ? undefined : this.peers.get(peer);
+    if (p !== undefined) p.refused.hit(now);
+    else if (strayMatters) this.stray.hit(now);
   }
 
   /** The node answer changed: delivery counts from the moment its group changes. */
@@ -107,69 +178,142 @@ export class Receipts {
     return this.group;
   }
 
-  /** Slots held now (after forgetting expired ones). */
+  /** Slots held now (after forgetting what may be forgotten). */
   count(): number {
     this.sweep(this.now());
     return this.size;
   }
 
-  /** Forgets silent keys and peers, then reports who has heard the node's current group. */
+  /** Forgets what may be forgotten, then reports who has heard the node's current group. */
   view(): DeliveryView {
     const now = this.now();
     this.sweep(now);
     const peers: PeerReceipt[] = [];
     let currentPeers = 0;
-    for (const [peer, slots] of this.peers) {
+    for (const [peer, p] of this.peers) {
       const keys: KeyReceipt[] = [];
       let all = true;
-      for (const [key, s] of slots) {
-        const current = s.at >= this.groupSince && s.answer.group === this.group;
+      let window = 0;
+      // A refused connection was for some key: it matters until each live key has been answered since.
+      let refusedMatters = p.slots.size === 0;
+      for (const [key, s] of p.slots) {
+        const current = this.isCurrent(key, s.answer);
         if (!current) all = false;
+        const w = Receipts.windowOf(s.gap);
+        if (w > window) window = w;
+        if (s.at <= p.refused.at && now - s.at <= w) refusedMatters = true;
         keys.push({
           key,
           reply: s.answer.text,
           agoMs: Math.round(now - s.at),
           intervalMs: s.gap === 0 ? null : Math.round(s.gap),
+          silent: now - s.at > w,
           current,
         });
       }
       keys.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      // An unrecorded key is not among the slots: it matters for the peer's longest window.
+      const losses: Pick<PeerReceipt, 'refused' | 'unrecorded'> = {};
+      const refused = refusedMatters ? recent(p.refused, now, MAX_WINDOW_MS) : undefined;
+      const unrecorded = recent(p.dropped, now, window || MAX_WINDOW_MS);
+      if (refused !== undefined) losses.refused = refused;
+      if (unrecorded !== undefined) losses.unrecorded = unrecorded;
+      if (refused !== undefined || unrecorded !== undefined) all = false;
       if (all) currentPeers++;
-      peers.push({ peer, current: all, keys });
+      peers.push({ peer, current: all, keys, ...losses });
+    }
+    for (const peer of this.expected) {
+      // A dual-stack listener sees an IPv4 peer as ::ffff:A.B.C.D.
+      if (!this.peers.has(peer) && !this.peers.has(`::ffff:${peer}`))
+        peers.push({ peer, current: false, keys: [], neverSeen: true });
     }
     peers.sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0));
+    const unrecorded = recent(this.stray, now, MAX_WINDOW_MS) ?? null;
+    const allCurrent = unrecorded === null && currentPeers === peers.length;
     return {
       group: this.group,
       sinceMs: this.groupSince,
       peers,
       currentPeers,
-      delivered: this.group === 'out' && currentPeers === peers.length,
+      unrecorded,
+      allCurrent,
+      delivered: this.group === 'out' && allCurrent,
     };
   }
 
-  /** How long a slot lives without a probe. Unknown interval (one probe so far): the maximum. */
+  /** How long a slot goes without a probe before it is shown silent; unknown interval (one probe): the maximum. */
   static windowOf(gapMs: number): number {
     if (gapMs === 0) return MAX_WINDOW_MS;
     return Math.min(MAX_WINDOW_MS, Math.max(MIN_WINDOW_MS, WINDOW_FACTOR * gapMs));
   }
 
-  private sweepIfDue(now: number): boolean {
-    // A full table of live slots must not cost a full scan per probe: at most one scan a second.
-    if (now - this.lastSweep < 1000) return false;
-    this.sweep(now);
-    return this.size < this.max;
+  /**
+   * Out: any out answer (drain, maint, down) is delivery, a ready one never is. In: the key must
+   * have heard the answer it has now (ready, or down for a Local Service with no pod here).
+   */
+  private isCurrent(key: string, a: Answer): boolean {
+    if (this.group !== 'in') return a.group === this.group;
+    const want = key === NODE_KEY ? 'in' : (this.answerFor?.(key)?.group ?? 'in');
+    return a.group === want;
   }
 
+  /** A new slot: within the peer's quota and the table, else dropped and charged to the peer. */
+  private add(p: Peer | undefined, peer: string, key: string, answer: Answer, now: number): void {
+    const node = key === NODE_KEY;
+    if (!node && p !== undefined && p.serviceSlots >= this.quota) return this.drop(p, now);
+    const room = () => this.size < (node ? this.max : this.max - this.reserve);
+    if (!room() && !(this.sweepIfDue(now) && room())) return this.drop(p, now);
+    let q = p;
+    if (q === undefined) {
+      q = new Peer();
+      this.peers.set(peer, q);
+    }
+    q.slots.set(key, new Slot(answer, now));
+    if (!node) q.serviceSlots++;
+    this.size++;
+  }
+
+  private drop(p: Peer | undefined, now: number): void {
+    this.dropped++;
+    if (p === undefined) this.stray.hit(now);
+    else p.dropped.hit(now);
+  }
+
+  private sweepIfDue(now: number): boolean {
+    // A full table must not cost a full scan per probe: at most one scan a second.
+    if (now - this.lastSweep < 1000) return false;
+    this.sweep(now);
+    return true;
+  }
+
+  /**
+   * Forgets only what cannot make a proof lie: a silent slot that told its peer nothing (no reply
+   * before the first full list: HAProxy kept what it had), a silent slot of a Service no longer
+   * served (its probes now get the node answer, filed under the node key), and, when the operator
+   * asked for it, any slot silent for --forget-silent-peers-after.
+   */
   private sweep(now: number): void {
     this.lastSweep = now;
-    for (const [peer, slots] of this.peers) {
-      for (const [key, s] of slots) {
-        if (now - s.at > Receipts.windowOf(s.gap)) {
-          slots.delete(key);
-          this.size--;
-        }
+    for (const [peer, p] of this.peers) {
+      for (const [key, s] of p.slots) {
+        const silentFor = now - s.at;
+        // No reply told its peer nothing: gone after a second of silence (a probe before the first full list).
+        if (s.answer.group === 'none' ? silentFor <= MIN_WINDOW_MS : silentFor <= Receipts.windowOf(s.gap)) continue;
+        const gone =
+          s.answer.group === 'none' ||
+          (this.forgetAfter > 0 && silentFor > this.forgetAfter) ||
+          (key !== NODE_KEY && this.answerFor !== undefined && this.answerFor(key) === undefined);
+        if (!gone) continue;
+        p.slots.delete(key);
+        if (key !== NODE_KEY) p.serviceSlots--;
+        this.size--;
       }
-      if (slots.size === 0) this.peers.delete(peer);
+      if (p.slots.size === 0 && now - p.refused.at > MAX_WINDOW_MS && now - p.dropped.at > MAX_WINDOW_MS)
+        this.peers.delete(peer);
     }
   }
+}
+
+function recent(l: Loss, now: number, windowMs: number): LossReceipt | undefined {
+  return now - l.at <= windowMs ? { count: l.count, agoMs: Math.round(now - l.at) } : undefined;
 }

@@ -9,6 +9,7 @@ import { parseRequestLine } from '../../core/reply.js';
 import type { Answer } from '../../core/answer.js';
 import type { ProbeCounters, RejectReason } from './probe-counters.js';
 import { NODE_KEY, type Receipts } from './receipts.js';
+import { ConnectionBudget } from './budget.js';
 
 /** Longest agent-send line accepted: "namespace/name" is at most 127 bytes. */
 export const MAX_LINE_BYTES = 256;
@@ -26,6 +27,8 @@ export interface AgentServerOptions {
   port: number;
   readTimeoutMs: number;
   maxConnections: number;
+  /** Shared with the other listeners (one --max-connections for the agent); default: this listener's own. */
+  budget?: ConnectionBudget;
   /** When set, this listener answers for that Service whatever the client sends (dedicated ports). */
   fixedServiceKey?: string;
 }
@@ -33,6 +36,8 @@ export interface AgentServerOptions {
 /** One connection: its state, and its place in the server's deadline lists. */
 class Conn {
   answered = false;
+  /** The source address as admitted by the budget (released with the same string). */
+  source: string | undefined = undefined;
   buffered: Buffer | undefined = undefined;
   deadline = 0;
   list: Deadlines | undefined = undefined;
@@ -121,6 +126,7 @@ export class AgentServer {
   private expiryScheduled = false;
   /** Answered connections whose client has not closed yet: dropped LINGER_MS after the answer. */
   private readonly lingering: Deadlines;
+  private readonly budget: ConnectionBudget;
 
   constructor(
     private readonly opts: AgentServerOptions,
@@ -131,11 +137,15 @@ export class AgentServer {
   ) {
     this.reading = new Deadlines(opts.readTimeoutMs, (c) => this.readTimedOut(c));
     this.lingering = new Deadlines(LINGER_MS, (c) => c.socket.destroy());
+    this.budget = opts.budget ?? new ConnectionBudget(opts.maxConnections, opts.maxConnections);
     this.server = createServer({ noDelay: true }, (s) => this.onConnection(s as AgentSocket));
+    // A backstop only (file descriptors): the shared budget (onConnection) refuses first, and the
+    // sockets it refuses still count here until their close, so leave room for a burst of them.
     // Node closes connections beyond maxConnections at accept time; count them.
-    this.server.maxConnections = opts.maxConnections;
-    this.server.on('drop', () => {
+    this.server.maxConnections = 2 * this.budget.max;
+    this.server.on('drop', (data?: { remoteAddress?: string }) => {
       this.counters.rejections.over_capacity++;
+      this.receipts?.refused(data?.remoteAddress);
     });
   }
 
@@ -164,8 +174,20 @@ export class AgentServer {
   }
 
   private onConnection(socket: AgentSocket): void {
+    const source = socket.remoteAddress;
+    const refused = this.budget.admit(source);
+    if (refused !== undefined) {
+      // Closed without a reply, counted, and charged to the source: a load balancer refused here
+      // has not heard the answer (receipts.ts).
+      this.counters.rejections[refused]++;
+      this.receipts?.refused(source, performance.now(), refused === 'over_capacity');
+      socket.on('error', onError);
+      socket.destroy();
+      return;
+    }
     this.counters.open++;
     const c = new Conn(this, socket);
+    c.source = source;
     socket[kConn] = c;
     socket.on('error', onError);
     socket.on('close', onClose);
@@ -260,6 +282,7 @@ export class AgentServer {
 
   closed(c: Conn): void {
     this.counters.open--;
+    this.budget.release(c.source);
     if (c.list !== undefined) c.list.remove(c);
   }
 

@@ -8,7 +8,18 @@ export function peersStatus(receipts: Receipts, detail: boolean): Record<string,
     nodeAnswerGroup: v.group,
     current: v.currentPeers,
     seen: v.peers.length,
+    silent: v.peers.filter((p) => p.keys.some((k) => k.silent)).length,
     dropped: receipts.dropped,
-    list: v.peers.map((p) => (detail ? p : { peer: p.peer, current: p.current, keys: p.keys.length })),
+    list: v.peers.map((p) =>
+      detail
+        ? p
+        : {
+            peer: p.peer,
+            current: p.current,
+            keys: p.keys.length,
+            silentKeys: p.keys.filter((k) => k.silent).length,
+            ...(p.neverSeen ? { neverSeen: true } : {}),
+          },
+    ),
   };
 }

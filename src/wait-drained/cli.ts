@@ -8,6 +8,7 @@ import { duration, oneOf, port, text } from '../platform/flag-values.js';
 import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import { HELP_FLAG, HTTP_PORT_FLAG, KUBECONFIG_FLAG, withoutEnv } from '../platform/shared-flags.js';
 import { isDnsSubdomain } from '../core/names.js';
+import { errorMessage } from '../core/error-message.js';
 
 export const WAIT_FLAGS = [
   {
@@ -145,7 +146,7 @@ async function nodeUrl(node: string, kubeconfigFlag: string, port: number, env: 
   try {
     doc = await new ApiTransport(kc, 30_000, () => {}).getJson(`/api/v1/nodes/${node}`);
   } catch (err) {
-    throw new FlagError('node', `cannot read node ${node}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new FlagError('node', `cannot read node ${node}: ${errorMessage(err)}`);
   }
   const addresses =
     (doc as { status?: { addresses?: Array<{ type?: unknown; address?: unknown }> } }).status?.addresses ?? [];

@@ -7,6 +7,7 @@ import type { ProbeCounters } from './probe-counters.js';
 import { namespaceMayClaim } from '../../core/port-claims.js';
 import type { Receipts } from './receipts.js';
 import type { ConnectionBudget } from './budget.js';
+import { errorMessage } from '../../core/error-message.js';
 
 export type PortRefusal = 'clash' | 'reserved' | 'namespace' | 'listen_failed';
 
@@ -107,7 +108,7 @@ export class DedicatedPorts {
           if (this.listeners.get(port) === l) this.listeners.delete(port);
           const id = `${port} ${key} listen_failed`;
           this.reported.add(id);
-          this.events.refused(port, key, 'listen_failed', err instanceof Error ? err.message : String(err));
+          this.events.refused(port, key, 'listen_failed', errorMessage(err));
         },
       );
     }

@@ -45,6 +45,19 @@ if (which('kubectl') === undefined && !isCI()) {
     t.equal(ds?.spec?.updateStrategy?.rollingUpdate?.maxUnavailable, '5%', 'agents roll 5% at a time');
     t.equal(ds?.spec?.updateStrategy?.rollingUpdate?.maxSurge, 0, 'no surge: host ports');
     t.equal(coord?.spec?.strategy?.rollingUpdate?.maxUnavailable, 1, 'one coordinator at a time');
+    t.same(
+      objects
+        .filter((o) => o.kind === 'PodMonitor' || o.kind === 'PrometheusRule')
+        .map((o) => `${o.kind}/${o.metadata?.name}`)
+        .sort(),
+      [
+        'PodMonitor/haproxy-node-agent',
+        'PodMonitor/haproxy-node-agent-coordinator',
+        'PodMonitor/haproxy-node-agent-sync',
+        'PrometheusRule/haproxy-node-agent',
+      ],
+      'the monitoring of deploy/monitoring comes along',
+    );
   });
 
   t.test("the operator's registry, set once in the overlay, reaches agents and coordinator", async (t) => {

@@ -64,6 +64,9 @@ t.test(
       '100ms',
       '--override-file',
       overrideFile,
+      // The prober's lines must never be answered for the node because a busy machine delayed them.
+      '--read-timeout',
+      '10s',
     ]);
     // A steady peer, as HAProxy is: it hears every new answer within a fraction of a second, so a
     // drain counts as delivered (no HAProxyNodeAgentDrainNotDelivered once the probes have it).

@@ -109,6 +109,41 @@ t.test('a peer told ready that goes silent is never forgotten: the drain is not 
   t.equal(Receipts.windowOf(0), MAX_WINDOW_MS, 'one probe only: interval unknown, keep it the longest');
 });
 
+t.test(
+  'a late agent-send line answered for the node does not hold the proof of a peer that keeps probing',
+  async (t) => {
+    // Under load a line can arrive after --read-timeout: that one probe is answered for the node and
+    // filed under the node key. The same HAProxy then probes its Service key on time, hears the drain,
+    // and must count as delivered; a node-only peer (no agent-send) that goes silent still does not.
+    const { r, clock } = setup();
+    r.nodeAnswerIs(READY);
+    r.record('lb-a', NODE_KEY, READY);
+    r.record('lb-n', NODE_KEY, READY);
+    for (let i = 0; i < 5; i++) {
+      r.record('lb-a', 'shop/web', READY);
+      clock.now += 100;
+    }
+    r.nodeAnswerIs(DRAIN);
+    for (let i = 0; i < 20; i++) {
+      r.record('lb-a', 'shop/web', DRAIN);
+      clock.now += 100;
+    }
+    clock.now += MAX_WINDOW_MS + 1;
+    r.record('lb-a', 'shop/web', DRAIN);
+    const v = r.view();
+    t.same(
+      v.peers.find((p) => p.peer === 'lb-a')?.keys.map((k) => k.key),
+      ['shop/web'],
+      "lb-a's stray node-key slot is gone once it stayed silent past its window",
+    );
+    t.match(
+      v.peers.find((p) => p.peer === 'lb-n'),
+      { current: false, keys: [{ key: NODE_KEY, silent: true }] },
+    );
+    t.equal(v.delivered, false, 'the node-only peer still holds the proof');
+  },
+);
+
 t.test('--forget-silent-peers-after: a silent peer goes away only after that long', async (t) => {
   const clock = { now: 1000 };
   const r = new Receipts(() => clock.now, { max: 8, forgetSilentAfterMs: 120_000 });

@@ -302,7 +302,8 @@ export class Receipts {
         const gone =
           s.answer.group === 'none' ||
           (this.forgetAfter > 0 && silentFor > this.forgetAfter) ||
-          (key !== NODE_KEY && this.answerFor !== undefined && this.answerFor(key) === undefined);
+          (key !== NODE_KEY && this.answerFor !== undefined && this.answerFor(key) === undefined) ||
+          (key === NODE_KEY && speaksAgentSend(p, now));
         if (!gone) continue;
         p.slots.delete(key);
         if (key !== NODE_KEY) p.serviceSlots--;
@@ -312,6 +313,18 @@ export class Receipts {
         this.peers.delete(peer);
     }
   }
+}
+
+/**
+ * A peer still probing Service keys within their windows sends agent-send lines: a silent node-key
+ * slot of such a peer is a line that came after --read-timeout (answered for the node once), not
+ * a server line of its own, so it must not hold the proof forever. A peer with node keys only (server
+ * lines without agent-send) keeps every silent slot. Residual: a peer mixing both kinds whose
+ * node-only line stops checking is forgotten after its window, as before issue 22.
+ */
+function speaksAgentSend(p: { slots: Map<string, { at: number; gap: number }> }, now: number): boolean {
+  for (const [key, s] of p.slots) if (key !== NODE_KEY && now - s.at <= Receipts.windowOf(s.gap)) return true;
+  return false;
 }
 
 function recent(l: Loss, now: number, windowMs: number): LossReceipt | undefined {

@@ -130,7 +130,8 @@ t.test(
     writeAccessKubeconfig(kc, front.url, { 'certificate-authority': pki.caFile }, { tokenFile: tokenPath });
     const agent = await agentFor(t, kc);
     await expectSynced(t, agent, 'before the swap');
-    const warned = (re: RegExp): number => agent.logs.filter((l) => l.level === 'warn' && re.test(String(l.msg))).length;
+    const warned = (re: RegExp): number =>
+      agent.logs.filter((l) => l.level === 'warn' && re.test(String(l.msg))).length;
 
     const swap = async (make: (p: string) => Promise<void> | void, re: RegExp, what: string): Promise<void> => {
       const next = `${tokenPath}.next`;

@@ -37,6 +37,20 @@ function table(first: string, text = readme): string[][] {
   return rows;
 }
 
+/** The daemon's registry with every gauge source given: what /metrics exports. */
+const daemonMetrics = () =>
+  createMetrics({
+    secondsSinceContact: () => 1,
+    snapshotSizes: () => ({ nodes: 1 }),
+    synced: () => true,
+    nodeReplyKind: () => 'ready',
+    override: () => undefined,
+    stale: () => false,
+    slowStartFactor: () => 1,
+    dedicatedPorts: () => 0,
+    guard: () => ({ held: 0, draining: 0, selfHeld: false }),
+  });
+
 const unquote = (s: string) => s.replace(/^`|`$/g, '');
 
 t.test('flags table = the flags the daemon parses', async (t) => {
@@ -57,17 +71,7 @@ t.test('flags table = the flags the daemon parses', async (t) => {
 });
 
 t.test('metrics table = the metrics the daemon registers', async (t) => {
-  const m = createMetrics({
-    secondsSinceContact: () => 1,
-    snapshotSizes: () => ({ nodes: 1 }),
-    synced: () => true,
-    nodeReplyKind: () => 'ready',
-    override: () => undefined,
-    stale: () => false,
-    slowStartFactor: () => 1,
-    dedicatedPorts: () => 0,
-    guard: () => ({ held: 0, draining: 0, selfHeld: false }),
-  });
+  const m = daemonMetrics();
   const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(METRIC_PREFIX));
   const rows = table('metric');
   t.same(
@@ -154,17 +158,7 @@ t.test("the README's at-a-glance tables name only real flags, variables and metr
     );
     if (first?.default) t.match(r[2]!, `\`${first.default}\``, `${names[0]} default`);
   }
-  const m = createMetrics({
-    secondsSinceContact: () => 1,
-    snapshotSizes: () => ({ nodes: 1 }),
-    synced: () => true,
-    nodeReplyKind: () => 'ready',
-    override: () => undefined,
-    stale: () => false,
-    slowStartFactor: () => 1,
-    dedicatedPorts: () => 0,
-    guard: () => ({ held: 0, draining: 0, selfHeld: false }),
-  });
+  const m = daemonMetrics();
   const exported = new Set((await m.registry.getMetricsAsJSON()).map((x) => x.name));
   const metrics = table('metric (prefix `haproxy_node_agent_`)', front);
   t.ok(metrics.length >= 3, 'the metrics table is there');

@@ -54,7 +54,16 @@ export async function startCoordinator(
     nodes: () => nodes.size,
     guard: () => guard,
   });
-  const transport = new ApiTransport(kc, REQUEST_TIMEOUT_MS, () => {});
+  const transport = new ApiTransport(
+    kc,
+    REQUEST_TIMEOUT_MS,
+    () => {},
+    // A credential file swapped for something unreadable: the last good one stays in use; say so.
+    (what, path, detail) =>
+      detail === null
+        ? log.info({ path }, `${what} ${path} is readable again`)
+        : log.warn({ path, detail }, `cannot read ${what} ${path}: ${detail}; the last good one stays in use`),
+  );
   const publisher = new DecisionPublisher(transport, cfg.namespace, cfg.maxDrainFraction);
 
   // ---- publishing: one write in flight, debounced, re-run when kicked meanwhile ----

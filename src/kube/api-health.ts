@@ -142,7 +142,10 @@ export class ApiHealth {
     if (!synced) {
       const o = this.overall();
       return o.state === 'connecting' || o.state === 'ok'
-        ? 'waiting for the first full list of Nodes, Services and EndpointSlices'
+        ? `waiting for the first full list of Nodes, Services and EndpointSlices${
+            // Coordinated mode also waits for the decision's first read (configmaps is tracked then).
+            this.resources.has('configmaps') ? ' and the coordinator decision' : ''
+          }`
         : `never synced: the API server ${describe(o.state)} for ${o.resource}` +
             `${o.health?.lastError ? ` (${o.health.lastError})` : ''}`;
     }

@@ -97,3 +97,13 @@ t.test('classification: tls, 401, credentials, other HTTP', async (t) => {
   h.failed('services', new ApiError('HTTP 500', 500, 'http'));
   t.equal(h.get('services')?.state, 'error');
 });
+
+t.test('before the first list: /readyz names what it waits for, the decision too in coordinated mode', async (t) => {
+  const local = new ApiHealth(['nodes', 'services', 'endpointslices'], () => {});
+  t.equal(local.notReadyReason(false), 'waiting for the first full list of Nodes, Services and EndpointSlices');
+  const coordinated = new ApiHealth(['nodes', 'services', 'endpointslices', 'configmaps'], () => {});
+  t.equal(
+    coordinated.notReadyReason(false),
+    'waiting for the first full list of Nodes, Services and EndpointSlices and the coordinator decision',
+  );
+});

@@ -59,9 +59,22 @@ t.test('six nodes cordoned over time: the five earliest drain, the sixth is held
       `${n} answers ${want.trim()}`,
     );
   }
-  const cm = JSON.parse(
-    await kubectl(kubeconfig, 'get', 'configmap', '-n', NS, 'haproxy-node-agent-guard', '-o', 'json'),
-  ) as { data: Record<string, string> };
+  // node-0 answered ready before its own cordon reached the coordinator too: wait for the verdict
+  // that holds it, then check what kubectl and every agent show.
+  const decision = async () =>
+    (
+      JSON.parse(await kubectl(kubeconfig, 'get', 'configmap', '-n', NS, 'haproxy-node-agent-guard', '-o', 'json')) as {
+        data: Record<string, string>;
+      }
+    ).data;
+  await waitFor('node-0 held in the decision', async () => (await decision()).held === 'node-0', 30_000);
+  for (const n of WITH_AGENT)
+    await waitFor(
+      `${n} follows the decision`,
+      async () => (await agentStatus(agents.get(n)!)).guard.held[0] === 'node-0',
+      30_000,
+    );
+  const cm = { data: await decision() };
   t.same(
     [cm.data.draining, cm.data.held, cm.data.budget, cm.data.readyNodes],
     [expectDrain.join(','), 'node-0', '5', '10'],

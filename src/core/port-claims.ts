@@ -1,6 +1,6 @@
 // Dedicated-port ownership must be the same on every node and survive restarts, so it is a pure
 // function of the cluster: the oldest claimant (creationTimestamp, then uid) wins, never name order.
-// render/ownership.ts orders host and backend claims by the same rule.
+// edge/ownership.ts orders host and backend claims by the same rule.
 import type { ClaimOrder } from './views.js';
 
 /** Oldest first; a claimant without a timestamp sorts after every dated one. */

@@ -13,11 +13,11 @@ import {
 } from '../platform/shared-flags.js';
 import { haproxyCheck } from './check.js';
 import { diffServers, formatDiff } from './diff.js';
-import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from './output.js';
-import { buildModel, type ClusterSnapshot } from './model.js';
+import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from '../edge/output.js';
+import { buildModel, type ClusterSnapshot } from '../edge/model.js';
 // source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster
 // or snapshot is really read: --help, --print-template and bad flags answer at once.
-import { Template, TemplateError } from './template.js';
+import { Template, TemplateError } from '../edge/template.js';
 import { errorMessage } from '../core/error-message.js';
 
 const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;

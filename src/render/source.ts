@@ -7,7 +7,7 @@ import { isPlainObject } from '../core/json.js';
 import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import { listAll } from '../kube/list.js';
-import type { ClusterSnapshot } from './model.js';
+import type { ClusterSnapshot } from '../edge/model.js';
 import { errorMessage } from '../core/error-message.js';
 
 /** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */

@@ -15,10 +15,12 @@ const MAY_IMPORT: Record<string, string[]> = {
   platform: ['core'],
   haproxy: ['core'],
   kube: ['core', 'platform'],
+  // The edge model (subsets, routes, the config text) that render writes once and sync keeps running.
+  edge: ['core', 'platform', 'kube', 'haproxy'],
   testkit: SHARED,
   run: SHARED,
   coordinate: SHARED,
-  render: SHARED,
+  render: [...SHARED, 'edge'],
   'wait-drained': SHARED,
   // The demo runs the real daemon against the harness's fake cluster.
   demo: [...SHARED, 'run', 'testkit'],

@@ -6,7 +6,7 @@
 // pick per render, the same way.
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { pickNodes, type Candidate } from '../../src/render/hash.js';
+import { pickNodes, type Candidate } from '../../src/edge/hash.js';
 import { mulberry32 as prng } from '../lib/prng.js';
 
 const CLUSTERS = 200;

@@ -1,6 +1,6 @@
 // Rendezvous choice with zone spread: deterministic, spread, and nested as k grows.
 import t from 'tap';
-import { pickNodes, rendezvousScore, type Candidate } from '../../src/render/hash.js';
+import { pickNodes, rendezvousScore, type Candidate } from '../../src/edge/hash.js';
 
 const names = (cs: readonly Candidate[]): string[] => cs.map((c) => c.name);
 

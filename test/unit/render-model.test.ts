@@ -1,7 +1,7 @@
 // Snapshot → backends: which nodes are eligible, which Services are exposed and how they merge.
 import t from 'tap';
 import { DEFAULT_POLICY, SIGNAL_NAMES, type SignalName } from '../../src/core/policy.js';
-import { buildModel, eligibleNode, type ClusterSnapshot } from '../../src/render/model.js';
+import { buildModel, eligibleNode, type ClusterSnapshot } from '../../src/edge/model.js';
 
 const P = 'haproxy-node-agent.io';
 const opts = { annotationPrefix: P, nodesPerService: 6 };

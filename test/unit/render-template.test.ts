@@ -1,7 +1,7 @@
 // The tiny template language: substitution, loops, conditionals, standalone lines, errors.
 import t from 'tap';
-import { Template, TemplateError, type Shape } from '../../src/render/template.js';
-import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, haproxyTime, routeCondition } from '../../src/render/output.js';
+import { Template, TemplateError, type Shape } from '../../src/edge/template.js';
+import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, haproxyTime, routeCondition } from '../../src/edge/output.js';
 
 const render = (src: string, data: Parameters<Template['render']>[0]): string => new Template(src).render(data);
 

@@ -122,7 +122,18 @@ export function oneOf<T extends string>(allowed: readonly T[]): FlagValue<T> {
   return plain((flag, v) => parseEnumFlag(flag, v, allowed));
 }
 
+const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;
+
+/** Arguments of an HAProxy bind line (render and sync): no quotes, comments or backslashes. */
+export function bindArguments(flag: string, v: string): string {
+  const bind = v.trim();
+  if (!BIND.test(bind))
+    throw new FlagError(flag, `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${v}"`);
+  return bind;
+}
+
 export const ipAddressValue = plain(ipAddress);
+export const bindArgumentsValue = plain(bindArguments);
 export const dnsSubdomainValue = plain(dnsSubdomain);
 export const dnsLabelValue = plain(dnsLabel);
 export const labelSelectorValue = plain(labelSelector);

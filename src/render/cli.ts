@@ -2,7 +2,7 @@
 // work is in source.ts (read), model.ts (choose), haproxy.ts (write), check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { plain, duration, port, text, wholeNumber, given } from '../platform/flag-values.js';
+import { bindArgumentsValue, duration, port, text, wholeNumber, given } from '../platform/flag-values.js';
 import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import {
   ANNOTATION_PREFIX_FLAG,
@@ -19,15 +19,6 @@ import { buildModel, type ClusterSnapshot } from '../edge/model.js';
 // or snapshot is really read: --help, --print-template and bad flags answer at once.
 import { Template, TemplateError } from '../edge/template.js';
 import { errorMessage } from '../core/error-message.js';
-
-const BIND = /^[^\s#'"\\]+(?: [^\s#'"\\]+)*$/;
-
-const bindArguments = plain((flag, v) => {
-  const bind = v.trim();
-  if (!BIND.test(bind))
-    throw new FlagError(flag, `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${v}"`);
-  return bind;
-});
 
 // No environment variables: render runs from an operator's shell or CI, where flags are explicit.
 export const RENDER_FLAGS = [
@@ -99,7 +90,7 @@ export const RENDER_FLAGS = [
     field: 'bind',
     default: ':80',
     help: "Arguments of the generated frontend's bind line",
-    ...bindArguments,
+    ...bindArgumentsValue,
   },
   {
     name: 'template',
@@ -179,7 +170,8 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (flags.snapshot !== '' && (flags.kubeconfig !== '' || flags.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
   }
-  const { parseContexts, readClusters, readSnapshotFile } = await import('./source.js');
+  const { readClusters, readSnapshotFile } = await import('./source.js');
+  const { parseContexts } = await import('../edge/cluster-objects.js');
   const { kubeconfigPath } = await import('../kube/kubeconfig.js');
   const contexts = parseContexts(flags.context);
   const template = flags.template === '' ? undefined : loadTemplate(flags.template);

@@ -8,6 +8,7 @@ import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import { listAll } from '../kube/list.js';
 import type { ClusterSnapshot } from '../edge/model.js';
+import { type ContextChoice, keepEdgeFields } from '../edge/cluster-objects.js';
 import { errorMessage } from '../core/error-message.js';
 
 /** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */
@@ -58,31 +59,6 @@ function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0] as string;
 }
 
-/** One `--context` entry: CONTEXT, or ALIAS=CONTEXT to give the cluster a shorter name in the output. */
-export interface ContextChoice {
-  cluster: string;
-  context: string | undefined;
-}
-
-export function parseContexts(v: string): ContextChoice[] {
-  if (v.trim() === '') return [{ cluster: '', context: undefined }];
-  const out = v.split(',').map((entry) => {
-    const e = entry.trim();
-    const eq = e.indexOf('=');
-    const cluster = eq === -1 ? e : e.slice(0, eq).trim();
-    const context = eq === -1 ? e : e.slice(eq + 1).trim();
-    if (cluster === '' || context === '')
-      throw new FlagError('context', `empty entry in "${v}" (expected CONTEXT or ALIAS=CONTEXT, comma-separated)`);
-    return { cluster, context };
-  });
-  const seen = new Set<string>();
-  for (const c of out) {
-    if (seen.has(c.cluster)) throw new FlagError('context', `cluster "${c.cluster}" given twice`);
-    seen.add(c.cluster);
-  }
-  return out;
-}
-
 /** Lists Nodes and Services once in each context, all contexts at once. */
 export async function readClusters(
   path: string | undefined,
@@ -114,7 +90,7 @@ export async function readClusters(
       const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
       const api = new ApiTransport(kc, requestTimeoutMs, () => {});
       // Paged and trimmed item by item: what a tenant writes into other annotations is never held.
-      const keep = (raw: unknown) => keepForRender(raw, annotationPrefix);
+      const keep = (raw: unknown) => keepEdgeFields(raw, annotationPrefix);
       const [nodes, services] = await Promise.all([
         listAll(api, '/api/v1/nodes', keep),
         listAll(api, '/api/v1/services', keep),
@@ -124,23 +100,4 @@ export async function readClusters(
       return { name, nodes: nodes.items, services: services.items };
     }),
   );
-}
-
-/** The longest value kept of one of our annotations; a longer one is cut, so the model rejects it. */
-export const MAX_KEPT_ANNOTATION = 4096;
-
-/**
- * An API object as render reads it: everything but annotations, of which only ours are kept (and
- * each cut at MAX_KEPT_ANNOTATION), and without managedFields. A 250 KB annotation of a tenant's
- * own costs nothing here, and one of ours costs at most 4 KB.
- */
-export function keepForRender(raw: unknown, annotationPrefix: string): unknown {
-  if (!isPlainObject(raw) || !isPlainObject(raw.metadata)) return raw;
-  const { managedFields: _dropped, annotations, ...metadata } = raw.metadata;
-  const ours: Record<string, string> = {};
-  if (isPlainObject(annotations))
-    for (const [k, v] of Object.entries(annotations))
-      if (k.startsWith(`${annotationPrefix}/`) && typeof v === 'string')
-        ours[k] = v.length > MAX_KEPT_ANNOTATION ? `${v.slice(0, MAX_KEPT_ANNOTATION)}\u0000(cut)` : v;
-  return { ...raw, metadata: { ...metadata, annotations: ours } };
 }

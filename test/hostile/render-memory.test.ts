@@ -1,6 +1,6 @@
 // Issue 22 item 11: one tenant must not be able to stop `render`. Services carrying 250 KB of their
 // own annotations are read page by page and trimmed item by item (kube/list.ts listAll, render's
-// keepForRender), so the built CLI renders the one exposed Service under a heap far smaller than
+// keepEdgeFields), so the built CLI renders the one exposed Service under a heap far smaller than
 // what the tenants wrote. Read in one un-paged GET held as a single string, it ran out of heap.
 import t from 'tap';
 import { startApi } from '../lib/agent-process.js';

@@ -12,7 +12,7 @@ import {
   withoutEnv,
 } from '../platform/shared-flags.js';
 import { haproxyCheck } from './check.js';
-import { diffServers, formatDiff } from './diff.js';
+import { diffServers, formatDiff } from '../edge/config-text.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from '../edge/output.js';
 import { buildModel, type ClusterSnapshot } from '../edge/model.js';
 // source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster

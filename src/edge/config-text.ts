@@ -1,5 +1,6 @@
-// Server-level comparison of two rendered configurations, for `--diff`: an operator wants to know
-// how much a render moves before reloading HAProxy. Pure; reads any template's output.
+// Reading a rendered configuration back, for any template's output: its server lines (render
+// --diff: how much a render moves; the removal guard: what a file held before), and its structure
+// (everything but servers and comments: when that changes, sync must reload). Pure.
 
 export interface ServerDiff {
   added: number;
@@ -62,4 +63,37 @@ export function diffServers(previous: string, next: string): ServerDiff {
 
 export function formatDiff(d: ServerDiff): string {
   return `servers: ${d.added} added, ${d.removed} removed, ${d.changed} changed, ${d.unchanged} unchanged`;
+}
+
+/** Servers per backend (or listen) section: what the removal guard compares. */
+export function serverCounts(config: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let section = '';
+  for (const raw of config.split('\n')) {
+    const words = raw
+      .replace(/\s+#.*$/, '')
+      .trim()
+      .split(/\s+/);
+    const first = words[0] as string;
+    if (first === '' || first.startsWith('#')) continue;
+    if (SECTIONS.has(first)) {
+      section = first === 'backend' || first === 'listen' ? (words[1] ?? '') : '';
+      if (section !== '' && !out.has(section)) out.set(section, 0);
+    } else if (first === 'server' && section !== '') out.set(section, (out.get(section) ?? 0) + 1);
+  }
+  return out;
+}
+
+/**
+ * The configuration without its server lines and comments: two texts with the same structure
+ * differ only in servers, which the runtime API can change without a reload.
+ */
+export function structureOf(config: string): string {
+  return config
+    .split('\n')
+    .filter((l) => {
+      const t = l.trim();
+      return !t.startsWith('#') && !/^server\s/.test(t);
+    })
+    .join('\n');
 }

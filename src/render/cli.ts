@@ -1,5 +1,5 @@
 // `haproxy-node-agent render`: clusters → HAProxy configuration, once. Flags in, text out; the
-// work is in source.ts (read), model.ts (choose), haproxy.ts (write), check.ts and diff.ts.
+// work is in source.ts (read), model.ts (choose), haproxy.ts (write), ../haproxy/check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { bindArgumentsValue, duration, port, text, wholeNumber, given } from '../platform/flag-values.js';
@@ -11,7 +11,7 @@ import {
   REQUEST_TIMEOUT_FLAG,
   withoutEnv,
 } from '../platform/shared-flags.js';
-import { haproxyCheck } from './check.js';
+import { haproxyCheck } from '../haproxy/check.js';
 import { diffServers, formatDiff } from '../edge/config-text.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from '../edge/output.js';
 import { buildModel, type ClusterSnapshot } from '../edge/model.js';

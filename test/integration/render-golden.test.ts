@@ -4,7 +4,7 @@ import t from 'tap';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runRender } from '../../src/render/cli.js';
-import { haproxyCheck } from '../../src/render/check.js';
+import { haproxyCheck } from '../../src/haproxy/check.js';
 import { isCI } from '../lib/ci.js';
 import { tempDir, which } from '../lib/spawn.js';
 

@@ -1,5 +1,6 @@
 // HAProxy's own view of its servers, read from the admin stats socket: `show stat` → CSV → typed rows.
 import { createConnection } from 'node:net';
+import { parseCsvLine } from '../../haproxy/show-stat.js';
 
 /** One server row of `show stat`: the columns our tests and the demo read, plus all of them raw. */
 export interface ServerStat {
@@ -85,25 +86,5 @@ export function serverRows(rows: Array<Record<string, string>>): ServerStat[] {
     }));
 }
 
-/** RFC 4180-style fields: HAProxy quotes free-text columns (check descriptions) when they need it. */
-export function parseCsvLine(line: string): string[] {
-  const out: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i] as string;
-    if (quoted) {
-      if (ch !== '"') field += ch;
-      else if (line[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else quoted = false;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      out.push(field);
-      field = '';
-    } else field += ch;
-  }
-  out.push(field);
-  return out;
-}
+/** One home for the CSV field rules: src/haproxy/show-stat.ts. */
+export { parseCsvLine };

@@ -12,6 +12,8 @@ Commands:
   demo          the daemon against a built-in simulated cluster, for a first look
   render        HAProxy configuration for the Services that opt in (hashed node subsets,
                 agent-checks)
+  sync          keep a running HAProxy equal to what render would write, through its runtime
+                API and hitless reloads, for as long as it runs
   coordinate    the mass-drain guard for large clusters: one leader watches all Nodes and
                 publishes the decision the agents follow (--guard-mode coordinated)
   wait-drained  wait until every HAProxy probing a node has received its drain (GET /drained)
@@ -20,7 +22,7 @@ Run "haproxy-node-agent <command> --help" for the flags of each command.
 Every command also takes --version.
 `;
 
-const COMMANDS = ['run', 'demo', 'render', 'coordinate', 'wait-drained'] as const;
+const COMMANDS = ['run', 'demo', 'render', 'sync', 'coordinate', 'wait-drained'] as const;
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];
@@ -42,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./demo/cli.js')).runDemo(rest);
     case 'render':
       return (await import('./render/cli.js')).runRender(rest);
+    case 'sync':
+      return (await import('./sync/cli.js')).runSync(rest);
     case 'coordinate':
       return (await import('./coordinate/cli.js')).runCoordinate(rest);
     case 'wait-drained':

@@ -21,10 +21,11 @@ const MAY_IMPORT: Record<string, string[]> = {
   run: SHARED,
   coordinate: SHARED,
   render: [...SHARED, 'edge'],
+  sync: [...SHARED, 'edge'],
   'wait-drained': SHARED,
   // The demo runs the real daemon against the harness's fake cluster.
   demo: [...SHARED, 'run', 'testkit'],
-  'main.ts': ['platform', 'run', 'coordinate', 'render', 'wait-drained', 'demo'],
+  'main.ts': ['platform', 'run', 'coordinate', 'render', 'sync', 'wait-drained', 'demo'],
 };
 
 interface Edge {

@@ -17,7 +17,7 @@ const MAX_STREAM_CHUNKS = 600;
  * A path ending in /stream (optional ?chunks=N&every=MS, default 100 × 100 ms) → a slow chunked response,
  * one line "<name> <i>" per interval: a long-lived connection that outlasts a drain.
  */
-export async function startWhoami(name: string, host = '127.0.0.1'): Promise<WhoamiServer> {
+export async function startWhoami(name: string, host = '127.0.0.1', port = 0): Promise<WhoamiServer> {
   const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -39,7 +39,7 @@ export async function startWhoami(name: string, host = '127.0.0.1'): Promise<Who
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return {
     name,

@@ -107,7 +107,7 @@ export async function startSyncEdge(
   const frontendPort = await freePort();
   const count = opts.nodes ?? 4;
   const nodes = Array.from({ length: count }, (_, i) => `node-${i + 1}`);
-  nodes.forEach((n, i) => api.create('nodes', nodeObject(n, nodeIp(i))));
+  for (const [i, n] of nodes.entries()) api.create('nodes', nodeObject(n, nodeIp(i)));
   for (const s of opts.services ?? [serviceObject('shop', 'web', nodePort, { [`${P}/host`]: 'web.example.com' })])
     api.create('services', s);
   const whoami = await Promise.all(nodes.map((n, i) => startWhoami(n, nodeIp(i), nodePort)));

@@ -17,17 +17,21 @@ export interface ServerStateRow {
   fields: string[];
 }
 
+/** The columns this module reads: missing ones are an error up front, not a row of blanks. */
+const COLUMNS = ['be_name', 'srv_name', 'srv_addr', 'srv_port', 'srv_op_state', 'srv_admin_state'] as const;
+
 export const ADMIN_FORCED_MAINT = 0x01;
 export const ADMIN_FORCED_DRAIN = 0x08;
 
 /** Throws on text without the version line or the header. */
 export function parseServersState(text: string): { header: string[]; rows: ServerStateRow[] } {
   const { header, col } = readHeader(text);
+  const index = new Map(COLUMNS.map((c) => [c, col(c)]));
   const rows: ServerStateRow[] = [];
   for (const line of text.split('\n')) {
     if (!isRow(line)) continue;
     const fields = line.trim().split(/\s+/);
-    const at = (name: string): string => fields[col(name)] ?? '';
+    const at = (name: (typeof COLUMNS)[number]): string => fields[index.get(name) ?? -1] ?? '';
     rows.push({
       backend: at('be_name'),
       server: at('srv_name'),

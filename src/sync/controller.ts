@@ -62,6 +62,8 @@ export class SyncController {
   private held: { reason: string; since: number } | undefined;
   private readonly draining = new Map<string, Draining>();
   private nextReloadAt = 0;
+  /** When the reload now wanted may go: a random wait first, so edges seeing one event do not reload together. */
+  private reloadAt: number | undefined;
   private reloadFailures = 0;
   private lastReload: ReloadRecord | undefined;
   private pendingReload: string[] = [];
@@ -73,12 +75,13 @@ export class SyncController {
   private lastWarnings = new Set<string>();
   private lastPrinted = '';
   private lastFailureLogged = '';
+  private refusalsLogged = new Set<string>();
   private written = false;
   // Cycle scheduling: one at a time; a kick while one runs makes it run again.
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Number.POSITIVE_INFINITY;
   private running = false;
-  private again = false;
+  private againAt = Number.POSITIVE_INFINITY;
   private stopped = false;
 
   constructor(
@@ -106,14 +109,15 @@ export class SyncController {
     this.managed = new Set(serverCounts(onDisk).keys());
   }
 
-  /** Runs a cycle after `delayMs` (the debounce), unless one is due sooner. */
+  /** Runs a cycle after `delayMs` (the debounce), unless one is due sooner; during a cycle, after it. */
   kick(delayMs = this.cfg.debounceMs): void {
     if (this.stopped) return;
+    const at = Date.now() + delayMs;
     if (this.running) {
-      this.again = true;
+      // Remember the earliest time asked for: a timer a cycle sets for itself keeps its delay.
+      this.againAt = Math.min(this.againAt, at);
       return;
     }
-    const at = Date.now() + delayMs;
     if (this.timer !== undefined && this.timerAt <= at) return;
     clearTimeout(this.timer);
     this.timerAt = at;
@@ -132,7 +136,7 @@ export class SyncController {
   private async cycle(): Promise<void> {
     if (this.stopped) return;
     this.running = true;
-    this.again = false;
+    this.againAt = Number.POSITIVE_INFINITY;
     try {
       await this.once();
     } catch (err) {
@@ -140,7 +144,7 @@ export class SyncController {
       this.kick(RELOAD_BACKOFF_MIN_MS);
     } finally {
       this.running = false;
-      if (this.again) this.kick();
+      if (this.againAt !== Number.POSITIVE_INFINITY) this.kick(Math.max(0, this.againAt - Date.now()));
     }
   }
 
@@ -201,7 +205,8 @@ export class SyncController {
       await this.reload(plan.reload, desired, state.text);
     } else {
       this.pendingReload = [];
-      await this.applyRuntime(plan, state.running);
+      this.reloadAt = undefined;
+      if (await this.applyRuntime(plan, state.running)) await this.refreshStateFile();
     }
     await this.readStatuses();
   }
@@ -267,16 +272,38 @@ export class SyncController {
     this.written = true;
   }
 
-  private async applyRuntime(plan: Plan, running: Running): Promise<void> {
-    const fail = (r: OpResult, what: string): void =>
-      this.log.error({ detail: r.detail }, `runtime API refused ${what}: ${r.detail}; the next cycle retries`);
+  /**
+   * The state file also serves an HAProxy restart: after runtime changes it is rewritten from the
+   * worker, or a restart would take a stale port from it (the state file wins over the config).
+   */
+  private async refreshStateFile(): Promise<void> {
+    try {
+      const { text } = await this.runtime.serversState();
+      writeAtomically(this.cfg.stateFile, text.endsWith('\n') ? text : `${text}\n`);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, `cannot refresh ${this.cfg.stateFile}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Applies the plan's server changes; true when any command was sent. */
+  private async applyRuntime(plan: Plan, running: Running): Promise<boolean> {
+    let sent = false;
+    const failed = new Set<string>();
+    // Logged once while it repeats: the next cycles retry the same command.
+    const fail = (r: OpResult, what: string): void => {
+      failed.add(r.detail);
+      if (!this.refusalsLogged.has(r.detail))
+        this.log.error({ detail: r.detail }, `runtime API refused ${what}: ${r.detail}; the next cycle retries`);
+    };
     // New servers first, so capacity never dips while old ones drain.
     for (const s of plan.add) {
+      sent = true;
       const r = await this.runtime.run('add', s, this.serverSettings);
       if (r.ok) this.log.info({ backend: s.backend, server: s.name, node: s.node }, 'server added (runtime API)');
       else fail(r, `adding ${s.backend}/${s.name}`);
     }
     for (const s of plan.readdress) {
+      sent = true;
       const r = await this.runtime.run('readdress', s, this.serverSettings, running.get(s.backend)?.get(s.name));
       if (r.ok)
         this.log.info({ backend: s.backend, server: s.name, address: `${s.address}:${s.port}` }, 'server readdressed');
@@ -286,6 +313,7 @@ export class SyncController {
     for (const [key, d] of this.draining) {
       const want = this.applied?.servers.get(d.ref.backend)?.get(d.ref.name);
       if (want === undefined) continue;
+      sent = true;
       const r = await this.runtime.run('restore', d.ref, this.serverSettings);
       if (r.ok) {
         this.draining.delete(key);
@@ -295,6 +323,7 @@ export class SyncController {
     for (const ref of plan.remove) {
       const key = `${ref.backend}\0${ref.name}`;
       if (this.draining.has(key)) continue;
+      sent = true;
       const r = await this.runtime.run('drain', ref, this.serverSettings);
       if (!r.ok) {
         fail(r, `draining ${ref.backend}/${ref.name}`);
@@ -303,7 +332,8 @@ export class SyncController {
       this.draining.set(key, { ref, since: Date.now() });
       this.log.info({ backend: ref.backend, server: ref.name }, 'server draining before del server');
     }
-    if (this.draining.size === 0) return;
+    this.refusalsLogged = failed;
+    if (this.draining.size === 0) return sent;
     const sessions = await this.runtime.sessions();
     for (const [key, d] of this.draining) {
       const scur = sessions.get(key);
@@ -312,6 +342,7 @@ export class SyncController {
         continue;
       }
       if (scur > 0) continue;
+      sent = true;
       const r = await this.runtime.run('delete', d.ref, this.serverSettings);
       if (r.ok) {
         this.draining.delete(key);
@@ -319,15 +350,18 @@ export class SyncController {
       }
     }
     if (this.draining.size > 0) this.kick(DRAIN_POLL_MS);
+    return sent;
   }
 
   private async reload(reasons: string[], desired: Desired, stateText: string): Promise<void> {
     this.pendingReload = reasons;
     const now = Date.now();
-    if (now < this.nextReloadAt) {
-      this.kick(this.nextReloadAt - now);
+    this.reloadAt ??= Math.max(now, this.nextReloadAt) + Math.random() * RELOAD_JITTER * this.cfg.minReloadIntervalMs;
+    if (now < this.reloadAt) {
+      this.kick(this.reloadAt - now);
       return;
     }
+    this.reloadAt = undefined;
     const reason = reasons.join('; ');
     // The state file carries agent-set states (DRAIN, weights) across the reload; for a server whose
     // address or port changed its line is rewritten, since the state file wins over the config.
@@ -364,8 +398,7 @@ export class SyncController {
       this.lastFailureLogged = '';
       for (const [key, d] of this.draining)
         if (!desired.servers.get(d.ref.backend)?.has(d.ref.name)) this.draining.delete(key);
-      const interval = this.cfg.minReloadIntervalMs * (1 + Math.random() * RELOAD_JITTER);
-      this.nextReloadAt = Date.now() + interval;
+      this.nextReloadAt = Date.now() + this.cfg.minReloadIntervalMs;
       this.log.info({ durationMs, oldWorkers: workers }, `HAProxy reloaded in ${durationMs}ms`);
       // Compare the new worker with what was wanted.
       this.kick(0);

@@ -1,15 +1,11 @@
 // One sync cycle, run on every change (debounced), every --resync-interval and when a timer it set
 // comes due: clusters → model → desired state → removal guard → --out → plan against the running
 // worker → runtime commands, or a reload when the runtime API cannot apply it. One cycle at a time.
-import { renameSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import { buildModel } from '../edge/model.js';
 import type { OutputSettings } from '../edge/output.js';
 import type { Template } from '../edge/template.js';
 import { serverCounts, structureOf } from '../edge/config-text.js';
-import { judgeRemoval } from '../edge/removal-guard.js';
-import { reloadAndWait, showProc } from '../haproxy/master-cli.js';
-import { rewriteServersState } from '../haproxy/servers-state.js';
+import { showProc } from '../haproxy/master-cli.js';
 import { errorMessage } from '../core/error-message.js';
 import type { Logger } from '../platform/log.js';
 import type { WatchedClusters } from './clusters.js';
@@ -17,32 +13,21 @@ import type { SyncConfig } from './config.js';
 import { type Desired, type DesiredServer, desiredState, serverCount } from './desired.js';
 import type { EligibilityGrace } from './grace.js';
 import type { SyncMetrics } from './metrics.js';
-import { type Plan, type Running, type ServerRef, isEmpty, planChanges } from './plan.js';
-import { type OpResult, RuntimeApi, type ServerSettings, commandsFor, runtimeAddable } from './runtime.js';
+import { type Plan, type Running, isEmpty, planChanges } from './plan.js';
+import { Reloader } from './reloader.js';
+import { RemovalHold } from './removal-hold.js';
+import { RuntimeApi, type ServerSettings, runtimeAddable } from './runtime.js';
+import { dryRunLines, fileServers } from './dry-run.js';
+import { ServerChanges } from './server-changes.js';
+import { writeAtomically } from './write-file.js';
 
-/** Reload backoff after a failure: 1 s, doubling, capped so a fixed config lands within a minute. */
-const RELOAD_BACKOFF_MIN_MS = 1000;
-const RELOAD_BACKOFF_MAX_MS = 30_000;
 /** How often a server waiting for its connections to end is looked at again. */
 const DRAIN_POLL_MS = 1000;
-/** Jitter added to --min-reload-interval, so several edges do not reload together. */
-const RELOAD_JITTER = 0.2;
+/** After a cycle that failed unexpectedly. */
+const RETRY_MS = 1000;
 const SOCKET_TIMEOUT_MS = 5000;
 /** Distinct model warnings logged per cycle at most (the rest are counted in the line). */
 const MAX_WARNINGS_LOGGED = 20;
-
-export interface ReloadRecord {
-  at: string;
-  ok: boolean;
-  reason: string;
-  detail: string;
-  durationMs: number;
-}
-
-interface Draining {
-  ref: ServerRef;
-  since: number;
-}
 
 export interface ControllerIO {
   /** --dry-run's output: the commands and reload reasons, as an operator reads them. */
@@ -59,23 +44,15 @@ export class SyncController {
   private managed: Set<string>;
   /** The desired state last accepted (the removal guard's baseline); undefined: the file's servers. */
   private applied: Desired | undefined;
-  private held: { reason: string; since: number } | undefined;
-  private readonly draining = new Map<string, Draining>();
-  private nextReloadAt = 0;
-  /** When the reload now wanted may go: a random wait first, so edges seeing one event do not reload together. */
-  private reloadAt: number | undefined;
-  private reloadFailures = 0;
-  private lastReload: ReloadRecord | undefined;
-  private pendingReload: string[] = [];
+  private readonly hold: RemovalHold;
+  private readonly changes: ServerChanges;
+  private readonly reloader: Reloader;
   private lastPlan: Plan | undefined;
   private lastRunning: Running | undefined;
   private lastStatuses = new Map<string, { status: string; scur: number; weight: number }>();
   private haproxyError: string | undefined = 'not contacted yet';
-  private oldWorkers: number | undefined;
   private lastWarnings = new Set<string>();
   private lastPrinted = '';
-  private lastFailureLogged = '';
-  private refusalsLogged = new Set<string>();
   private written = false;
   // Cycle scheduling: one at a time; a kick while one runs makes it run again.
   private timer: NodeJS.Timeout | undefined;
@@ -90,7 +67,7 @@ export class SyncController {
     private readonly template: Template | undefined,
     private readonly clusters: WatchedClusters,
     private readonly grace: EligibilityGrace,
-    private readonly metrics: SyncMetrics,
+    readonly metrics: SyncMetrics,
     private readonly log: Logger,
     private readonly io: ControllerIO,
     onDisk: string,
@@ -104,6 +81,9 @@ export class SyncController {
       slowstartMs: cfg.slowstartMs,
       shutdownSessionsOnDown: cfg.shutdownSessionsOnDown,
     };
+    this.changes = new ServerChanges(this.runtime, this.serverSettings, log);
+    this.reloader = new Reloader(cfg, metrics, log);
+    this.hold = new RemovalHold(cfg, () => metrics.heldChanges.inc(), log);
     this.onDisk = onDisk;
     this.loadedStructure = onDisk === '' ? undefined : this.structure(onDisk);
     this.managed = new Set(serverCounts(onDisk).keys());
@@ -141,7 +121,7 @@ export class SyncController {
       await this.once();
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, `sync cycle failed: ${errorMessage(err)}; retrying`);
-      this.kick(RELOAD_BACKOFF_MIN_MS);
+      this.kick(RETRY_MS);
     } finally {
       this.running = false;
       if (this.againAt !== Number.POSITIVE_INFINITY) this.kick(Math.max(0, this.againAt - Date.now()));
@@ -202,11 +182,20 @@ export class SyncController {
     const plan = this.plan(desired, state.running);
     this.lastPlan = plan;
     if (plan.reload.length > 0) {
-      await this.reload(plan.reload, desired, state.text);
+      const r = await this.reloader.reload(plan.reload, desired, state.text, this.managed);
+      if (!r.done) this.kick(r.waitMs);
+      else if (r.ok) {
+        this.loadedStructure = desired.structure;
+        this.managed = new Set(desired.servers.keys());
+        this.changes.forgetGone(desired);
+        // Compare the new worker with what was wanted.
+        this.kick(0);
+      } else this.kick(r.retryInMs);
     } else {
-      this.pendingReload = [];
-      this.reloadAt = undefined;
-      if (await this.applyRuntime(plan, state.running)) await this.refreshStateFile();
+      this.reloader.cancel();
+      const r = await this.changes.apply(plan, state.running, desired);
+      if (r.sent) await this.refreshStateFile();
+      if (r.waiting) this.kick(DRAIN_POLL_MS);
     }
     await this.readStatuses();
   }
@@ -214,32 +203,9 @@ export class SyncController {
   /** The removal guard: false while a change is held (then nothing at all changes). */
   private admitted(desired: Desired, now: number): boolean {
     const before = this.applied === undefined ? serverCounts(this.onDisk) : serverCount(this.applied);
-    const verdict = judgeRemoval(before, serverCount(desired), this.cfg.allowRemoval ? 1 : this.cfg.maxRemovalFraction);
-    if (!verdict.held) {
-      if (this.held !== undefined) this.log.info('the held change no longer removes too much; applying');
-      this.held = undefined;
-      return true;
-    }
-    if (this.held === undefined) {
-      this.held = { reason: verdict.reason, since: now };
-      this.metrics.heldChanges.inc();
-      this.log.error(
-        { reason: verdict.reason },
-        `holding a change: ${verdict.reason}; the running servers stay. If it is intended, restart sync with ` +
-          `--allow-removal${this.cfg.removalHoldMs > 0 ? ` or wait ${this.cfg.removalHoldMs}ms` : ''}`,
-      );
-    }
-    this.held.reason = verdict.reason;
-    if (this.cfg.removalHoldMs > 0) {
-      const ends = this.held.since + this.cfg.removalHoldMs;
-      if (now >= ends) {
-        this.log.warn({ reason: verdict.reason }, 'the held change persisted for --removal-hold; applying it');
-        this.held = undefined;
-        return true;
-      }
-      this.kick(ends - now);
-    }
-    return false;
+    const v = this.hold.judge(before, serverCount(desired), now);
+    if (!v.admit && v.recheckInMs !== undefined) this.kick(v.recheckInMs);
+    return v.admit;
   }
 
   private plan(desired: Desired, running: Running): Plan {
@@ -253,19 +219,16 @@ export class SyncController {
     return plan;
   }
 
-  private dryRun(desired: Desired): void {
-    const lines: string[] = [];
-    if (desired.text !== this.onDisk) lines.push(`would write ${this.cfg.out} (${desired.text.length} bytes)`);
-    const running = this.lastRunning ?? fileServers(this.onDisk);
-    const plan = this.plan(desired, running);
-    if (plan.reload.length > 0) lines.push(`reload needed because ${plan.reload.join('; ')}`);
-    else {
-      for (const s of plan.add) lines.push(...commandsFor('add', s, this.serverSettings));
-      for (const s of plan.readdress)
-        lines.push(...commandsFor('readdress', s, this.serverSettings, running.get(s.backend)?.get(s.name)));
-      for (const r of plan.remove)
-        lines.push(...commandsFor('drain', r, this.serverSettings), ...commandsFor('delete', r, this.serverSettings));
-    }
+  /** --dry-run: what would change, printed when it changes; HAProxy is only read, never written. */
+  private async dryRun(desired: Desired): Promise<void> {
+    let running = fileServers(this.onDisk);
+    if (this.cfg.haproxySocket !== '')
+      running = await this.runtime.serversState().then(
+        (s) => s.running,
+        () => running,
+      );
+    const lines = dryRunLines(this.plan(desired, running), running, this.serverSettings);
+    if (desired.text !== this.onDisk) lines.unshift(`would write ${this.cfg.out} (${desired.text.length} bytes)`);
     const text = lines.length === 0 ? 'in sync: nothing to change' : lines.join('\n');
     if (text !== this.lastPrinted) this.io.print(`${text}\n`);
     this.lastPrinted = text;
@@ -285,138 +248,6 @@ export class SyncController {
     }
   }
 
-  /** Applies the plan's server changes; true when any command was sent. */
-  private async applyRuntime(plan: Plan, running: Running): Promise<boolean> {
-    let sent = false;
-    const failed = new Set<string>();
-    // Logged once while it repeats: the next cycles retry the same command.
-    const fail = (r: OpResult, what: string): void => {
-      failed.add(r.detail);
-      if (!this.refusalsLogged.has(r.detail))
-        this.log.error({ detail: r.detail }, `runtime API refused ${what}: ${r.detail}; the next cycle retries`);
-    };
-    // New servers first, so capacity never dips while old ones drain.
-    for (const s of plan.add) {
-      sent = true;
-      const r = await this.runtime.run('add', s, this.serverSettings);
-      if (r.ok) this.log.info({ backend: s.backend, server: s.name, node: s.node }, 'server added (runtime API)');
-      else fail(r, `adding ${s.backend}/${s.name}`);
-    }
-    for (const s of plan.readdress) {
-      sent = true;
-      const r = await this.runtime.run('readdress', s, this.serverSettings, running.get(s.backend)?.get(s.name));
-      if (r.ok)
-        this.log.info({ backend: s.backend, server: s.name, address: `${s.address}:${s.port}` }, 'server readdressed');
-      else fail(r, `readdressing ${s.backend}/${s.name}`);
-    }
-    // A server wanted again while it drained (its node came back): it is enabled again.
-    for (const [key, d] of this.draining) {
-      const want = this.applied?.servers.get(d.ref.backend)?.get(d.ref.name);
-      if (want === undefined) continue;
-      sent = true;
-      const r = await this.runtime.run('restore', d.ref, this.serverSettings);
-      if (r.ok) {
-        this.draining.delete(key);
-        this.log.info({ backend: d.ref.backend, server: d.ref.name }, 'server wanted again: drain ended');
-      } else fail(r, `restoring ${d.ref.backend}/${d.ref.name}`);
-    }
-    for (const ref of plan.remove) {
-      const key = `${ref.backend}\0${ref.name}`;
-      if (this.draining.has(key)) continue;
-      sent = true;
-      const r = await this.runtime.run('drain', ref, this.serverSettings);
-      if (!r.ok) {
-        fail(r, `draining ${ref.backend}/${ref.name}`);
-        continue;
-      }
-      this.draining.set(key, { ref, since: Date.now() });
-      this.log.info({ backend: ref.backend, server: ref.name }, 'server draining before del server');
-    }
-    this.refusalsLogged = failed;
-    if (this.draining.size === 0) return sent;
-    const sessions = await this.runtime.sessions();
-    for (const [key, d] of this.draining) {
-      const scur = sessions.get(key);
-      if (scur === undefined) {
-        this.draining.delete(key);
-        continue;
-      }
-      if (scur > 0) continue;
-      sent = true;
-      const r = await this.runtime.run('delete', d.ref, this.serverSettings);
-      if (r.ok) {
-        this.draining.delete(key);
-        this.log.info({ backend: d.ref.backend, server: d.ref.name }, 'server deleted (runtime API)');
-      }
-    }
-    if (this.draining.size > 0) this.kick(DRAIN_POLL_MS);
-    return sent;
-  }
-
-  private async reload(reasons: string[], desired: Desired, stateText: string): Promise<void> {
-    this.pendingReload = reasons;
-    const now = Date.now();
-    this.reloadAt ??= Math.max(now, this.nextReloadAt) + Math.random() * RELOAD_JITTER * this.cfg.minReloadIntervalMs;
-    if (now < this.reloadAt) {
-      this.kick(this.reloadAt - now);
-      return;
-    }
-    this.reloadAt = undefined;
-    const reason = reasons.join('; ');
-    // The state file carries agent-set states (DRAIN, weights) across the reload; for a server whose
-    // address or port changed its line is rewritten, since the state file wins over the config.
-    const wanted = (backend: string): boolean => this.managed.has(backend) || desired.servers.has(backend);
-    const stateFile = rewriteServersState(stateText, (backend, server) => {
-      if (!wanted(backend)) return undefined;
-      const d = desired.servers.get(backend)?.get(server);
-      return d === undefined ? 'drop' : { address: d.address, port: d.port };
-    });
-    writeAtomically(this.cfg.stateFile, stateFile.endsWith('\n') ? stateFile : `${stateFile}\n`);
-    const started = Date.now();
-    this.log.info({ reason }, `reloading HAProxy: ${reason}`);
-    let ok = false;
-    let detail: string;
-    let workers: number | undefined;
-    try {
-      const res = await reloadAndWait(this.cfg.masterSocket, { timeoutMs: this.cfg.reloadTimeoutMs });
-      ok = res.ok;
-      detail = res.detail;
-      workers = res.after.workers.filter((w) => !w.current).length;
-    } catch (err) {
-      detail = errorMessage(err);
-    }
-    const durationMs = Date.now() - started;
-    this.metrics.reloads.inc({ result: ok ? 'ok' : 'failed' });
-    this.metrics.reloadDuration.observe(durationMs / 1000);
-    this.lastReload = { at: new Date().toISOString(), ok, reason, detail, durationMs };
-    if (workers !== undefined) this.oldWorkers = workers;
-    if (ok) {
-      this.loadedStructure = desired.structure;
-      this.managed = new Set(desired.servers.keys());
-      this.reloadFailures = 0;
-      this.pendingReload = [];
-      this.lastFailureLogged = '';
-      for (const [key, d] of this.draining)
-        if (!desired.servers.get(d.ref.backend)?.has(d.ref.name)) this.draining.delete(key);
-      this.nextReloadAt = Date.now() + this.cfg.minReloadIntervalMs;
-      this.log.info({ durationMs, oldWorkers: workers }, `HAProxy reloaded in ${durationMs}ms`);
-      // Compare the new worker with what was wanted.
-      this.kick(0);
-      return;
-    }
-    this.reloadFailures++;
-    const backoff = Math.min(RELOAD_BACKOFF_MAX_MS, RELOAD_BACKOFF_MIN_MS * 2 ** (this.reloadFailures - 1));
-    this.nextReloadAt = Date.now() + backoff;
-    if (detail !== this.lastFailureLogged)
-      this.log.error(
-        { detail, retryInMs: backoff },
-        `HAProxy reload failed: ${detail}; the running worker keeps serving; retrying in ${backoff}ms ` +
-          '(check the configuration with haproxy -c -f MAIN -f OUT)',
-      );
-    this.lastFailureLogged = detail;
-    this.kick(backoff);
-  }
-
   private async readStatuses(): Promise<void> {
     try {
       const rows = await this.runtime.statRows();
@@ -424,7 +255,7 @@ export class SyncController {
         rows.map((r) => [`${r.proxy}\0${r.server}`, { status: r.status, scur: r.scur, weight: r.weight }]),
       );
       if (this.cfg.masterSocket !== '')
-        this.oldWorkers = (await showProc(this.cfg.masterSocket, SOCKET_TIMEOUT_MS)).workers.filter(
+        this.reloader.oldWorkers = (await showProc(this.cfg.masterSocket, SOCKET_TIMEOUT_MS)).workers.filter(
           (w) => !w.current,
         ).length;
     } catch {
@@ -457,20 +288,20 @@ export class SyncController {
   }
 
   get isHeld(): boolean {
-    return this.held !== undefined;
+    return this.hold.held !== undefined;
   }
 
   get drainingCount(): number {
-    return this.draining.size;
+    return this.changes.draining.size;
   }
 
   get oldWorkerCount(): number | undefined {
-    return this.oldWorkers;
+    return this.reloader.oldWorkers;
   }
 
   pendingChanges(): number {
     const p = this.lastPlan;
-    if (p === undefined || isEmpty(p)) return this.held === undefined ? 0 : 1;
+    if (p === undefined || isEmpty(p)) return this.hold.held === undefined ? 0 : 1;
     return (p.reload.length > 0 ? 1 : 0) + p.add.length + p.readdress.length + p.remove.length;
   }
 
@@ -508,16 +339,18 @@ export class SyncController {
       out: this.cfg.out,
       dryRun: this.cfg.dryRun,
       clusters: this.clusters.status(now),
-      haproxy: { up: this.haproxyUp, error: this.haproxyError ?? null, oldWorkers: this.oldWorkers ?? null },
+      haproxy: { up: this.haproxyUp, error: this.haproxyError ?? null, oldWorkers: this.reloader.oldWorkers ?? null },
       held:
-        this.held === undefined ? null : { reason: this.held.reason, since: new Date(this.held.since).toISOString() },
+        this.hold.held === undefined
+          ? null
+          : { reason: this.hold.held.reason, since: new Date(this.hold.held.since).toISOString() },
       reload: {
-        last: this.lastReload ?? null,
-        pending: this.pendingReload,
-        nextAllowed: this.nextReloadAt === 0 ? null : new Date(this.nextReloadAt).toISOString(),
-        failuresInARow: this.reloadFailures,
+        last: this.reloader.last ?? null,
+        pending: this.reloader.pending,
+        nextAllowed: this.reloader.nextAllowed === 0 ? null : new Date(this.reloader.nextAllowed).toISOString(),
+        failuresInARow: this.reloader.failuresInARow,
       },
-      draining: [...this.draining.values()].map((d) => ({
+      draining: [...this.changes.draining.values()].map((d) => ({
         backend: d.ref.backend,
         server: d.ref.name,
         since: new Date(d.since).toISOString(),
@@ -532,29 +365,4 @@ function countServers(d: Desired): number {
   let n = 0;
   for (const m of d.servers.values()) n += m.size;
   return n;
-}
-
-/** For --dry-run without a socket: the servers of the file on disk, as if they ran. */
-function fileServers(text: string): Running {
-  const out = new Map<string, Map<string, { address: string; port: number }>>();
-  let backend = '';
-  for (const line of text.split('\n')) {
-    const w = line.trim().split(/\s+/);
-    if (w[0] === 'backend') out.set((backend = w[1] ?? ''), new Map());
-    else if (w[0] === 'server' && backend !== '') {
-      const addr = w[2] ?? '';
-      const i = addr.lastIndexOf(':');
-      out
-        .get(backend)
-        ?.set(w[1] ?? '', { address: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) });
-    }
-  }
-  return out;
-}
-
-/** HAProxy reloading at the wrong moment must never see half a file. */
-export function writeAtomically(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }

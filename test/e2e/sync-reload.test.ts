@@ -53,6 +53,8 @@ if (bin !== undefined) {
     sampling = false;
     await sampler;
     t.equal((await masterReloads()) - reloadsBefore, 1, 'one reload');
+    // The new worker can serve before sync has read show proc and counted the reload.
+    await until('the reload counted', async () => (await edge.metric(okReloads)) === 1);
     t.equal(await edge.metric(okReloads), 1, 'reloads_total{result="ok"} 1');
     t.ok(samples.length > 10, `show stat sampled across the reload (${samples.length} samples)`);
     t.same(

@@ -6,6 +6,7 @@ import { shown } from '../core/escape.js';
 import { groupBy } from '../core/group-by.js';
 import { type EligibleNode, eligibleNode } from './eligible.js';
 import { pickNodes } from './hash.js';
+import type { SubsetIndex } from './subsets.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
 
 /** One cluster as read from a kubeconfig context or a snapshot file. Objects are parsed JSON. */
@@ -21,6 +22,13 @@ export { type EligibleNode, eligibleNode, ZONE_LABEL } from './eligible.js';
 export interface ModelOptions {
   annotationPrefix: string;
   nodesPerService: number;
+  /**
+   * Where the picks come from: pickNodes when absent (render); a long-running caller (sync) passes
+   * its SubsetIndex (k = nodesPerService). The model is the same either way: each build hands the
+   * index every cluster's eligible nodes (it applies only the difference) and then drops the
+   * clusters and Services the model no longer has.
+   */
+  subsets?: SubsetIndex;
 }
 
 /** Annotation names, after `PREFIX/`. */
@@ -190,6 +198,9 @@ function byOwner(a: Owner<Request> | undefined, b: Owner<Request> | undefined): 
 
 /** Builds the model. Cluster names must be unique (the source checks). */
 export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOptions): Model {
+  const subsets = opts.subsets;
+  if (subsets !== undefined && subsets.k !== opts.nodesPerService)
+    throw new RangeError(`the subset index picks ${subsets.k} nodes, nodesPerService is ${opts.nodesPerService}`);
   const warnings: string[] = [];
   const eligibleByCluster = new Map<string, EligibleNode[]>();
   const requests: Request[] = [];
@@ -214,6 +225,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       eligible.push(n);
     }
     eligibleByCluster.set(c.name, eligible);
+    subsets?.setNodes(c.name, eligible);
     const mine: Request[] = [];
     for (const raw of c.services) {
       const r = exposeRequest(c.name, raw, opts.annotationPrefix, (msg) => warnings.push(msg));
@@ -299,7 +311,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     for (const r of g.members) {
       const identity = `${r.cluster}/${r.namespace}/${r.name}`;
       const eligible = eligibleByCluster.get(r.cluster) ?? [];
-      const picked = pickNodes(identity, eligible, opts.nodesPerService);
+      const picked = subsets?.picks(r.cluster, identity) ?? pickNodes(identity, eligible, opts.nodesPerService);
       services.push({
         cluster: r.cluster,
         namespace: r.namespace,
@@ -359,5 +371,9 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     routes.push({ host: t.host, path: t.path, backend });
   }
   routes.sort((x, y) => cmp(x.host, y.host) || y.path.length - x.path.length || cmp(x.path, y.path));
+  subsets?.retain(
+    new Set(eligibleByCluster.keys()),
+    new Set(backends.flatMap((b) => b.services.map((s) => s.identity))),
+  );
   return { routes, backends, warnings };
 }

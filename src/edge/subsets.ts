@@ -3,9 +3,11 @@
 //
 // Why it can be incremental: a node's score for a Service never depends on other nodes, and with
 // zone round-robin the k picks never reach below rank k-1 of any zone (the k nodes ranked above
-// any deeper one would all be taken first). So per Service we keep only the top k of each zone,
-// memory identities × zones × k, and a node event costs one score per Service of the cluster, plus
-// a rescan of one zone for the few Services that kept a node that left.
+// any deeper one would all be taken first). So per Service we keep only the best of each zone,
+// memory identities × zones × 2k, and a node event costs one score per Service of the cluster.
+// Keeping up to 2k rather than k means a node that leaves costs a rescan of its zone (one score
+// per node there) only for a Service whose list it brings below k: about one in k+1 of those that
+// kept it, instead of every one.
 import { type Candidate, rendezvousScore } from './hash.js';
 import type { EligibleNode } from './eligible.js';
 
@@ -24,7 +26,10 @@ interface Entry {
   score: string;
 }
 
-/** One Service: the top k entries of each zone, best first, and the picks they give. */
+/**
+ * One Service: for each zone, its best entries, best first: always the zone's top n for some n
+ * with min(k, zone size) ≤ n ≤ 2k (never a gap). The picks are what the first k of each give.
+ */
 interface Held {
   cluster: string;
   zones: Map<string, Entry[]>;
@@ -43,14 +48,20 @@ function better(a: Entry, b: Entry): boolean {
   return a.score > b.score || (a.score === b.score && a.node.name < b.node.name);
 }
 
-/** Inserts `e` into a best-first list capped at `cap`; false when it does not make the cut. */
-function insert(list: Entry[], e: Entry, cap: number): boolean {
-  if (list.length >= cap && !better(e, list[cap - 1] as Entry)) return false;
+/**
+ * Inserts `e` into a best-first list capped at `cap`; returns its position, or -1 when it does not
+ * make the cut. `whole`: the list holds every node of its zone, so `e` may also go at the end.
+ */
+function insert(list: Entry[], e: Entry, cap: number, whole: boolean): number {
+  const last = list[list.length - 1];
+  if (list.length >= cap || !whole) {
+    if (last !== undefined && !better(e, last)) return -1;
+  }
   let i = list.length;
   while (i > 0 && better(e, list[i - 1] as Entry)) i--;
   list.splice(i, 0, e);
   if (list.length > cap) list.length = cap;
-  return true;
+  return i;
 }
 
 /** pickNodes' rule applied to per-zone top-k lists: round r takes every zone's r-th, best first. */
@@ -88,12 +99,15 @@ function sameNodes(a: readonly EligibleNode[], b: readonly EligibleNode[]): bool
 
 export class SubsetIndex {
   readonly k: number;
+  /** How many entries a zone's list may hold: 2k (see the top of this file). */
+  private readonly depth: number;
   private readonly clusters = new Map<string, Cluster>();
   private readonly held = new Map<string, Held>();
 
   constructor(k: number) {
     if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a whole number ≥ 0, got ${k}`);
     this.k = k;
+    this.depth = 2 * k;
   }
 
   /**
@@ -210,14 +224,14 @@ export class SubsetIndex {
     return { moved: moved.sort(), updated: updated.sort() };
   }
 
-  /** Top k per zone of `nodes` for one Service: one score per node. */
+  /** The best 2k of each zone of `nodes` for one Service: one score per node. */
   private topOf(identity: string, nodes: Iterable<EligibleNode>): Map<string, Entry[]> {
     const zones = new Map<string, Entry[]>();
     if (this.k === 0) return zones;
     for (const node of nodes) {
       let list = zones.get(node.zone);
       if (list === undefined) zones.set(node.zone, (list = []));
-      insert(list, { node, score: rendezvousScore(identity, node.name) }, this.k);
+      insert(list, { node, score: rendezvousScore(identity, node.name) }, this.depth, true);
     }
     return zones;
   }
@@ -237,13 +251,15 @@ export class SubsetIndex {
       return;
     }
     if (old !== undefined) this.remove(c, node.name);
+    const zoneSize = c.zones.get(node.zone)?.size ?? 0;
     this.place(c, node);
     if (this.k === 0) return;
     for (const id of c.identities) {
       const h = this.held.get(id) as Held;
       let list = h.zones.get(node.zone);
       if (list === undefined) h.zones.set(node.zone, (list = []));
-      if (insert(list, { node, score: rendezvousScore(id, node.name) }, this.k)) h.picks = merge(h.zones, this.k);
+      const at = insert(list, { node, score: rendezvousScore(id, node.name) }, this.depth, list.length === zoneSize);
+      if (at !== -1 && at < this.k) h.picks = merge(h.zones, this.k);
     }
   }
 
@@ -271,10 +287,11 @@ export class SubsetIndex {
       const i = list?.findIndex((e) => e.node.name === name) ?? -1;
       if (list === undefined || i === -1) continue;
       list.splice(i, 1);
-      // The list was the zone's top k; with one gone it is short only if the zone has more nodes.
       if (zone.size === 0) h.zones.delete(node.zone);
-      else if (zone.size > list.length) h.zones.set(node.zone, this.topOf(id, zone.values()).get(node.zone) ?? []);
-      h.picks = merge(h.zones, this.k);
+      else if (list.length < Math.min(this.k, zone.size))
+        h.zones.set(node.zone, this.topOf(id, zone.values()).get(node.zone) ?? []);
+      // Below the first k of its zone the node was never picked, and no pick moves up past it.
+      if (i < this.k) h.picks = merge(h.zones, this.k);
     }
   }
 }

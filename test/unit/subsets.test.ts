@@ -189,12 +189,12 @@ t.test('Changed: moved when other nodes are picked, updated when the same ones c
   t.same(index.removeNode('elsewhere', 'n1'), { moved: [], updated: [] }, 'an unknown cluster');
 });
 
-t.test('the index keeps its own copies, holds top k per zone only, and forgets', async (t) => {
+t.test('the index keeps its own copies, at most 2k entries per zone, and forgets', async (t) => {
   const index = new SubsetIndex(3);
   const nodes = Array.from({ length: 300 }, (_, i) => ({ name: `n${i}`, zone: `z${i % 3}`, address: `10.0.1.${i}` }));
   index.setNodes('c', nodes);
   for (let s = 0; s < 50; s++) index.picks('c', `c/ns/s${s}`);
-  t.same(index.size(), { identities: 50, entries: 50 * 3 * 3 }, 'identities × zones × k entries, not × nodes');
+  t.same(index.size(), { identities: 50, entries: 50 * 3 * 6 }, 'identities × zones × 2k entries, not × nodes');
   const id = 'c/ns/s0';
   const first = index.picks('c', id)[0] as EligibleNode;
   const mine = { ...first, address: '10.2.2.2' };

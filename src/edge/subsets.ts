@@ -125,8 +125,8 @@ export class SubsetIndex {
     const changed = nodes.filter((n) => !sameNode(n, c.nodes.get(n.name)));
     if (gone.length === 0 && changed.length === 0) return NOTHING_CHANGED;
     // Per held Service: a node that arrives (or changes zone) costs one score; one that leaves
-    // costs a rescan of its zone with chance k / zone size: about k scores. Recomputing costs one
-    // score per node.
+    // costs a rescan of its zone with chance below k / zone size: at most about k scores.
+    // Recomputing costs one score per node.
     const arriving = changed.filter((n) => c.nodes.get(n.name)?.zone !== n.zone);
     const leaving = gone.length + arriving.filter((n) => c.nodes.has(n.name)).length;
     const incremental = arriving.length + this.k * leaving < Math.max(c.nodes.size, wanted.size);

@@ -27,6 +27,11 @@ export interface Options {
   /** Churn scenario: Nodes in the cluster and status writes on other Nodes. */
   churnNodes: number;
   churnWrites: number;
+  /** Subsets scenario: one cluster's eligible Nodes, exposed Services, zones; events of each kind. */
+  subsetNodes: number;
+  subsetServices: number;
+  subsetZones: number;
+  subsetEvents: number;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -46,9 +51,13 @@ function parseArgs(argv: string[]): Options {
   };
   return {
     quick,
-    only: new Set((val('only') ?? 'throughput,propagation,scale,churn').split(',')),
+    only: new Set((val('only') ?? 'throughput,propagation,scale,churn,subsets').split(',')),
     churnNodes: num('churn-nodes', 300),
     churnWrites: num('churn-writes', 1000),
+    subsetNodes: num('subset-nodes', 5000),
+    subsetServices: num('subset-services', 2000),
+    subsetZones: num('subset-zones', 3),
+    subsetEvents: num('subset-events', 20),
     levels: (val('levels') ?? '1,16,64,256').split(',').map(Number),
     warmupMs: num('warmup', 0.3) * 1000,
     durationMs: num('duration', quick ? 1.5 : 5) * 1000,

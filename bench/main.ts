@@ -1,6 +1,7 @@
-// `npm run bench [-- --quick]`: probe throughput and CPU per probe (agent vs a bare Node server),
-// propagation delay from an API change to the first probe that sees it, and initial sync time and
-// memory at scale. Prints a table and writes bench/results.json. See the README, "Performance".
+// `npm run bench [-- --quick] [-- --only subsets]`: probe throughput and CPU per probe (agent vs a
+// bare Node server), propagation delay from an API change to the first probe that sees it, initial
+// sync time and memory at scale, and the edge subsets' cost per Node or Service event. Prints a
+// table and writes bench/results.json. See the README, "Performance", and docs/performance.md.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { churn } from './churn.js';
@@ -10,6 +11,7 @@ import { probeOnce } from './probe.js';
 import { type PropagationFigures, propagation } from './propagation.js';
 import { memoryMb, round } from './proc.js';
 import { type ScaleFigures, scale } from './scale.js';
+import { printSubsets, type SubsetsFigures, subsets } from './subsets.js';
 import { type ThroughputRow, printThroughput, throughput } from './throughput.js';
 
 process.on('SIGINT', () => process.exit(130));
@@ -153,6 +155,17 @@ async function main(): Promise<void> {
     await host.stop();
   }
 
+  if (opts.only.has('subsets')) {
+    log('');
+    log(
+      `subsets: ${opts.subsetNodes} eligible Nodes in ${opts.subsetZones} zones × ${opts.subsetServices} exposed ` +
+        `Services, k=6; ${opts.subsetEvents} events of each kind…`,
+    );
+    const s = await subsets();
+    results.subsets = s;
+    printSubsets(s);
+  }
+
   results.totalSeconds = round((nowMs() - started) / 1000, 1);
   results.targets = targets(results);
   writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -179,6 +192,12 @@ function targets(r: Record<string, unknown>): Record<string, boolean> {
   if (s) {
     out['ready < 1 s after the list'] = s.lastListToReadyMs < 1000;
     out['RSS < 80 MB'] = s.rssMb < 80;
+  }
+  const sub = r.subsets as SubsetsFigures | undefined;
+  if (sub) {
+    const nodeEvents = Object.entries(sub.events.costs).filter(([kind]) => kind.startsWith('node'));
+    out['subsets: Node event ≤ 50 ms CPU'] = nodeEvents.every(([, c]) => c.maxMs <= 50);
+    out['subsets: picks equal pickNodes'] = sub.sameModel && sub.events.sampleWrong === 0;
   }
   return out;
 }

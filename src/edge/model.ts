@@ -1,14 +1,12 @@
 // Cluster snapshots (parsed Node and Service objects) → the HAProxy backends to render. Pure:
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
-import { isIP } from 'node:net';
-import { isDnsLabel, isDnsSubdomain, isLabelValue } from '../core/names.js';
+import { isDnsLabel, isDnsSubdomain } from '../core/names.js';
 import { arr, obj, str } from '../core/json.js';
 import { shown } from '../core/escape.js';
-import { signalsKeepNode } from '../core/decide.js';
-import { DEFAULT_POLICY } from '../core/policy.js';
 import { groupBy } from '../core/group-by.js';
-import { nodeFromObject } from '../kube/parse.js';
+import { type EligibleNode, eligibleNode } from './eligible.js';
 import { pickNodes } from './hash.js';
+import type { SubsetIndex } from './subsets.js';
 import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
 
 /** One cluster as read from a kubeconfig context or a snapshot file. Objects are parsed JSON. */
@@ -18,9 +16,19 @@ export interface ClusterSnapshot {
   services: readonly unknown[];
 }
 
+// Node eligibility lives in eligible.ts; these names stay importable from here.
+export { type EligibleNode, eligibleNode, ZONE_LABEL } from './eligible.js';
+
 export interface ModelOptions {
   annotationPrefix: string;
   nodesPerService: number;
+  /**
+   * Where the picks come from: pickNodes when absent (render); a long-running caller (sync) passes
+   * its SubsetIndex (k = nodesPerService). The model is the same either way: each build hands the
+   * index every cluster's eligible nodes (it applies only the difference) and then drops the
+   * clusters and Services the model no longer has.
+   */
+  subsets?: SubsetIndex;
 }
 
 /** Annotation names, after `PREFIX/`. */
@@ -32,16 +40,6 @@ export const ANNOTATION = {
   port: 'port',
   shareWith: 'share-with',
 } as const;
-
-/** render's default --annotation-prefix (render/cli.ts), for callers that read nodes alone. */
-const DEFAULT_PREFIX = 'haproxy-node-agent.io';
-export const ZONE_LABEL = 'topology.kubernetes.io/zone';
-
-export interface EligibleNode {
-  name: string;
-  zone: string;
-  address: string;
-}
 
 export interface ExposedService {
   cluster: string;
@@ -97,61 +95,6 @@ export function haproxyIdent(s: string): string {
 
 // Path characters that need no quoting in an HAProxy config line (no quotes, '#', '$', '\', braces).
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
-
-/**
- * A node that may carry traffic, or undefined (with a warning only when the cause is unexpected).
- * Its signals are the daemon's (kube/parse.ts reads them, core/policy.ts's default rows judge them):
- * a signal whose default action is drain or down keeps it out, `state=ready` keeps it in as it keeps
- * it serving. Where render must differ from the daemon:
- * - it needs a Ready condition that says True: the daemon counts a node without one as ready (its
- *   agent would see a NotReady at once), but a rendered config lasts until the next render;
- * - it has no --signal-policy (the default rows), no mass-drain guard, override file, staleness or
- *   state=drain/maint: those change answers at run time for the servers render wrote, and moving
- *   servers for them would reshuffle the hashed subset twice for a passing state.
- */
-export function eligibleNode(
-  raw: unknown,
-  warn: (msg: string) => void,
-  annotationPrefix = DEFAULT_PREFIX,
-): EligibleNode | undefined {
-  const o = obj(raw);
-  const md = obj(o.metadata);
-  const name = str(md.name);
-  if (name === undefined) return undefined;
-  // Node names reach server names, comments and templates: only what Kubernetes itself allows.
-  if (!isDnsSubdomain(name)) {
-    warn(`node ${shown(name)}: name is not a DNS-1123 subdomain; skipped`);
-    return undefined;
-  }
-  const labels = obj(md.labels);
-  const status = obj(o.status);
-  const ready = arr(status.conditions).some((c) => obj(c).type === 'Ready' && obj(c).status === 'True');
-  if (!ready) return undefined;
-  const view = nodeFromObject(raw, annotationPrefix)?.view;
-  if (view === undefined || !signalsKeepNode(view, DEFAULT_POLICY)) return undefined;
-  const address = nodeAddress(arr(status.addresses));
-  if (address === undefined) {
-    warn(`node ${name}: Ready but no usable InternalIP, ExternalIP or Hostname address; skipped`);
-    return undefined;
-  }
-  let zone = str(labels[ZONE_LABEL]) ?? '';
-  if (!isLabelValue(zone)) {
-    warn(`node ${name}: label ${ZONE_LABEL} ${shown(zone)} is not a label value; treated as no zone`);
-    zone = '';
-  }
-  return { name, zone, address };
-}
-
-function nodeAddress(addresses: unknown[]): string | undefined {
-  for (const type of ['InternalIP', 'ExternalIP', 'Hostname']) {
-    for (const a of addresses) {
-      const addr = str(obj(a).address);
-      if (obj(a).type !== type || addr === undefined) continue;
-      if (isIP(addr) !== 0 || (type === 'Hostname' && isDnsSubdomain(addr))) return addr;
-    }
-  }
-  return undefined;
-}
 
 /** What a Service asks for through its annotations, before grouping. */
 interface Request extends Claim {
@@ -255,6 +198,9 @@ function byOwner(a: Owner<Request> | undefined, b: Owner<Request> | undefined): 
 
 /** Builds the model. Cluster names must be unique (the source checks). */
 export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOptions): Model {
+  const subsets = opts.subsets;
+  if (subsets !== undefined && subsets.k !== opts.nodesPerService)
+    throw new RangeError(`the subset index picks ${subsets.k} nodes, nodesPerService is ${opts.nodesPerService}`);
   const warnings: string[] = [];
   const eligibleByCluster = new Map<string, EligibleNode[]>();
   const requests: Request[] = [];
@@ -279,6 +225,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
       eligible.push(n);
     }
     eligibleByCluster.set(c.name, eligible);
+    subsets?.setNodes(c.name, eligible);
     const mine: Request[] = [];
     for (const raw of c.services) {
       const r = exposeRequest(c.name, raw, opts.annotationPrefix, (msg) => warnings.push(msg));
@@ -364,7 +311,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     for (const r of g.members) {
       const identity = `${r.cluster}/${r.namespace}/${r.name}`;
       const eligible = eligibleByCluster.get(r.cluster) ?? [];
-      const picked = pickNodes(identity, eligible, opts.nodesPerService);
+      const picked = subsets?.picks(r.cluster, identity) ?? pickNodes(identity, eligible, opts.nodesPerService);
       services.push({
         cluster: r.cluster,
         namespace: r.namespace,
@@ -424,5 +371,9 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     routes.push({ host: t.host, path: t.path, backend });
   }
   routes.sort((x, y) => cmp(x.host, y.host) || y.path.length - x.path.length || cmp(x.path, y.path));
+  subsets?.retain(
+    new Set(eligibleByCluster.keys()),
+    new Set(backends.flatMap((b) => b.services.map((s) => s.identity))),
+  );
   return { routes, backends, warnings };
 }

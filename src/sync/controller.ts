@@ -2,6 +2,7 @@
 // comes due: clusters → model → desired state → removal guard → --out → plan against the running
 // worker → runtime commands, or a reload when the runtime API cannot apply it. One cycle at a time.
 import { buildModel } from '../edge/model.js';
+import { SubsetIndex } from '../edge/subsets.js';
 import type { OutputSettings } from '../edge/output.js';
 import type { Template } from '../edge/template.js';
 import { serverCounts, structureOf } from '../edge/config-text.js';
@@ -45,6 +46,7 @@ export class SyncController {
   /** The desired state last accepted (the removal guard's baseline); undefined: the file's servers. */
   private applied: Desired | undefined;
   private readonly hold: RemovalHold;
+  private readonly subsets: SubsetIndex;
   private readonly changes: ServerChanges;
   private readonly reloader: Reloader;
   private lastPlan: Plan | undefined;
@@ -83,6 +85,7 @@ export class SyncController {
     };
     this.changes = new ServerChanges(this.runtime, this.serverSettings, log);
     this.reloader = new Reloader(cfg, metrics, log);
+    this.subsets = new SubsetIndex(cfg.nodesPerService);
     this.hold = new RemovalHold(cfg, () => metrics.heldChanges.inc(), log);
     this.onDisk = onDisk;
     this.loadedStructure = onDisk === '' ? undefined : this.structure(onDisk);
@@ -143,9 +146,12 @@ export class SyncController {
       return { ...c, nodes: g.nodes };
     });
     if (graceEnds !== undefined) this.kick(Math.max(0, graceEnds - now));
+    // The subset index keeps every Service's picks between cycles: a Node event costs one hash per
+    // Service instead of all of them (edge/subsets.ts); the model is the same as without it.
     const model = buildModel(snapshots, {
       annotationPrefix: this.cfg.annotationPrefix,
       nodesPerService: this.cfg.nodesPerService,
+      subsets: this.subsets,
     });
     this.logWarnings(model.warnings);
     const desired = desiredState(model, this.settings, this.template);

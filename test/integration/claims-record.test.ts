@@ -1,6 +1,6 @@
-// The claims record's ConfigMap against the wire-level fake API server: created when absent,
-// updated on the resourceVersion read, re-read and re-resolved on a 409, never written over when
-// it does not parse.
+// The claims record's ConfigMap against the wire-level fake API server (in process, as render-cli
+// does): created when absent, updated on the resourceVersion read, re-read and re-resolved on a
+// 409, never written over when it does not parse.
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { CLAIMS_KEY, type ClaimsDocument, parseClaimsDocument } from '../../src/core/claims-document.js';

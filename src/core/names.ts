@@ -19,3 +19,13 @@ export function isDnsSubdomain(v: string): boolean {
 export function isLabelValue(v: string): boolean {
   return v.length <= 63 && LABEL_VALUE.test(v);
 }
+
+/**
+ * A cluster's name as render and sync call it (a kubeconfig context, an ALIAS=, a snapshot's name):
+ * not Kubernetes' to validate, so any text of 1..253 characters without line breaks or control
+ * characters. It reaches warnings, server names (sanitized) and the claims record.
+ */
+export function isClusterName(v: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+  return v.length >= 1 && v.length <= 253 && !/[\x00-\x1f\x7f\u2028\u2029]/.test(v);
+}

@@ -1,13 +1,15 @@
 // Cluster snapshots (parsed Node and Service objects) → the HAProxy backends to render. Pure:
 // no I/O, no clock; the same snapshots always give the same, fully sorted model.
-import { isDnsLabel, isDnsSubdomain } from '../core/names.js';
+import { isClusterName, isDnsLabel, isDnsSubdomain } from '../core/names.js';
 import { arr, obj, str } from '../core/json.js';
 import { shown } from '../core/escape.js';
 import { groupBy } from '../core/group-by.js';
 import { type EligibleNode, eligibleNode } from './eligible.js';
 import { pickNodes } from './hash.js';
 import type { SubsetIndex } from './subsets.js';
-import { byClaim, keepOwned, mayJoin, ownerOf, who as claimant, type Claim, type Owner } from './ownership.js';
+import { type ClaimsDocument, emptyClaims } from '../core/claims-document.js';
+import { type ClaimRequest, type ClaimsToRecord, type KeyOwner, mayJoin, resolveClaims } from './claims.js';
+import { shareEntry, who as claimant } from './ownership.js';
 
 /** One cluster as read from a kubeconfig context or a snapshot file. Objects are parsed JSON. */
 export interface ClusterSnapshot {
@@ -29,6 +31,11 @@ export interface ModelOptions {
    * clusters and Services the model no longer has.
    */
   subsets?: SubsetIndex;
+  /**
+   * The claims record and the time to date new claims with (edge/claims.ts). Absent: an empty
+   * record, and a `claims.record` nobody should write (its claims are dated 1970).
+   */
+  claims?: { record: ClaimsDocument; now: string };
 }
 
 /** Annotation names, after `PREFIX/`. */
@@ -84,6 +91,14 @@ export interface Model {
   backends: Backend[];
   /** One line each, prefixed with the object they are about; nothing is fatal. */
   warnings: string[];
+  /** What a writer of the claims record needs (edge/claims.ts, kube/claims-record.ts). */
+  claims: ModelClaims;
+}
+
+export interface ModelClaims extends ClaimsToRecord {
+  /** The record as this model resolved it, and whether it differs from the one given. */
+  record: ClaimsDocument;
+  changed: boolean;
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -97,12 +112,15 @@ export function haproxyIdent(s: string): string {
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
 
 /** What a Service asks for through its annotations, before grouping. */
-interface Request extends Claim {
-  host: string | undefined;
+interface Request extends ClaimRequest {
   path: string;
-  /** Explicit PREFIX/backend, or undefined to derive the name from host and path. */
-  backend: string | undefined;
   nodePort: number;
+}
+
+/** The backend name of a Service without PREFIX/backend: its host and path. */
+function derivedBackendName(r: ClaimRequest): string {
+  const { host, path } = r as Request;
+  return haproxyIdent(`${host ?? ''}${path === '/' ? '' : path}`.replace(/\//g, '_'));
 }
 
 function exposeRequest(
@@ -169,12 +187,18 @@ function exposeRequest(
   if (!Number.isInteger(nodePort) || nodePort > 65535)
     return skip(`nodePort ${shown(String(nodePort))} is not a port number 1..65535`);
 
+  // `ns` (this cluster) or `cluster/ns`: a same-named namespace of another cluster is a stranger.
   const shareWith = new Set<string>();
   for (const ns of (a(ANNOTATION.shareWith) ?? '').split(',')) {
     const n = ns.trim();
     if (n === '') continue;
-    if (isDnsLabel(n)) shareWith.add(n);
-    else warn(`service ${who}: ${prefix}/${ANNOTATION.shareWith} entry ${shown(n)} is not a namespace name; ignored`);
+    const owner = shareEntry(cluster, n);
+    if (owner !== undefined) shareWith.add(owner);
+    else
+      warn(
+        `service ${who}: ${prefix}/${ANNOTATION.shareWith} entry ${shown(n)} is not a namespace name ` +
+          '(NAMESPACE or CLUSTER/NAMESPACE); ignored',
+      );
   }
   const created = Date.parse(str(md.creationTimestamp) ?? '');
   const uid = str(md.uid) ?? '';
@@ -192,10 +216,6 @@ function exposeRequest(
   };
 }
 
-function byOwner(a: Owner<Request> | undefined, b: Owner<Request> | undefined): number {
-  return a === undefined || b === undefined ? 0 : byClaim(a.first, b.first);
-}
-
 /** Builds the model. Cluster names must be unique (the source checks). */
 export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOptions): Model {
   const subsets = opts.subsets;
@@ -206,8 +226,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   const requests: Request[] = [];
   for (const c of [...clusters].sort((x, y) => cmp(x.name, y.name))) {
     // Cluster names come from a file or a kubeconfig, not from Kubernetes: any text but a line break.
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
-    if (c.name.length > 253 || /[\x00-\x1f\x7f\u2028\u2029]/.test(c.name)) {
+    if (!isClusterName(c.name)) {
       warnings.push(`cluster ${shown(c.name)}: name holds control characters or is too long; skipped`);
       continue;
     }
@@ -237,52 +256,48 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   }
   requests.sort((x, y) => cmp(x.cluster, y.cluster) || cmp(x.namespace, y.namespace) || cmp(x.name, y.name));
 
-  // Tenants: a host (all its paths), then an explicit backend name, belongs to its oldest claimant's namespace.
+  // Tenants: a host (all its paths), then an explicit backend name, belongs to one owner (claims.ts).
   const share = `${opts.annotationPrefix}/${ANNOTATION.shareWith}`;
-  const warn = (msg: string): void => void warnings.push(msg);
-  const hostOwners = new Map<string, Owner<Request>>();
-  const admitted = keepOwned(
-    keepOwned(
-      requests,
-      (r) => r.host,
-      (h) => `host ${h}`,
-      share,
-      warn,
-    ),
-    (r) => r.backend,
-    (b) => `backend ${b}`,
-    share,
-    warn,
-  );
-  for (const [h, list] of groupBy(admitted, (r) => r.host)) hostOwners.set(h, ownerOf(list));
+  const clustersRead = new Set([...eligibleByCluster.keys()]);
+  const given = opts.claims ?? { record: emptyClaims(), now: new Date(0).toISOString() };
+  const claimOptions = { shareKey: share, clusters: clustersRead, derivedName: derivedBackendName };
+  const resolved = resolveClaims(requests, given.record, given.now, claimOptions);
+  warnings.push(...resolved.warnings);
+  const admitted = resolved.admitted;
+  const hostOwners = resolved.hosts;
 
   // Group: an explicit backend name, else the host+path the Service serves.
   const groups = new Map<string, { base: string; derived: boolean; members: Request[] }>();
   for (const r of admitted) {
     const key = r.backend !== undefined ? `b\0${r.backend}` : `r\0${r.host ?? ''}\0${r.path}`;
-    const base = r.backend ?? haproxyIdent(`${r.host ?? ''}${r.path === '/' ? '' : r.path}`.replace(/\//g, '_'));
+    const base = r.backend ?? derivedBackendName(r);
     const g = groups.get(key);
     if (g === undefined) groups.set(key, { base, derived: r.backend === undefined, members: [r] });
     else g.members.push(r);
   }
 
-  // A name derived from a host belongs to the host's owner; an explicit name that meets it (or an
-  // older explicit one) from a namespace the owner did not let in is dropped, never renamed around.
-  const groupOwner = new Map<string, Owner<Request>>();
-  for (const [key, g] of groups) groupOwner.set(key, ownerOf(g.members));
+  // A name derived from a host belongs to the host's owner; an explicit name that meets it from an
+  // owner the host's owner did not let in is dropped, never renamed around. Two derived names meet
+  // only within one host (a host holds no '_'), so they have one owner.
+  const groupOwner = new Map<string, KeyOwner<Request>>();
+  for (const [key, g] of groups) {
+    const m = g.members[0] as Request;
+    const o = g.derived ? hostOwners.get(m.host as string) : resolved.backends.get(m.backend as string);
+    groupOwner.set(key, o as KeyOwner<Request>);
+  }
   for (const [, same] of groupBy([...groups], ([, g]) => g.base)) {
     if (same.length < 2) continue;
     const [holderKey, holder] = [...same].sort(
-      ([ka, a], [kb, b]) => Number(b.derived) - Number(a.derived) || byOwner(groupOwner.get(ka), groupOwner.get(kb)),
+      ([ka, a], [kb, b]) => Number(b.derived) - Number(a.derived) || cmp(ka, kb),
     )[0] as [string, { base: string }];
-    const owner = groupOwner.get(holderKey) as Owner<Request>;
+    const owner = groupOwner.get(holderKey) as KeyOwner<Request>;
     for (const [key] of same) {
-      const intruder = groupOwner.get(key) as Owner<Request>;
-      if (key === holderKey || mayJoin(owner, intruder.namespace)) continue;
+      const intruder = groupOwner.get(key) as KeyOwner<Request>;
+      if (key === holderKey || mayJoin(owner, intruder.owner)) continue;
       groups.delete(key);
       warnings.push(
-        `service ${claimant(intruder.first)}: backend name ${holder.base} belongs to namespace ${owner.namespace} ` +
-          `(service ${claimant(owner.first)}), which does not share it with ${intruder.namespace} (${share}); skipped`,
+        `service ${claimant(intruder.first)}: backend name ${holder.base} belongs to ${owner.owner} ` +
+          `(service ${claimant(owner.first)}), which does not share it with ${intruder.owner} (${share}); skipped`,
       );
     }
   }
@@ -343,7 +358,7 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
         };
         t.backends.add(backendName);
         // A namespace let into a host joins it; it does not take the host's routes over.
-        if (groupOwner.get(key)?.namespace === hostOwners.get(r.host)?.namespace) t.ownBackends.add(backendName);
+        if (groupOwner.get(key)?.owner === hostOwners.get(r.host)?.owner) t.ownBackends.add(backendName);
         routeTargets.set(rk, t);
       }
     }
@@ -375,5 +390,6 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     new Set(eligibleByCluster.keys()),
     new Set(backends.flatMap((b) => b.services.map((s) => s.identity))),
   );
-  return { routes, backends, warnings };
+  const claims = { requests, options: claimOptions, record: resolved.record, changed: resolved.changed };
+  return { routes, backends, warnings, claims };
 }

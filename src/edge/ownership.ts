@@ -1,8 +1,8 @@
-// Multi-tenant `render`: a host (every path under it) and an explicit backend name belong to the
-// namespace of their oldest claimant (creationTimestamp, then uid: set by the API server, the same
-// on every run). Other namespaces join only when that namespace names them in PREFIX/share-with.
-// The oldest-claimant order is core's, the same one the agent's dedicated-port table uses.
-import { groupBy } from '../core/group-by.js';
+// Who claims what: a Service asking for a host or an explicit backend name is a claim by its owner,
+// the (cluster, namespace) pair it lives in, never a bare namespace name: namespace `shop` of
+// another cluster is another team until named as `cluster/shop`. Which owner wins is claims.ts's.
+import { ownerId } from '../core/claims-document.js';
+import { isClusterName, isDnsLabel } from '../core/names.js';
 import { compareClaims } from '../core/port-claims.js';
 
 export interface Claim {
@@ -12,13 +12,17 @@ export interface Claim {
   /** metadata.creationTimestamp in ms; Infinity when absent (sorts after every dated claim). */
   created: number;
   uid: string;
-  /** Namespaces this Service's namespace lets join what it owns (PREFIX/share-with). */
+  /** Owners (`cluster/namespace`) this Service's owner lets join what it owns (PREFIX/share-with). */
   shareWith: ReadonlySet<string>;
 }
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Oldest first; the names only break ties between undated claims, so the order is total. */
+/**
+ * Oldest first; the names only break ties between undated claims, so the order is total. It picks
+ * which of one owner's Services speaks for it, and which of several owners who all let each other
+ * in is named the owner: never who owns a thing against another owner's will.
+ */
 export function byClaim(x: Claim, y: Claim): number {
   return compareClaims(x, y) || cmp(x.cluster, y.cluster) || cmp(x.namespace, y.namespace) || cmp(x.name, y.name);
 }
@@ -27,46 +31,19 @@ export function who(c: Claim): string {
   return `${c.cluster}/${c.namespace}/${c.name}`;
 }
 
-/** What a thing's owner decided: its namespace, the namespaces it let in, and its oldest claim. */
-export interface Owner<C extends Claim> {
-  first: C;
-  namespace: string;
-  shared: Set<string>;
-}
-
-export function ownerOf<C extends Claim>(claims: readonly C[]): Owner<C> {
-  const first = [...claims].sort(byClaim)[0] as C;
-  const shared = new Set<string>();
-  for (const c of claims) if (c.namespace === first.namespace) for (const ns of c.shareWith) shared.add(ns);
-  return { first, namespace: first.namespace, shared };
-}
-
-export function mayJoin(owner: Owner<Claim>, namespace: string): boolean {
-  return namespace === owner.namespace || owner.shared.has(namespace);
+/** The claim's owner: `cluster/namespace`. */
+export function ownerOf(c: Claim): string {
+  return ownerId(c.cluster, c.namespace);
 }
 
 /**
- * Keeps the claims whose namespace owns (or was let into) the thing they claim; the others are
- * dropped with one warning naming both Services. Claims with no key (undefined) pass through.
+ * One PREFIX/share-with entry of a Service in `cluster`, as an owner: `ns` is namespace ns of the
+ * same cluster, `cluster/ns` namespace ns of that cluster (the last '/' splits: namespaces hold
+ * none). Undefined when the namespace is not a DNS-1123 label or the cluster part is no cluster name.
  */
-export function keepOwned<C extends Claim>(
-  claims: readonly C[],
-  keyOf: (c: C) => string | undefined,
-  what: (key: string) => string,
-  shareKey: string,
-  warn: (msg: string) => void,
-): C[] {
-  const owners = new Map<string, Owner<C>>();
-  for (const [k, list] of groupBy(claims, keyOf)) owners.set(k, ownerOf(list));
-  return claims.filter((c) => {
-    const k = keyOf(c);
-    const owner = k === undefined ? undefined : owners.get(k);
-    if (owner === undefined || mayJoin(owner, c.namespace)) return true;
-    warn(
-      `service ${who(c)}: ${what(k as string)} belongs to namespace ${owner.namespace} ` +
-        `(service ${who(owner.first)} claimed it first), ` +
-        `which does not share it with ${c.namespace} (${shareKey}); skipped`,
-    );
-    return false;
-  });
+export function shareEntry(cluster: string, entry: string): string | undefined {
+  const slash = entry.lastIndexOf('/');
+  const ns = entry.slice(slash + 1).trim();
+  const other = slash === -1 ? cluster : entry.slice(0, slash).trim();
+  return isDnsLabel(ns) && isClusterName(other) ? ownerId(other, ns) : undefined;
 }

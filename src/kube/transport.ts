@@ -184,9 +184,9 @@ export class ApiTransport {
     });
   }
 
-  /** GET a JSON document, failing after the request timeout. */
-  getJson(pathAndQuery: string): Promise<unknown> {
-    return this.request('GET', pathAndQuery, undefined);
+  /** GET a JSON document, failing after the request timeout, or when it holds more than maxBytes. */
+  getJson(pathAndQuery: string, maxBytes = Infinity): Promise<unknown> {
+    return this.request('GET', pathAndQuery, undefined, maxBytes);
   }
 
   /**
@@ -243,12 +243,23 @@ export class ApiTransport {
     return this.request('PUT', pathAndQuery, JSON.stringify(body));
   }
 
-  private async request(method: string, pathAndQuery: string, body: string | undefined): Promise<unknown> {
+  private async request(
+    method: string,
+    pathAndQuery: string,
+    body: string | undefined,
+    maxBytes = Infinity,
+  ): Promise<unknown> {
     const what = `${method} ${pathOf(pathAndQuery)}`;
     const res = await this.open(method, pathAndQuery, body, what, () => AbortSignal.timeout(this.requestTimeoutMs));
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (bytes <= maxBytes) return void chunks.push(c);
+        res.destroy();
+        reject(new TooLargeError(`${what}: more than ${maxBytes} bytes`, bytes));
+      });
       res.on('error', (e) => reject(new ApiError(`${what}: ${e.message}`, undefined, 'dropped')));
       res.on('end', () => {
         try {

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { parsePolicy, type Policy } from '../core/policy.js';
 import { isDnsLabel, isDnsSubdomain } from '../core/names.js';
+import { type ClaimsRef, claimsRefText, parseClaimsRef } from '../core/claims-document.js';
 import { FlagError, type FlagValue, parseDurationFlag, parseEnumFlag, parseIntFlag } from './flags.js';
 import { errorMessage } from '../core/error-message.js';
 
@@ -131,6 +132,18 @@ export function bindArguments(flag: string, v: string): string {
     throw new FlagError(flag, `expected bind arguments such as ":80" or "127.0.0.1:8080", got "${v}"`);
   return bind;
 }
+
+/** NAMESPACE/NAME of the edge's claims ConfigMap, or '' for no record (render, sync). */
+export const claimsConfigMapValue: FlagValue<ClaimsRef | undefined> = {
+  parse: (flag, v) => {
+    if (v.trim() === '') return undefined;
+    const ref = parseClaimsRef(v.trim());
+    if (ref === undefined)
+      throw new FlagError(flag, `expected NAMESPACE/NAME of a ConfigMap (or "" for none), got "${v}"`);
+    return ref;
+  },
+  show: (ref) => (ref === undefined ? '' : claimsRefText(ref)),
+};
 
 export const ipAddressValue = plain(ipAddress);
 export const bindArgumentsValue = plain(bindArguments);

@@ -2,7 +2,15 @@
 // work is in source.ts (read), model.ts (choose), haproxy.ts (write), ../haproxy/check.ts and diff.ts.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { bindArgumentsValue, duration, port, text, wholeNumber, given } from '../platform/flag-values.js';
+import {
+  bindArgumentsValue,
+  claimsConfigMapValue,
+  duration,
+  port,
+  text,
+  wholeNumber,
+  given,
+} from '../platform/flag-values.js';
 import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import {
   ANNOTATION_PREFIX_FLAG,
@@ -15,10 +23,19 @@ import { haproxyCheck } from '../haproxy/check.js';
 import { diffServers, formatDiff } from '../edge/config-text.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from '../edge/output.js';
 import { buildModel, type ClusterSnapshot } from '../edge/model.js';
+import type { ApiTransport } from '../kube/transport.js';
 // source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster
 // or snapshot is really read: --help, --print-template and bad flags answer at once.
 import { Template, TemplateError } from '../edge/template.js';
 import { errorMessage } from '../core/error-message.js';
+import {
+  type ClaimsDocument,
+  type ClaimsRef,
+  claimsRefText,
+  DEFAULT_CLAIMS_REF,
+  emptyClaims,
+} from '../core/claims-document.js';
+import { claimsUpdate } from '../edge/claims.js';
 
 // No environment variables: render runs from an operator's shell or CI, where flags are explicit.
 export const RENDER_FLAGS = [
@@ -123,6 +140,25 @@ export const RENDER_FLAGS = [
     help: 'Previous output to compare with: prints servers added/removed/changed/unchanged on stderr',
     ...text,
   },
+  {
+    name: 'claims-configmap',
+    field: 'claimsConfigMap',
+    default: claimsRefText(DEFAULT_CLAIMS_REF),
+    help:
+      "ConfigMap NAMESPACE/NAME in the first --context's cluster holding the claims record: who owns each host " +
+      'and backend name, since when ("" = no record; with --snapshot, the file\'s claims key)',
+    ...claimsConfigMapValue,
+  },
+  {
+    name: 'record-claims',
+    field: 'recordClaims',
+    default: '',
+    help:
+      'Write new uncontested claims (and vacated or released ones) to the claims record; ' +
+      'needs get, create and update on that ConfigMap',
+    boolean: true,
+    ...given,
+  },
   { ...withoutEnv(REQUEST_TIMEOUT_FLAG), help: 'Deadline for each API list request' },
   HELP_FLAG,
 ] as const satisfies readonly FlagRow[];
@@ -170,6 +206,10 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (flags.snapshot !== '' && (flags.kubeconfig !== '' || flags.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
   }
+  if (flags.recordClaims && flags.snapshot !== '')
+    throw new FlagError('record-claims', 'writes to a cluster; a --snapshot has none');
+  if (flags.recordClaims && flags.claimsConfigMap === undefined)
+    throw new FlagError('record-claims', 'needs --claims-configmap');
   const { readClusters, readSnapshotFile } = await import('./source.js');
   const { parseContexts } = await import('../edge/cluster-objects.js');
   const { kubeconfigPath } = await import('../kube/kubeconfig.js');
@@ -188,18 +228,39 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   }
 
   let clusters: ClusterSnapshot[];
+  let record: ClaimsDocument = emptyClaims();
+  // The claims record lives in the first context's cluster (the edge's own), read with its transport.
+  let claimsApi: ApiTransport | undefined;
   try {
-    clusters =
-      flags.snapshot !== ''
-        ? readSnapshotFile(flags.snapshot)
-        : await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs, annotationPrefix);
+    if (flags.snapshot !== '') {
+      const snapshot = readSnapshotFile(flags.snapshot);
+      clusters = snapshot.clusters;
+      if (flags.claimsConfigMap !== undefined) record = snapshot.claims;
+    } else {
+      const read = await readClusters(kubeconfig, contexts, io.env, requestTimeoutMs, annotationPrefix);
+      clusters = read;
+      claimsApi = read[0]?.api;
+    }
   } catch (err) {
     if (err instanceof FlagError) throw err;
     await io.stderr(`render: ${errorMessage(err)}\n`);
     return 1;
   }
+  const claimsRef = flags.claimsConfigMap;
+  if (claimsApi !== undefined && claimsRef !== undefined) {
+    const { loadClaims } = await import('../kube/claims-record.js');
+    const state = await loadClaims(claimsApi, claimsRef);
+    if (state.status === 'unreadable')
+      await io.stderr(
+        `render: warning: claims record: ${state.error}; read as empty, so a host several owners claim ` +
+          'serves none of them\n',
+      );
+    record = state.record;
+  }
 
-  const model = buildModel(clusters, { annotationPrefix, nodesPerService });
+  // The clock dates new claims and starts quarantines; the model itself stays a pure function.
+  const now = new Date().toISOString();
+  const model = buildModel(clusters, { annotationPrefix, nodesPerService, claims: { record, now } });
   for (const line of warningLines(model.warnings)) await io.stderr(line);
   // Without backends and without a warning saying why, the output alone would look like success.
   if (model.backends.length === 0 && model.warnings.length === 0) {
@@ -228,15 +289,41 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   }
   if (flags.out === '') {
     await io.stdout(text);
-    return 0;
+  } else {
+    try {
+      writeAtomically(flags.out, text);
+    } catch (err) {
+      await io.stderr(`render: cannot write ${flags.out}: ${(err as Error).message}\n`);
+      return 1;
+    }
   }
+  if (flags.recordClaims && claimsApi !== undefined && claimsRef !== undefined)
+    return recordModelClaims(claimsApi, claimsRef, claimsUpdate(model.claims, now), io);
+  return 0;
+}
+
+/** --record-claims: the one write render makes, after its output; 1 when the record was not written. */
+async function recordModelClaims(
+  api: ApiTransport,
+  ref: ClaimsRef,
+  mutate: (current: ClaimsDocument) => ClaimsDocument | undefined,
+  io: RenderIO,
+): Promise<number> {
+  const { recordClaims } = await import('../kube/claims-record.js');
+  const where = `ConfigMap ${claimsRefText(ref)}`;
   try {
-    writeAtomically(flags.out, text);
+    const r = await recordClaims(api, ref, mutate);
+    if (r.outcome === 'unreadable' || r.outcome === 'conflict') {
+      await io.stderr(`render: claims not recorded: ${r.error}\n`);
+      return 1;
+    }
+    const n = r.record.hosts.size + r.record.backends.size;
+    await io.stderr(`render: claims record ${where}: ${r.outcome} (${n} claims)\n`);
+    return 0;
   } catch (err) {
-    await io.stderr(`render: cannot write ${flags.out}: ${(err as Error).message}\n`);
+    await io.stderr(`render: claims not recorded in ${where}: ${errorMessage(err)}\n`);
     return 1;
   }
-  return 0;
 }
 
 /**

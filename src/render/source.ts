@@ -10,6 +10,7 @@ import { listAll } from '../kube/list.js';
 import type { ClusterSnapshot } from '../edge/model.js';
 import { type ContextChoice, keepEdgeFields } from '../edge/cluster-objects.js';
 import { errorMessage } from '../core/error-message.js';
+import { ClaimsFormatError, type ClaimsDocument, emptyClaims, parseClaimsDocument } from '../core/claims-document.js';
 
 /** An array of objects, or a List (`kubectl get nodes -o json`) holding them in `items`. */
 function objectList(v: unknown, what: string): unknown[] {
@@ -19,16 +20,36 @@ function objectList(v: unknown, what: string): unknown[] {
   throw new Error(`${what} must be a list of objects or a List with items`);
 }
 
+/** A snapshot file: the clusters, and the claims record (its `claims` key, else empty). */
+export interface Snapshot {
+  clusters: ClusterSnapshot[];
+  claims: ClaimsDocument;
+}
+
 /**
- * Parses a snapshot: `{clusters: [{name, nodes, services}]}` in JSON or YAML, where nodes and
- * services are Kubernetes objects (or List objects as kubectl prints them).
+ * Parses a snapshot: `{clusters: [{name, nodes, services}], claims?}` in JSON or YAML, where nodes
+ * and services are Kubernetes objects (or List objects as kubectl prints them) and claims is the
+ * claims record's document (claims.json, as an object or as its text).
  */
-export function parseSnapshot(text: string): ClusterSnapshot[] {
+export function parseSnapshot(text: string): Snapshot {
   const doc: unknown = yaml.load(text); // YAML is a superset of JSON
   if (!isPlainObject(doc) || !Array.isArray(doc.clusters) || doc.clusters.length === 0)
     throw new Error('expected {clusters: [{name, nodes, services}, ...]} with at least one cluster');
+  let claims = emptyClaims();
+  if (doc.claims !== undefined && doc.claims !== null) {
+    try {
+      claims = parseClaimsDocument(typeof doc.claims === 'string' ? doc.claims : JSON.stringify(doc.claims));
+    } catch (err) {
+      if (!(err instanceof ClaimsFormatError)) throw err;
+      throw new Error(`claims: ${err.message}`);
+    }
+  }
+  return { clusters: clustersOf(doc.clusters), claims };
+}
+
+function clustersOf(list: unknown[]): ClusterSnapshot[] {
   const names = new Set<string>();
-  return doc.clusters.map((c, i) => {
+  return list.map((c, i) => {
     if (!isPlainObject(c) || typeof c.name !== 'string' || c.name === '')
       throw new Error(`clusters[${i}] needs a non-empty name`);
     if (names.has(c.name)) throw new Error(`cluster name "${c.name}" appears twice`);
@@ -41,7 +62,7 @@ export function parseSnapshot(text: string): ClusterSnapshot[] {
   });
 }
 
-export function readSnapshotFile(path: string): ClusterSnapshot[] {
+export function readSnapshotFile(path: string): Snapshot {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -59,14 +80,22 @@ function firstLine(err: unknown): string {
   return errorMessage(err).split('\n')[0] as string;
 }
 
-/** Lists Nodes and Services once in each context, all contexts at once. */
+/** One context's cluster as read, and the transport that read it. */
+export interface ReadCluster extends ClusterSnapshot {
+  api: ApiTransport;
+}
+
+/**
+ * Lists Nodes and Services once in each context, all contexts at once; in the order of `choices`
+ * (the first is where the claims record lives).
+ */
 export async function readClusters(
   path: string | undefined,
   choices: readonly ContextChoice[],
   env: NodeJS.ProcessEnv,
   requestTimeoutMs: number,
   annotationPrefix: string,
-): Promise<ClusterSnapshot[]> {
+): Promise<ReadCluster[]> {
   return Promise.all(
     choices.map(async (choice) => {
       const kc = loadKubeConfig(path, env);
@@ -97,7 +126,7 @@ export async function readClusters(
       ]).catch((err: unknown) => {
         throw new Error(`context ${name}: ${firstLine(err)}`);
       });
-      return { name, nodes: nodes.items, services: services.items };
+      return { name, nodes: nodes.items, services: services.items, api };
     }),
   );
 }

@@ -46,6 +46,10 @@ t.test('another namespace cannot join, redirect or rename a host it does not own
   await create('shop', 'web', 30080, { host: 'shop.example.com' });
   await nextSecond();
   await create('shop', 'canary', 30081, { host: 'shop.example.com', weight: '10' });
+  // A writer records shop's claim while it is uncontested (sync does on every model it computes).
+  const recorded = await render(['--kubeconfig', kubeconfig, '--record-claims']);
+  t.equal(recorded.code, 0, recorded.stderr);
+  t.match(recorded.stderr, /claims record ConfigMap [^ ]+: created \(1 claims\)/);
   await create('evil', 'join', 30666, { host: 'shop.example.com' });
   await create('evil', 'redirect', 30667, { host: 'shop.example.com', backend: 'a' });
   await create('evil', 'admin', 30668, { host: 'shop.example.com', path: '/admin' });
@@ -67,7 +71,9 @@ t.test('another namespace cannot join, redirect or rename a host it does not own
   for (const name of ['join', 'redirect', 'admin', 'rename']) {
     t.match(
       r.stderr,
-      new RegExp(`warning: service [^ ]*/evil/${name}: .*namespace shop \\(service [^ ]*/shop/web[ ),].*; skipped`),
+      new RegExp(
+        `warning: service [^ ]*/evil/${name}: .*belongs to [^ ]*/shop \\(service [^ ]*/shop/web[;),].*; skipped`,
+      ),
       `evil/${name} skipped, naming both Services`,
     );
   }
@@ -84,7 +90,7 @@ t.test('another namespace cannot join, redirect or rename a host it does not own
   t.notMatch(shared.stdout, /evil/, 'evil still out');
   t.match(
     shared.stderr,
-    /share-with entry "bogus_ns" is not a namespace name; ignored/,
+    /share-with entry "bogus_ns" is not a namespace name \(NAMESPACE or CLUSTER\/NAMESPACE\); ignored/,
     'a bad share-with entry is a warning',
   );
 });

@@ -65,6 +65,9 @@ t.test('bad flags and unreadable inputs: FlagError naming the flag', async (t) =
     [['--context', 'a,,b'], /^--context: empty entry/],
     [['--context', 'a=x,a=y'], /^--context: cluster "a" given twice/],
     [['--snapshot', SNAPSHOT, '--template', join(dir, 'missing.tmpl')], /^--template: cannot read/],
+    [['--snapshot', SNAPSHOT, '--claims-configmap', 'one/two/three'], /^--claims-configmap: expected NAMESPACE\/NAME/],
+    [['--snapshot', SNAPSHOT, '--record-claims'], /^--record-claims: writes to a cluster; a --snapshot has none$/],
+    [['--claims-configmap', '', '--record-claims'], /^--record-claims: needs --claims-configmap$/],
     [['--snapshot', SNAPSHOT, '--template', badTemplate], /^--template: .*bad\.tmpl line 3: unknown name "nmae"$/],
     [['--snapshot', join(dir, 'missing.yaml')], /^--snapshot: cannot read/],
     [['--snapshot', badSnapshot], /^--snapshot: ".*bad\.yaml": cluster name "a" appears twice$/],
@@ -217,12 +220,19 @@ t.test('live: two contexts of one kubeconfig render exactly like the snapshot', 
   const r = await run(['--kubeconfig', kubeconfig, '--context', names.map((n) => `${n}=ctx-${n}`).join(',')]);
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, GOLDEN);
-  for (const api of servers.values()) {
+  for (const [name, api] of servers) {
     t.same(
       api.requestLog.map((e) => `${e.method} ${e.path}${e.query === '' ? '' : `?${e.query}`}`).sort(),
-      // Paged (limit=250; these lists fit in one page): one list each, no watch.
-      ['GET /api/v1/nodes?limit=250', 'GET /api/v1/services?limit=250'],
-      'one list each, no watch',
+      // Paged (limit=250; these lists fit in one page): one list each, no watch; the first context's
+      // cluster also holds the claims record, read once and never written.
+      [
+        ...(name === names[0]
+          ? ['GET /api/v1/namespaces/haproxy-node-agent/configmaps/haproxy-node-agent-edge-claims']
+          : []),
+        'GET /api/v1/nodes?limit=250',
+        'GET /api/v1/services?limit=250',
+      ],
+      'one list each, no watch, one read of the claims record in the first cluster',
     );
   }
 

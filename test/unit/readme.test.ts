@@ -7,6 +7,7 @@ import { createMetrics } from '../../src/run/metrics.js';
 import { METRIC_PREFIX } from '../../src/platform/metric-prefix.js';
 import { SIGNAL_NAMES } from '../../src/core/policy.js';
 import { COORDINATE_FLAGS } from '../../src/coordinate/config.js';
+import { RENDER_FLAGS } from '../../src/render/cli.js';
 import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../../src/coordinate/metrics.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -165,4 +166,18 @@ t.test("the README's at-a-glance tables name only real flags, variables and metr
   for (const r of metrics)
     for (const [, name] of r[0]!.matchAll(/`([a-z_]+)(?:\{[^}]*\})?`/g))
       t.ok(exported.has(`${METRIC_PREFIX}${name}`), `${METRIC_PREFIX}${name} is exported`);
+});
+
+t.test('render flags table = the flags `render` parses, with their defaults', async (t) => {
+  const rows = table('render flag');
+  const flags = RENDER_FLAGS; // the table lists --help too
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    flags.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
+  for (const f of flags) {
+    const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
+    t.equal(unquote(r?.[1] ?? ''), f.default, `${f.name} default`);
+  }
 });

@@ -171,53 +171,59 @@ t.test('node address: InternalIP, then ExternalIP, then Hostname; zone label', a
   t.equal(eligibleNode(node('a'), w)?.zone, '');
 });
 
-t.test('Services merge by host+path across clusters; explicit backends; routes most specific first', async (t) => {
-  const clusters: ClusterSnapshot[] = [
-    {
-      name: 'b',
-      nodes: [node('n1'), node('n22')],
-      services: [
-        svc('shop', 'web', { expose: 'true', host: 'shop.example.com' }),
-        svc('shop', 'api', { expose: 'true', host: 'shop.example.com', path: '/api' }),
+t.test(
+  'Services merge by host+path across clusters that share; explicit backends; routes most specific first',
+  async (t) => {
+    // Namespace shop of cluster a and of cluster b are two owners: each names the other (CLUSTER/NS).
+    const clusters: ClusterSnapshot[] = [
+      {
+        name: 'b',
+        nodes: [node('n1'), node('n22')],
+        services: [
+          svc('shop', 'web', { expose: 'true', host: 'shop.example.com', 'share-with': 'a/shop' }),
+          svc('shop', 'api', { expose: 'true', host: 'shop.example.com', path: '/api' }),
+        ],
+      },
+      {
+        name: 'a',
+        nodes: [node('m1')],
+        services: [
+          svc('shop', 'web', { expose: 'true', host: 'Shop.Example.com', path: '/', 'share-with': 'b/shop' }, [
+            { port: 80, nodePort: 31000 },
+          ]),
+          svc('tools', 'x', { expose: 'true', backend: 'tools' }),
+          svc('shop', 'v2', { expose: 'true', host: 'shop.example.com', path: '/api/v2/' }),
+          svc('off', 'x', { expose: 'false', host: 'x.example.com' }),
+          svc('none', 'x', {}),
+        ],
+      },
+    ];
+    const m = buildModel(clusters, opts);
+    t.same(m.warnings, []);
+    t.same(
+      m.backends.map((b) => [b.name, b.services.map((s) => s.identity)]),
+      [
+        ['shop.example.com', ['a/shop/web', 'b/shop/web']],
+        ['shop.example.com_api', ['b/shop/api']],
+        ['shop.example.com_api_v2', ['a/shop/v2']],
+        ['tools', ['a/tools/x']],
       ],
-    },
-    {
-      name: 'a',
-      nodes: [node('m1')],
-      services: [
-        svc('shop', 'web', { expose: 'true', host: 'Shop.Example.com', path: '/' }, [{ port: 80, nodePort: 31000 }]),
-        svc('tools', 'x', { expose: 'true', backend: 'tools' }),
-        svc('shop', 'v2', { expose: 'true', host: 'shop.example.com', path: '/api/v2/' }),
-        svc('off', 'x', { expose: 'false', host: 'x.example.com' }),
-        svc('none', 'x', {}),
+    );
+    t.same(
+      m.routes.map((r) => `${r.host}${r.path} -> ${r.backend}`),
+      [
+        'shop.example.com/api/v2 -> shop.example.com_api_v2',
+        'shop.example.com/api -> shop.example.com_api',
+        'shop.example.com/ -> shop.example.com',
       ],
-    },
-  ];
-  const m = buildModel(clusters, opts);
-  t.same(m.warnings, []);
-  t.same(
-    m.backends.map((b) => [b.name, b.services.map((s) => s.identity)]),
-    [
-      ['shop.example.com', ['a/shop/web', 'b/shop/web']],
-      ['shop.example.com_api', ['b/shop/api']],
-      ['shop.example.com_api_v2', ['a/shop/v2']],
-      ['tools', ['a/tools/x']],
-    ],
-  );
-  t.same(
-    m.routes.map((r) => `${r.host}${r.path} -> ${r.backend}`),
-    [
-      'shop.example.com/api/v2 -> shop.example.com_api_v2',
-      'shop.example.com/api -> shop.example.com_api',
-      'shop.example.com/ -> shop.example.com',
-    ],
-  );
-  const web = m.backends[0]!;
-  t.same(
-    web.servers.map((s) => `${s.name} ${s.address}:${s.nodePort}`),
-    ['a_m1_shop_web 10.0.0.2:31000', 'b_n1_shop_web 10.0.0.2:30080', 'b_n22_shop_web 10.0.0.3:30080'],
-  );
-});
+    );
+    const web = m.backends[0]!;
+    t.same(
+      web.servers.map((s) => `${s.name} ${s.address}:${s.nodePort}`),
+      ['a_m1_shop_web 10.0.0.2:31000', 'b_n1_shop_web 10.0.0.2:30080', 'b_n22_shop_web 10.0.0.3:30080'],
+    );
+  },
+);
 
 t.test('ports: the first TCP nodePort, or the one PREFIX/port names; problems are warnings', async (t) => {
   const m = buildModel(
@@ -297,8 +303,16 @@ t.test('conflicts: one host+path claimed twice, backend names that meet, no elig
 t.test('server names stay unique even when sanitizing makes them meet', async (t) => {
   const m = buildModel(
     [
-      { name: 'x y', nodes: [node('n1')], services: [svc('ns', 's', { expose: 'true', backend: 'be' })] },
-      { name: 'x_y', nodes: [node('n1')], services: [svc('ns', 's', { expose: 'true', backend: 'be' })] },
+      {
+        name: 'x y',
+        nodes: [node('n1')],
+        services: [svc('ns', 's', { expose: 'true', backend: 'be', 'share-with': 'x_y/ns' })],
+      },
+      {
+        name: 'x_y',
+        nodes: [node('n1')],
+        services: [svc('ns', 's', { expose: 'true', backend: 'be', 'share-with': 'x y/ns' })],
+      },
     ],
     opts,
   );

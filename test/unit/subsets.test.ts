@@ -237,7 +237,7 @@ function rawService(namespace: string, name: string, host: string, nodePort: num
 }
 
 t.test('buildModel with the index equals buildModel with pickNodes: the render fixture', async (t) => {
-  const snapshot = readSnapshotFile(join(import.meta.dirname, '..', 'fixtures', 'render', 'snapshot.yaml'));
+  const snapshot = readSnapshotFile(join(import.meta.dirname, '..', 'fixtures', 'render', 'snapshot.yaml')).clusters;
   for (const k of [1, 2, 6]) {
     const plain = buildModel(snapshot, { annotationPrefix: 'haproxy-node-agent.io', nodesPerService: k });
     const subsets = new SubsetIndex(k);

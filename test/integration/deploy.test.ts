@@ -1,5 +1,6 @@
 // deploy/ renders with the real kubectl's kustomize, and what it renders is the deployment we promise:
-// read-only RBAC on exactly three resources, and a DaemonSet that keeps answering HAProxy.
+// read-only RBAC on exactly three resources, a DaemonSet that keeps answering HAProxy, the coordinator
+// component, and sync's read-only role for edge hosts.
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -466,5 +467,60 @@ if (rendered === undefined) {
     );
     t.equal(pod.hostNetwork, undefined, 'no host network');
     t.same(c.resources?.limits, { memory: '256Mi' });
+  });
+
+  // ---- sync's read-only access, applied on its own in every cluster an edge host watches ----
+  const syncRbac = await render(join(deployDir, 'components', 'sync-rbac'));
+  if (syncRbac === undefined) throw new Error('kubectl vanished');
+
+  t.test('sync-rbac: a ServiceAccount bound to a read-only role on nodes and services, nothing else', async (t) => {
+    const s = syncRbac.objects;
+    t.same(s.map((o) => `${o.kind}/${o.metadata?.name}`).sort(), [
+      'ClusterRole/haproxy-node-agent-sync',
+      'ClusterRoleBinding/haproxy-node-agent-sync',
+      'ServiceAccount/haproxy-node-agent-sync',
+    ]);
+    const role = s.find((o) => o.kind === 'ClusterRole') as V1ClusterRole;
+    const rules = role.rules ?? [];
+    t.same(
+      [...new Set(rules.flatMap((r) => r.verbs))].filter((v) => !['get', 'list', 'watch'].includes(v)),
+      [],
+      'read-only: no verb beyond get, list and watch',
+    );
+    t.same(
+      rules.flatMap((r) => (r.resources ?? []).map((res) => `${(r.apiGroups ?? []).join(',')}/${res}`)).sort(),
+      ['/nodes', '/services'],
+      'exactly nodes and services of the core API group',
+    );
+    t.same(rulesOf(role), [
+      { apiGroups: [''], resources: ['nodes', 'services'], verbs: ['get', 'list', 'watch'], resourceNames: [] },
+    ]);
+    t.same(
+      rules.flatMap((r) => r.nonResourceURLs ?? []),
+      [],
+      'no non-resource URLs',
+    );
+    t.equal(role.aggregationRule, undefined, 'no aggregation (it could pull in other rules)');
+    const sa = s.find((o) => o.kind === 'ServiceAccount') as V1ServiceAccount;
+    t.equal(sa.metadata?.namespace, 'haproxy-node-agent', "in the agents' namespace");
+    const crb = s.find((o) => o.kind === 'ClusterRoleBinding') as V1ClusterRoleBinding;
+    t.same(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata?.name });
+    t.same(crb.subjects, [{ kind: 'ServiceAccount', name: sa.metadata?.name, namespace: sa.metadata?.namespace }]);
+  });
+
+  const beside = mkdtempSync(join(tmpdir(), 'hna-deploy-'));
+  writeFileSync(
+    join(beside, 'kustomization.yaml'),
+    `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n` +
+      `resources:\n  - ${relative(beside, deployDir)}\n` +
+      `  - ${relative(beside, join(deployDir, 'components', 'sync-rbac'))}\n`,
+  );
+  const withSync = await render(beside).finally(() => rmSync(beside, { recursive: true, force: true }));
+
+  t.test('sync-rbac beside deploy/ in one overlay: no clash, the agents unchanged', async (t) => {
+    t.same(
+      withSync?.objects.map((o) => `${o.kind}/${o.metadata?.name}`).sort(),
+      [...objects, ...syncRbac.objects].map((o) => `${o.kind}/${o.metadata?.name}`).sort(),
+    );
   });
 }

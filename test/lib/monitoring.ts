@@ -26,14 +26,6 @@ export const ALERTS = [
   'HAProxyEdgeSyncReloadFailing',
 ] as const;
 
-/**
- * Metrics a rule may name before the code exports them. Only one, on purpose:
- * `haproxy_node_agent_sync_reloads_total{result}` is what issue 26 fixes for `sync` (not built
- * yet), so HAProxyEdgeSyncReloadFailing ships now. Remove it once `sync` registers it (the
- * rules test then says so).
- */
-export const EXPORTED_LATER: ReadonlySet<string> = new Set(['haproxy_node_agent_sync_reloads_total']);
-
 export interface AlertRule {
   alert: string;
   expr: string;

@@ -9,6 +9,8 @@ import { SIGNAL_NAMES } from '../../src/core/policy.js';
 import { COORDINATE_FLAGS } from '../../src/coordinate/config.js';
 import { RENDER_FLAGS } from '../../src/render/cli.js';
 import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../../src/coordinate/metrics.js';
+import { SYNC_FLAGS } from '../../src/sync/config.js';
+import { SYNC_METRIC_PREFIX, syncMetrics } from '../../src/sync/metrics.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const front = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -118,6 +120,49 @@ t.test('coordinator metrics table = the metrics the coordinator registers', asyn
   });
   const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(COORDINATOR_METRIC_PREFIX));
   const rows = table('coordinator metric');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    ours.map((x) => x.name),
+    'same metrics, same order',
+  );
+  for (const x of ours) {
+    const r = rows.find((row) => unquote(row[0]!) === x.name);
+    t.equal(r?.[1], x.type, `${x.name} type`);
+    t.equal(r?.[3], x.help, `${x.name} help`);
+  }
+});
+
+t.test('sync flags table = the flags `sync` parses', async (t) => {
+  const rows = table('sync flag');
+  const flags = SYNC_FLAGS.filter((f) => f.name !== 'help');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    flags.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
+  // A switch such as --dry-run has no variable: its cell says —.
+  const cell = (c: string | undefined) => (c === '—' ? '' : unquote(c ?? ''));
+  for (const f of flags) {
+    const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
+    t.equal(cell(r?.[1]), 'env' in f ? f.env : '', `${f.name} env`);
+    t.equal(cell(r?.[2]), f.default, `${f.name} default`);
+    t.equal(r?.[3], f.help, `${f.name} help`);
+  }
+});
+
+t.test('sync metrics table = the metrics `sync` registers', async (t) => {
+  const m = syncMetrics({
+    pendingChanges: () => 0,
+    serversDraining: () => 0,
+    oldWorkers: () => undefined,
+    held: () => false,
+    haproxyUp: () => true,
+    synced: () => true,
+    secondsSinceContact: () => undefined,
+    servers: () => ({ desired: 0, running: undefined }),
+  });
+  const ours = (await m.registry.getMetricsAsJSON()).filter((x) => x.name.startsWith(SYNC_METRIC_PREFIX));
+  const rows = table('sync metric');
   t.same(
     rows.map((r) => unquote(r[0]!)),
     ours.map((x) => x.name),

@@ -21,12 +21,16 @@ export interface CheckResult {
 
 const CHECK_TIMEOUT_MS = 30_000;
 
-export async function haproxyCheck(config: string, haproxyBin: string): Promise<CheckResult> {
+/**
+ * `haproxy -c` over the fragment, loaded after `mainConfig` (the operator's main file, for sync)
+ * or after CHECK_WRAPPER's minimal global and defaults.
+ */
+export async function haproxyCheck(config: string, haproxyBin: string, mainConfig?: string): Promise<CheckResult> {
   const dir = mkdtempSync(join(tmpdir(), 'haproxy-node-agent-check-'));
   try {
-    const wrapper = join(dir, 'wrapper.cfg');
+    const wrapper = mainConfig ?? join(dir, 'wrapper.cfg');
     const fragment = join(dir, 'rendered.cfg');
-    writeFileSync(wrapper, CHECK_WRAPPER);
+    if (mainConfig === undefined) writeFileSync(wrapper, CHECK_WRAPPER);
     writeFileSync(fragment, config);
     return await new Promise<CheckResult>((resolve) => {
       const child = spawn(haproxyBin, ['-c', '-f', wrapper, '-f', fragment], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -47,7 +51,7 @@ export async function haproxyCheck(config: string, haproxyBin: string): Promise<
           .toString('utf8')
           .trim()
           .replaceAll(fragment, '<rendered output>')
-          .replaceAll(wrapper, '<check wrapper>');
+          .replaceAll(wrapper, mainConfig === undefined ? '<check wrapper>' : wrapper);
         // Exit 2 "no error but will not start (no listener)" is fine for a backends-only fragment:
         // the operator's own frontend sits elsewhere.
         const ok = code === 0 || (code === 2 && output.includes('has no error but will not start (no listener)'));

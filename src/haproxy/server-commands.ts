@@ -106,6 +106,11 @@ export function setServerState(backend: string, server: string, state: ServerSta
   return `set server ${ref(backend, server)} state ${state}`;
 }
 
+/** Closes every session on the server: for a drain that outlived its deadline. */
+export function shutdownSessions(backend: string, server: string): string {
+  return `shutdown sessions server ${ref(backend, server)}`;
+}
+
 export function showServersState(backend?: string): string {
   return backend === undefined ? 'show servers state' : `show servers state ${name(backend, 'backend')}`;
 }

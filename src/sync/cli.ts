@@ -17,6 +17,7 @@ import { SyncController } from './controller.js';
 import { EligibilityGrace } from './grace.js';
 import { syncMetrics } from './metrics.js';
 import { preflight } from './preflight.js';
+import { VERSION } from '../platform/version.js';
 
 export async function runSync(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const cfg = loadSyncConfig(argv, env);
@@ -109,7 +110,11 @@ export async function runSync(argv: string[], env: NodeJS.ProcessEnv = process.e
       registry: metrics.registry,
       ready: () => c.ready,
       notReadyReason: () => c.notReadyReason(),
-      status: { version: () => version++, document: () => ({ services: [] }), live: () => c.status() },
+      status: {
+        version: () => version++,
+        document: () => ({ services: [] }),
+        live: () => ({ version: VERSION, ...c.status() }),
+      },
     },
     'all',
   );

@@ -29,6 +29,8 @@ interface Watched {
 
 export class WatchedClusters {
   private readonly clusters: Watched[] = [];
+  /** The first --context's transport: where the edge's claims record lives. */
+  claimsTransport!: ApiTransport;
 
   constructor(
     kubeconfig: string | undefined,
@@ -79,6 +81,7 @@ export class WatchedClusters {
             ? log.info({ path }, `${what} ${path} is readable again`)
             : log.warn({ path, detail }, `cannot read ${what} ${path}: ${detail}; the last good one stays in use`),
       );
+      if (this.clusters.length === 0) this.claimsTransport = transport;
       for (const resource of ['nodes', 'services'] as const) {
         const store = w[resource];
         w.informers.push(

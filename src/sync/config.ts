@@ -2,6 +2,7 @@
 // long-running controller of a live HAProxy needs. SyncConfig is derived from the table.
 import {
   bindArgumentsValue,
+  claimsConfigMapValue,
   duration,
   fractionValue,
   given,
@@ -198,6 +199,32 @@ export const SYNC_FLAGS = [
     default: '30s',
     help: 'How long a reload may take before it counts as failed',
     ...duration({ minMs: 100, maxMs: 600_000 }),
+  },
+  {
+    name: 'drain-timeout',
+    field: 'drainTimeoutMs',
+    env: `${E}DRAIN_TIMEOUT`,
+    default: '1h',
+    help: 'A server leaving the desired state drains; its sessions left after this are closed (0 = never)',
+    ...duration({ allowZero: true, maxMs: 7 * 86_400_000 }),
+  },
+  {
+    name: 'haproxy',
+    field: 'haproxy',
+    env: `${E}HAPROXY`,
+    default: 'haproxy',
+    help: 'HAProxy binary: "haproxy -c" judges a new configuration before --out is replaced ("" = no check)',
+    ...text,
+  },
+  {
+    name: 'claims-configmap',
+    field: 'claimsConfigMap',
+    env: `${E}CLAIMS_CONFIGMAP`,
+    default: 'haproxy-node-agent/haproxy-node-agent-edge-claims',
+    help:
+      'NAMESPACE/NAME of the ConfigMap recording who owns each host and backend name, in the first ' +
+      '--context\'s cluster; sync reads and writes it ("" = no record: contested hosts serve nobody)',
+    ...claimsConfigMapValue,
   },
   {
     name: 'dry-run',

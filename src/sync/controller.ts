@@ -3,6 +3,8 @@
 // worker → runtime commands, or a reload when the runtime API cannot apply it. One cycle at a time.
 import { buildModel } from '../edge/model.js';
 import { SubsetIndex } from '../edge/subsets.js';
+import { haproxyCheck } from '../haproxy/check.js';
+import { ClaimsKeeper } from './claims-keeper.js';
 import type { OutputSettings } from '../edge/output.js';
 import type { Template } from '../edge/template.js';
 import { serverCounts, structureOf } from '../edge/config-text.js';
@@ -47,6 +49,7 @@ export class SyncController {
   private applied: Desired | undefined;
   private readonly hold: RemovalHold;
   private readonly subsets: SubsetIndex;
+  private readonly claims: ClaimsKeeper;
   private readonly changes: ServerChanges;
   private readonly reloader: Reloader;
   private lastPlan: Plan | undefined;
@@ -83,9 +86,10 @@ export class SyncController {
       slowstartMs: cfg.slowstartMs,
       shutdownSessionsOnDown: cfg.shutdownSessionsOnDown,
     };
-    this.changes = new ServerChanges(this.runtime, this.serverSettings, log);
+    this.changes = new ServerChanges(this.runtime, this.serverSettings, log, cfg.drainTimeoutMs);
     this.reloader = new Reloader(cfg, metrics, log);
     this.subsets = new SubsetIndex(cfg.nodesPerService);
+    this.claims = new ClaimsKeeper(cfg.claimsConfigMap, clusters.claimsTransport, log);
     this.hold = new RemovalHold(cfg, () => metrics.heldChanges.inc(), log);
     this.onDisk = onDisk;
     this.loadedStructure = onDisk === '' ? undefined : this.structure(onDisk);
@@ -148,19 +152,41 @@ export class SyncController {
     if (graceEnds !== undefined) this.kick(Math.max(0, graceEnds - now));
     // The subset index keeps every Service's picks between cycles: a Node event costs one hash per
     // Service instead of all of them (edge/subsets.ts); the model is the same as without it.
+    const nowIso = new Date(now).toISOString();
+    const record = await this.claims.load();
+    // Without the record, hosts would be judged as if unrecorded: keep still until it can be read.
+    if (record === undefined) return;
     const model = buildModel(snapshots, {
       annotationPrefix: this.cfg.annotationPrefix,
       nodesPerService: this.cfg.nodesPerService,
       subsets: this.subsets,
+      claims: { record, now: nowIso },
     });
     this.logWarnings(model.warnings);
     const desired = desiredState(model, this.settings, this.template);
 
-    if (!this.admitted(desired, now)) return;
+    if (!this.admitted(desired, now)) {
+      if (this.cfg.dryRun) this.print(`held: ${this.hold.held?.reason ?? ''}`);
+      return;
+    }
     this.applied = desired;
 
     if (this.cfg.dryRun) return this.dryRun(desired);
+    if (model.claims.changed) await this.claims.record(model.claims, nowIso);
     if (desired.text !== this.onDisk) {
+      // A new structure is judged by HAProxy before it replaces --out: a file HAProxy refuses would
+      // also stop the next HAProxy start. Server lines alone come from the model, valid by construction.
+      if (this.structure(desired.text) !== this.structure(this.onDisk) && this.cfg.haproxy !== '') {
+        const check = await haproxyCheck(
+          desired.text,
+          this.cfg.haproxy,
+          this.cfg.haproxyConfig === '' ? undefined : this.cfg.haproxyConfig,
+        );
+        if (!check.ok) {
+          this.kick(this.reloader.refused('the new configuration', check.output.split('\n').slice(0, 5).join(' | ')));
+          return;
+        }
+      }
       writeAtomically(this.cfg.out, desired.text);
       this.onDisk = desired.text;
       this.log.info({ out: this.cfg.out, bytes: desired.text.length }, `${this.cfg.out} written`);
@@ -188,6 +214,8 @@ export class SyncController {
     const plan = this.plan(desired, state.running);
     this.lastPlan = plan;
     if (plan.reload.length > 0) {
+      // Backends already running follow at once; the reload (maybe waiting or failing) brings the rest.
+      if (this.template === undefined) await this.changes.apply(plan, state.running, desired);
       const r = await this.reloader.reload(plan.reload, desired, state.text, this.managed);
       if (!r.done) this.kick(r.waitMs);
       else if (r.ok) {
@@ -235,10 +263,14 @@ export class SyncController {
       );
     const lines = dryRunLines(this.plan(desired, running), running, this.serverSettings);
     if (desired.text !== this.onDisk) lines.unshift(`would write ${this.cfg.out} (${desired.text.length} bytes)`);
-    const text = lines.length === 0 ? 'in sync: nothing to change' : lines.join('\n');
+    this.print(lines.length === 0 ? 'in sync: nothing to change' : lines.join('\n'));
+    this.written = true;
+  }
+
+  /** --dry-run's output, each text once until it changes. */
+  private print(text: string): void {
     if (text !== this.lastPrinted) this.io.print(`${text}\n`);
     this.lastPrinted = text;
-    this.written = true;
   }
 
   /**

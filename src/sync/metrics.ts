@@ -42,6 +42,8 @@ export function syncMetrics(src: SyncMetricSources) {
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  // Both series exist from the start, so increase() sees a fresh sync's first failure.
+  for (const result of ['ok', 'failed']) reloads.inc({ result }, 0);
   const reloadDuration = new Histogram({
     name: `${P}reload_duration_seconds`,
     help: 'From the reload command to the new worker listed in show proc (or the failure seen)',

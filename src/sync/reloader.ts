@@ -50,6 +50,35 @@ export class Reloader {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * A configuration HAProxy refused before any reload (haproxy -c): counted and retried like a
+   * failed reload, and logged once while the same refusal repeats.
+   */
+  refused(reason: string, detail: string): number {
+    this.pending = [reason];
+    this.metrics.reloads.inc({ result: 'failed' });
+    this.last = { at: new Date().toISOString(), ok: false, reason, detail, durationMs: 0 };
+    return this.failed(`haproxy -c refused the new configuration: ${detail}`, ' (--out left as it was)');
+  }
+
+  private failed(detail: string, extra = ''): number {
+    this.failures++;
+    // Never more often than --min-reload-interval allows; capped so a fixed config lands soon after.
+    const backoff = Math.max(
+      this.s.minReloadIntervalMs,
+      Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.failures - 1)),
+    );
+    this.nextAllowedAt = Date.now() + backoff;
+    if (detail !== this.lastFailureLogged)
+      this.log.error(
+        { detail, retryInMs: backoff },
+        `HAProxy reload failed: ${detail}; the running worker keeps serving${extra}; retrying in ${backoff}ms ` +
+          '(check the configuration with haproxy -c -f MAIN -f OUT)',
+      );
+    this.lastFailureLogged = detail;
+    return backoff;
+  }
+
   /** Nothing needs a reload any more (a later plan did without). */
   cancel(): void {
     this.pending = [];
@@ -112,17 +141,6 @@ export class Reloader {
       this.log.info({ durationMs, oldWorkers: this.oldWorkers }, `HAProxy reloaded in ${durationMs}ms`);
       return { done: true, ok };
     }
-    this.failures++;
-    const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.failures - 1));
-    this.nextAllowedAt = Date.now() + backoff;
-    // Logged once while the same failure repeats; counted every time.
-    if (detail !== this.lastFailureLogged)
-      this.log.error(
-        { detail, retryInMs: backoff },
-        `HAProxy reload failed: ${detail}; the running worker keeps serving; retrying in ${backoff}ms ` +
-          '(check the configuration with haproxy -c -f MAIN -f OUT)',
-      );
-    this.lastFailureLogged = detail;
-    return { done: true, ok, retryInMs: backoff };
+    return { done: true, ok, retryInMs: this.failed(detail) };
   }
 }

@@ -15,6 +15,7 @@ import {
   setServerAddr,
   setServerState,
   showServersState,
+  shutdownSessions,
 } from '../haproxy/server-commands.js';
 import { parseServersState } from '../haproxy/servers-state.js';
 import { parseShowStat, type StatRow } from '../haproxy/show-stat.js';
@@ -28,7 +29,7 @@ export interface ServerSettings {
   shutdownSessionsOnDown: boolean;
 }
 
-export type Op = 'add' | 'readdress' | 'drain' | 'restore' | 'delete';
+export type Op = 'add' | 'readdress' | 'drain' | 'restore' | 'cut' | 'delete';
 
 export interface OpResult {
   ok: boolean;
@@ -80,6 +81,9 @@ export function commandsFor(
     // Wanted again while it drained: the agent steers it again (its next reply says ready or drain).
     case 'restore':
       return [setServerState(backend, name, 'ready'), enableHealth(backend, name), enableAgent(backend, name)];
+    // A drain that outlived --drain-timeout: its last sessions are closed, on purpose.
+    case 'cut':
+      return [shutdownSessions(backend, name)];
     case 'delete':
       return [setServerState(backend, name, 'maint'), delServer(backend, name)];
   }

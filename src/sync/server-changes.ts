@@ -20,6 +20,8 @@ export class ServerChanges {
     private readonly runtime: RuntimeApi,
     private readonly settings: ServerSettings,
     private readonly log: Logger,
+    /** How long a removed server may keep its sessions before they are closed (0: as long as they last). */
+    private readonly drainTimeoutMs: number,
   ) {}
 
   /** Applies the plan; `sent`: any command went out; `waiting`: servers still drain (look again soon). */
@@ -75,7 +77,15 @@ export class ServerChanges {
         const scur = sessions.get(key);
         // Gone already (a reload, an operator): nothing left to delete.
         if (scur === undefined) this.draining.delete(key);
-        if (scur !== 0) continue;
+        if (scur === undefined) continue;
+        if (scur > 0 && (this.drainTimeoutMs === 0 || Date.now() - d.since < this.drainTimeoutMs)) continue;
+        if (scur > 0) {
+          this.log.warn(
+            { backend: d.ref.backend, server: d.ref.name, sessions: scur },
+            `${d.ref.backend}/${d.ref.name} still has ${scur} session(s) after --drain-timeout; closing them`,
+          );
+          await run('cut', d.ref, this.settings);
+        }
         const r = await run('delete', d.ref, this.settings);
         if (!r.ok) continue;
         this.draining.delete(key);

@@ -473,13 +473,31 @@ if (rendered === undefined) {
   const syncRbac = await render(join(deployDir, 'components', 'sync-rbac'));
   if (syncRbac === undefined) throw new Error('kubectl vanished');
 
-  t.test('sync-rbac: a ServiceAccount bound to a read-only role on nodes and services, nothing else', async (t) => {
+  t.test('sync-rbac: read-only on nodes and services, get/update on the claims record, nothing else', async (t) => {
     const s = syncRbac.objects;
     t.same(s.map((o) => `${o.kind}/${o.metadata?.name}`).sort(), [
       'ClusterRole/haproxy-node-agent-sync',
       'ClusterRoleBinding/haproxy-node-agent-sync',
+      'ConfigMap/haproxy-node-agent-edge-claims',
+      'Role/haproxy-node-agent-sync-claims',
+      'RoleBinding/haproxy-node-agent-sync-claims',
       'ServiceAccount/haproxy-node-agent-sync',
     ]);
+    const claimsRole = s.find((o) => o.kind === 'Role') as V1Role;
+    t.same(
+      rulesOf(claimsRole),
+      [
+        {
+          apiGroups: [''],
+          resources: ['configmaps'],
+          verbs: ['get', 'update'],
+          resourceNames: ['haproxy-node-agent-edge-claims'],
+        },
+      ],
+      'the one write: the claims ConfigMap, by name (no create, no other ConfigMap)',
+    );
+    const cm = s.find((o) => o.kind === 'ConfigMap') as KubernetesObject & { data?: unknown };
+    t.equal(cm.data, undefined, 'shipped without data, so a re-apply never resets the record');
     const role = s.find((o) => o.kind === 'ClusterRole') as V1ClusterRole;
     const rules = role.rules ?? [];
     t.same(

@@ -200,7 +200,8 @@ export async function startSyncEdge(
         }
         if (Date.now() > end)
           throw new Error(
-            `${what}: not within ${ms} ms; last: ${last.map((r) => `${r.proxy}/${r.server} ${r.status} w${r.weight}`).join(', ')}`,
+            `${what}: not within ${ms} ms; last: ` +
+              last.map((r) => `${r.proxy}/${r.server} ${r.status} w${r.weight}`).join(', '),
           );
         await sleep(20);
       }

@@ -11,6 +11,7 @@ import { ObjectStore, type ResourceName } from './object-store.js';
 import { statusDocument, type StatusDocument } from './status-document.js';
 import { agentPortRequests } from './port-requests.js';
 import { serviceKey } from './reply.js';
+import { KeyPrefixes } from './key-prefixes.js';
 import { NO_GUARD, sameGuard, type GuardResult } from './mass-drain-guard.js';
 import { guardVerdict, type GuardMode } from './guard-verdict.js';
 import { NO_CHANGES, finish, type Changes, type Pending } from './changes.js';
@@ -40,6 +41,8 @@ export class AgentState {
   private readonly clocks: NodeClocks;
   private readonly answers = new AnswerInterner();
   private readonly serviceAnswers = new Map<string, Answer>();
+  /** The Service keys that are a prefix of a longer one (kept with serviceAnswers' keys). */
+  private readonly prefixes = new KeyPrefixes();
   private current: Answer;
   /** The node verdict of the last recompute; undefined while nothing can be decided (see recompute). */
   private verdict: NodeVerdict | undefined;
@@ -77,6 +80,11 @@ export class AgentState {
   /** The answer for "namespace/name", or undefined when no such Service is known. */
   serviceAnswer(key: string): Answer | undefined {
     return this.serviceAnswers.get(key);
+  }
+
+  /** A longer known Service key starts with this one ("shop/api" of "shop/api-canary"). */
+  isPrefixOfOtherKey(key: string): boolean {
+    return this.prefixes.has(key);
   }
 
   /** Every resource listed and, in coordinated mode, the decision's first read over. */
@@ -141,6 +149,7 @@ export class AgentState {
     this.version++;
     const { prev, problems } = this.store.upsertService(key, c);
     this.serviceAnswers.set(key, this.answerFor(c.view));
+    if (prev === undefined) this.prefixes.add(key);
     return {
       problems: problems.map((problem) => ({ subject: key, problem })),
       ...(prev?.weight === c.view.weight ? {} : { serviceWeight: { key, from: prev?.weight, to: c.view.weight } }),
@@ -153,6 +162,7 @@ export class AgentState {
     const prev = this.store.deleteService(key);
     if (prev === undefined) return NO_CHANGES;
     this.serviceAnswers.delete(key);
+    this.prefixes.delete(key);
     this.version++;
     return {
       problems: [],

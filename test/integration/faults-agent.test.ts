@@ -289,24 +289,46 @@ t.test('1 MB without a newline, many at once: node answer, bounded memory', asyn
   t.same(r.wrong, []);
 });
 
+/** The seeded Services' answers (neither key starts the other). */
+const ANSWERS: Record<string, string> = { 'shop/web': 'ready up 100%\n', 'shop/api': 'ready up 50%\n' };
+
+type Expected = { reply: string; reason?: 'malformed' | 'too_long' | 'unknown_service' };
+
 /** What the agent must answer for these bytes (the README's rules, with parseRequestLine as the spec). */
-function expectedReply(
-  bytes: Buffer,
-  halfClose: boolean,
-): { reply: string; reason?: 'malformed' | 'too_long' | 'unknown_service' } {
-  const answers: Record<string, string> = { 'shop/web': 'ready up 100%\n', 'shop/api': 'ready up 50%\n' };
+function expectedReply(bytes: Buffer, halfClose: boolean): Expected {
   const node = 'ready up 100%\n';
   const nl = bytes.indexOf(10);
   let line: string;
   if (nl !== -1 && nl <= 256) line = bytes.toString('latin1', 0, nl);
   else if (bytes.length > 256) return { reply: node, reason: 'too_long' };
   else if (halfClose) line = bytes.toString('latin1');
-  else return { reply: node, ...(bytes.length > 0 ? { reason: 'malformed' as const } : {}) }; // read deadline
+  else {
+    // Read deadline. Exactly a known key without its newline (a runtime-added server's agent-send): its answer.
+    const key = ANSWERS[bytes.toString('latin1')];
+    if (key !== undefined) return { reply: key };
+    return { reply: node, ...(bytes.length > 0 ? { reason: 'malformed' as const } : {}) };
+  }
   const req = parseRequestLine(line);
   if (req.kind === 'node') return { reply: node };
   if (req.kind === 'malformed') return { reply: node, reason: 'malformed' };
-  const a = answers[req.key];
+  const a = ANSWERS[req.key];
   return a === undefined ? { reply: node, reason: 'unknown_service' } : { reply: a };
+}
+
+/**
+ * Every answer the rules allow for a case. Bytes read so far without a newline that are exactly a
+ * known key (that no longer key starts with) are answered at once, so when a piece ends exactly
+ * there and the agent reads it on its own, that key's answer is right too; whether two pieces
+ * arrive in one read is up to the scheduler. HAProxy sends its agent-send in one write.
+ */
+function expectedReplies(c: FuzzCase): Expected[] {
+  const out = [expectedReply(c.bytes, c.halfClose)];
+  for (const cut of c.cuts.slice(1, -1)) {
+    const head = c.bytes.subarray(0, cut);
+    const key = ANSWERS[head.toString('latin1')];
+    if (key !== undefined && !head.includes(10) && cut < c.bytes.length) out.push({ reply: key });
+  }
+  return out;
 }
 
 interface FuzzCase {
@@ -372,11 +394,19 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
   const rssBefore = rssMb(agent.proc.pid as number);
   const before = await metrics(agent);
   const failures: string[] = [];
-  const reasons = { malformed: 0, too_long: 0, unknown_service: 0 };
+  // Counted for sure (every allowed answer has the reason) and at most (some allowed answer has it).
+  const reasons: Record<NonNullable<Expected['reason']>, { least: number; most: number }> = {
+    malformed: { least: 0, most: 0 },
+    too_long: { least: 0, most: 0 },
+    unknown_service: { least: 0, most: 0 },
+  };
   const runCase = async (k: number): Promise<void> => {
     const c = cases[k] as FuzzCase;
-    const want = expectedReply(c.bytes, c.halfClose);
-    if (want.reason !== undefined) reasons[want.reason]++;
+    const allowed = expectedReplies(c);
+    for (const [reason, n] of Object.entries(reasons)) {
+      if (allowed.every((w) => w.reason === reason)) n.least++;
+      if (allowed.some((w) => w.reason === reason)) n.most++;
+    }
     const got = await new Promise<string>((resolve) => {
       const s = connect({ host: '127.0.0.1', port: agent.agentPort });
       let out = '';
@@ -400,11 +430,11 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
         if (c.halfClose && !s.destroyed) s.end();
       });
     });
-    if (got !== want.reply)
+    if (!allowed.some((w) => w.reply === got))
       failures.push(
         `case ${k}: sent ${JSON.stringify(c.bytes.toString('latin1').slice(0, 80))}` +
           ` (${c.bytes.length} bytes${c.halfClose ? ', half-closed' : ''}): ` +
-          `got ${JSON.stringify(got)}, want ${JSON.stringify(want.reply)}`,
+          `got ${JSON.stringify(got)}, want ${allowed.map((w) => JSON.stringify(w.reply)).join(' or ')}`,
       );
   };
   // 24 cases in flight at a time.
@@ -416,9 +446,10 @@ t.test('random bytes: a fixed-seed fuzz loop, every answer as the rules say', as
   );
   t.same(failures.slice(0, 10), [], `all ${cases.length} cases answered as the rules say`);
   const after = await metrics(agent);
-  for (const [reason, n] of Object.entries(reasons)) {
+  for (const [reason, { least, most }] of Object.entries(reasons)) {
     const sample = `${M}probe_rejections_total{reason="${reason}"}`;
-    t.equal((metricValue(after, sample) ?? 0) - (metricValue(before, sample) ?? 0), n, `${n} counted as ${reason}`);
+    const n = (metricValue(after, sample) ?? 0) - (metricValue(before, sample) ?? 0);
+    t.ok(n >= least && n <= most, `${n} counted as ${reason} (${least}..${most})`);
   }
   t.equal(await probe(agent.agentPort, { send: API }), 'ready up 50%\n', 'still serving');
   const rssAfter = rssMb(agent.proc.pid as number);

@@ -8,6 +8,8 @@ import { nodeFromObject, serviceFromObject } from '../../src/kube/parse.js';
 import { probe } from '../lib/probe.js';
 import { DEFAULT_POLICY } from '../../src/core/policy.js';
 import { deadline } from '../lib/deadline.js';
+import { NODE_KEY, Receipts } from '../../src/run/agent/receipts.js';
+import { performance } from 'node:perf_hooks';
 
 const PREFIX = 'haproxy-node-agent.io';
 const RANGE = { min: 9301, max: 9399 };
@@ -15,7 +17,10 @@ async function until(check: () => boolean, ms = deadline(20_000)): Promise<void>
   for (const end = Date.now() + ms; !check() && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
 }
 
-async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean; readTimeoutMs?: number } = {}) {
+async function setup(
+  t: Test,
+  opts: { maxConnections?: number; synced?: boolean; readTimeoutMs?: number; receipts?: Receipts } = {},
+) {
   const snap = new AgentState({
     nodeName: 'n1',
     slowStartMs: 0,
@@ -46,6 +51,7 @@ async function setup(t: Test, opts: { maxConnections?: number; synced?: boolean;
     },
     snap,
     counters,
+    opts.receipts,
   );
   const port = await server.listen();
   t.teardown(() => server.close());
@@ -110,9 +116,9 @@ t.test('bad requests: node answer and a counted rejection, never a crash', async
     'no newline, then half-close: the bytes are the line',
   );
   t.equal(
-    await probe(port, { send: 'shop/web' }),
+    await probe(port, { send: 'shop/we' }),
     'ready up 100%\n',
-    'no newline and no close: node answer at the timeout',
+    'no newline and no close, not a known key: node answer at the timeout',
   );
   t.equal(counters.rejections.malformed, 3, 'the unfinished line is counted');
   t.equal(await probe(port, { send: 'shop/web\n' }), 'ready up 75%\n', 'still serving');
@@ -143,4 +149,120 @@ t.test('connections over the cap are closed and counted; others still answered',
   for (const s of idle) s.destroy();
   await until(() => counters.open === 0);
   t.equal(await probe(port, { send: 'shop/web\n' }), 'ready up 75%\n', 'answered again once below the cap');
+});
+
+/** One more Service in the agent's state: `spec` merged into a NodePort Service. */
+function addService(snap: AgentState, key: string, weight?: number, spec: Record<string, unknown> = {}): void {
+  const [namespace, name] = key.split('/') as [string, string];
+  snap.upsertService(
+    serviceFromObject(
+      {
+        metadata: {
+          namespace,
+          name,
+          ...(weight === undefined ? {} : { annotations: { 'haproxy-node-agent.io/weight': String(weight) } }),
+        },
+        spec: { type: 'NodePort', ...spec },
+      },
+      PREFIX,
+      RANGE,
+    )!,
+  );
+}
+
+/** Connect, write the pieces with a pause between them, read until the agent closes (or fail on a deadline). */
+function pieces(port: number, parts: string[], pauseMs = 50): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => s.destroy(new Error('no close before the deadline')), deadline(10_000));
+    const s = connect({ host: '127.0.0.1', port }, async () => {
+      for (const [i, p] of parts.entries()) {
+        if (i > 0) await new Promise((r) => setTimeout(r, pauseMs));
+        if (!s.destroyed) s.write(p);
+      }
+    });
+    let out = '';
+    s.on('data', (c) => (out += c.toString('latin1')));
+    s.on('error', reject);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
+}
+
+// A server added through HAProxy's runtime API (`add server ... agent-send shop/web`) cannot send a
+// newline: it sends the key alone and waits for the answer.
+t.test('agent-send without its newline: a known key is answered at once, as with the newline', async (t) => {
+  // A read deadline far beyond the probes' own 3 s timeout: an answer proves it was not waited for.
+  const { port, counters, snap } = await setup(t, { readTimeoutMs: 60_000 });
+  t.equal(await probe(port, { send: 'shop/web' }), 'ready up 75%\n', 'the Service, not the node (100%)');
+  addService(snap, 'shop/local', undefined, { externalTrafficPolicy: 'Local' });
+  t.equal(
+    await probe(port, { send: 'shop/local' }),
+    'down #no local endpoints\n',
+    'a Local Service with no pod here is down while the node is ready',
+  );
+  t.equal(await pieces(port, ['sh', 'op/web']), 'ready up 75%\n', 'the key in two pieces');
+  snap.upsertNode(
+    nodeFromObject({ metadata: { name: 'n1', resourceVersion: '2' }, spec: { unschedulable: true } }, PREFIX)!,
+  );
+  t.equal(await probe(port, { send: 'shop/web' }), 'drain\n', 'a cordoned node drains it like any key');
+  t.same(counters.rejections, {
+    malformed: 0,
+    too_long: 0,
+    unknown_service: 0,
+    over_capacity: 0,
+    over_capacity_source: 0,
+  });
+});
+
+t.test('a known key that a longer known key starts with: answered at the read deadline', async (t) => {
+  const { port, counters, snap } = await setup(t);
+  addService(snap, 'shop/api', 50);
+  addService(snap, 'shop/api-canary', 25);
+  t.equal(await probe(port, { send: 'shop/api' }), 'ready up 50%\n', 'nothing more came: shop/api at the deadline');
+  t.equal(counters.rejections.malformed, 0, 'not counted as a bad request');
+  t.equal(await probe(port, { send: 'shop/api', end: true }), 'ready up 50%\n', 'or at the half-close');
+  t.equal(await probe(port, { send: 'shop/api-canary' }), 'ready up 25%\n', 'the longer key: at once');
+  snap.deleteService('shop', 'api-canary');
+  t.equal(await probe(port, { send: 'shop/api' }), 'ready up 50%\n', 'alone again');
+});
+
+t.test('a longer line whose first piece is a known key that it extends: the longer line', async (t) => {
+  // A read deadline no busy machine reaches between the pieces.
+  const { port, snap } = await setup(t, { readTimeoutMs: 60_000 });
+  addService(snap, 'shop/api', 50);
+  addService(snap, 'shop/api-canary', 25);
+  t.equal(await pieces(port, ['shop/api', '-canary\n']), 'ready up 25%\n', 'with its newline');
+  t.equal(await pieces(port, ['shop/api', '-canary']), 'ready up 25%\n', 'and without');
+});
+
+t.test('bytes without a newline that are not exactly a known key: the node at the deadline, as before', async (t) => {
+  const { port, counters } = await setup(t);
+  const unknown = ['shop/nope', 'shop/we', 'shop/web2', ' shop/web', 'shop/web ', 'shop/web\r', 'SHOP/web', 'x'];
+  for (const send of unknown) t.equal(await probe(port, { send }), 'ready up 100%\n', JSON.stringify(send));
+  t.equal(counters.rejections.malformed, unknown.length, 'each counted as an unfinished line');
+  t.equal(counters.rejections.unknown_service, 0);
+  t.equal(counters.replies.ready, unknown.length);
+});
+
+t.test('receipts: a key without its newline is filed under that key, not the node', async (t) => {
+  const receipts = new Receipts(() => performance.now());
+  const { port, snap } = await setup(t, { receipts });
+  addService(snap, 'shop/api', 50);
+  addService(snap, 'shop/api-canary', 25);
+  receipts.nodeAnswerIs(snap.nodeAnswer());
+  t.equal(await probe(port, { send: 'shop/web' }), 'ready up 75%\n');
+  t.equal(await probe(port, { send: 'shop/api' }), 'ready up 50%\n', 'at the deadline');
+  const keys = () => receipts.view().peers.flatMap((p) => p.keys.map((k) => [p.peer, k.key, k.reply]));
+  t.same(keys(), [
+    ['127.0.0.1', 'shop/api', 'ready up 50%'],
+    ['127.0.0.1', 'shop/web', 'ready up 75%'],
+  ]);
+  t.equal(await probe(port, { send: 'shop/nope' }), 'ready up 100%\n');
+  t.same(
+    keys().filter(([, k]) => k === NODE_KEY),
+    [['127.0.0.1', NODE_KEY, 'ready up 100%']],
+    'unknown bytes: the node key, as before',
+  );
 });

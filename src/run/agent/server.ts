@@ -2,7 +2,8 @@
 // memory, write it, close. Nothing on this path awaits I/O or allocates more than it must:
 // per connection one small state object and no closures (the listeners are shared functions),
 // no per-socket timer (deadlines live in two ordered lists per server, each with one timer), and
-// a line that names a known Service is answered with one Map lookup before any parsing.
+// a line that names a known Service is answered with one Map lookup before any parsing. Bytes
+// without a newline that are exactly a known Service key are that Service's line: see received().
 import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { parseRequestLine } from '../../core/reply.js';
@@ -13,6 +14,8 @@ import { ConnectionBudget } from './budget.js';
 
 /** Longest agent-send line accepted: "namespace/name" is at most 127 bytes. */
 export const MAX_LINE_BYTES = 256;
+/** Longest Service key ("namespace/name", two DNS labels): longer unterminated bytes are not looked up. */
+const MAX_KEY_BYTES = 127;
 /** After answering, how long we keep draining a client that still sends before we drop it. */
 const LINGER_MS = 1000;
 
@@ -20,6 +23,8 @@ const LINGER_MS = 1000;
 export interface AnswerSource {
   nodeAnswer(): Answer;
   serviceAnswer(key: string): Answer | undefined;
+  /** A longer known Service key starts with this one: its bytes without a newline wait for the read deadline. */
+  isPrefixOfOtherKey(key: string): boolean;
 }
 
 export interface AgentServerOptions {
@@ -214,6 +219,16 @@ export class AgentServer {
       return this.answer(c, this.answers.nodeAnswer(), NODE_KEY);
     }
     c.buffered = data;
+    // No newline (yet). A server added through HAProxy's runtime API sends its agent-send without one
+    // (the CLI cannot carry a newline) and waits: bytes that are exactly a known Service key are that
+    // Service's line, at once unless a longer known key starts with them ("shop/api" of
+    // "shop/api-canary" may be the first piece of the longer line): those wait for the read deadline
+    // (answerExpired) or the half-close. Any other bytes wait as before. A line with its newline never
+    // comes here.
+    if (data.length > MAX_KEY_BYTES) return;
+    const key = data.toString('latin1');
+    const known = this.answers.serviceAnswer(key);
+    if (known !== undefined && !this.answers.isPrefixOfOtherKey(key)) this.answer(c, known, key);
   }
 
   /** Client half-closed without a newline: use what it sent as the line. */
@@ -239,8 +254,17 @@ export class AgentServer {
       const c = batch[i] as Conn;
       if (c.answered || c.socket.destroyed) continue;
       // No agent-send line in time (HAProxy without agent-send sends nothing): answer for the node.
-      // A partial line that never ended is a bad request.
-      if (c.buffered !== undefined) this.reject('malformed');
+      // Bytes without a newline that are exactly a known Service key are its line (one a longer key
+      // starts with waited for this, see received()); any other partial line is a bad request.
+      if (c.buffered !== undefined) {
+        const key = c.buffered.toString('latin1');
+        const known = this.answers.serviceAnswer(key);
+        if (known !== undefined) {
+          this.answer(c, known, key);
+          continue;
+        }
+        this.reject('malformed');
+      }
       this.answerLine(c, '');
     }
     batch.length = 0;

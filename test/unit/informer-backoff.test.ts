@@ -29,12 +29,14 @@ t.test('Backoff: half a step plus up to another half, doubling to the cap; reset
  * A loopback API server with one Node, just enough for an informer (the fake API in testkit would
  * pull its whole surface into this tier's coverage): the next `failLists` lists get `failStatus`; a
  * watch from a resourceVersion below `oldest` (or any watch, with `goneWatches`) gets a 410 ERROR
- * event and ends; other watches stay open until `dropWatches()` ends them cleanly.
+ * event and ends; the others follow `watchPlan` one by one ('end': ended at once, without an event;
+ * 'event': one MODIFIED event, then ended), and once it runs out stay open until `dropWatches()`.
  */
 class LoopbackApi {
   failLists = 0;
   failStatus = 503;
   goneWatches = false;
+  watchPlan: Array<'end' | 'event'> = [];
   private rv = 1;
   private oldest = 1;
   private readonly open = new Set<http.ServerResponse>();
@@ -95,6 +97,12 @@ class LoopbackApi {
       const status = { kind: 'Status', code: 410, reason: 'Expired', message: 'too old resource version' };
       return void res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
     }
+    const plan = this.watchPlan.shift();
+    if (plan === 'end') return void res.end();
+    if (plan === 'event') {
+      const node = { metadata: { name: 'n1', resourceVersion: String(++this.rv) } };
+      return void res.end(`${JSON.stringify({ type: 'MODIFIED', object: node })}\n`);
+    }
     res.flushHeaders();
     this.open.add(res);
     res.on('close', () => this.open.delete(res));
@@ -105,6 +113,8 @@ class LoopbackApi {
 interface Seen {
   restarts: Array<{ reason: RestartReason; delayMs: number }>;
   listed: number;
+  /** Objects added or changed (by a list or a watch event). */
+  upserts: number;
 }
 
 /** A loopback API and a nodes informer against it (not started), backing off from `minBackoffMs` (no cap here). */
@@ -114,7 +124,7 @@ async function informer(t: Test, minBackoffMs: number): Promise<{ api: LoopbackA
   const api = new LoopbackApi();
   const kubeconfig = await api.start(t, dir);
   const transport = new ApiTransport(loadKubeConfig(kubeconfig, {}), 10_000, () => undefined);
-  const seen: Seen = { restarts: [], listed: 0 };
+  const seen: Seen = { restarts: [], listed: 0, upserts: 0 };
   const inf = new ResourceInformer<string>(
     transport,
     {
@@ -124,7 +134,7 @@ async function informer(t: Test, minBackoffMs: number): Promise<{ api: LoopbackA
         const md = (raw as { metadata: { name: string; resourceVersion?: string } }).metadata;
         return { metadata: md, view: md.name, problems: [] };
       },
-      onUpsert: () => undefined,
+      onUpsert: () => seen.upserts++,
       onDelete: () => undefined,
       onListed: () => seen.listed++,
       onRestart: (reason, _err, delayMs) => seen.restarts.push({ reason, delayMs }),
@@ -204,4 +214,21 @@ t.test('a fresh watch that fails at once keeps backing off, across the lists tha
     spins.every((d, k) => d >= (MIN * 2 ** k) / 2 && d <= MIN * 2 ** k),
     `the waits keep doubling: ${spins.join(', ')} ms`,
   );
+});
+
+t.test('a watch event ends a run of watches that ended at once: the next one waits the shortest step', async (t) => {
+  const MIN = 20;
+  const { api, seen, start } = await informer(t, MIN);
+  api.watchPlan = ['end', 'end', 'end', 'end', 'event', 'end'];
+  start();
+  const early = async () => delays(seen, 'ended_early').length;
+  await until('five watches ended at once', early, (n) => n >= 5, deadline(10_000), 5);
+  const waits = delays(seen, 'ended_early');
+  t.ok(
+    waits.slice(0, 4).every((d, k) => d >= (MIN * 2 ** k) / 2 && d <= MIN * 2 ** k),
+    `the waits double while watches end at once: ${waits.slice(0, 4).join(', ')} ms`,
+  );
+  t.equal(seen.upserts, 2, 'the listed Node, then the event that changed it');
+  t.ok(waits[4] !== undefined && waits[4] <= MIN, `after the event, the shortest step again: ${waits[4]} ms`);
+  t.equal(seen.listed, 1, 'no relist: each watch resumed from where the last one ended');
 });

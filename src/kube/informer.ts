@@ -11,6 +11,7 @@ import {
 } from './transport.js';
 import { DEFAULT_LIST_LIMITS, ListTooLongError, listPages, type ListLimits } from './list.js';
 import { Store, decodeWatchLine, type BrokenLine, type ObjectKey } from './listwatch.js';
+import { Backoff } from './backoff.js';
 import type { Parsed } from '../core/views.js';
 
 /**
@@ -57,7 +58,7 @@ export interface InformerOptions<V> {
 
 export interface InformerTiming {
   watchTimeoutMs: number;
-  /** Backoff bounds for restarts after errors. */
+  /** Backoff bounds for restarts after errors (failed lists and failed watches each have their own). */
   minBackoffMs: number;
   maxBackoffMs: number;
   pageSize: number;
@@ -116,7 +117,17 @@ export class ResourceInformer<V> {
   private resourceVersion = '';
   private watch: StreamHandle | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private backoffMs: number;
+  /**
+   * Failed lists in a row; reset by a list that succeeds, so a short outage after another starts
+   * from the shortest wait again (the server answered: it is not the same outage).
+   */
+  private readonly listBackoff: Backoff;
+  /**
+   * Watches in a row that failed before proving anything (an error, or a fresh watch that ended
+   * with nothing: the spin guard); reset only by a watch event or a watch that ends on time. Not by
+   * a list: a server whose lists work but whose watches fail at once must still be backed off.
+   */
+  private readonly watchBackoff: Backoff;
   private readonly store: Store<Parsed<V>>;
 
   constructor(
@@ -124,7 +135,8 @@ export class ResourceInformer<V> {
     private readonly opts: InformerOptions<V>,
     private readonly timing: InformerTiming,
   ) {
-    this.backoffMs = timing.minBackoffMs;
+    this.listBackoff = new Backoff(timing.minBackoffMs, timing.maxBackoffMs);
+    this.watchBackoff = new Backoff(timing.minBackoffMs, timing.maxBackoffMs);
     this.store = new Store<Parsed<V>>({ upsert: (o) => opts.onUpsert(o), delete: (o) => opts.onDelete(o) });
   }
 
@@ -188,10 +200,13 @@ export class ResourceInformer<V> {
     } catch (err) {
       // Whatever the status (a 410 too: an expired continue token), a failed list is retried with
       // backoff, from a fresh list.
-      if (run === this.run) this.restart(run, { ...restartFor(err, 'list'), relist: true, wait: true }, false, 0);
+      if (run === this.run)
+        this.restart(run, { ...restartFor(err, 'list'), relist: true, wait: true }, false, 0, this.listBackoff);
       return;
     }
     if (run !== this.run) return;
+    // The server answered a whole list: the next failed list starts from the shortest wait.
+    this.listBackoff.reset();
     this.store.replaceAll(items, unreadable);
     this.resourceVersion = resourceVersion;
     // In sync: the moment the watch from this list starts.
@@ -222,20 +237,21 @@ export class ResourceInformer<V> {
         const openMs = Date.now() - openedAt;
         if (events === 0 && openMs < quickEndMs(this.timing.watchTimeoutMs)) {
           const err = new EndedEarlyError(`watch ${path}`, openMs);
-          return this.restart(run, { reason: 'ended_early', relist: false, err, wait: true }, fresh, events);
+          const early: Restart & { wait: boolean } = { reason: 'ended_early', relist: false, err, wait: true };
+          return this.restart(run, early, fresh, events, this.watchBackoff);
         }
         // A clean end on time: the server behaves, so the next failure starts with a short wait.
-        this.backoffMs = this.timing.minBackoffMs;
+        this.watchBackoff.reset();
         return this.next(); // watch on from where we are
       }
-      this.restart(run, r, fresh, events);
+      this.restart(run, r, fresh, events, this.watchBackoff);
     };
     const onLine = (line: string): void => {
       if (run !== this.run) return;
       const ev = decodeWatchLine(line);
       if (ev.type !== undefined) {
         // The server streams real events again: the next failure starts with a short wait.
-        if (ev.type !== 'ERROR') this.backoffMs = this.timing.minBackoffMs;
+        if (ev.type !== 'ERROR') this.watchBackoff.reset();
         this.opts.onEvent?.(ev.type);
       }
       switch (ev.kind) {
@@ -276,11 +292,18 @@ export class ResourceInformer<V> {
    * A list or watch ended with `r`. Relisting at once after a watch from a fresh list that saw
    * nothing would spin (hundreds of lists a second against a server whose fresh watches are Gone
    * or garbled): that one waits, with backoff, and a 410 there counts as `gone_after_list`.
+   * `backoff`: the one of the kind that failed (list or watch).
    */
-  private restart(run: number, r: Restart & { wait?: boolean }, fresh: boolean, events: number): void {
+  private restart(
+    run: number,
+    r: Restart & { wait?: boolean },
+    fresh: boolean,
+    events: number,
+    backoff: Backoff,
+  ): void {
     const spin = fresh && events === 0 && r.reason !== 'hung';
     const reason: RestartReason = spin && r.reason === 'gone' ? 'gone_after_list' : r.reason;
-    const delay = r.wait === true || spin ? this.nextDelay() : 0;
+    const delay = r.wait === true || spin ? backoff.next() : 0;
     if (r.err instanceof TooLargeError) this.opts.onTooLarge?.('watch', r.err.bytes);
     if (reason !== 'gone') this.opts.onRestart(reason, r.err, delay);
     if (r.relist) this.resourceVersion = '';
@@ -290,12 +313,5 @@ export class ResourceInformer<V> {
       this.timer = undefined;
       if (run === this.run) this.next();
     }, delay);
-  }
-
-  /** Jittered exponential backoff: half the current step plus up to another half. */
-  private nextDelay(): number {
-    const delay = Math.round(this.backoffMs / 2 + (Math.random() * this.backoffMs) / 2);
-    this.backoffMs = Math.min(this.backoffMs * 2, this.timing.maxBackoffMs);
-    return delay;
   }
 }

@@ -2,7 +2,7 @@
 // "down #drain deadline"; HAProxy marks the servers DOWN and, with on-marked-down
 // shutdown-sessions, closes the long-lived response that drain alone leaves open. Uncordon: back up.
 import t from 'tap';
-import { allReady, onNode, requireHaproxy, startEdge } from '../lib/haproxy.js';
+import { agentSettled, allReady, onNode, requireHaproxy, startEdge } from '../lib/haproxy.js';
 import { httpGet } from '../lib/agent-process.js';
 
 const bin = requireHaproxy(t);
@@ -26,7 +26,7 @@ if (bin !== undefined) {
     const drainAt = edge.answerChangedAt('node-a', 'drain', 0);
     const down = await edge.waitFor(
       'node-a DOWN',
-      (ss) => onNode(ss, 'node-a').every((s) => s.status.startsWith('DOWN')),
+      (ss) => onNode(ss, 'node-a').every((s) => s.status.startsWith('DOWN') && agentSettled(s)),
       60_000,
     );
     for (const s of onNode(down.servers, 'node-a'))

@@ -2,7 +2,7 @@
 // kube-proxy answers 503, node-a's servers go DOWN at the edge (every backend) and come back on 200.
 // Prints the time from the first 503 to HAProxy showing DOWN (measured, never asserted).
 import t from 'tap';
-import { allReady, onNode, requireHaproxy, startEdge, table } from '../lib/haproxy.js';
+import { agentSettled, allReady, onNode, requireHaproxy, startEdge, table } from '../lib/haproxy.js';
 import { StandInHealthz } from '../lib/healthz.js';
 import { httpGet, metricValue } from '../lib/agent-process.js';
 
@@ -25,9 +25,10 @@ if (bin !== undefined) {
       for (let cycle = 1; cycle <= cycles; cycle++) {
         const mark = hz.served.length;
         hz.set(503);
+        // Settled: a row read while its agent check is in flight shows no reason at all.
         const down = await edge.waitFor(
           'node-a DOWN',
-          (ss) => onNode(ss, 'node-a').every((s) => s.status.startsWith('DOWN')),
+          (ss) => onNode(ss, 'node-a').every((s) => s.status.startsWith('DOWN') && agentSettled(s)),
           DEADLINE_MS,
         );
         const first503 = hz.served.slice(mark).find((s) => s.mode === 503)?.at ?? NaN;

@@ -1,6 +1,6 @@
 // Real HAProxy: externalTrafficPolicy Local — weights follow pods per node, none → DOWN, back → UP.
 import t from 'tap';
-import { allReady, requireHaproxy, startEdge, table } from '../lib/haproxy.js';
+import { agentSettled, allReady, requireHaproxy, startEdge, table } from '../lib/haproxy.js';
 import type { ServerStat } from '../../src/testkit/haproxy/stats.js';
 import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
 
@@ -55,7 +55,11 @@ if (bin !== undefined) {
     );
 
     endpoints(edge.api, { 'node-b': 2 });
-    const down = await edge.waitFor('api on node-a DOWN', (ss) => on(ss, 'node-a')?.status.startsWith('DOWN') === true);
+    const down = await edge.waitFor('api on node-a DOWN', (ss) => {
+      const a = on(ss, 'node-a');
+      if (a === undefined) return false;
+      return a.status.startsWith('DOWN') && agentSettled(a); // settled: mid-check, no reason shows
+    });
     t.match(on(down.servers, 'node-a')?.status, /^DOWN/, 'no local endpoint: DOWN at the edge');
     t.match(on(down.servers, 'node-a')?.lastAgent ?? '', /no local endpoints/, 'with the reason HAProxy shows');
     t.equal(on(down.servers, 'node-b')?.status, 'UP');

@@ -384,6 +384,16 @@ export function onNode(servers: ServerStat[], node: NodeName): ServerStat[] {
   return servers.filter((s) => nodeOf(s) === node);
 }
 
+/**
+ * No agent check of this server is in flight, so its row shows what the agent last said. HAProxy
+ * clears `last_agt` when a check starts (check.c, HCHK_STATUS_START) and marks `agent_status` with
+ * "* " until it ends: a row read mid-check (every 100 ms here; longer on a busy machine) shows ""
+ * whatever the agent answered before. Wait for settled rows before asserting on `lastAgent`.
+ */
+export function agentSettled(s: ServerStat): boolean {
+  return !s.agentStatus.startsWith('* ');
+}
+
 /** All servers UP at full weight, each having heard from its agent. */
 export function allReady(servers: ServerStat[]): boolean {
   return (

@@ -7,6 +7,7 @@ import { createMetrics } from '../../src/run/metrics.js';
 import { METRIC_PREFIX } from '../../src/platform/metric-prefix.js';
 import { SIGNAL_NAMES } from '../../src/core/policy.js';
 import { COORDINATE_FLAGS } from '../../src/coordinate/config.js';
+import { RENDER_FLAGS } from '../../src/render/cli.js';
 import { COORDINATOR_METRIC_PREFIX, coordinatorMetrics } from '../../src/coordinate/metrics.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -105,6 +106,20 @@ t.test('coordinate flags table = the flags `coordinate` parses', async (t) => {
     t.equal(unquote(r?.[1] ?? ''), f.env ?? '', `${f.name} env`);
     t.equal(r?.[2] === '—' ? '' : unquote(r?.[2] ?? ''), f.default, `${f.name} default`);
     t.equal(r?.[3], f.help, `${f.name} help`);
+  }
+});
+
+t.test("render's flags table (docs/haproxy.md) = the flags `render` parses", async (t) => {
+  // Names and defaults; the help there says more than --help (backticks, links).
+  const rows = table('Flag');
+  t.same(
+    rows.map((r) => unquote(r[0]!)),
+    RENDER_FLAGS.map((f) => `--${f.name}`),
+    'same flags, same order',
+  );
+  for (const f of RENDER_FLAGS) {
+    const r = rows.find((x) => unquote(x[0]!) === `--${f.name}`);
+    t.equal(unquote(r?.[1] ?? ''), f.default, `${f.name} default`);
   }
 });
 

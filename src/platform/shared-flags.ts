@@ -6,6 +6,7 @@ import {
   dnsSubdomainValue,
   duration,
   fractionValue,
+  given,
   ipAddressValue,
   oneOf,
   optionalText,
@@ -92,6 +93,28 @@ export const MAX_DRAIN_FRACTION_FLAG = {
   default: '0.5',
   help: 'Mass-drain guard: at most this fraction of Ready nodes drain on automatic signals (1 = off)',
   ...fractionValue,
+} as const;
+
+/**
+ * The removal guard (edge/removal-guard.ts), taken by sync (held for --removal-hold) and by render
+ * --out (not written, exit 1). The environment variable is sync's: render reads none.
+ */
+export const MAX_REMOVAL_FRACTION_FLAG = {
+  name: 'max-removal-fraction',
+  field: 'maxRemovalFraction',
+  env: `${ENV_PREFIX}SYNC_MAX_REMOVAL_FRACTION`,
+  default: '0.5',
+  help: 'Hold a change that empties a backend or takes away more than this fraction of all servers at once',
+  ...fractionValue,
+} as const;
+
+export const ALLOW_REMOVAL_FLAG = {
+  name: 'allow-removal',
+  field: 'allowRemoval',
+  default: '',
+  help: 'Apply changes that remove many servers at once without holding them (for this run)',
+  boolean: true,
+  ...given,
 } as const;
 
 export const REQUEST_TIMEOUT_FLAG = {

@@ -13,14 +13,17 @@ import {
 } from '../platform/flag-values.js';
 import { decodeFlags, FlagError, type FlagRow, helpText, parseFlags } from '../platform/flags.js';
 import {
+  ALLOW_REMOVAL_FLAG,
   ANNOTATION_PREFIX_FLAG,
   HELP_FLAG,
   KUBECONFIG_FLAG,
+  MAX_REMOVAL_FRACTION_FLAG,
   REQUEST_TIMEOUT_FLAG,
   withoutEnv,
 } from '../platform/shared-flags.js';
 import { haproxyCheck } from '../haproxy/check.js';
-import { diffServers, formatDiff } from '../edge/config-text.js';
+import { diffServers, formatDiff, serverCounts } from '../edge/config-text.js';
+import { judgeRemoval } from '../edge/removal-guard.js';
 import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from '../edge/output.js';
 import { buildModel, type ClusterSnapshot } from '../edge/model.js';
 import type { ApiTransport } from '../kube/transport.js';
@@ -159,6 +162,16 @@ export const RENDER_FLAGS = [
     boolean: true,
     ...given,
   },
+  {
+    ...withoutEnv(MAX_REMOVAL_FRACTION_FLAG),
+    help:
+      'Do not write --out when the result empties a backend of the file there or takes away more than ' +
+      'this fraction of its servers (1 = off)',
+  },
+  {
+    ...ALLOW_REMOVAL_FLAG,
+    help: 'Write --out even when it empties a backend or takes away many servers at once',
+  },
   { ...withoutEnv(REQUEST_TIMEOUT_FLAG), help: 'Deadline for each API list request' },
   HELP_FLAG,
 ] as const satisfies readonly FlagRow[];
@@ -185,7 +198,8 @@ const processIO: RenderIO = {
 };
 
 /**
- * Runs the subcommand and returns the exit code: 0 done, 1 the API, HAProxy or a file failed.
+ * Runs the subcommand and returns the exit code: 0 done, 1 the API, HAProxy or a file failed, or
+ * the removal guard held --out.
  * Bad flags (and an unreadable snapshot or template) throw FlagError, which the caller prints on
  * one line and exits 2 for.
  */
@@ -290,6 +304,19 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   if (flags.out === '') {
     await io.stdout(text);
   } else {
+    if (!flags.allowRemoval) {
+      let reason: string | undefined;
+      try {
+        reason = removalHeld(flags.out, text, flags.maxRemovalFraction);
+      } catch (err) {
+        await io.stderr(`render: cannot read ${flags.out}: ${(err as Error).message}\n`);
+        return 1;
+      }
+      if (reason !== undefined) {
+        await io.stderr(`render: not writing ${flags.out}: ${reason}; pass --allow-removal if that is intended\n`);
+        return 1;
+      }
+    }
     try {
       writeAtomically(flags.out, text);
     } catch (err) {
@@ -365,6 +392,24 @@ function readPrevious(path: string): { text: string; missing: boolean } {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { text: '', missing: true };
     throw new FlagError('diff', `cannot read "${path}": ${(err as Error).message}`);
   }
+}
+
+/**
+ * Why writing `text` over the file at `path` is held, or undefined when it may be written (the
+ * file is missing: a first write is never held). A file that lost its servers is more often an
+ * RBAC mistake, a wrong context or a half-synced list than an intent, and the reload that follows
+ * would stop serving what still runs. Throws when the file exists but cannot be read.
+ */
+function removalHeld(path: string, text: string, maxFraction: number): string | undefined {
+  let before: string;
+  try {
+    before = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const verdict = judgeRemoval(serverCounts(before), serverCounts(text), maxFraction);
+  return verdict.held ? verdict.reason : undefined;
 }
 
 /** HAProxy reloading at the wrong moment must never see half a file. */

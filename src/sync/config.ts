@@ -4,7 +4,6 @@ import {
   bindArgumentsValue,
   claimsConfigMapValue,
   duration,
-  fractionValue,
   given,
   port,
   text,
@@ -12,6 +11,7 @@ import {
 } from '../platform/flag-values.js';
 import { type ConfigOf, FlagError, type FlagRow, parseConfig } from '../platform/flags.js';
 import {
+  ALLOW_REMOVAL_FLAG,
   ANNOTATION_PREFIX_FLAG,
   ENV_PREFIX,
   HELP_FLAG,
@@ -20,6 +20,7 @@ import {
   KUBECONFIG_FLAG,
   LOG_FORMAT_FLAG,
   LOG_LEVEL_FLAG,
+  MAX_REMOVAL_FRACTION_FLAG,
   REQUEST_TIMEOUT_FLAG,
 } from '../platform/shared-flags.js';
 
@@ -168,14 +169,7 @@ export const SYNC_FLAGS = [
       'to other nodes (its agent drains it meanwhile); a deleted node is replaced at once (0 = at once)',
     ...duration({ allowZero: true, maxMs: 86_400_000 }),
   },
-  {
-    name: 'max-removal-fraction',
-    field: 'maxRemovalFraction',
-    env: `${E}MAX_REMOVAL_FRACTION`,
-    default: '0.5',
-    help: 'Hold a change that empties a backend or takes away more than this fraction of all servers at once',
-    ...fractionValue,
-  },
+  MAX_REMOVAL_FRACTION_FLAG,
   {
     name: 'removal-hold',
     field: 'removalHoldMs',
@@ -184,14 +178,7 @@ export const SYNC_FLAGS = [
     help: 'A held change that persists this long is applied (0 = hold until --allow-removal)',
     ...duration({ allowZero: true, maxMs: 86_400_000 }),
   },
-  {
-    name: 'allow-removal',
-    field: 'allowRemoval',
-    default: '',
-    help: 'Apply changes that remove many servers at once without holding them (for this run)',
-    boolean: true,
-    ...given,
-  },
+  ALLOW_REMOVAL_FLAG,
   {
     name: 'reload-timeout',
     field: 'reloadTimeoutMs',

@@ -1,5 +1,6 @@
 // Desired vs running → what to do: servers to add, re-address or remove through the runtime API,
 // or the reasons a reload is needed instead. Pure: sync's hot path is this diff.
+import { isIP } from 'node:net';
 import type { Desired, DesiredServer } from './desired.js';
 
 export interface RunningServer {
@@ -49,16 +50,22 @@ export function planChanges(desired: Desired, running: Running, inputs: PlanInpu
   if (plan.reload.length === 0 && inputs.loadedStructure !== undefined && inputs.loadedStructure !== desired.structure)
     plan.reload.push('frontend, routes or backend settings changed');
 
+  let hostNamePorts = 0;
   for (const [backend, want] of desired.servers) {
     const have = running.get(backend);
     if (have === undefined) continue;
     for (const s of want.values()) {
       const r = have.get(s.name);
       if (r === undefined) plan.add.push(s);
-      else if (r.address !== s.address || r.port !== s.port) plan.readdress.push(s);
+      else if (isIP(s.address) === 0) {
+        // Addressed by host name (a node with only a Hostname address): the worker runs with the IP
+        // it resolved at load, so the addresses never match, and `set server addr` takes IPs only.
+        if (r.port !== s.port) hostNamePorts++;
+      } else if (r.address !== s.address || r.port !== s.port) plan.readdress.push(s);
     }
     for (const name of have.keys()) if (!want.has(name)) plan.remove.push({ backend, name });
   }
+  if (hostNamePorts > 0) plan.reload.push(`${hostNamePorts} server(s) addressed by host name changed port`);
   const serverChanges = plan.add.length + plan.readdress.length + plan.remove.length;
   if (!inputs.runtimeServers && serverChanges > 0)
     plan.reload.push(`${serverChanges} server change(s) with a --template (applied by reload only)`);

@@ -54,7 +54,7 @@ t.test('a mistyped flag or command names what was probably meant, on one line, e
     [['run', '--nodename', 'n1'], '--nodename: unknown flag; did you mean --node-name?'],
     [
       ['rendr', '--help'],
-      'unknown command "rendr"; did you mean render? (commands: run, demo, render, coordinate, wait-drained)',
+      'unknown command "rendr"; did you mean render? (commands: run, demo, render, sync, coordinate, wait-drained)',
     ],
   ] as const) {
     const r = await cli([...args]);

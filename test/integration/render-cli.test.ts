@@ -1,5 +1,5 @@
-// The subcommand end to end: flags, --out, --diff, --check, and the live path against the
-// wire-level fake API server (two clusters as two kubeconfig contexts).
+// The subcommand end to end: flags, --out (and its removal guard), --diff, --check, and the live
+// path against the wire-level fake API server (two clusters as two kubeconfig contexts).
 import t, { type Test } from 'tap';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,8 @@ import { FlagError } from '../../src/platform/flags.js';
 import { runRender, RENDER_FLAGS } from '../../src/render/cli.js';
 import { FakeApiServer, type KubeObject } from '../../src/testkit/fakeapi/server.js';
 import { isCI } from '../lib/ci.js';
-import { tempDir, which } from '../lib/spawn.js';
+import { CLI } from '../lib/agent-process.js';
+import { runChild, tempDir, which } from '../lib/spawn.js';
 
 const FIX = join(import.meta.dirname, '..', 'fixtures', 'render');
 const SNAPSHOT = join(FIX, 'snapshot.yaml');
@@ -263,4 +264,164 @@ t.test('live: an unreachable API server is exit 1 with the context named', async
   t.match(r.stderr, /^render: context gone: GET \/api\/v1\/(nodes|services): .*ECONNREFUSED/);
   t.equal(r.stdout, '');
   t.notOk(existsSync(join(dir, 'out')));
+});
+
+/** A cluster of `nodes` Ready nodes and the given Services, as a fake API server would hold it. */
+function node(name: string, ip: string): KubeObject {
+  return {
+    metadata: { name },
+    status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: ip }] },
+  };
+}
+
+function exposed(name: string, nodePort: number): KubeObject {
+  return {
+    metadata: {
+      namespace: 'shop',
+      name,
+      annotations: { 'haproxy-node-agent.io/expose': 'true', 'haproxy-node-agent.io/host': `${name}.example.com` },
+    },
+    spec: { type: 'NodePort', ports: [{ port: 80, nodePort }] },
+  };
+}
+
+t.test('--out removal guard: the new user who exposed nothing keeps the 3-server file', async (t) => {
+  // As reported: render --out against a cluster whose one exposed Service lost its annotation
+  // replaced a 3-server file with an empty one and exited 0. The built CLI, the live path.
+  const api = new FakeApiServer();
+  await api.start();
+  t.teardown(() => api.stop());
+  for (const [i, n] of ['a', 'b', 'c'].entries()) api.create('nodes', node(n, `10.0.0.${i + 1}`));
+  api.create('services', exposed('web', 30080));
+  const dir = tmp(t);
+  const kubeconfig = join(dir, 'kubeconfig');
+  api.writeKubeconfig(kubeconfig);
+  const out = join(dir, 'k8s.cfg');
+  const render = (...extra: string[]) =>
+    runChild(process.execPath, [CLI, 'render', '--kubeconfig', kubeconfig, '--out', out, ...extra], {
+      env: { PATH: process.env.PATH ?? '', HOME: dir },
+    });
+
+  let r = await render();
+  t.equal(r.code, 0, r.stderr);
+  const first = readFileSync(out, 'utf8');
+  t.equal(first.match(/^\s+server /gm)?.length, 3, 'three servers written');
+
+  api.delete('services', 'shop', 'web');
+  r = await render();
+  t.equal(r.code, 1, 'held: exit 1');
+  t.equal(readFileSync(out, 'utf8'), first, 'the file is unchanged');
+  t.same(readdirSync(dir).sort(), ['k8s.cfg', 'kubeconfig'], 'no temporary file left behind');
+  t.equal(
+    r.stderr,
+    'render: no Service is exposed; annotate one with haproxy-node-agent.io/expose: "true" ' +
+      'and haproxy-node-agent.io/host (or haproxy-node-agent.io/backend)\n' +
+      `render: not writing ${out}: it would remove 3 of 3 servers (more than 50%); ` +
+      'pass --allow-removal if that is intended\n',
+    'why, and what to do, on one line after the warning',
+  );
+  t.equal(r.stdout, '');
+
+  r = await render('--allow-removal');
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(readFileSync(out, 'utf8'), /^\s+server /m, '--allow-removal writes the empty file');
+  t.notMatch(r.stderr, /not writing/);
+});
+
+t.test('--out removal guard: normal changes write without a word; a missing file is never held', async (t) => {
+  const dir = tmp(t);
+  const out = join(dir, 'k8s.cfg');
+  const doc = loadYaml<{ clusters: Array<{ name: string; nodes: Array<{ metadata: { name: string } }> }> }>(
+    readFileSync(SNAPSHOT, 'utf8'),
+  );
+  const write = (name: string, d: unknown) => {
+    const f = join(dir, name);
+    writeFileSync(f, JSON.stringify(d));
+    return f;
+  };
+
+  // First write: nothing to compare with, whatever the output holds.
+  const empty = write('empty.json', { clusters: [{ name: 'c', nodes: [], services: [] }] });
+  const missing = join(dir, 'first.cfg');
+  let r = await run(['--snapshot', empty, '--out', missing, '--max-removal-fraction', '0.01']);
+  t.equal(r.code, 0, r.stderr);
+  t.ok(existsSync(missing), 'the first write happens');
+
+  r = await run(['--snapshot', SNAPSHOT, '--out', out]);
+  t.equal(r.code, 0);
+  t.equal(readFileSync(out, 'utf8'), GOLDEN);
+
+  // A node replaced: 2 servers move to other nodes, none is lost.
+  const eu = (doc as { clusters: Array<{ nodes: Array<{ metadata: { name: string } }> }> }).clusters[0]!;
+  const allNodes = eu.nodes;
+  eu.nodes = allNodes.filter((n) => n.metadata.name !== 'eu-c1');
+  r = await run(['--snapshot', write('replaced.json', doc), '--out', out, '--diff', out]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stderr, 'render: servers: 2 added, 2 removed, 0 changed, 32 unchanged\n');
+  t.notMatch(r.stderr, /not writing/, 'not held');
+  t.not(readFileSync(out, 'utf8'), GOLDEN, 'written');
+
+  // One Service added: servers only come.
+  eu.nodes = allNodes;
+  const svcs = (doc as unknown as { clusters: Array<{ services: unknown[] | { items: unknown[] } }> }).clusters[0]!;
+  const list = Array.isArray(svcs.services) ? svcs.services : svcs.services.items;
+  list.push(exposed('new', 30999));
+  r = await run(['--snapshot', write('added.json', doc), '--out', out]);
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stderr, /not writing/, 'not held');
+  t.match(readFileSync(out, 'utf8'), /^backend new\.example\.com$/m, 'the new backend is written');
+
+  // Back to the fixture: the added backend goes (2 of 36 servers), under the fraction.
+  r = await run(['--snapshot', SNAPSHOT, '--out', out]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(readFileSync(out, 'utf8'), GOLDEN);
+});
+
+t.test('--out removal guard: the fraction, an emptied backend, and bad values', async (t) => {
+  const dir = tmp(t);
+  const out = join(dir, 'k8s.cfg');
+  t.equal((await run(['--snapshot', SNAPSHOT, '--out', out])).code, 0);
+  const doc = loadYaml<{
+    clusters: Array<{ name: string; services: Array<{ metadata: { name: string } }> }>;
+  }>(readFileSync(SNAPSHOT, 'utf8'));
+  // Without prod-us: the servers of its Services go, backends it alone filled go with them.
+  const one = join(dir, 'one.json');
+  writeFileSync(one, JSON.stringify({ clusters: [doc.clusters[0]] }));
+  const before = (GOLDEN.match(/^\s+server /gm) ?? []).length;
+  const r0 = await run(['--snapshot', one]);
+  const after = (r0.stdout.match(/^\s+server /gm) ?? []).length;
+  const lost = before - after;
+  t.ok(lost > 0, `prod-us held ${lost} of ${before} servers`);
+  const share = lost / before;
+
+  let r = await run(['--snapshot', one, '--out', out, '--max-removal-fraction', String(share / 2)]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `render: not writing ${out}: it would remove ${lost} of ${before} servers (more than `);
+  t.equal(readFileSync(out, 'utf8'), GOLDEN, 'held below the share');
+
+  r = await run(['--snapshot', one, '--out', out, '--max-removal-fraction', '1', '--diff', out]);
+  t.equal(r.code, 0, '1 = off');
+  t.notMatch(r.stderr, /not writing/);
+  t.not(readFileSync(out, 'utf8'), GOLDEN);
+
+  await t.rejects(run(['--snapshot', SNAPSHOT, '--max-removal-fraction', '2']), /^--max-removal-fraction: /);
+  await t.rejects(run(['--snapshot', SNAPSHOT, '--allow-removal=maybe']), /^--allow-removal: /);
+
+  // An emptied backend holds whatever the share: a template whose backends list servers by name
+  // keeps the backend, which then has none.
+  const other = `backend other\n${'  server b 10.0.0.2:80\n'.repeat(9)}`;
+  writeFileSync(out, `backend keep\n  server a 10.0.0.1:80\n${other}`);
+  const tmpl = join(dir, 'keep.tmpl');
+  writeFileSync(tmpl, `backend keep\n${other}{{#each backends}}\n{{/each}}\n`);
+  r = await run(['--snapshot', SNAPSHOT, '--template', tmpl, '--out', out, '--max-removal-fraction', '0.99']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /: it would leave 1 backend\(s\) without a server \(keep\); pass --allow-removal/);
+  t.match(readFileSync(out, 'utf8'), /^backend keep\n {2}server a/, 'unchanged');
+});
+
+t.test('--out removal guard: an existing file it cannot read is exit 1 with why', async (t) => {
+  const dir = tmp(t);
+  const r = await run(['--snapshot', SNAPSHOT, '--out', dir]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, `render: cannot read ${dir}: EISDIR`);
 });

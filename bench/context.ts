@@ -51,7 +51,7 @@ function parseArgs(argv: string[]): Options {
   };
   return {
     quick,
-    only: new Set((val('only') ?? 'throughput,propagation,scale,churn,subsets').split(',')),
+    only: new Set((val('only') ?? 'throughput,propagation,scale,churn,subsets,sync').split(',')),
     churnNodes: num('churn-nodes', 300),
     churnWrites: num('churn-writes', 1000),
     subsetNodes: num('subset-nodes', 5000),

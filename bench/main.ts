@@ -1,7 +1,8 @@
-// `npm run bench [-- --quick] [-- --only subsets]`: probe throughput and CPU per probe (agent vs a
+// `npm run bench [-- --quick] [-- --only subsets,sync]`: probe throughput and CPU per probe (agent vs a
 // bare Node server), propagation delay from an API change to the first probe that sees it, initial
-// sync time and memory at scale, and the edge subsets' cost per Node or Service event. Prints a
-// table and writes bench/results.json. See the README, "Performance", and docs/performance.md.
+// sync time and memory at scale, the edge subsets' cost per Node or Service event, and `sync`
+// against the real master-worker HAProxy (when installed). Prints a table and writes
+// bench/results.json. See the README, "Performance", and docs/performance.md.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { churn } from './churn.js';
@@ -12,6 +13,7 @@ import { type PropagationFigures, propagation } from './propagation.js';
 import { memoryMb, round } from './proc.js';
 import { type ScaleFigures, scale } from './scale.js';
 import { printSubsets, type SubsetsFigures, subsets } from './subsets.js';
+import { type SyncFigures, syncBench } from './sync.js';
 import { type ThroughputRow, printThroughput, throughput } from './throughput.js';
 
 process.on('SIGINT', () => process.exit(130));
@@ -166,6 +168,42 @@ async function main(): Promise<void> {
     printSubsets(s);
   }
 
+  if (opts.only.has('sync')) {
+    log('');
+    const y = await syncBench();
+    if (y !== undefined) {
+      results.sync = y;
+      const a = y.nodeEventToUp;
+      log(
+        `sync (a): Node deleted → replacement listed p50 ${a.addedP50Ms} ms (p99 ${a.addedP99Ms} ms), UP p50 ` +
+          `${a.p50Ms} ms, p99 ${a.p99Ms} ms, max ${a.maxMs} ms over ${a.events} events; reloads ${a.reloads} ` +
+          `(${y.haproxy})`,
+      );
+      const b = y.reloadsWithConnections;
+      log(
+        `sync (b): ${b.reloads} reloads; ${b.streams} streams, ${b.streamsCut} cut; ${b.keepAliveClients} keep-alive ` +
+          `clients, ${b.keepAliveRequests} requests, ${b.keepAliveFailed} failed, ` +
+          `${b.keepAliveNewConnections} connections opened` +
+          `${b.keepAliveErrors.length > 0 ? ` (failures: ${b.keepAliveErrors.join(', ')})` : ''}`,
+      );
+      const c = y.churn;
+      log(
+        `sync (c): ${c.nodeEvents} Node deletes/adds in ${c.seconds} s: ${c.reloads} reloads ` +
+          `(${c.reloadsPerHour} per hour), ${c.runtimeOps} runtime operations (add, drain, delete, ...)`,
+      );
+      const d = y.scale;
+      log(
+        `sync (d): ${d.backends} backends × ${d.serversPerBackend} servers on ${d.nodes} nodes: in sync ` +
+          `${d.startToInSyncMs} ms after start; steady RSS ${d.steadyRssMb} MB, ` +
+          `CPU ${d.steadyCpuPercent}% of a core; ` +
+          `per Node event (${d.nodeEvents}) CPU ${d.cpuMsPerNodeEvent} ms for ${d.runtimeOpsPerNodeEvent} ` +
+          `runtime operations, applied p50 ${d.convergeP50Ms} ms ` +
+          `(max ${d.convergeMaxMs} ms), ${d.reloadsDuringEvents} reloads; RSS after ${d.rssAfterEventsMb} MB ` +
+          `(peak ${d.peakRssMb} MB)`,
+      );
+    }
+  }
+
   results.totalSeconds = round((nowMs() - started) / 1000, 1);
   results.targets = targets(results);
   writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
@@ -198,6 +236,12 @@ function targets(r: Record<string, unknown>): Record<string, boolean> {
     const nodeEvents = Object.entries(sub.events.costs).filter(([kind]) => kind.startsWith('node'));
     out['subsets: Node event ≤ 50 ms CPU'] = nodeEvents.every(([, c]) => c.maxMs <= 50);
     out['subsets: picks equal pickNodes'] = sub.sameModel && sub.events.sampleWrong === 0;
+  }
+  const y = r.sync as SyncFigures | undefined;
+  if (y) {
+    out['sync: no connection cut across reloads'] =
+      y.reloadsWithConnections.streamsCut === 0 && y.reloadsWithConnections.keepAliveFailed === 0;
+    out['sync: no reload on node churn'] = y.churn.reloads === 0 && y.nodeEventToUp.reloads === 0;
   }
   return out;
 }

@@ -109,7 +109,7 @@ export function freePort(): Promise<number> {
 }
 
 /** A fake API server on loopback with a kubeconfig for it; stopped at teardown. */
-export async function startApi(t: Test): Promise<{ api: FakeApiServer; kubeconfig: string }> {
+export async function startApi(t: Owner): Promise<{ api: FakeApiServer; kubeconfig: string }> {
   const api = new FakeApiServer();
   await api.start();
   t.teardown(() => api.stop());

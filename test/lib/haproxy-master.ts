@@ -3,13 +3,12 @@
 // through spawn.ts, so the master dies with the test (its workers exit when it does).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Test } from 'tap';
 import { cliCommand } from '../../src/haproxy/cli-socket.js';
 import { showProc } from '../../src/haproxy/master-cli.js';
 import { findHaproxy } from '../../src/testkit/haproxy/process.js';
 import { lineSplitter } from '../../src/platform/lines.js';
 import { deadline } from './deadline.js';
-import { spawnChild, tempDir } from './spawn.js';
+import { type Owner, spawnChild, tempDir } from './spawn.js';
 
 export interface MainCfgPaths {
   dir: string;
@@ -59,7 +58,7 @@ defaults
 `;
 }
 
-export async function startMasterWorker(t: Test, o: MasterWorkerOptions): Promise<MasterWorker> {
+export async function startMasterWorker(t: Owner, o: MasterWorkerOptions): Promise<MasterWorker> {
   const bin = findHaproxy(process.env);
   if (bin === undefined) throw new Error('haproxy not found (call requireHaproxy(t) first)');
   const dir = o.dir ?? tempDir(t, 'hna-haproxy-');

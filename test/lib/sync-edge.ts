@@ -4,7 +4,6 @@
 // running `sync` against both. Everything dies with the test file.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Test } from 'tap';
 import type { FakeApiServer, KubeObject } from '../../src/testkit/fakeapi/server.js';
 import { startWhoami, type WhoamiServer } from '../../src/testkit/haproxy/whoami.js';
 import { cliCommand } from '../../src/haproxy/cli-socket.js';
@@ -13,7 +12,7 @@ import { readJsonLogs } from './json-logs.js';
 import { CLI, freePort, httpGet, metricValue, startAgent, startApi, type AgentProcess } from './agent-process.js';
 import { mainCfgFor, startMasterWorker, type MasterWorker } from './haproxy-master.js';
 import { deadline } from './deadline.js';
-import { spawnChild, tempDir } from './spawn.js';
+import { type Owner, spawnChild, tempDir } from './spawn.js';
 
 export const P = 'haproxy-node-agent.io';
 export const AGENT_INTER = '200ms';
@@ -46,6 +45,8 @@ export function serviceObject(
 }
 
 export interface SyncProcess {
+  /** The sync process's own pid (setpriv execs it in place): for its CPU time and memory. */
+  pid: number;
   httpPort: number;
   logs: Array<Record<string, unknown>>;
   /** Lines on stdout that are not JSON logs (--dry-run's output). */
@@ -77,8 +78,8 @@ export interface SyncEdge {
   startSync(extra?: string[]): Promise<SyncProcess>;
 }
 
-export async function startSync(t: Test, args: string[]): Promise<SyncProcess> {
-  const proc = spawnChild(t, process.execPath, [CLI, 'sync', ...args], {
+export async function startSync(t: Owner, args: string[], cli = CLI): Promise<SyncProcess> {
+  const proc = spawnChild(t, process.execPath, [cli, 'sync', ...args], {
     env: { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -86,7 +87,9 @@ export async function startSync(t: Test, args: string[]): Promise<SyncProcess> {
   const httpPort = await out.first('sync exited before listening', (rec) =>
     rec.msg === 'listening' ? Number(String(rec.http).split(':').pop()) : undefined,
   );
+  if (proc.pid === undefined) throw new Error('sync did not start');
   return {
+    pid: proc.pid,
     httpPort,
     logs: out.logs,
     printed: () => out.logs.filter((r) => typeof r.raw === 'string').map((r) => r.raw as string),
@@ -96,9 +99,13 @@ export async function startSync(t: Test, args: string[]): Promise<SyncProcess> {
   };
 }
 
+/**
+ * The whole edge on loopback. `syncArgs` are added to sync's flags, and a flag named there replaces
+ * the default given here (--agent-inter, --debounce, ...): a flag given twice is an error.
+ */
 export async function startSyncEdge(
-  t: Test,
-  opts: { nodes?: number; services?: KubeObject[]; syncArgs?: string[] } = {},
+  t: Owner,
+  opts: { nodes?: number; services?: KubeObject[]; syncArgs?: string[]; cli?: string } = {},
 ): Promise<SyncEdge> {
   const { api, kubeconfig } = await startApi(t);
   const dir = tempDir(t, 'hna-sync-');
@@ -114,17 +121,23 @@ export async function startSyncEdge(
   t.teardown(() => Promise.all(whoami.map((w) => w.close())));
   const agents = await Promise.all(
     nodes.map((n, i) =>
-      startAgent(t, [
-        '--node-name',
-        n,
-        '--kubeconfig',
-        kubeconfig,
-        '--agent-address',
-        nodeIp(i),
-        '--agent-port',
-        String(agentPort),
-        '--proxy-healthz-url=',
-      ]),
+      startAgent(
+        t,
+        [
+          '--node-name',
+          n,
+          '--kubeconfig',
+          kubeconfig,
+          '--agent-address',
+          nodeIp(i),
+          '--agent-port',
+          String(agentPort),
+          '--proxy-healthz-url=',
+        ],
+        {},
+        [],
+        opts.cli === undefined ? {} : { cli: opts.cli },
+      ),
     ),
   );
   const out = join(dir, 'edge.cfg');
@@ -133,37 +146,29 @@ export async function startSyncEdge(
     masterSocket: join(dir, 'master.sock'),
     stateFile: join(dir, 'server-state'),
   };
+  const extra = opts.syncArgs ?? [];
+  const named = new Set(extra.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]));
+  const defaults: Array<[string, string]> = [
+    ['kubeconfig', kubeconfig],
+    ['out', out],
+    ['haproxy-socket', paths.statsSocket],
+    ['master-socket', paths.masterSocket],
+    ['state-file', paths.stateFile],
+    ['nodes-per-service', '2'],
+    ['agent-port', String(agentPort)],
+    ['agent-inter', AGENT_INTER],
+    ['bind', `127.0.0.1:${frontendPort}`],
+    ['min-reload-interval', '1s'],
+    ['debounce', '100ms'],
+    ['resync-interval', '1s'],
+    ['http-port', '0'],
+  ];
   const syncArgs = [
-    '--kubeconfig',
-    kubeconfig,
-    '--out',
-    out,
-    '--haproxy-socket',
-    paths.statsSocket,
-    '--master-socket',
-    paths.masterSocket,
-    '--state-file',
-    paths.stateFile,
-    '--nodes-per-service',
-    '2',
-    '--agent-port',
-    String(agentPort),
-    '--agent-inter',
-    AGENT_INTER,
-    '--bind',
-    `127.0.0.1:${frontendPort}`,
-    '--min-reload-interval',
-    '1s',
-    '--debounce',
-    '100ms',
-    '--resync-interval',
-    '1s',
-    '--http-port',
-    '0',
-    ...(opts.syncArgs ?? []),
+    ...defaults.filter(([name]) => !named.has(name)).flatMap(([name, value]) => [`--${name}`, value]),
+    ...extra,
   ];
   // sync first: it writes the file HAProxy starts from.
-  const sync = await startSync(t, syncArgs);
+  const sync = await startSync(t, syncArgs, opts.cli);
   await until(`${out} written`, () => readFileSync(out, 'utf8').includes('backend '), 30_000).catch((err) => {
     throw new Error(`${(err as Error).message}; sync logs: ${JSON.stringify(sync.logs.slice(-5))}`);
   });
@@ -207,7 +212,7 @@ export async function startSyncEdge(
       }
     },
     metric: async (sample) => metricValue((await httpGet(edge.sync.httpPort, '/metrics')).body, sample),
-    startSync: (extra = []) => startSync(t, [...syncArgs, ...extra]),
+    startSync: (extra = []) => startSync(t, [...syncArgs, ...extra], opts.cli),
   };
   return edge;
 }

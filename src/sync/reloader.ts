@@ -3,7 +3,8 @@
 // of 1 s doubling to 30 s, so a fixed configuration lands within a minute. Before each reload the
 // state file is written from the running worker, so agent-set states (DRAIN, weights) survive it.
 import { reloadAndWait } from '../haproxy/master-cli.js';
-import { rewriteServersState } from '../haproxy/servers-state.js';
+import { isIP } from 'node:net';
+import { parseServersState, rewriteServersState } from '../haproxy/servers-state.js';
 import { errorMessage } from '../core/error-message.js';
 import type { Logger } from '../platform/log.js';
 import type { Desired } from './desired.js';
@@ -111,10 +112,15 @@ export class Reloader {
     this.goAt = undefined;
     const reason = reasons.join('; ');
     const ours = (backend: string): boolean => managed.has(backend) || desired.servers.has(backend);
+    const runningPort = new Map(parseServersState(stateText).rows.map((r) => [`${r.backend}\0${r.server}`, r.port]));
     const state = rewriteServersState(stateText, (backend, server) => {
       if (!ours(backend)) return undefined;
       const d = desired.servers.get(backend)?.get(server);
-      return d === undefined ? 'drop' : { address: d.address, port: d.port };
+      if (d === undefined) return 'drop';
+      if (isIP(d.address) !== 0) return { address: d.address, port: d.port };
+      // A host name runs as the address HAProxy resolved at load: keep that line unless the port
+      // moved (then drop it: the new worker resolves again; the agent re-asserts within agent-inter).
+      return runningPort.get(`${backend}\0${server}`) === d.port ? undefined : 'drop';
     });
     writeAtomically(this.s.stateFile, state.endsWith('\n') ? state : `${state}\n`);
     const started = Date.now();

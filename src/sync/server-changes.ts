@@ -5,7 +5,7 @@
 import type { Logger } from '../platform/log.js';
 import type { Desired } from './desired.js';
 import type { Plan, Running, ServerRef } from './plan.js';
-import type { OpResult, RuntimeApi, ServerSettings } from './runtime.js';
+import type { OpResult, PendingOp, RuntimeApi, ServerSettings } from './runtime.js';
 
 export interface Draining {
   ref: ServerRef;
@@ -34,62 +34,72 @@ export class ServerChanges {
       if (!this.refusalsLogged.has(r.detail))
         this.log.error({ detail: r.detail }, `runtime API refused ${what}: ${r.detail}; the next cycle retries`);
     };
-    const run = async (...a: Parameters<RuntimeApi['run']>): Promise<OpResult> => {
+    const runAll = async (ops: PendingOp[]): Promise<OpResult[]> => {
+      if (ops.length === 0) return [];
       sent = true;
-      return this.runtime.run(...a);
+      return this.runtime.runAll(ops, this.settings);
     };
-    for (const s of plan.add) {
-      const r = await run('add', s, this.settings);
-      if (r.ok) this.log.info({ backend: s.backend, server: s.name, node: s.node }, 'server added (runtime API)');
-      else fail(r, `adding ${s.backend}/${s.name}`);
-    }
-    for (const s of plan.readdress) {
-      const r = await run('readdress', s, this.settings, running.get(s.backend)?.get(s.name));
-      if (r.ok)
-        this.log.info({ backend: s.backend, server: s.name, address: `${s.address}:${s.port}` }, 'server readdressed');
-      else fail(r, `readdressing ${s.backend}/${s.name}`);
-    }
-    for (const [key, d] of this.draining) {
-      if (!desired.servers.get(d.ref.backend)?.has(d.ref.name)) continue;
-      const r = await run('restore', d.ref, this.settings);
+    // New servers first, so capacity never dips; then the moved, and the drains that end.
+    const restores = [...this.draining].filter(([, d]) => desired.servers.get(d.ref.backend)?.has(d.ref.name));
+    const first: PendingOp[] = [
+      ...plan.add.map((s): PendingOp => ({ op: 'add', server: s })),
+      ...plan.readdress.map(
+        (s): PendingOp => ({ op: 'readdress', server: s, old: running.get(s.backend)?.get(s.name) }),
+      ),
+      ...restores.map(([, d]): PendingOp => ({ op: 'restore', server: d.ref })),
+    ];
+    const done = await runAll(first);
+    for (const [i, r] of done.entries()) {
+      const o = first[i] as PendingOp;
+      const where = `${o.server.backend}/${o.server.name}`;
       if (!r.ok) {
-        fail(r, `enabling ${d.ref.backend}/${d.ref.name} again`);
+        fail(r, `${o.op === 'add' ? 'adding' : o.op === 'readdress' ? 'readdressing' : 'enabling'} ${where}`);
         continue;
       }
-      this.draining.delete(key);
-      this.log.info({ backend: d.ref.backend, server: d.ref.name }, 'server wanted again: its drain ended');
+      if (o.op === 'restore') this.draining.delete(`${o.server.backend}\0${o.server.name}`);
+      this.log.info(
+        { backend: o.server.backend, server: o.server.name, op: o.op },
+        `server ${where}: ${o.op} (runtime API)`,
+      );
     }
-    for (const ref of plan.remove) {
-      const key = `${ref.backend}\0${ref.name}`;
-      if (this.draining.has(key)) continue;
-      const r = await run('drain', ref, this.settings);
+    const drains = plan.remove.filter((ref) => !this.draining.has(`${ref.backend}\0${ref.name}`));
+    const drained = await runAll(drains.map((ref): PendingOp => ({ op: 'drain', server: ref })));
+    for (const [i, r] of drained.entries()) {
+      const ref = drains[i] as ServerRef;
       if (!r.ok) {
         fail(r, `draining ${ref.backend}/${ref.name}`);
         continue;
       }
-      this.draining.set(key, { ref, since: Date.now() });
+      this.draining.set(`${ref.backend}\0${ref.name}`, { ref, since: Date.now() });
       this.log.info({ backend: ref.backend, server: ref.name }, 'server draining before del server');
     }
     this.refusalsLogged = failed;
     if (this.draining.size > 0) {
       const sessions = await this.runtime.sessions();
+      const ending: PendingOp[] = [];
       for (const [key, d] of this.draining) {
         const scur = sessions.get(key);
         // Gone already (a reload, an operator): nothing left to delete.
-        if (scur === undefined) this.draining.delete(key);
-        if (scur === undefined) continue;
+        if (scur === undefined) {
+          this.draining.delete(key);
+          continue;
+        }
         if (scur > 0 && (this.drainTimeoutMs === 0 || Date.now() - d.since < this.drainTimeoutMs)) continue;
         if (scur > 0) {
           this.log.warn(
             { backend: d.ref.backend, server: d.ref.name, sessions: scur },
             `${d.ref.backend}/${d.ref.name} still has ${scur} session(s) after --drain-timeout; closing them`,
           );
-          await run('cut', d.ref, this.settings);
+          ending.push({ op: 'cut', server: d.ref });
         }
-        const r = await run('delete', d.ref, this.settings);
-        if (!r.ok) continue;
-        this.draining.delete(key);
-        this.log.info({ backend: d.ref.backend, server: d.ref.name }, 'server deleted (runtime API)');
+        ending.push({ op: 'delete', server: d.ref });
+      }
+      const ended = await runAll(ending);
+      for (const [i, r] of ended.entries()) {
+        const o = ending[i] as PendingOp;
+        if (o.op !== 'delete' || !r.ok) continue;
+        this.draining.delete(`${o.server.backend}\0${o.server.name}`);
+        this.log.info({ backend: o.server.backend, server: o.server.name }, 'server deleted (runtime API)');
       }
     }
     return { sent, waiting: this.draining.size > 0 };

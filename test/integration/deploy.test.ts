@@ -469,7 +469,8 @@ if (rendered === undefined) {
     t.same(c.resources?.limits, { memory: '256Mi' });
   });
 
-  // ---- sync's access (reads, the claims record, one annotation on Services), applied on its own in every cluster an edge host watches ----
+  // ---- sync's access (reads, the claims record, one annotation on Services), applied on its own
+  // in every cluster an edge host watches ----
   const syncRbac = await render(join(deployDir, 'components', 'sync-rbac'));
   if (syncRbac === undefined) throw new Error('kubectl vanished');
 

@@ -83,7 +83,7 @@ class Talker {
 const bin = requireHaproxy(t);
 if (bin !== undefined) {
   const lo = await freePort();
-  const range = `${lo}-${lo + 9}`;
+  const range = `${lo}-${lo + 39}`;
   const tcpNodePort = await freePort();
   const edge = await startSyncEdge(t, {
     syncArgs: ['--tcp-port-range', range, '--tcp-bind-address', '127.0.0.1'],
@@ -185,8 +185,10 @@ if (bin !== undefined) {
       'the refusal counted',
       async () => ((await edge.metric(`haproxy_node_agent_sync_tcp_port_refusals_total{reason="taken"}`)) ?? 0) >= 1,
     );
-    const warned = edge.sync.logs.find((r) => String(r.msg).includes('other/evil') && String(r.msg).includes('db/pg'));
-    t.ok(warned, 'the warning names both Services');
+    const names = (r: Record<string, unknown>): boolean =>
+      String(r.msg).includes('other/evil') && String(r.msg).includes('db/pg');
+    await until('the warning logged', () => edge.sync.logs.some(names));
+    t.ok(edge.sync.logs.find(names), 'the warning names both Services');
     await until(
       'the forged annotations are removed',
       async () => (await annotation('other', 'evil')) === '' && (await annotation('other', 'forger')) === '',
@@ -195,6 +197,79 @@ if (bin !== undefined) {
     t.notMatch(cfg, /other_evil|other_forger/, 'neither is served');
     t.notMatch(cfg, new RegExp(`tcp_${lo + 5}`), 'no frontend for the forged port');
     t.equal(await annotation('db', 'pg'), String(lo), 'the owner keeps its port');
+  });
+
+  t.test('churn: 20 TCP Services created, then 10 deleted; talking connections are never cut', async (t) => {
+    const talkers = await Promise.all([0, 1, 2].map(() => Talker.open(lo)));
+    let sent = 0;
+    let failed = 0;
+    let talking = true;
+    const talk = Promise.all(
+      talkers.map(async (c, k) => {
+        for (let i = 0; talking; i++) {
+          sent++;
+          await c.roundTrip(`c${k}-${i}`).catch(() => failed++);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }),
+    );
+    const before = await masterReloads();
+    const names = Array.from({ length: 20 }, (_, i) => `churn${i}`);
+    for (const n of names)
+      edge.api.create('services', tcpService('churn', n, tcpNodePort, { [`${P}/tcp-port`]: 'auto' }));
+    let last = '';
+    await until(
+      '20 churn Services announced',
+      async () => {
+        last = await kubectl(edge.kubeconfig, 'get', 'svc', '-n', 'churn', '-o', 'json');
+        const items = (JSON.parse(last) as { items: KubeObject[] }).items;
+        return items.filter((o) => /^\d+$/.test(o.metadata.annotations?.[ASSIGNED] ?? '')).length === 20;
+      },
+      60_000,
+    ).catch((err) => {
+      const warnings = edge.sync.logs.filter((r) => r.level !== 'info' && r.level !== 30).slice(-5);
+      throw new Error(`${(err as Error).message}; sync: ${JSON.stringify(warnings)}; ${last.slice(0, 1500)}`);
+    });
+    const ports = new Set(readFileSync(edge.out, 'utf8').match(/^frontend tcp_\d+$/gm));
+    for (const n of names.slice(0, 10)) edge.api.delete('services', 'churn', n);
+    await until(
+      '10 frontends gone',
+      () => (readFileSync(edge.out, 'utf8').match(/^frontend tcp_\d+$/gm) ?? []).length === ports.size - 10,
+      60_000,
+    );
+    await until('the last reload done', async () =>
+      (await showProc(edge.haproxy.masterSocket)).workers.some((w) => w.current),
+    );
+    const upTo = sent + 30;
+    await until('more round trips after the churn', () => sent >= upTo);
+    talking = false;
+    await talk;
+    const reloads = (await masterReloads()) - before;
+    t.comment(`churn: 20 created + 10 deleted TCP Services, ${reloads} reloads, ${sent} round trips, ${failed} failed`);
+    t.equal(failed, 0, `no round trip failed (${sent} on 3 connections, ${reloads} reloads)`);
+    t.ok(
+      talkers.every((c) => !c.closed),
+      'all three connections still open',
+    );
+    t.ok(reloads <= 10, `reloads batched: ${reloads} for 30 changes`);
+    const record = JSON.parse(
+      await kubectl(
+        edge.kubeconfig,
+        'get',
+        'cm',
+        '-n',
+        'haproxy-node-agent',
+        'haproxy-node-agent-edge-claims',
+        '-o',
+        'jsonpath={.data.claims\\.json}',
+      ),
+    ) as { ports: Record<string, { vacated?: string }> };
+    t.equal(
+      Object.values(record.ports).filter((e) => e.vacated !== undefined).length,
+      10,
+      'the 10 deleted ports are quarantined',
+    );
+    for (const c of talkers) c.close();
   });
 
   t.test('a restart of sync keeps the port; a second sync computes the same', async (t) => {

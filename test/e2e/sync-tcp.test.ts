@@ -230,16 +230,15 @@ if (bin !== undefined) {
       const warnings = edge.sync.logs.filter((r) => r.level !== 'info' && r.level !== 30).slice(-5);
       throw new Error(`${(err as Error).message}; sync: ${JSON.stringify(warnings)}; ${last.slice(0, 1500)}`);
     });
-    const ports = new Set(readFileSync(edge.out, 'utf8').match(/^frontend tcp_\d+$/gm));
-    for (const n of names.slice(0, 10)) edge.api.delete('services', 'churn', n);
-    await until(
-      '10 frontends gone',
-      () => (readFileSync(edge.out, 'utf8').match(/^frontend tcp_\d+$/gm) ?? []).length === ports.size - 10,
+    const items = (JSON.parse(last) as { items: KubeObject[] }).items;
+    const gone = new Set(items.slice(0, 10).map((o) => `tcp_${o.metadata.annotations?.[ASSIGNED] ?? ''}`));
+    await edge.waitFor(
+      'the 20 new backends run',
+      (rows) => items.every((o) => rows.some((r) => r.proxy === `tcp_${o.metadata.annotations?.[ASSIGNED]}`)),
       60_000,
     );
-    await until('the last reload done', async () =>
-      (await showProc(edge.haproxy.masterSocket)).workers.some((w) => w.current),
-    );
+    for (const o of items.slice(0, 10)) edge.api.delete('services', 'churn', o.metadata.name as string);
+    await edge.waitFor('the 10 deleted backends no longer run', (rows) => !rows.some((r) => gone.has(r.proxy)), 60_000);
     const upTo = sent + 30;
     await until('more round trips after the churn', () => sent >= upTo);
     talking = false;

@@ -23,13 +23,15 @@ export interface ClaimEntry {
   vacated?: string;
 }
 
-/** The sections: a TCP port table (or any other name space) is one more section. */
-export const CLAIM_SECTIONS = ['hosts', 'backends'] as const;
+/** The sections: hosts and backend names (edge/claims.ts), TCP ports (edge/tcp-ports.ts). */
+export const CLAIM_SECTIONS = ['hosts', 'backends', 'ports'] as const;
 export type ClaimSection = (typeof CLAIM_SECTIONS)[number];
 
 export interface ClaimsDocument {
   hosts: Map<string, ClaimEntry>;
   backends: Map<string, ClaimEntry>;
+  /** TCP port (decimal, 1..65535) → the Service it is promised to; written by sync only. */
+  ports: Map<string, ClaimEntry>;
   /** Top-level keys this version does not know (a newer writer's sections): kept as they were. */
   extra: Map<string, unknown>;
 }
@@ -42,6 +44,7 @@ export const MAX_CLAIMS_BYTES = 900 * 1024;
 const KEY_RULES: Record<ClaimSection, (k: string) => boolean> = {
   hosts: isDnsSubdomain,
   backends: (k) => /^[A-Za-z0-9._:-]{1,100}$/.test(k),
+  ports: (k) => /^[1-9][0-9]{0,4}$/.test(k) && Number(k) <= 65535,
 };
 
 /** Where the record lives (the edge's own namespace: tenants get no write access to it). */
@@ -71,7 +74,7 @@ export class ClaimsFormatError extends Error {
 }
 
 export function emptyClaims(): ClaimsDocument {
-  return { hosts: new Map(), backends: new Map(), extra: new Map() };
+  return { hosts: new Map(), backends: new Map(), ports: new Map(), extra: new Map() };
 }
 
 /** `cluster/namespace` → its parts (the namespace is a DNS label, so the last '/' splits). */
@@ -166,6 +169,8 @@ export function serializeClaimsDocument(d: ClaimsDocument): string {
     ['version', CLAIMS_VERSION],
     ['hosts', sortedObject(d.hosts)],
     ['backends', sortedObject(d.backends)],
+    // Absent while empty: a record without TCP Services stays byte-equal to what older writers wrote.
+    ...(d.ports.size === 0 ? [] : [['ports', sortedObject(d.ports)]]),
     ...[...d.extra].sort(([a], [b]) => (a < b ? -1 : 1)),
   ]);
   return `${JSON.stringify(doc, null, 1)}\n`;

@@ -30,6 +30,7 @@ import {
   splitOwner,
 } from '../core/claims-document.js';
 import { byClaim, type Claim, ownerOf, who } from './ownership.js';
+import { resolveTcpPorts, type TcpPortOptions, type TcpPortRequest } from './tcp-ports.js';
 
 /** How long a recorded owner keeps a key it no longer claims (a redeploy, a mistaken delete). */
 export const QUARANTINE_MS = 24 * 60 * 60 * 1000;
@@ -106,7 +107,7 @@ export function resolveClaims<C extends ClaimRequest>(
     nowIso,
     opts,
     quarantineMs: opts.quarantineMs ?? QUARANTINE_MS,
-    entries: record.hosts.size + record.backends.size,
+    entries: record.hosts.size + record.backends.size + record.ports.size,
     bytes: serializeClaimsDocument(record).length,
     notRecorded: 0,
     warnings: [],
@@ -128,7 +129,12 @@ export function resolveClaims<C extends ClaimRequest>(
     record,
     ctx,
   );
-  const next: ClaimsDocument = { hosts: hosts.entries, backends: backends.entries, extra: record.extra };
+  const next: ClaimsDocument = {
+    hosts: hosts.entries,
+    backends: backends.entries,
+    ports: record.ports,
+    extra: record.extra,
+  };
   if (ctx.notRecorded > 0)
     ctx.warnings.push(
       `claims record: full (${MAX_CLAIM_ENTRIES} entries or ${MAX_CLAIMS_BYTES} bytes); ` +
@@ -178,7 +184,7 @@ function keyOwner<C extends Claim>(owner: string, claims: readonly C[]): KeyOwne
 function resolveSection<C extends Claim>(
   claims: readonly C[],
   keyOf: (c: C) => string | undefined,
-  section: ClaimSection,
+  section: Exclude<ClaimSection, 'ports'>,
   what: (key: string) => string,
   record: ClaimsDocument,
   ctx: Context,
@@ -287,6 +293,8 @@ function current(entry: ClaimEntry, live: readonly Claim[], first: Claim): Claim
 export interface ClaimsToRecord {
   requests: readonly ClaimRequest[];
   options: ClaimsOptions;
+  /** TCP port requests (edge/tcp-ports.ts), only from a writer that assigns ports (sync). */
+  tcp?: { requests: readonly TcpPortRequest[]; options: TcpPortOptions };
 }
 
 /**
@@ -300,6 +308,11 @@ export function claimsUpdate(
 ): (current: ClaimsDocument) => ClaimsDocument | undefined {
   return (current) => {
     const r = resolveClaims(claims.requests, current, nowIso, claims.options);
-    return r.changed ? r.record : undefined;
+    const tcp = claims.tcp;
+    if (tcp === undefined) return r.changed ? r.record : undefined;
+    const others = r.record.hosts.size + r.record.backends.size;
+    const ports = resolveTcpPorts(tcp.requests, current.ports, nowIso, tcp.options, others).ports;
+    const next = { ...r.record, ports };
+    return sameClaims(current, next) ? undefined : next;
   };
 }

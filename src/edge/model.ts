@@ -7,9 +7,11 @@ import { groupBy } from '../core/group-by.js';
 import { type EligibleNode, eligibleNode } from './eligible.js';
 import { pickNodes } from './hash.js';
 import type { SubsetIndex } from './subsets.js';
-import { type ClaimsDocument, emptyClaims } from '../core/claims-document.js';
+import { type ClaimsDocument, emptyClaims, sameClaims } from '../core/claims-document.js';
 import { type ClaimRequest, type ClaimsToRecord, type KeyOwner, mayJoin, resolveClaims } from './claims.js';
 import { shareEntry, who as claimant } from './ownership.js';
+import { type TcpAsk, tcpAsk } from './tcp-annotations.js';
+import { type PortRange, type RefusalReason, resolveTcpPorts, type TcpPortOptions } from './tcp-ports.js';
 
 /** One cluster as read from a kubeconfig context or a snapshot file. Objects are parsed JSON. */
 export interface ClusterSnapshot {
@@ -36,6 +38,11 @@ export interface ModelOptions {
    * record, and a `claims.record` nobody should write (its claims are dated 1970).
    */
   claims?: { record: ClaimsDocument; now: string };
+  /**
+   * TCP Services (PREFIX/tcp-port): the pool, and whether this caller assigns new ports (sync) or
+   * only serves recorded ones (render, and when absent).
+   */
+  tcp?: { range: PortRange | undefined; assign: boolean };
 }
 
 /** Annotation names, after `PREFIX/`. */
@@ -85,10 +92,25 @@ export interface Route {
   backend: string;
 }
 
+/** One TCP Service with its port: a `mode tcp` frontend on the port and a backend behind it. */
+export interface TcpService {
+  port: number;
+  /** Frontend and backend section name: tcp_PORT. */
+  name: string;
+  service: ExposedService;
+  servers: Server[];
+  timeoutClientMs: number;
+  timeoutServerMs: number;
+}
+
 export interface Model {
   /** Most specific first: by host, then longer paths before shorter ones. */
   routes: Route[];
   backends: Backend[];
+  /** By port. */
+  tcp: TcpService[];
+  /** TCP port requests refused this build (each also a warning), for a metric by reason. */
+  tcpRefusals: { reason: RefusalReason; message: string }[];
   /** One line each, prefixed with the object they are about; nothing is fatal. */
   warnings: string[];
   /** What a writer of the claims record needs (edge/claims.ts, kube/claims-record.ts). */
@@ -115,6 +137,7 @@ const SAFE_PATH = /^\/[A-Za-z0-9\-._~%/:@+,;=!*]*$/;
 interface Request extends ClaimRequest {
   path: string;
   nodePort: number;
+  tcp: TcpAsk | undefined;
 }
 
 /** The backend name of a Service without PREFIX/backend: its host and path. */
@@ -168,8 +191,13 @@ function exposeRequest(
   if (backend !== undefined && !/^[A-Za-z0-9._:-]{1,100}$/.test(backend)) {
     return skip(`${prefix}/${ANNOTATION.backend} ${shown(backend)} is not an HAProxy name (letters, digits, - _ . :)`);
   }
-  if (host === undefined && backend === undefined)
-    return skip(`needs ${prefix}/${ANNOTATION.host} or ${prefix}/${ANNOTATION.backend}`);
+  let tcpSide = tcpAsk(prefix, a);
+  if (tcpSide !== undefined && 'error' in tcpSide) {
+    warn(`service ${who}: ${tcpSide.error}; no TCP port`);
+    tcpSide = undefined;
+  }
+  if (host === undefined && backend === undefined && tcpSide === undefined)
+    return skip(`needs ${prefix}/${ANNOTATION.host}, ${prefix}/${ANNOTATION.backend} or ${prefix}/tcp-port`);
 
   const ports = arr(obj(o.spec).ports).map(obj);
   const tcp = ports.filter((p) => (p.protocol ?? 'TCP') === 'TCP' && typeof p.nodePort === 'number' && p.nodePort > 0);
@@ -213,6 +241,7 @@ function exposeRequest(
     path,
     backend,
     nodePort,
+    tcp: tcpSide,
   };
 }
 
@@ -261,7 +290,8 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   const clustersRead = new Set([...eligibleByCluster.keys()]);
   const given = opts.claims ?? { record: emptyClaims(), now: new Date(0).toISOString() };
   const claimOptions = { shareKey: share, clusters: clustersRead, derivedName: derivedBackendName };
-  const resolved = resolveClaims(requests, given.record, given.now, claimOptions);
+  const httpRequests = requests.filter((r) => r.host !== undefined || r.backend !== undefined);
+  const resolved = resolveClaims(httpRequests, given.record, given.now, claimOptions);
   warnings.push(...resolved.warnings);
   const admitted = resolved.admitted;
   const hostOwners = resolved.hosts;
@@ -302,9 +332,52 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
     }
   }
 
-  // Names must be unique: a derived name can meet an explicit one; later groups get a suffix.
+  // TCP Services: a port each, from the record or (sync only) the pool (tcp-ports.ts).
+  const tcpRequests = requests
+    .filter((r) => r.tcp !== undefined)
+    .map((r) => ({ ...r, wanted: (r.tcp as TcpAsk).wanted, ask: r.tcp as TcpAsk }));
+  const tcpOptions: TcpPortOptions = {
+    range: opts.tcp?.range,
+    clusters: clustersRead,
+    assign: opts.tcp?.assign === true,
+  };
+  const otherEntries = resolved.record.hosts.size + resolved.record.backends.size;
+  const ports = resolveTcpPorts(tcpRequests, given.record.ports, given.now, tcpOptions, otherEntries);
+  for (const r of ports.refusals) warnings.push(r.message);
+  const tcpRefusals = ports.refusals.map((r) => ({ reason: r.reason, message: r.message }));
+  const tcp: TcpService[] = [];
+  for (const { request: r, port } of ports.assigned) {
+    const identity = `${r.cluster}/${r.namespace}/${r.name}`;
+    const eligible = eligibleByCluster.get(r.cluster) ?? [];
+    const picked = subsets?.picks(r.cluster, identity) ?? pickNodes(identity, eligible, opts.nodesPerService);
+    const servers = picked.map((n) => ({
+      name: haproxyIdent(`${r.cluster}_${n.name}_${r.namespace}_${r.name}`),
+      cluster: r.cluster,
+      node: n.name,
+      zone: n.zone,
+      address: n.address,
+      nodePort: r.nodePort,
+      namespace: r.namespace,
+      service: r.name,
+    }));
+    servers.sort((x, y) => cmp(x.name, y.name) || cmp(x.address, y.address));
+    for (const [i, s] of servers.entries())
+      if (servers.findIndex((o) => o.name === s.name) !== i) s.name += `_${i + 1}`;
+    const service = { cluster: r.cluster, namespace: r.namespace, name: r.name, identity, nodePort: r.nodePort };
+    tcp.push({
+      port,
+      name: `tcp_${port}`,
+      service: { ...service, eligible: eligible.length, picked: picked.length },
+      servers,
+      timeoutClientMs: r.ask.timeoutClientMs,
+      timeoutServerMs: r.ask.timeoutServerMs,
+    });
+  }
+
+  // Names must be unique: a derived name can meet an explicit one; later groups get a suffix. TCP
+  // sections hold theirs first: a port's name never moves.
   const nameOf = new Map<string, string>();
-  const used = new Set<string>();
+  const used = new Set<string>(tcp.map((t) => t.name));
   for (const [key, g] of [...groups].sort(([ka, a], [kb, b]) => cmp(a.base, b.base) || cmp(ka, kb))) {
     let name = g.base;
     for (let i = 2; used.has(name); i++) name = `${g.base}_${i}`;
@@ -388,8 +461,15 @@ export function buildModel(clusters: readonly ClusterSnapshot[], opts: ModelOpti
   routes.sort((x, y) => cmp(x.host, y.host) || y.path.length - x.path.length || cmp(x.path, y.path));
   subsets?.retain(
     new Set(eligibleByCluster.keys()),
-    new Set(backends.flatMap((b) => b.services.map((s) => s.identity))),
+    new Set([...backends.flatMap((b) => b.services.map((s) => s.identity)), ...tcp.map((t) => t.service.identity)]),
   );
-  const claims = { requests, options: claimOptions, record: resolved.record, changed: resolved.changed };
-  return { routes, backends, warnings, claims };
+  const record = { ...resolved.record, ports: ports.ports };
+  const claims = {
+    requests: httpRequests,
+    options: claimOptions,
+    ...(tcpOptions.assign ? { tcp: { requests: tcpRequests, options: tcpOptions } } : {}),
+    record,
+    changed: !sameClaims(given.record, record),
+  };
+  return { routes, backends, tcp, tcpRefusals, warnings, claims };
 }

@@ -2,7 +2,7 @@
 // the HAProxy spelling of each value (conditions, addresses, durations, agent-send). Pure.
 import { isIP } from 'node:net';
 import { escapeHaproxyQuoted } from '../haproxy/quote.js';
-import type { Model } from './model.js';
+import type { Model, Server } from './model.js';
 import { Template, type Scope, type Shape } from './template.js';
 
 export interface OutputSettings {
@@ -15,6 +15,8 @@ export interface OutputSettings {
   nodesPerService: number;
   /** Add `on-marked-down shutdown-sessions` to every server (pairs with the daemon's --drain-deadline). */
   shutdownSessionsOnDown?: boolean;
+  /** --tcp-bind-address: where TCP Services' frontends listen ('' = every address). */
+  tcpBindAddress?: string;
 }
 
 /** Everything a template may use; also the README's template reference. */
@@ -59,6 +61,32 @@ export const TEMPLATE_SHAPE: Shape = {
       weight: 'text',
     },
   },
+  tcp: {
+    port: 'text',
+    name: 'text', // frontend and backend section name: tcp_PORT
+    bind: 'text', // ADDR:PORT (--tcp-bind-address)
+    timeoutClient: 'text', // HAProxy time (PREFIX/tcp-timeout-client)
+    timeoutServer: 'text', // HAProxy time (PREFIX/tcp-timeout-server)
+    cluster: 'text',
+    namespace: 'text',
+    service: 'text',
+    nodePort: 'text',
+    eligible: 'text',
+    picked: 'text',
+    servers: {
+      name: 'text',
+      address: 'text',
+      ip: 'text',
+      nodePort: 'text',
+      cluster: 'text',
+      node: 'text',
+      zone: 'text',
+      namespace: 'text',
+      service: 'text',
+      agentSend: 'text',
+      weight: 'text',
+    },
+  },
 };
 
 // Its two long lines are split with `+` in the source only; each renders as one line.
@@ -89,6 +117,27 @@ backend {{name}}
   `{{#if slowstart}} slowstart {{slowstart}}{{/if}}{{#if onMarkedDown}} on-marked-down {{onMarkedDown}}{{/if}}
 {{/each}}
 {{/each}}
+{{#each tcp}}
+
+frontend {{name}}
+  bind {{bind}}
+  mode tcp
+  option clitcpka
+  timeout client {{timeoutClient}}
+  default_backend {{name}}
+
+backend {{name}}
+  mode tcp
+  balance leastconn
+  option srvtcpka
+  timeout server {{timeoutServer}}
+  # {{cluster}}/{{namespace}}/{{service}}: nodePort {{nodePort}}, {{picked}} of {{eligible}} eligible nodes
+{{#each servers}}
+  server {{name}} {{address}} check agent-check agent-addr {{ip}} agent-port {{agentPort}} ` +
+  `agent-inter {{agentInter}} agent-send "{{agentSend}}" weight {{weight}}` +
+  `{{#if slowstart}} slowstart {{slowstart}}{{/if}}{{#if onMarkedDown}} on-marked-down {{onMarkedDown}}{{/if}}
+{{/each}}
+{{/each}}
 `;
 
 export const FRONTEND_NAME = 'fe_haproxy_node_agent';
@@ -112,9 +161,36 @@ function hostPort(ip: string, port: number): string {
   return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
+function serverScope(srv: Server): Scope {
+  return {
+    name: srv.name,
+    address: hostPort(srv.address, srv.nodePort),
+    ip: srv.address,
+    nodePort: srv.nodePort,
+    cluster: srv.cluster,
+    node: srv.node,
+    zone: srv.zone,
+    namespace: srv.namespace,
+    service: srv.service,
+    // The daemon reads one line naming the Service and answers with that Service's weight.
+    agentSend: escapeHaproxyQuoted(`${srv.namespace}/${srv.service}\n`),
+    weight: 100,
+  };
+}
+
+function tcpServers(model: Model): number {
+  return model.tcp.reduce((n, t) => n + t.servers.length, 0);
+}
+
+/** A TCP frontend's bind: ADDR:PORT, or :PORT for every address. */
+export function tcpBind(address: string, port: number): string {
+  return address === '' ? `:${port}` : hostPort(address, port);
+}
+
 export function templateScope(model: Model, s: OutputSettings): Scope {
-  const serverCount = model.backends.reduce((n, b) => n + b.servers.length, 0);
-  const serviceCount = model.backends.reduce((n, b) => n + b.services.length, 0);
+  // TCP Services count as one backend and one Service each.
+  const serverCount = model.backends.reduce((n, b) => n + b.servers.length, 0) + tcpServers(model);
+  const serviceCount = model.backends.reduce((n, b) => n + b.services.length, 0) + model.tcp.length;
   return {
     frontend: FRONTEND_NAME,
     bind: s.bind,
@@ -124,7 +200,7 @@ export function templateScope(model: Model, s: OutputSettings): Scope {
     slowstart: s.slowstartMs === 0 ? '' : haproxyTime(s.slowstartMs),
     onMarkedDown: s.shutdownSessionsOnDown === true ? 'shutdown-sessions' : '',
     serviceCount,
-    backendCount: model.backends.length,
+    backendCount: model.backends.length + model.tcp.length,
     serverCount,
     routes: model.routes.map((r) => ({ ...r, condition: routeCondition(r.host, r.path) })),
     backends: model.backends.map((b) => ({
@@ -137,20 +213,21 @@ export function templateScope(model: Model, s: OutputSettings): Scope {
         eligible: svc.eligible,
         picked: svc.picked,
       })),
-      servers: b.servers.map((srv) => ({
-        name: srv.name,
-        address: hostPort(srv.address, srv.nodePort),
-        ip: srv.address,
-        nodePort: srv.nodePort,
-        cluster: srv.cluster,
-        node: srv.node,
-        zone: srv.zone,
-        namespace: srv.namespace,
-        service: srv.service,
-        // The daemon reads one line naming the Service and answers with that Service's weight.
-        agentSend: escapeHaproxyQuoted(`${srv.namespace}/${srv.service}\n`),
-        weight: 100,
-      })),
+      servers: b.servers.map(serverScope),
+    })),
+    tcp: model.tcp.map((t) => ({
+      port: t.port,
+      name: t.name,
+      bind: tcpBind(s.tcpBindAddress ?? '', t.port),
+      timeoutClient: haproxyTime(t.timeoutClientMs),
+      timeoutServer: haproxyTime(t.timeoutServerMs),
+      cluster: t.service.cluster,
+      namespace: t.service.namespace,
+      service: t.service.name,
+      nodePort: t.service.nodePort,
+      eligible: t.service.eligible,
+      picked: t.service.picked,
+      servers: t.servers.map(serverScope),
     })),
   };
 }

@@ -157,7 +157,12 @@ export class ApiTransport {
     const headers: http.OutgoingHttpHeaders =
       body === undefined
         ? prepared.headers
-        : { ...prepared.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) };
+        : {
+            ...prepared.headers,
+            // The one PATCH we send is a JSON merge patch (RFC 7386); everything else is a whole object.
+            'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+            'Content-Length': Buffer.byteLength(body),
+          };
     const mod = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, { method, headers, agent: prepared.agent, signal }, (res) => {
@@ -241,6 +246,11 @@ export class ApiTransport {
   /** PUT a whole object (update with resourceVersion: optimistic concurrency, 409 on conflict). */
   putJson(pathAndQuery: string, body: unknown): Promise<unknown> {
     return this.request('PUT', pathAndQuery, JSON.stringify(body));
+  }
+
+  /** PATCH with a JSON merge patch (RFC 7386): only the fields given change. */
+  mergePatchJson(pathAndQuery: string, body: unknown): Promise<unknown> {
+    return this.request('PATCH', pathAndQuery, JSON.stringify(body));
   }
 
   private async request(

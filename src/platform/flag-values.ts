@@ -159,6 +159,18 @@ export const portRangeValue: FlagValue<{ min: number; max: number }> = {
   show: (r) => `${r.min}-${r.max}`,
 };
 
+/** MIN-MAX, or '' for none (a program that can do without the range). */
+export const optionalPortRangeValue: FlagValue<{ min: number; max: number } | undefined> = {
+  parse: (flag, v) => (v === '' ? undefined : portRange(flag, v)),
+  show: (r) => (r === undefined ? '' : `${r.min}-${r.max}`),
+};
+
+/** An IP address, or '' for every address. */
+export const optionalIpAddressValue: FlagValue<string> = {
+  parse: (flag, v) => (v === '' ? '' : ipAddress(flag, v)),
+  show: (v) => v,
+};
+
 export const signalPolicyValue: FlagValue<Policy> = {
   parse: signalPolicy,
   // Every signal written out: parses back to the same table whatever the defaults become.

@@ -9,6 +9,8 @@ import {
   given,
   ipAddressValue,
   oneOf,
+  optionalIpAddressValue,
+  optionalPortRangeValue,
   optionalText,
   port,
   signalPolicyValue,
@@ -27,6 +29,25 @@ export const KUBECONFIG_FLAG = {
   default: '',
   help: 'Kubeconfig file; in-cluster service account when unset',
   ...optionalText,
+} as const;
+
+/** render and sync: the pool TCP Services get their ports from (docs/sync.md, TCP Services). */
+export const TCP_PORT_RANGE_FLAG = {
+  name: 'tcp-port-range',
+  field: 'tcpPortRange',
+  env: `${ENV_PREFIX}TCP_PORT_RANGE`,
+  default: '',
+  help: 'Pool of ports for TCP Services (PREFIX/tcp-port), MIN-MAX ("" = no TCP Services)',
+  ...optionalPortRangeValue,
+} as const;
+
+export const TCP_BIND_ADDRESS_FLAG = {
+  name: 'tcp-bind-address',
+  field: 'tcpBindAddress',
+  env: `${ENV_PREFIX}TCP_BIND_ADDRESS`,
+  default: '',
+  help: "Address TCP Services' frontends bind ('' = every address)",
+  ...optionalIpAddressValue,
 } as const;
 
 export const HTTP_ADDRESS_FLAG = {

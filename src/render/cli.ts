@@ -19,6 +19,8 @@ import {
   KUBECONFIG_FLAG,
   MAX_REMOVAL_FRACTION_FLAG,
   REQUEST_TIMEOUT_FLAG,
+  TCP_BIND_ADDRESS_FLAG,
+  TCP_PORT_RANGE_FLAG,
   withoutEnv,
 } from '../platform/shared-flags.js';
 import { haproxyCheck } from '../haproxy/check.js';
@@ -112,6 +114,8 @@ export const RENDER_FLAGS = [
     help: "Arguments of the generated frontend's bind line",
     ...bindArgumentsValue,
   },
+  withoutEnv(TCP_PORT_RANGE_FLAG),
+  withoutEnv(TCP_BIND_ADDRESS_FLAG),
   {
     name: 'template',
     field: 'template',
@@ -215,7 +219,15 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   }
   const flags = decodeFlags(RENDER_FLAGS, raw);
   const { nodesPerService, agentPort, agentInterMs, slowstartMs, bind, shutdownSessionsOnDown } = flags;
-  const settings = { nodesPerService, agentPort, agentInterMs, slowstartMs, bind, shutdownSessionsOnDown };
+  const settings = {
+    nodesPerService,
+    agentPort,
+    agentInterMs,
+    slowstartMs,
+    bind,
+    shutdownSessionsOnDown,
+    tcpBindAddress: flags.tcpBindAddress,
+  };
   const { annotationPrefix, requestTimeoutMs } = flags;
   if (flags.snapshot !== '' && (flags.kubeconfig !== '' || flags.context !== '')) {
     throw new FlagError('snapshot', 'reads clusters from the file; drop --kubeconfig and --context');
@@ -274,7 +286,9 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
 
   // The clock dates new claims and starts quarantines; the model itself stays a pure function.
   const now = new Date().toISOString();
-  const model = buildModel(clusters, { annotationPrefix, nodesPerService, claims: { record, now } });
+  // render serves the TCP ports sync recorded; it never hands one out (edge/tcp-ports.ts).
+  const tcp = { range: flags.tcpPortRange, assign: false };
+  const model = buildModel(clusters, { annotationPrefix, nodesPerService, claims: { record, now }, tcp });
   for (const line of warningLines(model.warnings)) await io.stderr(line);
   // Without backends and without a warning saying why, the output alone would look like success.
   if (model.backends.length === 0 && model.warnings.length === 0) {

@@ -39,14 +39,23 @@ export class ClaimsKeeper {
     return this.last;
   }
 
-  async record(claims: ClaimsToRecord, nowIso: string): Promise<void> {
-    if (this.ref === undefined) return;
+  /**
+   * Writes what the model resolved, re-resolved against the record as stored (another writer may
+   * have been first). Returns the record now stored, or undefined when it was not written.
+   */
+  async record(claims: ClaimsToRecord, nowIso: string): Promise<ClaimsDocument | undefined> {
+    if (this.ref === undefined) return undefined;
     try {
       const r = await recordClaims(this.transport, this.ref, claimsUpdate(claims, nowIso));
-      if ('error' in r) this.log.warn({ err: r.error }, `claims record not written: ${r.error}`);
-      else this.last = r.record;
+      if ('error' in r) {
+        this.log.warn({ err: r.error }, `claims record not written: ${r.error}`);
+        return undefined;
+      }
+      this.last = r.record;
+      return r.record;
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, `claims record not written: ${errorMessage(err)}`);
+      return undefined;
     }
   }
 }

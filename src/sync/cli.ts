@@ -86,6 +86,7 @@ export async function runSync(argv: string[], env: NodeJS.ProcessEnv = process.e
     slowstartMs: cfg.slowstartMs,
     bind: cfg.bind,
     shutdownSessionsOnDown: cfg.shutdownSessionsOnDown,
+    tcpBindAddress: cfg.tcpBindAddress,
   };
   const c = new SyncController(
     cfg,

@@ -25,6 +25,7 @@ interface Watched {
   listed: { nodes: boolean; services: boolean };
   informers: ResourceInformer<unknown>[];
   lastContactMs: number | undefined;
+  transport: ApiTransport | undefined;
 }
 
 export class WatchedClusters {
@@ -69,6 +70,7 @@ export class WatchedClusters {
         listed: { nodes: false, services: false },
         informers: [],
         lastContactMs: undefined,
+        transport: undefined,
       };
       const transport = new ApiTransport(
         kc,
@@ -81,6 +83,7 @@ export class WatchedClusters {
             ? log.info({ path }, `${what} ${path} is readable again`)
             : log.warn({ path, detail }, `cannot read ${what} ${path}: ${detail}; the last good one stays in use`),
       );
+      w.transport = transport;
       if (this.clusters.length === 0) this.claimsTransport = transport;
       for (const resource of ['nodes', 'services'] as const) {
         const store = w[resource];
@@ -119,6 +122,11 @@ export class WatchedClusters {
 
   stop(): void {
     for (const c of this.clusters) for (const i of c.informers) i.stop();
+  }
+
+  /** The API of one cluster, by name (sync's writes to Services: the assigned TCP port). */
+  transportOf(cluster: string): ApiTransport | undefined {
+    return this.clusters.find((c) => c.name === cluster)?.transport;
   }
 
   /** Every cluster has listed its Nodes and Services at least once: the model means something. */

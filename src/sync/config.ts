@@ -22,6 +22,8 @@ import {
   LOG_LEVEL_FLAG,
   MAX_REMOVAL_FRACTION_FLAG,
   REQUEST_TIMEOUT_FLAG,
+  TCP_BIND_ADDRESS_FLAG,
+  TCP_PORT_RANGE_FLAG,
 } from '../platform/shared-flags.js';
 
 const E = `${ENV_PREFIX}SYNC_`;
@@ -87,6 +89,8 @@ export const SYNC_FLAGS = [
     help: "Arguments of the generated frontend's bind line",
     ...bindArgumentsValue,
   },
+  { ...TCP_PORT_RANGE_FLAG, env: `${E}TCP_PORT_RANGE` },
+  { ...TCP_BIND_ADDRESS_FLAG, env: `${E}TCP_BIND_ADDRESS` },
   {
     name: 'template',
     field: 'template',

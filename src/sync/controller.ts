@@ -1,10 +1,12 @@
 // One sync cycle, run on every change (debounced), every --resync-interval and when a timer it set
 // comes due: clusters → model → desired state → removal guard → --out → plan against the running
 // worker → runtime commands, or a reload when the runtime API cannot apply it. One cycle at a time.
-import { buildModel } from '../edge/model.js';
+import { buildModel, type Model } from '../edge/model.js';
 import { SubsetIndex } from '../edge/subsets.js';
 import { haproxyCheck } from '../haproxy/check.js';
 import { ClaimsKeeper } from './claims-keeper.js';
+import { AssignedPortWriter } from './assigned-ports.js';
+import { type ClaimsDocument, emptyClaims, sameClaims } from '../core/claims-document.js';
 import type { OutputSettings } from '../edge/output.js';
 import type { Template } from '../edge/template.js';
 import { serverCounts, structureOf } from '../edge/config-text.js';
@@ -50,6 +52,7 @@ export class SyncController {
   private readonly hold: RemovalHold;
   private readonly subsets: SubsetIndex;
   private readonly claims: ClaimsKeeper;
+  private readonly assignedPorts: AssignedPortWriter;
   private readonly changes: ServerChanges;
   private readonly reloader: Reloader;
   private lastPlan: Plan | undefined;
@@ -90,6 +93,7 @@ export class SyncController {
     this.reloader = new Reloader(cfg, metrics, log);
     this.subsets = new SubsetIndex(cfg.nodesPerService);
     this.claims = new ClaimsKeeper(cfg.claimsConfigMap, clusters.claimsTransport, log);
+    this.assignedPorts = new AssignedPortWriter(cfg.annotationPrefix, (c) => clusters.transportOf(c), log);
     this.hold = new RemovalHold(cfg, () => metrics.heldChanges.inc(), log);
     this.onDisk = onDisk;
     this.loadedStructure = onDisk === '' ? undefined : this.structure(onDisk);
@@ -156,14 +160,21 @@ export class SyncController {
     const record = await this.claims.load();
     // Without the record, hosts would be judged as if unrecorded: keep still until it can be read.
     if (record === undefined) return;
-    const model = buildModel(snapshots, {
-      annotationPrefix: this.cfg.annotationPrefix,
-      nodesPerService: this.cfg.nodesPerService,
-      subsets: this.subsets,
-      claims: { record, now: nowIso },
-    });
+    const build = (given: ClaimsDocument, assign: boolean): Model =>
+      buildModel(snapshots, {
+        annotationPrefix: this.cfg.annotationPrefix,
+        nodesPerService: this.cfg.nodesPerService,
+        subsets: this.subsets,
+        claims: { record: given, now: nowIso },
+        tcp: { range: this.cfg.tcpPortRange, assign },
+      });
+    // Only sync hands out TCP ports, and only with a record to keep them in (docs/sync.md).
+    let model = build(record, !this.cfg.dryRun && this.cfg.claimsConfigMap !== undefined);
+    for (const r of model.tcpRefusals)
+      if (!this.lastWarnings.has(r.message) && r.reason !== 'unassigned')
+        this.metrics.tcpPortRefusals.inc({ reason: r.reason });
     this.logWarnings(model.warnings);
-    const desired = desiredState(model, this.settings, this.template);
+    let desired = desiredState(model, this.settings, this.template);
 
     if (!this.admitted(desired, now)) {
       if (this.cfg.dryRun) this.print(`held: ${this.hold.held?.reason ?? ''}`);
@@ -172,7 +183,19 @@ export class SyncController {
     this.applied = desired;
 
     if (this.cfg.dryRun) return this.dryRun(desired);
-    if (model.claims.changed) await this.claims.record(model.claims, nowIso);
+    if (model.claims.changed) {
+      const stored = await this.claims.record(model.claims, nowIso);
+      // A TCP port is served only once recorded. When another writer was first (a 409 and a new
+      // resolution) or the write failed, this cycle serves the recorded ports only; the next
+      // cycle decides again from the record as stored.
+      if (!samePorts(record, model.claims.record) && !samePorts(stored, model.claims.record)) {
+        this.kick(stored === undefined ? RETRY_MS : 0);
+        model = build(stored ?? record, false);
+        desired = desiredState(model, this.settings, this.template);
+        this.applied = desired;
+      }
+    }
+    await this.assignedPorts.write(snapshots, model.tcp);
     if (desired.text !== this.onDisk) {
       // A new structure is judged by HAProxy before it replaces --out: a file HAProxy refuses would
       // also stop the next HAProxy start. Server lines alone come from the model, valid by construction.
@@ -397,6 +420,11 @@ export class SyncController {
       backends,
     };
   }
+}
+
+function samePorts(a: ClaimsDocument | undefined, b: ClaimsDocument): boolean {
+  if (a === undefined) return b.ports.size === 0;
+  return sameClaims({ ...emptyClaims(), ports: a.ports }, { ...emptyClaims(), ports: b.ports });
 }
 
 function countServers(d: Desired): number {

@@ -29,7 +29,8 @@ export interface Desired {
 export function desiredState(model: Model, settings: OutputSettings, template?: Template): Desired {
   const text = renderHaproxy(model, settings, template);
   const servers = new Map<string, Map<string, DesiredServer>>();
-  for (const b of model.backends) {
+  const sections = [...model.backends, ...model.tcp.map((t) => ({ name: t.name, servers: t.servers }))];
+  for (const b of sections) {
     const m = new Map<string, DesiredServer>();
     for (const s of b.servers)
       m.set(s.name, {

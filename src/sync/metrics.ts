@@ -67,6 +67,16 @@ export function syncMetrics(src: SyncMetricSources) {
     help: 'Desired states held by the removal guard (a backend emptied or too many servers at once)',
     registers: [registry],
   });
+  const tcpPortRefusals = new Counter({
+    name: `${P}tcp_port_refusals_total`,
+    help:
+      'TCP port requests refused, each counted once when first seen, by reason (taken, quarantined, ' +
+      'out-of-range, exhausted, record-full)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  for (const reason of ['taken', 'quarantined', 'out-of-range', 'exhausted', 'record-full'])
+    tcpPortRefusals.inc({ reason }, 0);
   gauge('pending_changes', 'Runtime operations and reloads wanted but not applied yet', src.pendingChanges);
   gauge(
     'servers_draining',
@@ -88,7 +98,7 @@ export function syncMetrics(src: SyncMetricSources) {
     'Servers in the managed backends of the running worker (-1: unknown)',
     () => src.servers().running,
   );
-  return { registry, reloads, reloadDuration, runtimeCommands, watchRestarts, heldChanges };
+  return { registry, reloads, reloadDuration, runtimeCommands, watchRestarts, heldChanges, tcpPortRefusals };
 }
 
 export type SyncMetrics = ReturnType<typeof syncMetrics>;

@@ -469,11 +469,12 @@ if (rendered === undefined) {
     t.same(c.resources?.limits, { memory: '256Mi' });
   });
 
-  // ---- sync's read-only access, applied on its own in every cluster an edge host watches ----
+  // ---- sync's access (reads, the claims record, one annotation on Services), applied on its own
+  // in every cluster an edge host watches ----
   const syncRbac = await render(join(deployDir, 'components', 'sync-rbac'));
   if (syncRbac === undefined) throw new Error('kubectl vanished');
 
-  t.test('sync-rbac: read-only on nodes and services, get/update on the claims record, nothing else', async (t) => {
+  t.test('sync-rbac: reads nodes and services, patches services, get/update on the claims record', async (t) => {
     const s = syncRbac.objects;
     t.same(s.map((o) => `${o.kind}/${o.metadata?.name}`).sort(), [
       'ClusterRole/haproxy-node-agent-sync',
@@ -501,17 +502,21 @@ if (rendered === undefined) {
     const role = s.find((o) => o.kind === 'ClusterRole') as V1ClusterRole;
     const rules = role.rules ?? [];
     t.same(
-      [...new Set(rules.flatMap((r) => r.verbs))].filter((v) => !['get', 'list', 'watch'].includes(v)),
+      [...new Set(rules.flatMap((r) => r.verbs))].filter((v) => !['get', 'list', 'watch', 'patch'].includes(v)),
       [],
-      'read-only: no verb beyond get, list and watch',
+      'no verb beyond get, list, watch and patch (no create, update or delete)',
     );
     t.same(
-      rules.flatMap((r) => (r.resources ?? []).map((res) => `${(r.apiGroups ?? []).join(',')}/${res}`)).sort(),
+      [
+        ...new Set(rules.flatMap((r) => (r.resources ?? []).map((res) => `${(r.apiGroups ?? []).join(',')}/${res}`))),
+      ].sort(),
       ['/nodes', '/services'],
       'exactly nodes and services of the core API group',
     );
+    // The one write on tenants' objects: PREFIX/assigned-tcp-port on a TCP Service (docs/sync.md).
     t.same(rulesOf(role), [
       { apiGroups: [''], resources: ['nodes', 'services'], verbs: ['get', 'list', 'watch'], resourceNames: [] },
+      { apiGroups: [''], resources: ['services'], verbs: ['patch'], resourceNames: [] },
     ]);
     t.same(
       rules.flatMap((r) => r.nonResourceURLs ?? []),

@@ -38,7 +38,12 @@ function req(
 }
 
 function recordOf(hosts: Record<string, ClaimEntry>, backends: Record<string, ClaimEntry> = {}): ClaimsDocument {
-  return { hosts: new Map(Object.entries(hosts)), backends: new Map(Object.entries(backends)), extra: new Map() };
+  return {
+    hosts: new Map(Object.entries(hosts)),
+    backends: new Map(Object.entries(backends)),
+    ports: new Map(),
+    extra: new Map(),
+  };
 }
 
 const entry = (owner: string, service: string, since = '2025-10-01T00:00:00.000Z'): ClaimEntry => ({
@@ -221,7 +226,8 @@ t.test('the record document: strict, bounded, stable', async (t) => {
     version: 1,
     hosts: { 'shop.example.com': { owner: 'prod eu/shop', service: 'prod eu/shop/web', uid: 'u-1', since: NOW } },
     backends: { 'be:1': { owner: 'a/b', service: 'a/b/c', uid: '', since: NOW, vacated: NOW } },
-    ports: { '8443': 'a newer section, kept' },
+    ports: { '5432': { owner: 'a/db', service: 'a/db/pg', uid: 'u-2', since: NOW } },
+    udpPorts: { '8443': 'a newer section, kept' },
   };
   const doc = parseClaimsDocument(JSON.stringify(good));
   t.equal(doc.hosts.get('shop.example.com')?.owner, 'prod eu/shop');
@@ -233,6 +239,8 @@ t.test('the record document: strict, bounded, stable', async (t) => {
     [bad([]), /expected an object/],
     [bad({ version: 2 }), /version/],
     [bad({ version: 1, hosts: { 'Not A Host': good.hosts['shop.example.com'] } }), /is no name/],
+    [bad({ version: 1, ports: { '65536': good.hosts['shop.example.com'] } }), /is no name/],
+    [bad({ version: 1, ports: { '0443': good.hosts['shop.example.com'] } }), /is no name/],
     [bad({ version: 1, hosts: { 'h.example': { ...good.hosts['shop.example.com'], owner: 'shop' } } }), /owner/],
     [bad({ version: 1, hosts: { 'h.example': { ...good.hosts['shop.example.com'], owner: 'a\n/shop' } } }), /owner/],
     [bad({ version: 1, hosts: { 'h.example': { ...good.hosts['shop.example.com'], since: 'yesterday' } } }), /since/],

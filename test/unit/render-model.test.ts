@@ -268,7 +268,7 @@ t.test('ports: the first TCP nodePort, or the one PREFIX/port names; problems ar
     `service c/ns/badhost: ${P}/host "not a host" is not a DNS name; skipped`,
     `service c/ns/badpath: ${P}/path "/it's" must start with / and hold only URL path characters; skipped`,
     `service c/ns/badbackend: ${P}/backend "has space" is not an HAProxy name (letters, digits, - _ . :); skipped`,
-    `service c/ns/nowhere: needs ${P}/host or ${P}/backend; skipped`,
+    `service c/ns/nowhere: needs ${P}/host, ${P}/backend or ${P}/tcp-port; skipped`,
   ]);
 });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { httpGet, metricValue, seedCluster, startAgent, startApi, type AgentProcess } from '../lib/agent-process.js';
 import { probe, probeUntil } from '../lib/probe.js';
 import { tempDir } from '../lib/spawn.js';
+import { deadline as stretch } from '../lib/deadline.js';
 import { renderKubeconfig } from '../../src/testkit/fakeapi/kubeconfig.js';
 import type { FakeApiServer } from '../../src/testkit/fakeapi/server.js';
 
@@ -74,7 +75,8 @@ async function front(t: Test, api: FakeApiServer): Promise<{ loops: Loops; kubec
 }
 
 async function until<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
+  // Stretched on a busy machine, as every wait in the suite (test/lib/deadline.ts).
+  const deadline = Date.now() + stretch(ms);
   let last = await read();
   while (!ok(last)) {
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms}ms; last ${JSON.stringify(last)}`);

@@ -3,7 +3,10 @@
 import { isIP } from 'node:net';
 import { escapeHaproxyQuoted } from '../haproxy/quote.js';
 import type { Model, Server } from './model.js';
-import { Template, type Scope, type Shape } from './template.js';
+import { Template, TemplateError, type Scope, type Shape } from './template.js';
+import { readFileSync } from 'node:fs';
+import { FlagError } from '../platform/flags.js';
+import { errorMessage } from '../core/error-message.js';
 
 export interface OutputSettings {
   agentPort: number;
@@ -241,4 +244,16 @@ let parsedDefault: Template | undefined;
 function defaultTemplate(): Template {
   parsedDefault ??= new Template(DEFAULT_TEMPLATE);
   return parsedDefault;
+}
+
+/** A user --template, parsed and checked against TEMPLATE_SHAPE; a bad one is a one-line flag error. */
+export function loadTemplateFile(path: string): Template {
+  try {
+    const t = new Template(readFileSync(path, 'utf8'));
+    t.check(TEMPLATE_SHAPE);
+    return t;
+  } catch (err) {
+    if (err instanceof TemplateError) throw new FlagError('template', `${path} ${err.message}`);
+    throw new FlagError('template', `cannot read "${path}": ${errorMessage(err)}`);
+  }
 }

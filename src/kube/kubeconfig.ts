@@ -333,3 +333,28 @@ export function kubeconfigPath(flag: string, env: NodeJS.ProcessEnv): string | u
   const home = join(env.HOME ?? homedir(), '.kube', 'config');
   return existsSync(home) ? home : undefined;
 }
+
+/**
+ * The kubeconfig with `context` selected (undefined: its current context), checked as at start: a
+ * context that is missing or names no cluster, or a plain-http server without
+ * insecure-skip-tls-verify, is a one-line error naming --context. Shared by render and sync.
+ */
+export function loadContext(path: string | undefined, context: string | undefined, env: NodeJS.ProcessEnv): KubeAccess {
+  const kc = loadKubeConfig(path, env);
+  if (context === undefined) return kc;
+  if (kc.getContextObject(context) === null) {
+    const have = kc
+      .getContexts()
+      .map((c) => c.name)
+      .join(', ');
+    throw new FlagError(
+      'context',
+      `no context "${context}" in ${path ?? 'the in-cluster config'} (have: ${have || 'none'})`,
+    );
+  }
+  kc.setCurrentContext(context);
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new FlagError('context', `context "${context}" names no known cluster`);
+  refusePlainHttp(cluster, 'context');
+  return kc;
+}

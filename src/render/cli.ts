@@ -26,12 +26,9 @@ import {
 import { haproxyCheck } from '../haproxy/check.js';
 import { diffServers, formatDiff, serverCounts } from '../edge/config-text.js';
 import { judgeRemoval } from '../edge/removal-guard.js';
-import { DEFAULT_TEMPLATE, TEMPLATE_SHAPE, renderHaproxy } from '../edge/output.js';
+import { DEFAULT_TEMPLATE, loadTemplateFile, renderHaproxy } from '../edge/output.js';
 import { buildModel, type ClusterSnapshot } from '../edge/model.js';
 import type { ApiTransport } from '../kube/transport.js';
-// source.js (and through it the Kubernetes client, ~1 s to load) is imported only once a cluster
-// or snapshot is really read: --help, --print-template and bad flags answer at once.
-import { Template, TemplateError } from '../edge/template.js';
 import { errorMessage } from '../core/error-message.js';
 import {
   type ClaimsDocument,
@@ -240,7 +237,7 @@ export async function runRender(argv: string[], io: RenderIO = processIO): Promi
   const { parseContexts } = await import('../edge/cluster-objects.js');
   const { kubeconfigPath } = await import('../kube/kubeconfig.js');
   const contexts = parseContexts(flags.context);
-  const template = flags.template === '' ? undefined : loadTemplate(flags.template);
+  const template = flags.template === '' ? undefined : loadTemplateFile(flags.template);
   const previous = flags.diff === '' ? undefined : readPrevious(flags.diff);
 
   const kubeconfig = flags.snapshot === '' ? kubeconfigPath(flags.kubeconfig, io.env) : undefined;
@@ -385,17 +382,6 @@ export function warningLines(warnings: readonly string[]): string[] {
   if (counts.size > MAX_WARNINGS)
     out.push(`render: warning: ${counts.size - MAX_WARNINGS} more warnings not shown (${warnings.length} in all)\n`);
   return out;
-}
-
-function loadTemplate(path: string): Template {
-  try {
-    const t = new Template(readFileSync(path, 'utf8'));
-    t.check(TEMPLATE_SHAPE);
-    return t;
-  } catch (err) {
-    if (err instanceof TemplateError) throw new FlagError('template', `${path} ${err.message}`);
-    throw new FlagError('template', `cannot read "${path}": ${(err as Error).message}`);
-  }
 }
 
 /** The previous output; a missing file counts as empty (the first run of a render-and-diff loop). */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { FlagError } from '../platform/flags.js';
 import { isPlainObject } from '../core/json.js';
-import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
+import { loadContext } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 import { listAll } from '../kube/list.js';
 import type { ClusterSnapshot } from '../edge/model.js';
@@ -98,24 +98,7 @@ export async function readClusters(
 ): Promise<ReadCluster[]> {
   return Promise.all(
     choices.map(async (choice) => {
-      const kc = loadKubeConfig(path, env);
-      if (choice.context !== undefined) {
-        if (kc.getContextObject(choice.context) === null) {
-          throw new FlagError(
-            'context',
-            `no context "${choice.context}" in ${path ?? 'the in-cluster config'} (have: ${
-              kc
-                .getContexts()
-                .map((c) => c.name)
-                .join(', ') || 'none'
-            })`,
-          );
-        }
-        kc.setCurrentContext(choice.context);
-        const cluster = kc.getCurrentCluster();
-        if (cluster === null) throw new FlagError('context', `context "${choice.context}" names no known cluster`);
-        refusePlainHttp(cluster, 'context');
-      }
+      const kc = loadContext(path, choice.context, env);
       const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
       const api = new ApiTransport(kc, requestTimeoutMs, () => {});
       // Paged and trimmed item by item: what a tenant writes into other annotations is never held.

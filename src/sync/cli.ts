@@ -7,8 +7,7 @@ import { runUntilSignal } from '../platform/lifecycle.js';
 import { HttpServer } from '../platform/http/ops-server.js';
 import { parseContexts } from '../edge/cluster-objects.js';
 import { eligibleNode } from '../edge/model.js';
-import { TEMPLATE_SHAPE } from '../edge/output.js';
-import { Template, TemplateError } from '../edge/template.js';
+import { loadTemplateFile } from '../edge/output.js';
 import { kubeconfigPath } from '../kube/kubeconfig.js';
 import { errorMessage } from '../core/error-message.js';
 import { WatchedClusters } from './clusters.js';
@@ -25,7 +24,7 @@ export async function runSync(argv: string[], env: NodeJS.ProcessEnv = process.e
     process.stdout.write(helpText(SYNC_USAGE, SYNC_FLAGS));
     return 0;
   }
-  const template = cfg.template === '' ? undefined : loadTemplate(cfg.template);
+  const template = cfg.template === '' ? undefined : loadTemplateFile(cfg.template);
   const contexts = parseContexts(cfg.context);
   const kubeconfig = kubeconfigPath(cfg.kubeconfig ?? '', env);
   if (kubeconfig === undefined && env.KUBERNETES_SERVICE_HOST === undefined)
@@ -144,15 +143,4 @@ export async function runSync(argv: string[], env: NodeJS.ProcessEnv = process.e
     log,
     'stopping; HAProxy keeps running as it is',
   );
-}
-
-function loadTemplate(path: string): Template {
-  try {
-    const t = new Template(readFileSync(path, 'utf8'));
-    t.check(TEMPLATE_SHAPE);
-    return t;
-  } catch (err) {
-    if (err instanceof TemplateError) throw new FlagError('template', `${path} ${err.message}`);
-    throw new FlagError('template', `cannot read "${path}": ${errorMessage(err)}`);
-  }
 }

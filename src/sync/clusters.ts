@@ -7,7 +7,7 @@ import type { Parsed } from '../core/views.js';
 import { FlagError } from '../platform/flags.js';
 import type { Logger } from '../platform/log.js';
 import { DEFAULT_TIMING, ResourceInformer, type RestartReason } from '../kube/informer.js';
-import { loadKubeConfig, refusePlainHttp } from '../kube/kubeconfig.js';
+import { loadContext } from '../kube/kubeconfig.js';
 import { ApiTransport } from '../kube/transport.js';
 
 const WATCH_TIMEOUT_MS = 5 * 60_000;
@@ -43,24 +43,7 @@ export class WatchedClusters {
     log: Logger,
   ) {
     for (const choice of choices) {
-      const kc = loadKubeConfig(kubeconfig, env);
-      if (choice.context !== undefined) {
-        if (kc.getContextObject(choice.context) === null)
-          throw new FlagError(
-            'context',
-            `no context "${choice.context}" in ${kubeconfig ?? 'the in-cluster config'} ` +
-              `(have: ${
-                kc
-                  .getContexts()
-                  .map((c) => c.name)
-                  .join(', ') || 'none'
-              })`,
-          );
-        kc.setCurrentContext(choice.context);
-        const cluster = kc.getCurrentCluster();
-        if (cluster === null) throw new FlagError('context', `context "${choice.context}" names no known cluster`);
-        refusePlainHttp(cluster, 'context');
-      }
+      const kc = loadContext(kubeconfig, choice.context, env);
       const name = choice.cluster !== '' ? choice.cluster : kc.getCurrentContext() || 'cluster';
       if (this.clusters.some((c) => c.name === name)) throw new FlagError('context', `cluster "${name}" given twice`);
       const w: Watched = {
